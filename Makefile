@@ -1,0 +1,43 @@
+# Two commands matter on a fresh machine: `make demo` (set up, then run the main job on the
+# embedded defaults) and `make test` (set up, then lint, type-check and run the tests).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: dev demo test lint typecheck pytest services-start services-stop clean
+
+$(STAMP): constraints.txt agent_tasks/pyproject.toml agent_harness/pyproject.toml agent_eval/pyproject.toml
+	@echo "==> creating $(VENV) and installing the three packages (first time: a few minutes)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt \
+		-e ./agent_tasks -e ./agent_harness -e "./agent_eval[dev]"
+	@touch $(STAMP)
+
+dev: $(STAMP) ## venv + editable installs of all three packages
+	@echo "development environment ready: source $(VENV)/bin/activate"
+
+demo: $(STAMP) ## the main job on the embedded defaults (no GPU, no external database)
+	$(BIN)/python scripts/demo.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check agent_tasks agent_harness agent_eval tests scripts benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest ## everything CI runs
+
+services-start: ## start a local Docker engine (network-safe) for the docker tests
+	bash scripts/services.sh start
+
+services-stop:
+	bash scripts/services.sh stop
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

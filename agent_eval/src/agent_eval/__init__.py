@@ -1,0 +1,1 @@
+"""Evaluate what an agent produced, record the results, rank agents."""

@@ -1,0 +1,1 @@
+"""The built-in catalogue: one module per benchmark, one ``@task`` function per task."""

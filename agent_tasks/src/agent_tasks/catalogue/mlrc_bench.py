@@ -1,0 +1,1 @@
+"""Tasks of the `mlrc_bench` benchmark."""

@@ -1,0 +1,291 @@
+"""The typed task spec: everything a task says about itself, as frozen data."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Direction = Literal["higher", "lower"]
+"""Whether a larger value of a metric is better (`higher`) or worse (`lower`)."""
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+"""Task and benchmark names: lower-case words joined by underscores."""
+
+HIDDEN_FIELDS = frozenset({"evaluation"})
+"""Spec fields that describe hidden evaluation data: never exported to an agent."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+class DatasetSpec(_Frozen):
+    """A dataset the task provides or the evaluator uses."""
+
+    id: str = Field(min_length=1)
+    """Hugging Face dataset id (``owner/name``), or ``bundled:<name>`` for data shipped with
+    the product itself (starter files for agents, the evaluator's package for hidden data)."""
+    config: str | None = None
+    """Dataset configuration (subset) name, when the dataset has several."""
+    revision: str | None = None
+    """Git revision of the dataset on the Hub, when pinned."""
+    splits: dict[str, int] = Field(default_factory=dict)
+    """Row count per split, e.g. ``{"train": 1000000, "test": 10000}``."""
+    columns: tuple[str, ...] = ()
+    """Column names of each row."""
+    description: str = ""
+    """What the data are and how they are meant to be used."""
+
+
+class Resources(_Frozen):
+    """The compute an agent gets for one run of the task."""
+
+    gpus: int = Field(ge=0)
+    """Number of GPUs (0 for CPU-only tasks)."""
+    gpu_type: str | None = None
+    """GPU model the limits were set for, e.g. ``A100``."""
+    gpu_memory_gb: float | None = Field(default=None, gt=0)
+    """Memory per GPU in GB."""
+    cpus: int | None = Field(default=None, gt=0)
+    """CPU cores the container may use (None: not limited)."""
+    ram_gb: float | None = Field(default=None, gt=0)
+    """Host memory the container may use, in GB (None: not limited)."""
+    disk_gb: float | None = Field(default=None, gt=0)
+    """Scratch disk the agent may fill, in GB."""
+    time_limit_s: int = Field(gt=0)
+    """Wall-clock limit of the whole run, in seconds."""
+
+
+class _Constraint(_Frozen):
+    description: str = ""
+    """The constraint in plain words, shown to the agent."""
+
+
+class MaxMemoryConstraint(_Constraint):
+    """The deliverable must run within this much memory."""
+
+    kind: Literal["max_memory_gb"] = "max_memory_gb"
+    """Discriminator."""
+    limit_gb: float = Field(gt=0)
+    """Peak memory allowed, in GB."""
+    device: Literal["cpu", "gpu", "any"] = "any"
+    """Which memory the limit applies to (host DRAM, GPU memory, or whichever runs the model)."""
+    phase: Literal["inference", "training"] = "inference"
+    """When the limit applies."""
+
+
+class AllowedDtypesConstraint(_Constraint):
+    """The deliverable's floating-point weights must use one of these dtypes."""
+
+    kind: Literal["allowed_dtypes"] = "allowed_dtypes"
+    """Discriminator."""
+    dtypes: tuple[Literal["float32", "float16", "bfloat16"], ...] = Field(min_length=1)
+    """Allowed torch dtype names."""
+
+
+class NoQuantizationConstraint(_Constraint):
+    """Quantized weights (int8, int4, GPTQ, AWQ, bitsandbytes ...) are rejected."""
+
+    kind: Literal["no_quantization"] = "no_quantization"
+    """Discriminator."""
+
+
+class MaxParametersConstraint(_Constraint):
+    """The deliverable may have at most this many parameters."""
+
+    kind: Literal["max_parameters"] = "max_parameters"
+    """Discriminator."""
+    limit: int = Field(gt=0)
+    """Largest total parameter count allowed."""
+
+
+class MaxRuntimeConstraint(_Constraint):
+    """A phase of the method must finish within this many seconds."""
+
+    kind: Literal["max_runtime_s"] = "max_runtime_s"
+    """Discriminator."""
+    limit_s: int = Field(gt=0)
+    """Seconds allowed."""
+    phase: Literal["training", "inference", "merge_and_eval", "test_run"]
+    """What the limit times."""
+
+
+Constraint = Annotated[
+    MaxMemoryConstraint
+    | AllowedDtypesConstraint
+    | NoQuantizationConstraint
+    | MaxParametersConstraint
+    | MaxRuntimeConstraint,
+    Field(discriminator="kind"),
+]
+"""A machine-checkable constraint on what the agent delivers."""
+
+
+class Deliverable(_Frozen):
+    """What the agent must leave in its output folder."""
+
+    kind: Literal["hf_model", "predictions_csv", "method"]
+    """A Hugging Face model folder (or PEFT adapter), a CSV of predictions, or method code."""
+    path: str = "model"
+    """Where it goes, relative to the output folder (``/app/output``)."""
+    columns: tuple[str, ...] = ()
+    """CSV header, for ``predictions_csv``."""
+    description: str
+    """What exactly must be delivered."""
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        if value.startswith("/") or ".." in value.split("/"):
+            raise ValueError(f"deliverable path {value!r} must be relative, inside the output")
+        return value
+
+
+class MetricSpec(_Frozen):
+    """One number the evaluator computes for the task."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    """Key of the metric in the evaluator's metric registry (e.g. ``mmlu``, ``perplexity``)."""
+    label: str
+    """Name shown in tables, e.g. ``MMLU accuracy``."""
+    direction: Direction
+    """Whether higher or lower values are better."""
+    unit: str = ""
+    """Unit of the value (``accuracy``, ``tokens/s``, ``ms``, ``GB``, ...)."""
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    """Settings the evaluator must use, pinned here so scores are comparable (lm-eval task
+    name, few-shot count, batch size, dataset, stride ...)."""
+    chance: float | None = None
+    """Score of random guessing, for multiple-choice metrics (used when no reference exists)."""
+    description: str = ""
+    """How the metric is computed."""
+
+
+class ScoreAnchors(_Frozen):
+    """The two points a normalised score is measured against (baseline = 0, reference = 100)."""
+
+    baseline: float | None = None
+    """Raw primary-metric value of the task's baseline solution."""
+    baseline_label: str = "baseline"
+    """What the baseline is."""
+    reference: float | None = None
+    """Raw primary-metric value that counts as 100, e.g. the top human entry."""
+    reference_label: str = "top human in competition"
+    """What the reference is."""
+    source: str
+    """Where the anchor values come from (paper, table, competition page)."""
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ScoreAnchors:
+        if (
+            self.baseline is not None
+            and self.reference is not None
+            and self.baseline == self.reference
+        ):
+            raise ValueError("baseline and reference anchors must differ")
+        return self
+
+
+class Decision(_Frozen):
+    """A choice made where the public material contradicts itself, with its source."""
+
+    topic: str
+    """What was contradictory."""
+    choice: str
+    """What this spec uses."""
+    source: str
+    """The source the choice follows, and why."""
+
+
+class EvaluationSpec(_Frozen):
+    """Hidden evaluation details: kept in the evaluator, never exported to an agent."""
+
+    datasets: tuple[DatasetSpec, ...] = ()
+    """Data the evaluator scores on; test splits and held-out text live here."""
+    notes: str = ""
+    """How the evaluator proceeds, for maintainers."""
+
+
+class TaskSpec(_Frozen):
+    """A research challenge: what the agent gets, what it must deliver, how it is scored."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    """Unique task name, used on every command line."""
+    benchmark: str = Field(pattern=NAME_PATTERN)
+    """Benchmark the task belongs to (``full_benchmark``, ``mini_benchmark``, ``smoke`` ...)."""
+    title: str = Field(min_length=1)
+    """Human title."""
+    summary: str = Field(min_length=1)
+    """One sentence describing the task."""
+    prompt: str = Field(min_length=1)
+    """The challenge in markdown, addressed to the agent."""
+    version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    """Semantic version of the spec; results record it."""
+    datasets: tuple[DatasetSpec, ...] = ()
+    """Data the agent may use."""
+    starting_models: tuple[str, ...] = ()
+    """Models the agent may start from (Hub ids or families); empty means from scratch."""
+    from_scratch: bool = False
+    """True when no pretrained weights may be used at all."""
+    resources: Resources
+    """Compute and time for one run."""
+    rules: tuple[str, ...] = ()
+    """Rules in plain words that are not checked by machine."""
+    constraints: tuple[Constraint, ...] = ()
+    """Rules the evaluator checks."""
+    deliverable: Deliverable
+    """What the agent must leave in its output folder."""
+    metrics: tuple[MetricSpec, ...] = Field(min_length=1)
+    """Every metric the evaluator computes."""
+    primary_metric: str
+    """Name of the metric that ranks agents."""
+    anchors: ScoreAnchors
+    """Points for the normalised score of the primary metric."""
+    competition_url: str | None = None
+    """Page of the original competition."""
+    paper_url: str | None = None
+    """Paper that introduced or used the task."""
+    decisions: tuple[Decision, ...] = ()
+    """Choices made where sources disagree."""
+    aliases: tuple[str, ...] = ()
+    """Other names the task is known by (e.g. its upstream key)."""
+    assets: str | None = None
+    """Importable package whose folder may hold a ``starter/`` folder of files for the agent."""
+    evaluation: EvaluationSpec = EvaluationSpec()
+    """Hidden evaluation details (never exported)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TaskSpec:
+        names = [m.name for m in self.metrics]
+        if len(set(names)) != len(names):
+            raise ValueError(f"metric names repeat in {names}")
+        if self.primary_metric not in names:
+            raise ValueError(
+                f"primary_metric {self.primary_metric!r} is not among the metrics {names}"
+            )
+        if self.from_scratch and self.starting_models:
+            raise ValueError("a from-scratch task cannot list starting models")
+        kinds = [c.kind for c in self.constraints]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError(f"constraint kinds repeat in {kinds}")
+        if self.deliverable.kind == "predictions_csv" and not self.deliverable.columns:
+            raise ValueError("a predictions_csv deliverable must name its columns")
+        for url in (self.competition_url, self.paper_url):
+            if url is not None and not re.match(r"^https?://\S+$", url):
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return self
+
+    @property
+    def primary(self) -> MetricSpec:
+        """The primary metric's spec."""
+        return next(m for m in self.metrics if m.name == self.primary_metric)
+
+    def constraint(self, kind: str) -> Any:
+        """The constraint of this kind, or None."""
+        return next((c for c in self.constraints if c.kind == kind), None)
+
+    def public_dict(self) -> dict[str, Any]:
+        """The spec as JSON-ready data, without what the agent must not see."""
+        return self.model_dump(mode="json", exclude=set(HIDDEN_FIELDS))
