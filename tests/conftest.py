@@ -1,0 +1,122 @@
+"""Fixtures shared by every test: offline settings, and the real services the tests use.
+
+A test that needs a service it cannot find skips with the reason, except in CI (``CI=true``),
+where a missing Docker engine, PostgreSQL server or browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ[_var] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def missing(reason: str) -> None:
+    """Skip the test for a missing precondition, or fail it in CI where nothing may be missing."""
+    if IN_CI:
+        pytest.fail(f"{reason} (in CI this is a failure, not a skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def docker_client():  # type: ignore[no-untyped-def]
+    """A client of a real Docker engine (start one with `make services-start`)."""
+    try:
+        import docker
+    except ImportError:
+        missing("the docker SDK is not installed")
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except Exception as exc:  # any failure to reach the engine means: not ready
+        missing(f"no Docker engine answers ({type(exc).__name__}); run `make services-start`")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def busybox_path() -> Path:
+    """The static busybox binary used to build `FROM scratch` test images."""
+    for candidate in ("/bin/busybox", "/usr/bin/busybox"):
+        path = Path(candidate)
+        if path.is_file():
+            out = subprocess.run(["file", "-b", str(path)], capture_output=True, text=True)
+            if "dynamically" not in out.stdout:
+                return path
+    missing("static busybox not found (apt-get install -y busybox-static)")
+    raise AssertionError  # unreachable: missing() raises
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of a real PostgreSQL server started for this test session on 127.0.0.1."""
+    bindir = _pg_bin()
+    if bindir is None:
+        missing("PostgreSQL server binaries not found (apt-get install -y postgresql)")
+    assert bindir is not None
+    as_root = os.geteuid() == 0
+    prefix: list[str] = []
+    base = Path(tempfile.mkdtemp(prefix="mlrb-pg-"))
+    if as_root:  # initdb and postgres refuse to run as root
+        prefix = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(base, user="postgres")
+    data = base / "data"
+    port = _free_port()
+    subprocess.run(
+        [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+         "--no-sync"], check=True, capture_output=True,
+    )
+    opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off"
+    subprocess.run(
+        [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w",
+         "-o", opts, "start"], check=True, capture_output=True,
+    )
+    try:
+        subprocess.run(
+            [*prefix, str(bindir / "psql") if (bindir / "psql").exists() else "psql", "-h",
+             "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", "CREATE DATABASE mlrb_test"],
+            check=True, capture_output=True,
+        )
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/mlrb_test"
+    finally:
+        subprocess.run(
+            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> Path:
+    """Headless Chromium for page tests."""
+    for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
+        if Path(candidate).is_file():
+            return Path(candidate)
+    missing("chromium not found (apt-get install -y chromium)")
+    raise AssertionError
