@@ -174,6 +174,9 @@ class ScoreAnchors(_Frozen):
     """Raw primary-metric value that counts as 100, e.g. the top human entry."""
     reference_label: str = "top human in competition"
     """What the reference is."""
+    reference_improvement_pct: float | None = None
+    """The reference's improvement over the baseline in % (100 * (ref - base) / |base|), when
+    that is what the source publishes; with a known baseline it defines ``reference``."""
     source: str
     """Where the anchor values come from (paper, table, competition page)."""
 
@@ -185,7 +188,18 @@ class ScoreAnchors(_Frozen):
             and self.baseline == self.reference
         ):
             raise ValueError("baseline and reference anchors must differ")
+        if self.reference_improvement_pct == 0:
+            raise ValueError("reference_improvement_pct must not be 0")
         return self
+
+    @property
+    def reference_value(self) -> float | None:
+        """The reference, given directly or derived from the baseline and the improvement."""
+        if self.reference is not None:
+            return self.reference
+        if self.baseline is not None and self.reference_improvement_pct is not None:
+            return self.baseline + abs(self.baseline) * self.reference_improvement_pct / 100
+        return None
 
 
 class Decision(_Frozen):
