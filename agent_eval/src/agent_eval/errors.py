@@ -1,0 +1,39 @@
+"""The evaluator's errors: each names what went wrong and what to do, with its exit code."""
+
+from __future__ import annotations
+
+from agent_tasks.errors import ExitCode, MLRBError
+
+
+class EvalError(MLRBError):
+    """Base of the evaluator's errors: the evaluation failed (exit 5)."""
+
+    exit_code = ExitCode.EVALUATION_FAILED
+
+
+class EvalUsageError(EvalError):
+    """A bad argument or configuration (exit 2)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ModelLoadError(EvalError):
+    """The deliverable is missing, not a model, corrupt, unsupported, or lacks a tokenizer."""
+
+
+class DatasetMissingError(EvalError):
+    """An evaluation dataset is not on disk (evaluation never downloads)."""
+
+
+class MetricError(EvalError):
+    """A metric could not be computed."""
+
+
+class DatabaseError(EvalError):
+    """The database could not be reached or written; the JSON result is kept (exit 6)."""
+
+    exit_code = ExitCode.DATABASE_FAILED
+
+
+class ImportFileError(EvalUsageError):
+    """A reference-results file in the wrong shape (exit 2; nothing is imported)."""
