@@ -1,12 +1,195 @@
-"""``agent-harness``: launch agents (under construction)."""
+"""``agent-harness``: run an agent for a task, list past runs, clean up after a crash."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-app = typer.Typer(name="agent-harness", no_args_is_help=True, add_completion=False)
+from agent_harness.config import DEFAULT_GRACE, Network, Provider, Runtime
+
+app = typer.Typer(
+    name="agent-harness",
+    help="Launch a research agent for a benchmark task under a hard time limit.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+T = TypeVar("T")
+
+RUNS_DIR_OPTION = typer.Option(
+    "--runs-dir", envvar="AGENT_HARNESS_RUNS_DIR", help="Folder of run records."
+)
 
 
-@app.command()
-def version() -> None:
+def _report(message: str, hint: str | None) -> None:
+    sys.stderr.write(f"error: {message}\n")
+    if hint:
+        sys.stderr.write(f"hint: {hint}\n")
+    sys.stderr.flush()
+
+
+def guarded(call: Callable[[], T]) -> T:
+    """Run a command body; a product error becomes ``error:``/``hint:`` and its exit code."""
+    from agent_tasks.errors import MLRBError
+
+    try:
+        return call()
+    except MLRBError as exc:
+        _report(exc.message, exc.hint)
+        raise typer.Exit(int(exc.exit_code)) from None
+    except KeyboardInterrupt:
+        _report("interrupted before the agent started", None)
+        raise typer.Exit(130) from None
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+@app.command("run")
+def run_command(
+    image: Annotated[str, typer.Argument(help="Agent image (a label under --runtime local).")],
+    task: Annotated[str, typer.Option("--task", "-t", help="Task name.")],
+    benchmark: Annotated[
+        str | None, typer.Option("--benchmark", "-b", help="Benchmark the task is asked under.")
+    ] = None,
+    provider: Annotated[
+        Provider, typer.Option("--provider", "-p", help="Provider whose key the agent gets.")
+    ] = "none",
+    gpus: Annotated[
+        str | None,
+        typer.Option("--gpus", help="none, all, 0 or 0,1 [default: as many as the task asks]"),
+    ] = None,
+    time_limit: Annotated[
+        str | None,
+        typer.Option("--time-limit", help="24h, 90m, 1h30m, 45s or seconds [default: the task's]"),
+    ] = None,
+    grace: Annotated[
+        str, typer.Option("--grace", help="Time between SIGTERM and SIGKILL at the deadline.")
+    ] = DEFAULT_GRACE,
+    env_file: Annotated[
+        Path | None, typer.Option("--env-file", help="Dotenv file with the credentials.")
+    ] = None,
+    pass_env: Annotated[
+        list[str] | None,
+        typer.Option("--pass-env", help="Pass this variable too (repeatable)."),
+    ] = None,
+    runtime: Annotated[
+        Runtime, typer.Option("--runtime", help="docker, local, or auto (docker if it answers).")
+    ] = "auto",
+    runs_dir: Annotated[Path, RUNS_DIR_OPTION] = Path("runs"),
+    command: Annotated[
+        str | None,
+        typer.Option("--command", help="Shell command run as the agent (local: required)."),
+    ] = None,
+    network: Annotated[
+        Network,
+        typer.Option("--network", help="Container network; auto: none without a provider."),
+    ] = "auto",
+    user: Annotated[
+        str, typer.Option("--user", help="Container user: host, image, or UID[:GID].")
+    ] = "host",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print run.json on stdout at the end.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Do not copy the agent's output to the console.")
+    ] = False,
+) -> None:
+    """Run an agent image (or a local command) for one task under a hard time limit."""
+    from agent_harness.config import RunConfig
+    from agent_harness.progress import Progress
+    from agent_harness.run import run_agent
+
+    config = RunConfig(
+        image=image,
+        task=task,
+        benchmark=benchmark,
+        provider=provider,
+        gpus=gpus,
+        time_limit=time_limit,
+        grace=grace,
+        env_file=env_file,
+        pass_env=tuple(pass_env or ()),
+        runtime=runtime,
+        runs_dir=runs_dir,
+        command=command,
+        network=network,
+        user=user,
+        echo=not quiet,
+    )
+    record, run_dir = guarded(lambda: run_agent(config, Progress(echo=not quiet)))
+    if as_json:
+        _print_json(record.model_dump(mode="json"))
+    else:
+        typer.echo(f"{record.status}: {run_dir}")
+    raise typer.Exit(record.exit_code or 0)
+
+
+@app.command("runs")
+def runs_command(
+    runs_dir: Annotated[Path, RUNS_DIR_OPTION] = Path("runs"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List past runs, oldest first."""
+    from agent_harness.records import list_records
+
+    found = list_records(runs_dir)
+    if as_json:
+        _print_json([r.model_dump(mode="json") for _, r in found])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from agent_harness.timelimit import format_seconds
+
+    table = Table(title=f"{len(found)} runs in {runs_dir}", header_style="bold")
+    for column in ("run id", "task", "runtime", "image", "status", "exit", "duration"):
+        table.add_column(column)
+    for _, r in found:
+        table.add_row(
+            r.run_id,
+            r.task,
+            r.runtime,
+            r.image,
+            r.status,
+            "" if r.exit_code is None else str(r.exit_code),
+            "" if r.duration_s is None else format_seconds(r.duration_s),
+        )
+    Console().print(table)
+
+
+@app.command("cleanup")
+def cleanup_command(
+    runs_dir: Annotated[Path, RUNS_DIR_OPTION] = Path("runs"),
+    force: Annotated[
+        bool, typer.Option("--force", help="Also remove containers of harnesses still alive.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Remove containers left by a crashed harness (by label) and mark their runs as error."""
+    from agent_harness.cleanup import as_json as cleaned_json
+    from agent_harness.cleanup import cleanup
+
+    done = guarded(lambda: cleanup(runs_dir, force=force))
+    if as_json:
+        _print_json(cleaned_json(done))
+        return
+    if not done:
+        typer.echo("nothing to clean up")
+    for item in done:
+        typer.echo(f"{item.action}: {item.run_id} {item.container or ''}".rstrip())
+
+
+@app.command("version")
+def version_command() -> None:
     """Print the version."""
     typer.echo("0.1.0")
 

@@ -1,0 +1,58 @@
+"""What a user asks of one run, as frozen data (the CLI builds it; :func:`run_agent` uses it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Runtime = Literal["docker", "local", "auto"]
+"""Where the agent runs: a container, a local process, or docker when an engine answers."""
+
+Network = Literal["auto", "none", "bridge", "host"]
+"""The container's network: ``auto`` is ``none`` for ``--provider none``, else ``bridge``."""
+
+Provider = Literal["openai", "anthropic", "none"]
+"""Whose API the agent calls; ``none`` for scripted agents that need no key."""
+
+DEFAULT_GRACE = "30s"
+"""Time between SIGTERM and SIGKILL at the deadline."""
+
+
+class RunConfig(BaseModel):
+    """One run as the user asked for it; options left out take the task spec's values."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    image: str = Field(min_length=1)
+    """Agent image (docker runtime); a label for the agent under the local runtime."""
+    task: str = Field(min_length=1)
+    """Task name (or alias)."""
+    benchmark: str | None = None
+    """Benchmark the task is asked for under (``mini_benchmark`` selects mini variants)."""
+    provider: Provider = "none"
+    """Provider whose key the agent receives."""
+    gpus: str | None = None
+    """``none``, ``all``, ``0`` or ``0,1``; None: as many as the task spec asks for."""
+    time_limit: str | None = None
+    """``24h``, ``90m``, ``1h30m``, ``45s`` or seconds; None: the task spec's limit."""
+    grace: str = DEFAULT_GRACE
+    """Time between SIGTERM and SIGKILL at the deadline."""
+    env_file: Path | None = None
+    """Dotenv file with credentials; never mounted or copied."""
+    pass_env: tuple[str, ...] = ()
+    """More variable names to pass to the agent (from the environment or the env file)."""
+    runtime: Runtime = "auto"
+    """Where the agent runs."""
+    runs_dir: Path = Path("runs")
+    """Folder that receives ``<run_id>/``."""
+    command: str | None = None
+    """Shell command run as the agent (local runtime; overrides the image's command in docker)."""
+    network: Network = "auto"
+    """Container network mode."""
+    user: str = "host"
+    """Container user: ``host`` (the invoking uid:gid), ``image`` (the image's own), or
+    ``UID[:GID]``."""
+    echo: bool = True
+    """Copy the agent's (redacted) output to the console."""

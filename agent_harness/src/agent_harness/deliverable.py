@@ -1,0 +1,89 @@
+"""Find the deliverable in a run's output folder; a path that leaves the folder is rejected."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+CONTAINER_OUTPUT = "/app/output"
+"""The output folder as the agent sees it in a container."""
+
+SUBMISSION_FILE = "submission.json"
+
+
+@dataclass(frozen=True)
+class Found:
+    """The outcome of the search: a path relative to the output folder, or a rejection."""
+
+    relative: str | None = None
+    source: str | None = None
+    rejected: str | None = None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def _resolve(raw: str, output: Path, aliases: tuple[str, ...]) -> Path | str:
+    """The real path ``raw`` names inside ``output``, or the reason it is refused."""
+    root = output.resolve()
+    if "\x00" in raw or not raw.strip():
+        return f"model_path {raw!r} is not a usable path"
+    candidate: Path
+    if raw.startswith("/"):
+        for alias in aliases:
+            alias_path = PurePosixPath(alias)
+            pure = PurePosixPath(os.path.normpath(raw))
+            if pure == alias_path or alias_path in pure.parents:
+                candidate = output / pure.relative_to(alias_path)
+                break
+        else:
+            return f"model_path {raw!r} is outside the output folder ({aliases[0]})"
+    else:
+        candidate = output / raw
+    real = Path(os.path.realpath(candidate))
+    if not _inside(real, root):
+        return f"model_path {raw!r} resolves outside the output folder"
+    if not real.exists():
+        return f"model_path {raw!r} does not exist in the output folder"
+    return real
+
+
+def find_deliverable(output: Path, spec_path: str, *, output_alias: str | None = None) -> Found:
+    """Where the deliverable is: submission.json's ``model_path``, else the spec's path.
+
+    ``model_path`` may be relative to the output folder or absolute under ``/app/output``
+    (or ``output_alias``, the output folder's path as the agent saw it). A path that resolves
+    outside the folder, symbolic links included, is rejected and no deliverable is reported.
+    """
+    aliases = tuple(a for a in (CONTAINER_OUTPUT, output_alias, str(output)) if a)
+    root = output.resolve()
+    submission = output / SUBMISSION_FILE
+    if submission.is_file() or submission.is_symlink():
+        real_submission = Path(os.path.realpath(submission))
+        if not _inside(real_submission, root):
+            return Found(rejected=f"{SUBMISSION_FILE} is a link that leaves the output folder")
+        try:
+            data = json.loads(real_submission.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            return Found(rejected=f"{SUBMISSION_FILE} cannot be read as JSON: {exc}")
+        raw = data.get("model_path") if isinstance(data, dict) else None
+        if raw is not None:
+            if not isinstance(raw, str):
+                return Found(rejected=f"{SUBMISSION_FILE} model_path is not a string")
+            resolved = _resolve(raw, output, aliases)
+            if isinstance(resolved, str):
+                return Found(rejected=resolved)
+            return Found(relative=resolved.relative_to(root).as_posix(), source=SUBMISSION_FILE)
+    resolved = _resolve(spec_path, output, aliases)
+    if isinstance(resolved, Path):
+        return Found(relative=resolved.relative_to(root).as_posix(), source="spec")
+    if (output / spec_path).is_symlink():
+        return Found(rejected=f"{spec_path!r} is a link that leaves the output folder")
+    return Found()

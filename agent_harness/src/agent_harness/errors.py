@@ -1,0 +1,55 @@
+"""The harness's errors: every one tells the user what went wrong and what to do next.
+
+``HarnessError`` derives from :class:`agent_tasks.errors.MLRBError`; usage problems exit 2,
+an environment that is not ready exits 3 (see docs/harness.md, "Exit codes").
+"""
+
+from __future__ import annotations
+
+from agent_tasks.errors import ExitCode, MLRBError
+
+
+class HarnessError(MLRBError):
+    """Base of the harness's errors."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(HarnessError):
+    """An option that cannot be used as given (exit 2)."""
+
+
+class TimeLimitError(ConfigError):
+    """A time limit or grace period that is not one of the accepted forms (exit 2)."""
+
+
+class CredentialError(ConfigError):
+    """An env file that cannot be read, or a credential that is missing or refused (exit 2)."""
+
+
+class RunsFolderError(ConfigError):
+    """A runs folder that cannot be written (exit 2)."""
+
+
+class EngineNotReadyError(HarnessError):
+    """No container engine answers (exit 3)."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
+class ImageError(HarnessError):
+    """The agent image is neither present nor pullable (exit 3)."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
+class GPUError(HarnessError):
+    """GPUs were requested that this machine does not have (exit 3)."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
+class LaunchError(HarnessError):
+    """The agent could not be started or watched (exit 3)."""
+
+    exit_code = ExitCode.ENVIRONMENT

@@ -1,0 +1,172 @@
+"""The run record: ``runs/<run_id>/run.json``, written at the start and again at the end."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+SCHEMA_VERSION = 1
+"""Version of run.json's layout."""
+
+RUN_FILE = "run.json"
+LOG_FILE = "agent.log"
+OUTPUT_DIR = "output"
+TASK_DIR = "task"
+
+Status = Literal["running", "completed", "failed", "timeout", "interrupted", "error"]
+"""How a run ended (``running`` while it is under way)."""
+
+
+class Limits(BaseModel):
+    """The limits a run was held to."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    time_limit_s: int
+    """Wall-clock limit in seconds."""
+    grace_s: int
+    """Seconds between SIGTERM and SIGKILL at the deadline."""
+    memory_bytes: int | None = None
+    """Memory limit of the container (None: not limited)."""
+    cpus: float | None = None
+    """CPU limit of the container (None: not limited)."""
+
+
+class Deliverable(BaseModel):
+    """Where the agent's deliverable was found."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    path: str
+    """Path relative to the run folder, e.g. ``output/model``."""
+    source: Literal["submission.json", "spec"]
+    """Found through submission.json's model_path, or at the spec's default path."""
+
+
+class RunRecord(BaseModel):
+    """Everything run.json says about one run; never a credential value."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    schema_version: int = SCHEMA_VERSION
+    """Version of this layout."""
+    run_id: str
+    """``<UTC time>-<task>-<6 hex>``."""
+    task: str
+    """Task name."""
+    benchmark: str
+    """Benchmark of the task."""
+    task_version: str
+    """Version of the task spec."""
+    image: str
+    """Agent image as given."""
+    image_id: str | None = None
+    """Image id (``sha256:...``) under the docker runtime."""
+    image_digest: str | None = None
+    """Registry digest of the image, when it has one."""
+    runtime: Literal["docker", "local"]
+    """Where the agent ran."""
+    command: str | None = None
+    """Command run as the agent (credential values redacted), when one was given."""
+    provider: str
+    """Provider whose key the agent received (``none``: no key)."""
+    credentials: list[str] = []
+    """Names of the variables passed as credentials (never their values)."""
+    gpus: str | list[str]
+    """``"all"`` or the GPU ids (empty: none)."""
+    network: str | None = None
+    """Container network mode (docker runtime)."""
+    user: str | None = None
+    """Container user (docker runtime)."""
+    limits: Limits
+    """Time, memory and CPU limits."""
+    started_at: str
+    """Start, ISO 8601 UTC."""
+    deadline: float
+    """Deadline, Unix seconds (as given to the agent in DEADLINE)."""
+    ended_at: str | None = None
+    """End, ISO 8601 UTC."""
+    duration_s: float | None = None
+    """Seconds from start to end."""
+    status: Status = "running"
+    """How the run ended."""
+    exit_code: int | None = None
+    """Exit code of the harness for this run (0, 4, 124, 130 ...)."""
+    agent_exit_code: int | None = None
+    """The agent's own exit status (a signal shows as 128 + its number)."""
+    message: str | None = None
+    """What went wrong, for status ``error``."""
+    deliverable: Deliverable | None = None
+    """The deliverable, if one was found inside the output folder."""
+    deliverable_rejected: str | None = None
+    """Why a path named by submission.json was not accepted."""
+    agent_log: str = LOG_FILE
+    """The agent's output (credentials redacted), relative to the run folder."""
+    output_dir: str = OUTPUT_DIR
+    """What the agent left in /app/output, relative to the run folder."""
+    harness_version: str = ""
+    """Version of the harness."""
+    harness_pid: int | None = None
+    """Process id of the harness (cleanup leaves runs of live harnesses alone)."""
+    host: str = ""
+    """Machine the run ran on."""
+
+
+def utc_now() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 with seconds and a ``Z``."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def new_run_id(task: str, moment: datetime | None = None) -> str:
+    """A fresh run id such as ``20261122T113000Z-tiny_lm-3fa9c2``."""
+    stamp = (moment or utc_now()).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{task}-{secrets.token_hex(3)}"
+
+
+def hostname() -> str:
+    """This machine's name."""
+    return socket.gethostname()
+
+
+def write_record(run_dir: Path, record: RunRecord) -> Path:
+    """Write run.json atomically (a temporary file renamed over the old one)."""
+    target = run_dir / RUN_FILE
+    tmp = run_dir / f".{RUN_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(record.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+    tmp.replace(target)
+    return target
+
+
+def read_record(run_dir: Path) -> RunRecord | None:
+    """The record in ``run_dir``, or None when there is none or it cannot be read."""
+    try:
+        data: Any = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+        return RunRecord.model_validate(data)
+    except (OSError, ValueError, ValidationError):
+        return None
+
+
+def list_records(runs_dir: Path) -> list[tuple[Path, RunRecord]]:
+    """Every readable run record under ``runs_dir``, oldest first."""
+    if not runs_dir.is_dir():
+        return []
+    found = []
+    for child in sorted(runs_dir.iterdir()):
+        if child.is_dir():
+            record = read_record(child)
+            if record is not None:
+                found.append((child, record))
+    found.sort(key=lambda item: item[1].started_at)
+    return found

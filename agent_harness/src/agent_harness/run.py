@@ -1,0 +1,412 @@
+"""One run from start to end: preflight, prepare the run folder, launch, watch the deadline, record.
+
+The order matters: everything that can fail cheaply (task, time limit, env file, credentials,
+runs folder, engine, GPUs, image) is checked before a run folder exists or anything starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from agent_harness.config import RunConfig
+from agent_harness.errors import ConfigError, EngineNotReadyError, HarnessError, RunsFolderError
+from agent_harness.gpus import GpuSelection, check_gpus, default_gpus, parse_gpus
+from agent_harness.progress import Progress
+from agent_harness.records import (
+    LOG_FILE,
+    OUTPUT_DIR,
+    TASK_DIR,
+    Deliverable,
+    Limits,
+    RunRecord,
+    hostname,
+    iso,
+    new_run_id,
+    utc_now,
+    write_record,
+)
+from agent_harness.runtimes.base import AgentProcess, Launch, Runtime
+from agent_harness.secrets import (
+    Credentials,
+    Redactor,
+    StreamRedactor,
+    read_env_file,
+    select_credentials,
+)
+from agent_harness.timelimit import format_seconds, parse_grace, parse_time_limit
+from agent_tasks.errors import ExitCode
+from agent_tasks.spec import TaskSpec
+
+HARNESS_VERSION = "0.1.0"
+INTERRUPTED_EXIT = 130
+"""Exit code of a run stopped by Ctrl-C (or SIGTERM/SIGHUP to the harness): 128 + SIGINT."""
+
+_TICK_S = 0.5
+
+
+@dataclass
+class Plan:
+    """Everything preflight settled: the run can start without further questions."""
+
+    config: RunConfig
+    spec: TaskSpec
+    time_limit_s: int
+    grace_s: int
+    gpus: GpuSelection
+    credentials: Credentials
+    runtime: Runtime
+    network: str | None
+    user: str | None
+    memory_bytes: int | None
+    cpus: float | None
+    image_id: str | None = None
+    image_digest: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _container_user(choice: str) -> str | None:
+    if choice == "host":
+        return f"{os.getuid()}:{os.getgid()}"
+    if choice == "image":
+        return None
+    if re.fullmatch(r"\d+(:\d+)?", choice):
+        return choice
+    raise ConfigError(f"invalid --user {choice!r}", hint="use host (default), image, or UID[:GID]")
+
+
+def _check_runs_dir(runs_dir: Path) -> None:
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        probe = runs_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise RunsFolderError(
+            f"runs folder {str(runs_dir)!r} is not writable: {exc.strerror or exc}",
+            hint="choose another folder with --runs-dir",
+        ) from None
+
+
+def _select_runtime(config: RunConfig) -> Runtime:
+    from agent_harness.runtimes.local import LocalRuntime
+
+    if config.runtime == "local":
+        if not config.command:
+            raise ConfigError(
+                "the local runtime needs the agent's command",
+                hint="pass --command '...' (run by /bin/sh in the run's output folder)",
+            )
+        return LocalRuntime()
+    from agent_harness.runtimes.container import (
+        START_ENGINE_HINT,
+        DockerRuntime,
+        connect,
+        engine_answers,
+    )
+
+    if config.runtime == "docker":
+        return DockerRuntime(connect())
+    client = engine_answers()
+    if client is not None:
+        return DockerRuntime(client)
+    if config.command:
+        return LocalRuntime()
+    raise EngineNotReadyError(
+        "no Docker engine answers and no --command was given for a local run",
+        hint=START_ENGINE_HINT,
+    )
+
+
+def preflight(config: RunConfig, progress: Progress | None = None) -> Plan:
+    """Check everything cheap before anything expensive; raise the first problem found."""
+    from agent_tasks.registry import resolve_task
+
+    spec = resolve_task(config.task, config.benchmark)
+    limit = (
+        parse_time_limit(config.time_limit)
+        if config.time_limit is not None
+        else spec.resources.time_limit_s
+    )
+    grace = parse_grace(config.grace)
+    gpus = parse_gpus(config.gpus) if config.gpus else default_gpus(spec.resources.gpus)
+    file_values = read_env_file(config.env_file) if config.env_file is not None else {}
+    credentials = select_credentials(config.provider, file_values, os.environ, config.pass_env)
+    user = _container_user(config.user)
+    _check_runs_dir(config.runs_dir)
+    runtime = _select_runtime(config)
+    check_gpus(gpus)
+    res = spec.resources
+    memory = int(res.ram_gb * 1024**3) if res.ram_gb else None
+    cpus: float | None = float(res.cpus) if res.cpus else None
+    plan = Plan(
+        config=config,
+        spec=spec,
+        time_limit_s=limit,
+        grace_s=grace,
+        gpus=gpus,
+        credentials=credentials,
+        runtime=runtime,
+        network=None,
+        user=None,
+        memory_bytes=memory,
+        cpus=cpus,
+    )
+    if runtime.name == "docker":
+        from agent_harness.runtimes.container import DockerRuntime, cpus_available, ensure_image
+
+        assert isinstance(runtime, DockerRuntime)
+        if cpus is not None and cpus > cpus_available():
+            plan.notes.append(
+                f"the task asks for {res.cpus} CPUs; this machine has {cpus_available()}"
+            )
+            plan.cpus = float(cpus_available())
+        plan.network = (
+            config.network
+            if config.network != "auto"
+            else ("none" if config.provider == "none" else "bridge")
+        )
+        plan.user = user
+        announce = progress.say if progress is not None else None
+        info = ensure_image(runtime.client, config.image, announce=announce)
+        plan.image_id, plan.image_digest = info.id, info.digest
+    else:
+        plan.memory_bytes = plan.cpus = None  # a local process is not limited
+    return plan
+
+
+class _Interrupts:
+    """Counts SIGINT/SIGTERM/SIGHUP received by the harness while a run is under way."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._previous: dict[signal.Signals, Any] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.count += 1
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[_Interrupts]:
+        """Catch the signals for the duration of the block (main thread only)."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        try:
+            yield self
+        finally:
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)
+
+
+def _stop(proc: AgentProcess, grace_s: int, interrupts: _Interrupts) -> int | None:
+    """SIGTERM, up to ``grace_s`` seconds to end, then SIGKILL (sooner on a second Ctrl-C)."""
+    proc.terminate()
+    seen = interrupts.count
+    end = time.monotonic() + grace_s
+    while (left := end - time.monotonic()) > 0:
+        code = proc.wait(min(left, 0.1))
+        if code is not None:
+            return code
+        if interrupts.count > max(seen, 1):
+            break
+    proc.kill()
+    return proc.wait(15)
+
+
+def _environment(plan: Plan, task_dir: str, output_dir: str, deadline: float) -> dict[str, str]:
+    env = {
+        "TASK_NAME": plan.spec.name,
+        "BENCHMARK": plan.spec.benchmark,
+        "PROVIDER": plan.config.provider,
+        "TIME_LIMIT_S": str(plan.time_limit_s),
+        "DEADLINE": str(int(deadline)),
+        "TASK_DIR": task_dir,
+        "OUTPUT_DIR": output_dir,
+    }
+    env.update(plan.credentials.values)
+    return env
+
+
+class _AgentLog:
+    """Writes the agent's output to agent.log and the console, credentials redacted."""
+
+    def __init__(self, path: Path, redactor: Redactor, progress: Progress) -> None:
+        self._file: IO[str] = path.open("w", encoding="utf-8")
+        self._stream = StreamRedactor(redactor)
+        self._progress = progress
+        self._lock = threading.Lock()
+
+    def __call__(self, chunk: bytes) -> None:
+        with self._lock:
+            self._emit(self._stream.feed(chunk))
+
+    def _emit(self, text: str) -> None:
+        if text:
+            self._file.write(text)
+            self._file.flush()
+            self._progress.agent_output(text)
+
+    def close(self) -> None:
+        """Write what is left and close the file."""
+        with self._lock:
+            rest = self._stream.flush()
+            if rest and not rest.endswith("\n"):
+                rest += "\n"
+            self._emit(rest)
+            self._file.close()
+
+
+def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunRecord, Path]:
+    """Run one agent for one task under its time limit; return the final record and run folder."""
+    from agent_harness.deliverable import find_deliverable
+    from agent_harness.runtimes.local import release
+    from agent_tasks.export import export_task
+
+    progress = progress or Progress()
+    plan = preflight(config, progress)
+    for note in plan.notes:
+        progress.say(note)
+    spec = plan.spec
+    run_id = new_run_id(spec.name)
+    run_dir = config.runs_dir / run_id
+    output_dir = run_dir / OUTPUT_DIR
+    task_dir = run_dir / TASK_DIR
+    output_dir.mkdir(parents=True)
+    if config.user == "image" and plan.runtime.name == "docker":
+        output_dir.chmod(0o777)  # the image's user may be anyone
+    export_task(spec, task_dir)
+    redactor = Redactor(plan.credentials.secrets())
+    agent_task_dir, agent_output_dir = plan.runtime.container_paths((task_dir, output_dir))
+    started = utc_now()
+    t0 = time.monotonic()
+    deadline_wall = time.time() + plan.time_limit_s
+    record = RunRecord(
+        run_id=run_id,
+        task=spec.name,
+        benchmark=spec.benchmark,
+        task_version=spec.version,
+        image=config.image,
+        image_id=plan.image_id,
+        image_digest=plan.image_digest,
+        runtime="docker" if plan.runtime.name == "docker" else "local",
+        command=redactor(config.command) if config.command else None,
+        provider=config.provider,
+        credentials=plan.credentials.names,
+        gpus=plan.gpus.as_record(),
+        network=plan.network,
+        user=plan.user,
+        limits=Limits(
+            time_limit_s=plan.time_limit_s,
+            grace_s=plan.grace_s,
+            memory_bytes=plan.memory_bytes,
+            cpus=plan.cpus,
+        ),
+        started_at=iso(started),
+        deadline=round(deadline_wall, 3),
+        harness_version=HARNESS_VERSION,
+        harness_pid=os.getpid(),
+        host=hostname(),
+    )
+    write_record(run_dir, record)
+    launch = Launch(
+        run_id=run_id,
+        image=config.image,
+        task_dir=task_dir,
+        output_dir=output_dir,
+        environment=_environment(plan, agent_task_dir, agent_output_dir, deadline_wall),
+        command=config.command,
+        gpus=plan.gpus,
+        memory_bytes=plan.memory_bytes,
+        cpus=plan.cpus,
+        network=plan.network or "none",
+        user=plan.user,
+        labels={
+            "mlrb.task": spec.name,
+            "mlrb.benchmark": spec.benchmark,
+            "mlrb.run_dir": str(run_dir.resolve()),
+            "mlrb.harness_pid": str(os.getpid()),
+            "mlrb.host": hostname(),
+        },
+    )
+    log = _AgentLog(run_dir / LOG_FILE, redactor, progress)
+    interrupts = _Interrupts()
+    status, exit_code, agent_code, message = "error", int(ExitCode.INTERNAL), None, None
+    proc: AgentProcess | None = None
+    progress.say(
+        f"run {run_id}: {spec.name} ({plan.runtime.name}, limit "
+        f"{format_seconds(plan.time_limit_s)}, GPUs {plan.gpus.describe()})"
+    )
+    try:
+        with interrupts.installed():
+            proc = plan.runtime.start(launch, log)
+            progress.start(f"{spec.name} {run_id[-6:]}", plan.time_limit_s)
+            deadline = t0 + plan.time_limit_s
+            while True:
+                if interrupts.count:
+                    agent_code = _stop(proc, plan.grace_s, interrupts)
+                    status, exit_code = "interrupted", INTERRUPTED_EXIT
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    agent_code = _stop(proc, plan.grace_s, interrupts)
+                    status, exit_code = "timeout", int(ExitCode.TIMEOUT)
+                    break
+                code = proc.wait(min(left, _TICK_S))
+                if code is not None:
+                    agent_code = code
+                    if code == 0:
+                        status, exit_code = "completed", int(ExitCode.OK)
+                    else:
+                        status, exit_code = "failed", int(ExitCode.AGENT_FAILED)
+                    break
+                progress.tick()
+    except HarnessError as exc:
+        status, exit_code, message = "error", int(exc.exit_code), exc.message
+        raise
+    except BaseException as exc:
+        message = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        progress.stop()
+        if proc is not None:
+            proc.close()
+        log.close()
+        if plan.runtime.name == "local":
+            release(task_dir)
+        found = find_deliverable(output_dir, spec.deliverable.path, output_alias=agent_output_dir)
+        ended = utc_now()
+        record = record.model_copy(
+            update={
+                "ended_at": iso(ended),
+                "duration_s": round(time.monotonic() - t0, 3),
+                "status": status,
+                "exit_code": exit_code,
+                "agent_exit_code": agent_code,
+                "message": redactor(message) if message else None,
+                "deliverable": Deliverable(
+                    path=f"{OUTPUT_DIR}/{found.relative}",
+                    source="submission.json" if found.source == "submission.json" else "spec",
+                )
+                if found.relative is not None
+                else None,
+                "deliverable_rejected": found.rejected,
+            }
+        )
+        write_record(run_dir, record)
+    progress.say(
+        f"run {run_id} {status} (exit {exit_code}) after "
+        f"{format_seconds(record.duration_s or 0)}; record in {run_dir}"
+    )
+    if found.rejected:
+        progress.say(f"deliverable rejected: {found.rejected}")
+    return record, run_dir

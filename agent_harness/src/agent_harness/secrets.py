@@ -1,0 +1,213 @@
+"""Credentials: which ones reach the agent, and their redaction from everything it prints.
+
+Only the chosen provider's key (under its modern and its original name), ``HF_TOKEN`` when
+present and the names given with ``--pass-env`` reach the agent, as environment variables.
+Each name is looked up in the harness's own environment first and then in the env file (the
+usual dotenv precedence). Database credentials never reach the agent.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent_harness.errors import CredentialError
+
+PROVIDER_KEYS: dict[str, tuple[str, str]] = {
+    "openai": ("OPENAI_API_KEY", "OPENAI"),
+    "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC"),
+}
+"""Each provider's key: (modern name, name used by the original system)."""
+
+PROVIDERS = ("openai", "anthropic", "none")
+"""Providers accepted by ``--provider``; ``none`` is for scripted agents that call no API."""
+
+OPTIONAL_NAMES = ("HF_TOKEN",)
+"""Credentials passed when present, never required."""
+
+CONTRACT_NAMES = frozenset(
+    {"TASK_NAME", "BENCHMARK", "PROVIDER", "TIME_LIMIT_S", "DEADLINE", "TASK_DIR", "OUTPUT_DIR"}
+)
+"""Variables the harness sets itself; ``--pass-env`` cannot override them."""
+
+_REFUSED = re.compile(r"^(DB_\w*|DATABASE_URL|PG(PASSWORD|PASSFILE|USER|HOST|DATABASE|SERVICE))$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+REDACTED = "[REDACTED]"
+"""What a credential value is replaced with in logs and on the console."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The credentials one run passes to its agent; values never show in a repr."""
+
+    values: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def names(self) -> list[str]:
+        """The variable names, sorted (safe to record)."""
+        return sorted(self.values)
+
+    def secrets(self) -> list[str]:
+        """The distinct values, for redaction."""
+        return sorted({v for v in self.values.values() if v})
+
+
+def read_env_file(path: str | Path) -> dict[str, str]:
+    """The assignments of a dotenv file; unreadable or malformed files are usage errors."""
+    from dotenv import dotenv_values
+    from dotenv.parser import parse_stream
+
+    target = Path(path)
+    hint = "pass --env-file with a readable file of NAME=value lines"
+    try:
+        text = target.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CredentialError(f"env file {str(target)!r} does not exist", hint=hint) from None
+    except IsADirectoryError:
+        raise CredentialError(f"env file {str(target)!r} is a folder", hint=hint) from None
+    except PermissionError:
+        raise CredentialError(f"env file {str(target)!r} cannot be read", hint=hint) from None
+    except UnicodeDecodeError:
+        raise CredentialError(f"env file {str(target)!r} is not UTF-8 text", hint=hint) from None
+    except OSError as exc:
+        raise CredentialError(f"env file {str(target)!r}: {exc.strerror}", hint=hint) from None
+    bad = [b.original.line for b in parse_stream(io.StringIO(text)) if b.error]
+    if bad:
+        lines = ", ".join(str(n) for n in bad[:5])
+        raise CredentialError(
+            f"env file {str(target)!r} is malformed (line {lines})",
+            hint="each line must be NAME=value, a comment (#) or empty; quote values with spaces",
+        )
+    values = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def check_pass_env(names: Iterable[str]) -> list[str]:
+    """Validate ``--pass-env`` names; database credentials and contract names are refused."""
+    chosen: list[str] = []
+    for name in names:
+        if not _NAME.match(name):
+            raise CredentialError(
+                f"--pass-env {name!r} is not an environment variable name",
+                hint="pass a name such as WANDB_API_KEY, one per --pass-env",
+            )
+        if _REFUSED.match(name):
+            raise CredentialError(
+                f"--pass-env {name!r} is a database credential; it never reaches the agent",
+                hint="the agent has no business with the results database",
+            )
+        if name in CONTRACT_NAMES:
+            raise CredentialError(
+                f"--pass-env {name!r} is set by the harness itself", hint="drop that --pass-env"
+            )
+        if name not in chosen:
+            chosen.append(name)
+    return chosen
+
+
+def select_credentials(
+    provider: str,
+    file_values: Mapping[str, str],
+    environ: Mapping[str, str] | None = None,
+    pass_env: Iterable[str] = (),
+) -> Credentials:
+    """The credentials for the agent; a provider without its key is a usage error (exit 2)."""
+    env = os.environ if environ is None else environ
+
+    def lookup(name: str) -> str | None:
+        value = env.get(name)
+        if value:
+            return value
+        value = file_values.get(name)
+        return value or None
+
+    chosen: dict[str, str] = {}
+    if provider in PROVIDER_KEYS:
+        modern, original = PROVIDER_KEYS[provider]
+        key = lookup(modern) or lookup(original)
+        if key is None:
+            raise CredentialError(
+                f"provider {provider!r} needs {modern} (or {original}), which is not set",
+                hint=f"add {modern}=... to the env file, or choose --provider none",
+            )
+        chosen[modern] = chosen[original] = key
+    for name in OPTIONAL_NAMES:
+        value = lookup(name)
+        if value:
+            chosen[name] = value
+    for name in check_pass_env(pass_env):
+        value = lookup(name)
+        if value is None:
+            raise CredentialError(
+                f"--pass-env {name!r} is set neither in the environment nor in the env file",
+                hint=f"add {name}=... to the env file, or drop that --pass-env",
+            )
+        chosen[name] = value
+    return Credentials(chosen)
+
+
+class Redactor:
+    """Replaces every credential value in text with ``[REDACTED]``."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        parts: set[str] = set()
+        for secret in secrets:
+            if not secret:
+                continue
+            parts.add(secret)
+            # A multi-line value may be printed line by line: hide each sizeable line too.
+            parts.update(p for p in re.split(r"[\r\n]+", secret) if len(p) >= 4)
+        ordered = sorted(parts, key=len, reverse=True)
+        self.longest = len(ordered[0]) if ordered else 0
+        self._pattern = re.compile("|".join(re.escape(p) for p in ordered)) if ordered else None
+
+    def __call__(self, text: str) -> str:
+        """``text`` with every credential value replaced."""
+        return self._pattern.sub(REDACTED, text) if self._pattern else text
+
+
+class StreamRedactor:
+    """Redacts a byte stream that arrives in arbitrary chunks.
+
+    Text is released a line at a time, so a value split across two chunks is still seen
+    whole; a very long line without a newline is released early, except for a tail as long
+    as the longest value, which waits for the next chunk.
+    """
+
+    def __init__(self, redactor: Redactor, max_pending: int = 65536) -> None:
+        self._redactor = redactor
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
+        self._max_pending = max(max_pending, redactor.longest * 2)
+
+    def feed(self, chunk: bytes) -> str:
+        """Redacted text that is now safe to write (may be empty)."""
+        self._pending += self._decoder.decode(chunk)
+        cut = max(self._pending.rfind("\n"), self._pending.rfind("\r"))
+        if cut >= 0:
+            ready, self._pending = self._pending[: cut + 1], self._pending[cut + 1 :]
+            return self._redactor(ready) + self._release_long()
+        return self._release_long()
+
+    def _release_long(self) -> str:
+        if len(self._pending) <= self._max_pending:
+            return ""
+        text = self._redactor(self._pending)
+        keep = max(self._redactor.longest - 1, 0)
+        if keep == 0:
+            self._pending = ""
+            return text
+        self._pending = text[-keep:]
+        return text[:-keep]
+
+    def flush(self) -> str:
+        """Whatever is left at the end of the stream, redacted."""
+        self._pending += self._decoder.decode(b"", final=True)
+        text, self._pending = self._pending, ""
+        return self._redactor(text)

@@ -1,0 +1,51 @@
+"""The one parser of durations: time limits (``24h``, ``90m``, ``1h30m``, ``45s``, ``3600``)."""
+
+from __future__ import annotations
+
+import re
+
+from agent_harness.errors import TimeLimitError
+
+ACCEPTED_FORMS = "24h, 90m, 1h30m, 45s, 1h30m15s, or a plain number of seconds such as 3600"
+"""The accepted forms, as shown in error messages."""
+
+_PATTERN = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+
+
+def parse_duration(text: str, *, what: str = "time limit", allow_zero: bool = False) -> int:
+    """Seconds meant by ``text``; anything but the accepted forms is a usage error (exit 2)."""
+    value = text.strip().lower()
+    seconds: int | None = None
+    if value.isdigit():
+        seconds = int(value)
+    else:
+        match = _PATTERN.match(value)
+        if match and any(match.group(k) for k in ("h", "m", "s")):
+            seconds = (
+                int(match.group("h") or 0) * 3600
+                + int(match.group("m") or 0) * 60
+                + int(match.group("s") or 0)
+            )
+    if seconds is None or (seconds == 0 and not allow_zero):
+        kind = "a positive" if not allow_zero else "a"
+        raise TimeLimitError(
+            f"invalid {what} {text!r}: expected {kind} duration",
+            hint=f"accepted forms: {ACCEPTED_FORMS}",
+        )
+    return seconds
+
+
+def parse_time_limit(text: str) -> int:
+    """Seconds of a run's time limit (must be positive)."""
+    return parse_duration(text, what="time limit")
+
+
+def parse_grace(text: str) -> int:
+    """Seconds between SIGTERM and SIGKILL at the deadline (0 kills at once)."""
+    return parse_duration(text, what="grace period", allow_zero=True)
+
+
+def format_seconds(seconds: float) -> str:
+    """``H:MM:SS`` for a status line."""
+    total = max(0, int(seconds))
+    return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
