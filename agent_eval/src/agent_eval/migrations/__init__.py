@@ -1,0 +1,1 @@
+"""Alembic migrations of the evaluator's database (applied by ``Store.open``)."""
