@@ -130,14 +130,13 @@ def preflight(config: RunConfig, progress: Progress | None = None) -> Plan:
     """Check everything cheap before anything expensive; raise the first problem found."""
     from agent_tasks.registry import resolve_task
 
-    spec = resolve_task(config.task, config.benchmark)
-    limit = (
-        parse_time_limit(config.time_limit)
-        if config.time_limit is not None
-        else spec.resources.time_limit_s
-    )
+    # Syntax first (cheap, and the user's typo is the likeliest problem), then the catalogue.
+    given_limit = parse_time_limit(config.time_limit) if config.time_limit is not None else None
     grace = parse_grace(config.grace)
-    gpus = parse_gpus(config.gpus) if config.gpus else default_gpus(spec.resources.gpus)
+    given_gpus = parse_gpus(config.gpus) if config.gpus else None
+    spec = resolve_task(config.task, config.benchmark)
+    limit = given_limit if given_limit is not None else spec.resources.time_limit_s
+    gpus = given_gpus if given_gpus is not None else default_gpus(spec.resources.gpus)
     file_values = read_env_file(config.env_file) if config.env_file is not None else {}
     credentials = select_credentials(config.provider, file_values, os.environ, config.pass_env)
     user = _container_user(config.user)

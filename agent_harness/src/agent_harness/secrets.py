@@ -120,17 +120,17 @@ def select_credentials(
     """The credentials for the agent; a provider without its key is a usage error (exit 2)."""
     env = os.environ if environ is None else environ
 
-    def lookup(name: str) -> str | None:
-        value = env.get(name)
-        if value:
-            return value
-        value = file_values.get(name)
-        return value or None
+    def lookup(*names: str) -> str | None:
+        for source in (env, file_values):
+            for name in names:
+                if source.get(name):
+                    return source[name]
+        return None
 
     chosen: dict[str, str] = {}
     if provider in PROVIDER_KEYS:
         modern, original = PROVIDER_KEYS[provider]
-        key = lookup(modern) or lookup(original)
+        key = lookup(modern, original)
         if key is None:
             raise CredentialError(
                 f"provider {provider!r} needs {modern} (or {original}), which is not set",

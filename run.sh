@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Launch an agent for one benchmark task: the original system's command line, unchanged.
+#
+#   bash run.sh IMAGE BENCHMARK PROVIDER GPU_IDS TASK TIME_LIMIT ENV_FILE
+#   bash run.sh IMAGE BENCHMARK PROVIDER GPU_IDS TASK TIME_LIMIT HF_TOKEN ENV_FILE
+#
+# A thin wrapper: every check and all behaviour live in `agent-harness run` (docs/harness.md).
+# The Hugging Face token of the 8-argument form reaches the harness through its environment,
+# never its argv, and is never printed. MLRB_RUN_ARGS adds further options, as shell words,
+# e.g. MLRB_RUN_ARGS="--network none --grace 10s".
+set -euo pipefail
+
+usage() {
+  cat >&2 <<'USAGE'
+usage: bash run.sh IMAGE BENCHMARK PROVIDER GPU_IDS TASK TIME_LIMIT ENV_FILE
+       bash run.sh IMAGE BENCHMARK PROVIDER GPU_IDS TASK TIME_LIMIT HF_TOKEN ENV_FILE
+
+  IMAGE       agent image, e.g. my/agent:latest
+  BENCHMARK   full_benchmark, mini_benchmark, smoke or mlrc_bench
+  PROVIDER    openai, anthropic or none
+  GPU_IDS     0, 0,1, all or none
+  TASK        task name, e.g. edge_llm_training
+  TIME_LIMIT  24h, 90m, 1h30m, 45s or seconds
+  HF_TOKEN    Hugging Face token (passed to the agent as HF_TOKEN)
+  ENV_FILE    dotenv file holding the provider's key
+
+example: bash run.sh my/agent:latest full_benchmark openai 0 edge_llm_training 24h ./.env
+more options: MLRB_RUN_ARGS="--network none" bash run.sh ...   (see agent-harness run --help)
+USAGE
+  exit 2
+}
+
+if [[ $# -ne 7 && $# -ne 8 ]]; then
+  echo "error: run.sh takes 7 or 8 arguments, got $#" >&2
+  usage
+fi
+
+image=$1 benchmark=$2 provider=$3 gpu_ids=$4 task=$5 time_limit=$6
+if [[ $# -eq 8 ]]; then
+  hf_token=$7 env_file=$8
+else
+  hf_token="" env_file=$7
+fi
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+harness="$here/.venv/bin/agent-harness"
+if [[ ! -x "$harness" ]]; then
+  harness=$(command -v agent-harness || true)
+fi
+if [[ -z "$harness" ]]; then
+  echo "error: agent-harness is not installed" >&2
+  echo "hint: run 'make dev' in $here, or pip install ./agent_tasks ./agent_harness" >&2
+  exit 3
+fi
+
+extra=()
+if [[ -n "${MLRB_RUN_ARGS:-}" ]]; then
+  eval "extra=(${MLRB_RUN_ARGS})"
+fi
+
+args=(run "$image" --benchmark "$benchmark" --provider "$provider" --gpus "$gpu_ids"
+  --task "$task" --time-limit "$time_limit" --env-file "$env_file" "${extra[@]}")
+
+if [[ -n "$hf_token" ]]; then
+  HF_TOKEN=$hf_token exec "$harness" "${args[@]}"
+fi
+exec "$harness" "${args[@]}"

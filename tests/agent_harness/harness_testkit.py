@@ -1,0 +1,83 @@
+"""Names and small tools shared by the harness tests (images, the real CLI, one run)."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from agent_harness.config import RunConfig
+from agent_harness.progress import Progress
+from agent_harness.records import RunRecord
+from agent_harness.run import run_agent
+
+REPO = Path(__file__).resolve().parents[2]
+BASE_IMAGE = "mlrb-test/harness-busybox:latest"
+AGENT_IMAGE = "mlrb-test/harness-agent:latest"
+MISSING_IMAGE = "mlrb-test/harness-never-built:latest"
+FAKE_KEY = "sk-test-FAKE-0000111122223333"
+FAKE_HF = "hf_FAKE_test_token_5555"
+DB_SECRET = "db-FAKE-secret-9999"
+TASK = "tiny_lm"
+BENCHMARK = "smoke"
+SCRUBBED = ("OPENAI_API_KEY", "OPENAI", "ANTHROPIC_API_KEY", "ANTHROPIC", "HF_TOKEN")
+HARNESS = Path(sys.executable).parent / "agent-harness"
+
+AGENT_SCRIPT = (
+    "mkdir -p /app/output/model && echo weights > /app/output/model/weights.bin && echo agent done"
+)
+"""What the test agent image does by default: leave a deliverable and exit 0."""
+
+
+def clean_environ(**extra: str) -> dict[str, str]:
+    """This process's environment without provider keys, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    env.update(extra)
+    return env
+
+
+def harness(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Any:
+    """Run the real ``agent-harness`` console script."""
+    return subprocess.run(
+        [str(HARNESS), *args],
+        capture_output=True,
+        text=True,
+        env=env if env is not None else clean_environ(),
+        timeout=timeout,
+    )
+
+
+def run_sh(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Any:
+    """Run ``bash run.sh`` of this repository."""
+    return subprocess.run(
+        ["bash", str(REPO / "run.sh"), *args],
+        capture_output=True,
+        text=True,
+        env=env if env is not None else clean_environ(),
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def run_once(
+    runtime: str, runs_dir: Path, command: str | None, **options: Any
+) -> tuple[RunRecord, Path, str]:
+    """One run through the library; returns the record, the run folder and the console text."""
+    console = io.StringIO()
+    settings: dict[str, Any] = {
+        "image": BASE_IMAGE,
+        "task": TASK,
+        "benchmark": BENCHMARK,
+        "runtime": runtime,
+        "runs_dir": runs_dir,
+        "command": command,
+        "network": "none",
+        "time_limit": "60",
+        "grace": "2s",
+    }
+    settings.update(options)
+    record, run_dir = run_agent(RunConfig(**settings), Progress(stream=console))
+    return record, run_dir, console.getvalue()
