@@ -128,7 +128,16 @@ def _create_engine(url: URL) -> Engine:
     if backend == "postgresql" and "connect_timeout" not in url.query:
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
     if backend == "sqlite" and url.database and url.database != ":memory:":
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(url.database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseError(
+                f"database {mask_url(url)} cannot be used: folder {str(folder)!r} cannot be "
+                f"created ({exc.strerror or exc})",
+                hint="choose a writable results folder (AGENT_EVAL_RESULTS_DIR) or set "
+                "DATABASE_URL",
+            ) from None
     engine = create_engine(url, connect_args=connect_args)
     if backend == "sqlite":
 

@@ -1,0 +1,146 @@
+"""``agent-eval sync`` and ``agent-eval history``: the database side of the evaluator's CLI."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from agent_eval.store import HistoryEntry
+    from agent_eval.sync import SyncReport
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def sync_command(
+    results_dir: Annotated[
+        Path, typer.Argument(help="Folder of saved results files (searched recursively).")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Load saved results JSON into the database, adding only what is missing.
+
+    Without DATABASE_URL or DB_* the database is RESULTS_DIR/mlrb.sqlite. Files that cannot be
+    loaded are named and the command exits 2 after loading the others.
+    """
+    from rich.console import Console
+
+    from agent_eval.errors import EvalUsageError
+    from agent_eval.sync import sync_folder
+    from agent_tasks.cli import guarded, report_error
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    with err.status(f"syncing {results_dir} ..."):
+        report = guarded(lambda: sync_folder(results_dir))
+    if as_json:
+        _print_json(report.model_dump(mode="json"))
+    else:
+        render_sync(report, Console(highlight=False, soft_wrap=True))
+    if report.bad:
+        for bad in report.bad:
+            err.print(f"[yellow]bad results file:[/] {bad.path}: {bad.error}", markup=True)
+        count = len(report.bad)
+        report_error(
+            EvalUsageError(
+                f"{count} results file{'s' if count != 1 else ''} could not be loaded",
+                hint="fix or move the files named above; every other file was synced",
+            ),
+            err,
+        )
+        raise typer.Exit(2)
+
+
+def render_sync(report: SyncReport, console: Console) -> None:
+    """Print the counts of a sync."""
+    console.print(f"synced {report.folder} into {report.database}")
+    console.print(f"  added            {report.added}")
+    console.print(f"  already present  {report.present}")
+    if report.skipped:
+        console.print(f"  not results      {len(report.skipped)} (other JSON files, left alone)")
+    console.print(f"  bad              {len(report.bad)}")
+
+
+def history_command(
+    task: Annotated[str | None, typer.Option("--task", "-t", help="Only this task.")] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=0, help="Newest N evaluations (0: all).")
+    ] = 20,
+    results_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--results-dir",
+            help="Folder of the embedded SQLite database, when no DATABASE_URL or DB_* is set "
+            "(default: AGENT_EVAL_RESULTS_DIR or results/).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List recorded evaluations, newest first."""
+    from rich.console import Console
+
+    from agent_eval.store import Store
+    from agent_tasks.cli import guarded
+
+    def read() -> tuple[str, list[HistoryEntry]]:
+        with Store.open(results_dir=results_dir) as store:
+            return store.url, store.history(task=task, limit=limit or None)
+
+    url, entries = guarded(read)
+    if as_json:
+        _print_json([entry.model_dump(mode="json") for entry in entries])
+        return
+    console = Console(highlight=False, soft_wrap=True)
+    if not entries:
+        where = f" for task {task!r}" if task else ""
+        console.print(f"no evaluations recorded{where} in {url}")
+        return
+    console.print(history_table(entries, title=f"{len(entries)} evaluations in {url}"))
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def history_table(entries: Sequence[HistoryEntry], title: str = "") -> Table:
+    """The history as a rich table."""
+    from rich.table import Table
+
+    table = Table(title=title or None, header_style="bold")
+    for name, justify in (
+        ("when (UTC)", "left"),
+        ("task", "left"),
+        ("agent", "left"),
+        ("model", "left"),
+        ("status", "left"),
+        ("primary", "right"),
+        ("score", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    colours = {"ok": "green", "partial": "yellow", "error": "red"}
+    for e in entries:
+        table.add_row(
+            e.started_at.strftime("%Y-%m-%d %H:%M"),
+            e.task,
+            e.agent_label or "-",
+            (e.model_sha256 or "-")[:12],
+            f"[{colours.get(e.status, 'white')}]{e.status}[/]",
+            f"{e.primary_metric} {_number(e.primary_value)}",
+            _number(e.normalised_score, 3),
+        )
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``sync`` and ``history`` to the ``agent-eval`` app."""
+    app.command("sync")(sync_command)
+    app.command("history")(history_command)

@@ -1,0 +1,634 @@
+"""The database store: URL resolution, idempotent writes, runs, round-trips, migrations, references.
+
+Every behaviour runs on the embedded SQLite file and on a real PostgreSQL server.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from agent_eval.errors import DatabaseError, EvalUsageError, ImportFileError
+from agent_eval.results import (
+    AgentInfo,
+    ConstraintCheck,
+    Environment,
+    EvaluationResult,
+    MetricValue,
+    ModelInfo,
+    Score,
+)
+from agent_eval.settings import EvalSettings, mask_url, resolve_url
+from agent_eval.store import ReferenceRow, Store, record_result
+from agent_eval.store.migrate import head_revision, upgrade
+
+SECRET = "s3cr@t:/pw%"
+DB_ENV = ("DATABASE_URL", "DB_USER", "DB_PASSWORD", "DB_HOST", "DB_PORT", "DB_NAME")
+T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def make_result(
+    task: str = "llm_efficiency",
+    *,
+    benchmark: str = "full_benchmark",
+    run_id: str | None = None,
+    minutes: int = 0,
+    label: str = "agent-a",
+    status: str = "ok",
+    evaluation_id: str | None = None,
+) -> EvaluationResult:
+    """A complete result as the evaluator would write it, built without a model."""
+    start = T0 + timedelta(minutes=minutes)
+    extra: dict[str, Any] = {"evaluation_id": evaluation_id} if evaluation_id else {}
+    return EvaluationResult(
+        **extra,
+        run_id=run_id,
+        task=task,
+        benchmark=benchmark,
+        task_version="1.2.0",
+        agent=AgentInfo(label=label, image="example/agent:1", provider="openai", model="gpt-x"),
+        model=ModelInfo(
+            path="/runs/r1/output/model",
+            sha256=uuid.uuid4().hex * 2,
+            format="hf_model",
+            architecture="GPT2LMHeadModel",
+            dtype="float32",
+        ),
+        status=status,  # type: ignore[arg-type]
+        metrics=(
+            MetricValue(
+                name="mmlu",
+                value=0.4127,
+                stderr=0.0123,
+                unit="accuracy",
+                direction="higher",
+                source="mmlu",
+                details={"num_fewshot": 5, "samples": 14042},
+            ),
+            MetricValue(
+                name="perplexity",
+                value=23.75,
+                unit="",
+                direction="lower",
+                source="perplexity",
+                details={"tokens": 287644, "stride": 512},
+            ),
+            MetricValue(
+                name="tokens_per_s", value=812.5, unit="tokens/s", direction="higher", source="s"
+            ),
+        ),
+        primary_metric="mmlu",
+        score=Score(
+            metric="mmlu",
+            raw=0.4127,
+            normalised=61.2,
+            absolute_improvement_pct=8.1,
+            baseline=0.25,
+            reference=0.5,
+            method="anchors",
+        ),
+        constraints=(
+            ConstraintCheck(kind="max_memory_gb", limit=8, measured=3.2, passed=True),
+            ConstraintCheck(
+                kind="allowed_dtypes",
+                limit=["float16"],
+                measured="float32",
+                passed=False,
+                detail="stored weights",
+            ),
+        ),
+        environment=Environment(
+            evaluator_version="0.1.0",
+            lm_eval_version="0.4.13",
+            torch_version="2.13.0",
+            transformers_version="5.23.0",
+            python_version="3.11.9",
+            platform="Linux-x86_64",
+            device="cpu",
+            batch_size=8,
+            num_fewshot=5,
+        ),
+        started_at=start,
+        finished_at=start + timedelta(seconds=95.5),
+        duration_s=95.5,
+    )
+
+
+def make_run(run_id: str, **overrides: Any) -> dict[str, Any]:
+    """A parsed run.json as the harness writes it."""
+    run: dict[str, Any] = {
+        "run_id": run_id,
+        "task": "llm_efficiency",
+        "benchmark": "full_benchmark",
+        "image": "example/agent:1",
+        "image_digest": "sha256:" + "c" * 64,
+        "provider": "openai",
+        "gpus": "0",
+        "time_limit_s": 86400,
+        "status": "completed",
+        "exit_code": 0,
+        "started_at": "2026-03-01T09:00:00+00:00",
+        "finished_at": "2026-03-01T11:30:00Z",
+        "duration_s": 9000.0,
+        "deliverable": "output/model",
+    }
+    run.update(overrides)
+    return run
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 nobody listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No database settings in the environment; results folder in tmp_path."""
+    for name in DB_ENV:
+        monkeypatch.delenv(name, raising=False)
+    results = tmp_path / "results"
+    monkeypatch.setenv("AGENT_EVAL_RESULTS_DIR", str(results))
+    return results
+
+
+@pytest.fixture
+def pg_database(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(
+        make_url(postgres_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db' / 'mlrb.sqlite'}"
+    return str(request.getfixturevalue("pg_database"))
+
+
+def count(store: Store, table: str) -> int:
+    """Rows in a table."""
+    with store.engine.connect() as conn:
+        return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+# -- URL resolution ----------------------------------------------------------------------------
+
+
+def test_database_url_wins_over_db_parts(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://alice:pw@db.example:6543/evals")
+    monkeypatch.setenv("DB_USER", "bob")
+    monkeypatch.setenv("DB_HOST", "elsewhere")
+    url = resolve_url()
+    assert (url.username, url.host, url.port, url.database) == (
+        "alice",
+        "db.example",
+        6543,
+        "evals",
+    )
+
+
+def test_postgres_scheme_alias_is_accepted(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://alice@db.example/evals")
+    assert resolve_url().get_backend_name() == "postgresql"
+
+
+def test_db_parts_build_a_psycopg2_url_with_quoted_password(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in (
+        ("DB_USER", "mlrb"),
+        ("DB_PASSWORD", SECRET),
+        ("DB_HOST", "pg.internal"),
+        ("DB_PORT", "5433"),
+        ("DB_NAME", "bench"),
+    ):
+        monkeypatch.setenv(name, value)
+    url = resolve_url()
+    assert url.drivername == "postgresql+psycopg2"
+    assert (url.username, url.password, url.host, url.port, url.database) == (
+        "mlrb",
+        SECRET,
+        "pg.internal",
+        5433,
+        "bench",
+    )
+    shown = mask_url(url)
+    assert SECRET not in shown and "s3cr" not in shown and "***" in shown
+
+
+def test_partial_db_parts_name_what_is_missing(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DB_USER", "mlrb")
+    monkeypatch.setenv("DB_PASSWORD", SECRET)
+    with pytest.raises(EvalUsageError) as info:
+        resolve_url()
+    err = info.value
+    assert err.exit_code == 2
+    assert "DB_HOST" in err.message and "DB_NAME" in err.message
+    assert "DB_USER" not in err.message.split("not set")[0]
+    assert SECRET not in err.message and SECRET not in (err.hint or "")
+
+
+def test_bad_port_is_a_usage_error(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_PORT", "fivefourthreetwo")
+    with pytest.raises(EvalUsageError, match="DB_PORT") as info:
+        resolve_url()
+    assert info.value.exit_code == 2
+
+
+def test_malformed_database_url_is_not_echoed(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"not a url {SECRET}")
+    with pytest.raises(EvalUsageError) as info:
+        resolve_url()
+    assert "DATABASE_URL" in info.value.message
+    assert SECRET not in info.value.message
+
+
+def test_without_settings_sqlite_in_the_results_folder(clean_env: Path, tmp_path: Path) -> None:
+    url = resolve_url()
+    assert url.get_backend_name() == "sqlite"
+    assert Path(str(url.database)) == clean_env / "mlrb.sqlite"
+    other = resolve_url(results_dir=tmp_path / "elsewhere")
+    assert Path(str(other.database)) == tmp_path / "elsewhere" / "mlrb.sqlite"
+
+
+def test_settings_hold_passwords_masked(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_PASSWORD", SECRET)
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://u:{SECRET}@h/d")
+    settings = EvalSettings()
+    assert SECRET not in repr(settings) and SECRET not in str(settings)
+
+
+# -- writes and reads --------------------------------------------------------------------------
+
+
+def test_recording_twice_keeps_one_row_with_its_metrics(db_url: str) -> None:
+    result = make_result()
+    with Store.open(db_url) as store:
+        assert store.record(result) is True
+        assert store.record(result) is False
+        assert count(store, "evaluations") == 1
+        with store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT name, value, stderr, unit, direction FROM metric_values "
+                    "WHERE evaluation_id = :id ORDER BY name"
+                ),
+                {"id": result.evaluation_id},
+            ).all()
+            columns = conn.execute(
+                sa.text(
+                    "SELECT task, benchmark, primary_value, normalised_score, constraints_passed, "
+                    "model_sha256, agent_label FROM evaluations"
+                )
+            ).one()
+    expected = sorted((m.name, m.value, m.stderr, m.unit, m.direction) for m in result.metrics)
+    assert [tuple(r) for r in rows] == expected
+    assert tuple(columns) == (
+        "llm_efficiency",
+        "full_benchmark",
+        0.4127,
+        61.2,
+        False,
+        result.model.sha256,
+        "agent-a",
+    )
+
+
+def test_record_result_is_idempotent_across_opens(db_url: str) -> None:
+    result = make_result()
+    assert record_result(result, url=db_url) is True
+    assert record_result(result, url=db_url) is False
+    with Store.open(db_url) as store:
+        assert count(store, "evaluations") == 1
+        assert count(store, "metric_values") == 3
+
+
+def test_record_result_defaults_to_sqlite_in_the_results_folder(clean_env: Path) -> None:
+    assert record_result(make_result()) is True
+    assert (clean_env / "mlrb.sqlite").is_file()
+    with Store.open() as store:
+        assert len(store.evaluations()) == 1
+
+
+def test_evaluations_round_trip_equals_the_original(db_url: str) -> None:
+    originals = [
+        make_result("llm_efficiency", minutes=2),
+        make_result("mini_llm_efficiency", benchmark="mini_benchmark", minutes=1),
+        make_result("edge_llm_training", minutes=3, status="partial"),
+    ]
+    with Store.open(db_url) as store:
+        for result in originals:
+            store.record(result)
+        assert store.evaluations() == sorted(originals, key=lambda r: r.started_at)
+        assert store.evaluations(task="llm_efficiency") == [originals[0]]
+        assert store.evaluations(benchmark="mini_benchmark") == [originals[1]]
+        assert store.evaluations(tasks=["edge_llm_training", "llm_efficiency"]) == [
+            originals[0],
+            originals[2],
+        ]
+        assert store.evaluations(task="nope") == []
+
+
+def test_run_row_is_stored_and_linked(db_url: str) -> None:
+    result = make_result(run_id="run-20260301-0001")
+    run = make_run("run-20260301-0001")
+    with Store.open(db_url) as store:
+        assert store.record(result, run=run) is True
+        with store.engine.connect() as conn:
+            row = conn.execute(
+                sa.text(
+                    "SELECT r.run_id, r.image_digest, r.provider, r.status, r.exit_code, "
+                    "r.duration_s, r.started_at FROM evaluations e JOIN runs r "
+                    "ON e.run_id = r.run_id"
+                )
+            ).one()
+        assert row[:6] == (
+            "run-20260301-0001",
+            "sha256:" + "c" * 64,
+            "openai",
+            "completed",
+            0,
+            9000.0,
+        )
+        assert store.run("run-20260301-0001") == run
+        # a second result of the same run does not duplicate the run
+        assert store.record(make_result(run_id="run-20260301-0001"), run=run) is True
+        assert count(store, "runs") == 1
+
+
+def test_result_synced_before_its_run_gets_a_stub_completed_later(db_url: str) -> None:
+    result = make_result(run_id="run-late")
+    with Store.open(db_url) as store:
+        store.record(result)
+        assert store.run("run-late") == {"run_id": "run-late"}
+        store.record(result, run=make_run("run-late", status="timeout"))
+        assert store.run("run-late") == make_run("run-late", status="timeout")
+        assert count(store, "runs") == 1
+
+
+def test_run_record_of_another_run_is_refused(db_url: str) -> None:
+    with Store.open(db_url) as store, pytest.raises(EvalUsageError, match="does not match"):
+        store.record(make_result(run_id="run-a"), run=make_run("run-b"))
+    with Store.open(db_url) as store:
+        assert count(store, "evaluations") == 0
+
+
+# -- database down -----------------------------------------------------------------------------
+
+
+def test_unreachable_postgres_is_exit_6_with_masked_url(clean_env: Path) -> None:
+    url = sa.engine.URL.create(
+        "postgresql+psycopg2",
+        username="mlrb",
+        password=SECRET,
+        host="127.0.0.1",
+        port=closed_port(),
+        database="bench",
+    ).render_as_string(hide_password=False)
+    with pytest.raises(DatabaseError) as info:
+        record_result(make_result(), url=url)
+    err = info.value
+    assert err.exit_code == 6
+    assert "127.0.0.1" in err.message and "***" in err.message
+    assert SECRET not in err.message and "s3cr" not in err.message
+    assert "agent-eval sync" in (err.hint or "") and "saved as JSON" in (err.hint or "")
+
+
+def test_unreachable_database_from_environment(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in (
+        ("DB_USER", "mlrb"),
+        ("DB_PASSWORD", SECRET),
+        ("DB_HOST", "127.0.0.1"),
+        ("DB_PORT", str(closed_port())),
+        ("DB_NAME", "bench"),
+    ):
+        monkeypatch.setenv(name, value)
+    with pytest.raises(DatabaseError) as opened:
+        Store.open()
+    assert opened.value.exit_code == 6
+    assert SECRET not in opened.value.message
+    with pytest.raises(DatabaseError) as recorded:
+        record_result(make_result())
+    assert f"agent-eval sync {clean_env}" in (recorded.value.hint or "")
+
+
+def test_unusable_sqlite_location_is_exit_6(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(DatabaseError) as info:
+        Store.open(f"sqlite:///{blocker / 'sub' / 'db.sqlite'}")
+    assert info.value.exit_code == 6
+
+
+# -- migrations --------------------------------------------------------------------------------
+
+
+def _tables(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names())
+
+
+def test_empty_database_is_migrated_to_head_and_head_left_alone(db_url: str) -> None:
+    with Store.open(db_url) as store:
+        assert {
+            "runs",
+            "evaluations",
+            "metric_values",
+            "reference_results",
+            "alembic_version",
+        } <= _tables(store.engine)
+        with store.engine.connect() as conn:
+            version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
+        assert version == head_revision()
+        store.record(make_result())
+
+    engine = sa.create_engine(db_url)
+    statements: list[str] = []
+    sa.event.listen(
+        engine,
+        "before_cursor_execute",
+        lambda *args: statements.append(str(args[2]).strip().split()[0].upper()),
+    )
+    assert upgrade(engine) is False
+    assert not {"CREATE", "ALTER", "DROP"} & set(statements)
+    engine.dispose()
+    with Store.open(db_url) as store:
+        assert count(store, "evaluations") == 1
+
+
+def test_models_and_migration_head_agree(db_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from agent_eval.store.schema import Base
+
+    Store.open(db_url).close()
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = compare_metadata(context, Base.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_database_from_a_newer_version_is_exit_6(db_url: str) -> None:
+    Store.open(db_url).close()
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = 'ffff9999'"))
+    engine.dispose()
+    with pytest.raises(DatabaseError, match="ffff9999") as info:
+        Store.open(db_url)
+    assert info.value.exit_code == 6
+
+
+def test_migrations_ship_in_the_wheel(tmp_path: Path) -> None:
+    source = Path(__file__).resolve().parents[2] / "agent_eval"
+    root = tmp_path / "src-copy"  # build from a copy: setuptools writes build/ next to the source
+    shutil.copytree(
+        source, root, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    )
+    out = tmp_path / "wheel"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(root),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    (wheel,) = out.glob("*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        archive.extractall(site)
+    assert "agent_eval/migrations/env.py" in names
+    assert any(n.startswith("agent_eval/migrations/versions/0001_") for n in names)
+    # the installed copy (not the checkout) migrates a fresh database
+    db = tmp_path / "fresh.sqlite"
+    code = (
+        "import agent_eval, sys; from agent_eval.store import Store; "
+        f"assert agent_eval.__file__.startswith({str(site)!r}), agent_eval.__file__; "
+        f"Store.open('sqlite:///{db}').close()"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        env={"PYTHONPATH": str(site)},
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    engine = sa.create_engine(f"sqlite:///{db}")
+    assert "evaluations" in _tables(engine)
+    engine.dispose()
+
+
+# -- reference results -------------------------------------------------------------------------
+
+
+def _ref(
+    agent: str, task: str, value: float, kind: str = "relative", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "agent_label": agent,
+        "task": task,
+        "benchmark": "mlrc_bench",
+        "metric_kind": kind,
+        "value": value,
+        "source": "MLRC-Bench paper, Table 2",
+        **extra,
+    }
+
+
+def test_add_references_and_read_them_back(db_url: str) -> None:
+    rows = [
+        _ref("Top Human", "llm-merging", 100.0),
+        _ref("MLAB (gpt-4o)", "llm-merging", -1.3),
+        _ref("MLAB (gpt-4o)", "rainfall-prediction", 9.3, kind="absolute"),
+    ]
+    with Store.open(db_url) as store:
+        assert store.add_references(rows) == 3
+        stored = store.references(benchmark="mlrc_bench")
+        assert [(r.agent_label, r.task, r.metric_kind, r.value) for r in stored] == [
+            ("MLAB (gpt-4o)", "llm-merging", "relative", -1.3),
+            ("Top Human", "llm-merging", "relative", 100.0),
+            ("MLAB (gpt-4o)", "rainfall-prediction", "absolute", 9.3),
+        ]
+        assert len({r.batch_id for r in stored}) == 1
+        assert store.references(tasks=["rainfall-prediction"])[0].value == 9.3
+        assert store.references(benchmark="full_benchmark") == []
+        # importing the same source again replaces values, adds nothing
+        assert store.add_references([ReferenceRow(**_ref("Top Human", "llm-merging", 99.0))]) == 1
+        assert count(store, "reference_results") == 3
+        assert store.references(tasks=["llm-merging"])[1].value == 99.0
+
+
+def test_add_references_is_all_or_nothing(db_url: str) -> None:
+    with Store.open(db_url) as store:
+        store.add_references([_ref("Top Human", "llm-merging", 100.0)])
+        good = [_ref("A", "llm-merging", 1.0), _ref("B", "llm-merging", 2.0)]
+        with pytest.raises(ImportFileError, match="row 2") as info:
+            store.add_references([*good, _ref("C", "llm-merging", 3.0, kind="percent")])
+        assert info.value.exit_code == 2
+        with pytest.raises(ImportFileError, match="rows 0 and 2"):
+            store.add_references([*good, _ref("A", "llm-merging", 5.0)])
+        with pytest.raises(ImportFileError, match="row 1"):
+            store.add_references([good[0], _ref("D", "llm-merging", float("nan"))])
+        assert [r.agent_label for r in store.references()] == ["Top Human"]
+
+
+def test_add_references_rolls_back_on_a_database_failure(db_url: str) -> None:
+    with Store.open(db_url) as store:
+        if store.backend == "sqlite":  # a rule the third row breaks, checked by the database
+            refuse = (
+                "CREATE TRIGGER no_c BEFORE INSERT ON reference_results "
+                "WHEN NEW.agent_label = 'C' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        else:
+            refuse = "ALTER TABLE reference_results ADD CONSTRAINT no_c CHECK (agent_label <> 'C')"
+        with store.engine.begin() as conn:
+            conn.execute(sa.text(refuse))
+        rows = [_ref("A", "t", 1.0), _ref("B", "t", 2.0), _ref("C", "t", 3.0)]
+        with pytest.raises(DatabaseError) as info:
+            store.add_references(rows)
+        assert info.value.exit_code == 6
+        assert store.references() == []
