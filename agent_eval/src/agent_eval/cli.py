@@ -1,16 +1,264 @@
-"""``agent-eval``: evaluate models (under construction)."""
+"""``agent-eval``: evaluate what an agent delivered; fetch evaluation data; (more commands below).
+
+``agent-eval --model_args PATH --task TASK`` (the quickstart's form, no subcommand) is the same
+as ``agent-eval evaluate --model_args PATH --task TASK``. Heavy libraries (torch, transformers,
+lm-eval) are imported inside command bodies so that ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
 
 import typer
 
-app = typer.Typer(name="agent-eval", no_args_is_help=True, add_completion=False)
+from agent_tasks.errors import MLRBError
+
+app = typer.Typer(
+    name="agent-eval",
+    help="Evaluate what an ML Research Benchmark agent produced; record and rank results.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+T = TypeVar("T")
+
+RESULTS_DIR_ENV = "AGENT_EVAL_RESULTS_DIR"
+"""Default results folder (the evaluator image sets ``/results``)."""
+
+ROOT_OPTIONS = {"--help", "-h", "--version"}
+"""Options that belong to ``agent-eval`` itself, not to the evaluate command."""
 
 
-@app.command()
-def version() -> None:
-    """Print the version."""
-    typer.echo("0.1.0")
+def fail(exc: MLRBError) -> typer.Exit:
+    """Print ``error: ...`` and the hint on stderr; the Exit to raise with the error's code."""
+    from agent_tasks.cli import report_error
+
+    report_error(exc)
+    return typer.Exit(int(exc.exit_code))
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
+def guarded(call: Callable[[], T]) -> T:
+    """Run a command body; a product error becomes its message and exit code (no traceback)."""
+    try:
+        return call()
+    except MLRBError as exc:
+        raise fail(exc) from None
+
+
+def _version(flag: bool) -> None:
+    if flag:
+        from agent_eval.environment import package_version
+
+        typer.echo(package_version("mlrbench-eval") or "unknown")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Evaluate a model for a task: agent-eval --model_args PATH --task TASK."""
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def _quiet_libraries() -> None:
+    import logging
+    import warnings
+
+    for name in ("lm_eval", "lm-eval", "transformers", "datasets", "peft", "accelerate"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    try:
+        import datasets
+
+        datasets.disable_progress_bars()
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model_args: Annotated[
+        str,
+        typer.Option(
+            "--model_args",
+            "--model-args",
+            help="Model folder, PEFT adapter folder, or run folder (with run.json).",
+        ),
+    ],
+    task: Annotated[str, typer.Option("--task", help="Task name, e.g. llm_efficiency.")],
+    results_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--results-dir",
+            help=f"Folder for the results JSON [default: ${RESULTS_DIR_ENV} or results/].",
+        ),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    dtype: Annotated[
+        str, typer.Option(help="auto (as stored), float32, float16 or bfloat16.")
+    ] = "auto",
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", help="Override the batch size the task pins."),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            help="Quick check: samples per lm-eval task, windows for perplexity, rows for "
+            "generation (recorded in the result)."
+        ),
+    ] = None,
+    metrics: Annotated[
+        list[str] | None,
+        typer.Option("--metrics", help="Only these metrics (comma-separated or repeated)."),
+    ] = None,
+    agent_label: Annotated[
+        str | None, typer.Option("--agent-label", help="Name of the agent on the leaderboard.")
+    ] = None,
+    no_db: Annotated[
+        bool, typer.Option("--no-db", help="Write the JSON only; skip the database.")
+    ] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Evaluation data folder [default: $AGENT_EVAL_DATA_DIR]."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result JSON instead of the table.")
+    ] = False,
+) -> None:
+    """Evaluate a model (or run) for a task: metrics, constraints, score; save and record."""
+    from rich.console import Console
+
+    from agent_eval.errors import EvalError
+    from agent_eval.evaluate import EvalOptions, evaluate, validate
+
+    out = Console(soft_wrap=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    options = EvalOptions(
+        model_args=model_args,
+        task=task,
+        results_dir=results_dir or Path(os.environ.get(RESULTS_DIR_ENV) or "results"),
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        limit=limit,
+        metrics=_split(metrics),
+        agent_label=agent_label,
+        record=not no_db,
+        data_dir=data_dir,
+    )
+    guarded(lambda: validate(options))
+    _quiet_libraries()
+    with err.status("evaluating", spinner="dots") as status:
+        outcome = guarded(lambda: evaluate(options, progress=lambda s: status.update(s)))
+    if as_json:
+        sys.stdout.write(outcome.result.model_dump_json(indent=2) + "\n")
+    else:
+        from agent_eval.report import render_result
+
+        render_result(outcome.result, out, outcome.path)
+    if outcome.failure is not None or outcome.result.status == "error":
+        reason = outcome.failure or EvalError("the evaluation failed")
+        err.print(f"results saved to {outcome.path}", style="dim")
+        raise fail(reason)
+    if outcome.db_error is not None:
+        exc = outcome.db_error
+        exc.message = (
+            f"the result is saved in {outcome.path} but the database write failed: {exc.message}"
+        )
+        exc.hint = f"load it later with 'agent-eval sync {options.results_dir}'"
+        raise fail(exc)
+
+
+@app.command("prefetch")
+def prefetch_command(
+    tasks: Annotated[
+        list[str] | None,
+        typer.Option("--tasks", help="Tasks whose data to fetch (comma-separated or repeated)."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir", help="Where to lay the data out [default: $AGENT_EVAL_DATA_DIR]."
+        ),
+    ] = None,
+) -> None:
+    """Download (online) and lay out the evaluation data of tasks, for offline evaluation."""
+    from rich.console import Console
+
+    from agent_eval.data import data_dir as resolve_data_dir
+    from agent_eval.data import prefetch
+    from agent_tasks.registry import get_task
+
+    names = _split(tasks)
+    for name in names or []:
+        guarded(lambda name=name: get_task(name))  # type: ignore[misc]
+    root = resolve_data_dir(data_dir)
+    console = Console(stderr=True, highlight=False)
+    done = guarded(lambda: prefetch(names, root, log=lambda m: console.print(m, style="dim")))
+    console.print(f"{len(done)} dataset(s) in {root}")
+
+
+@app.command("metrics")
+def metrics_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the metric keys task specs may name."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from agent_eval.metrics import available
+
+    found = available()
+    if as_json:
+        import json
+
+        rows = [
+            {"key": r.key, "needs": r.needs, "description": r.description} for r in found.values()
+        ]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table(header_style="bold")
+    for column in ("Metric", "Needs", "Description"):
+        table.add_column(column)
+    for r in found.values():
+        table.add_row(r.key, r.needs, r.description)
+    Console().print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point; an option first (the quickstart form) means ``evaluate``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0].startswith("-") and args[0] not in ROOT_OPTIONS:
+        args = ["evaluate", *args]
+    app(args=args, prog_name="agent-eval")
+
+
+# --- Commands of other modules -------------------------------------------------------------
+# Each module adds its commands with one line here: ``from agent_eval.<module> import register
+# as _register_<name>; _register_<name>(app)``. Keep their heavy imports inside the commands.
+from agent_eval.cli_leaderboard import register as _register_leaderboard  # noqa: E402
+
+_register_leaderboard(app)
+from agent_eval.cli_store import register as _register_store  # noqa: E402
+
+_register_store(app)

@@ -1,0 +1,93 @@
+"""Check a task's machine-checkable constraints against the delivered model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent_eval.metrics.registry import MetricContext
+from agent_eval.results import ConstraintCheck
+from agent_tasks.spec import TaskSpec
+
+
+def check_constraints(spec: TaskSpec, ctx: MetricContext) -> list[ConstraintCheck]:
+    """One :class:`ConstraintCheck` per constraint of the spec (None where not checkable)."""
+    from agent_eval.metrics.memory import cached_peak
+    from agent_eval.metrics.size import count_parameters
+
+    loaded: Any = ctx.loaded
+    checks: list[ConstraintCheck] = []
+    for c in spec.constraints:
+        if loaded is None:
+            checks.append(
+                ConstraintCheck(
+                    kind=c.kind,
+                    limit=None,
+                    measured=None,
+                    passed=None,
+                    detail="the deliverable is not a model",
+                )
+            )
+            continue
+        if c.kind == "max_memory_gb":
+            peak = cached_peak(ctx, c.device)
+            applies = c.device == "any" or c.device == peak.device
+            checks.append(
+                ConstraintCheck(
+                    kind=c.kind,
+                    limit=c.limit_gb,
+                    measured=round(peak.gb, 4),
+                    passed=peak.gb <= c.limit_gb if applies else None,
+                    detail=f"{peak.device} peak during inference ({peak.method})"
+                    + (
+                        "" if applies else f"; the limit is on {c.device} memory, not measured here"
+                    ),
+                )
+            )
+        elif c.kind == "allowed_dtypes":
+            floats = sorted(d for d in loaded.stored_dtypes if d.startswith(("float", "bfloat")))
+            bad = [d for d in floats if d not in c.dtypes]
+            checks.append(
+                ConstraintCheck(
+                    kind=c.kind,
+                    limit=list(c.dtypes),
+                    measured=floats,
+                    passed=not bad,
+                    detail="dtypes of the stored floating-point weights"
+                    + (f"; not allowed: {', '.join(bad)}" if bad else ""),
+                )
+            )
+        elif c.kind == "no_quantization":
+            signs = loaded.quantization
+            checks.append(
+                ConstraintCheck(
+                    kind=c.kind,
+                    limit="no quantized weights",
+                    measured=signs or "none found",
+                    passed=not signs,
+                    detail="; ".join(signs)
+                    if signs
+                    else "config.json, weight dtypes and quantizer files inspected",
+                )
+            )
+        elif c.kind == "max_parameters":
+            total, _ = count_parameters(loaded.model)
+            checks.append(
+                ConstraintCheck(
+                    kind=c.kind,
+                    limit=c.limit,
+                    measured=total,
+                    passed=total <= c.limit,
+                    detail="total parameters, tied weights once",
+                )
+            )
+        else:
+            checks.append(
+                ConstraintCheck(
+                    kind=c.kind,
+                    limit=getattr(c, "limit_s", None),
+                    measured=None,
+                    passed=None,
+                    detail="checked by the harness during the run, not by the evaluator",
+                )
+            )
+    return checks

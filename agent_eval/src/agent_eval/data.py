@@ -1,0 +1,381 @@
+"""Evaluation data on disk: where each dataset lives, the offline guard, and ``prefetch``.
+
+Evaluation never downloads. ``agent-eval prefetch`` (run online, e.g. when the evaluator image is
+built) writes every dataset the catalogue needs into the data folder in the layout below; the
+metrics read only that layout and fail with :class:`DatasetMissingError` naming the exact
+prefetch command when something is absent.
+
+Layout under the data folder (``AGENT_EVAL_DATA_DIR``, default ``~/.cache/mlrb-eval/data``)::
+
+    wikitext2/test.txt                    wikitext-2-raw-v1 test rows joined with "\\n\\n"
+    mmlu/<subject>/{dev,test}.jsonl       cais/mmlu rows: question, subject, choices, answer
+    blimp/<phenomenon>.jsonl              nyu-mll/blimp rows: sentence_good, sentence_bad, ...
+    superglue/<config>/{train,validation}.jsonl   aps/super_glue rows, config as on the Hub
+    hf/<owner>__<name>/<config>/<split>.jsonl     any other dataset a spec names (no images)
+    manifest.json                         what was fetched, from where, when, row counts
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from agent_eval.errors import DatasetMissingError, EvalUsageError
+
+DATA_DIR_ENV = "AGENT_EVAL_DATA_DIR"
+"""Environment variable naming the data folder."""
+
+DEFAULT_DATA_DIR = Path("~/.cache/mlrb-eval/data")
+"""Data folder when the variable is unset (the evaluator image sets ``/opt/mlrb/data``)."""
+
+OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+"""Variables that keep Hugging Face libraries from reaching the network."""
+
+MANIFEST = "manifest.json"
+
+MMLU_SUBJECTS = (
+    "abstract_algebra",
+    "anatomy",
+    "astronomy",
+    "business_ethics",
+    "clinical_knowledge",
+    "college_biology",
+    "college_chemistry",
+    "college_computer_science",
+    "college_mathematics",
+    "college_medicine",
+    "college_physics",
+    "computer_security",
+    "conceptual_physics",
+    "econometrics",
+    "electrical_engineering",
+    "elementary_mathematics",
+    "formal_logic",
+    "global_facts",
+    "high_school_biology",
+    "high_school_chemistry",
+    "high_school_computer_science",
+    "high_school_european_history",
+    "high_school_geography",
+    "high_school_government_and_politics",
+    "high_school_macroeconomics",
+    "high_school_mathematics",
+    "high_school_microeconomics",
+    "high_school_physics",
+    "high_school_psychology",
+    "high_school_statistics",
+    "high_school_us_history",
+    "high_school_world_history",
+    "human_aging",
+    "human_sexuality",
+    "international_law",
+    "jurisprudence",
+    "logical_fallacies",
+    "machine_learning",
+    "management",
+    "marketing",
+    "medical_genetics",
+    "miscellaneous",
+    "moral_disputes",
+    "moral_scenarios",
+    "nutrition",
+    "philosophy",
+    "prehistory",
+    "professional_accounting",
+    "professional_law",
+    "professional_medicine",
+    "professional_psychology",
+    "public_relations",
+    "security_studies",
+    "sociology",
+    "us_foreign_policy",
+    "virology",
+    "world_religions",
+)
+"""The 57 MMLU subjects (``cais/mmlu`` configurations)."""
+
+SUPERGLUE_CONFIGS = ("boolq", "cb", "copa", "multirc", "record", "rte", "wic", "wsc.fixed")
+"""``aps/super_glue`` configurations behind lm-eval's ``super-glue-lm-eval-v1`` tasks."""
+
+
+def data_dir(override: str | Path | None = None) -> Path:
+    """The data folder: ``override``, else ``AGENT_EVAL_DATA_DIR``, else the default."""
+    chosen = override or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
+    return Path(chosen).expanduser()
+
+
+def bundled_dir() -> Path:
+    """Folder of data shipped inside the package (``bundled:<name>`` datasets)."""
+    return Path(str(resources.files("agent_eval") / "data" / "bundled"))
+
+
+def force_offline() -> None:
+    """Make every Hugging Face library refuse the network for the rest of the process."""
+    for name in OFFLINE_VARS:
+        os.environ[name] = "1"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@contextmanager
+def online() -> Iterator[None]:
+    """Allow downloads inside the block (prefetch only); restores the previous settings."""
+    saved = {name: os.environ.pop(name, None) for name in OFFLINE_VARS}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is not None:
+                os.environ[name] = value
+
+
+def prefetch_command(task: str | None) -> str:
+    """The command that puts a task's evaluation data in place."""
+    return f"agent-eval prefetch --tasks {task}" if task else "agent-eval prefetch"
+
+
+def missing(dataset: str, path: Path, task: str | None) -> DatasetMissingError:
+    """The error for a dataset that is not on disk, naming the prefetch command."""
+    return DatasetMissingError(
+        f"dataset {dataset!r} is not in the data folder (looked for {str(path)!r}); "
+        "evaluation never downloads",
+        hint=f"run '{prefetch_command(task)}' online first (data folder: set {DATA_DIR_ENV})",
+    )
+
+
+def hf_dir_name(dataset_id: str) -> str:
+    """Folder name of a Hub dataset id (``owner/name`` -> ``owner__name``)."""
+    return dataset_id.replace("/", "__")
+
+
+def split_file_name(split: str) -> str:
+    """File stem for a split expression (``train[-200:]`` -> ``train_-200_``)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", split)
+
+
+def hf_split_path(root: Path, dataset_id: str, config: str | None, split: str) -> Path:
+    """Where a Hub dataset's split lives in the layout."""
+    return (
+        root
+        / "hf"
+        / hf_dir_name(dataset_id)
+        / (config or "default")
+        / f"{split_file_name(split)}.jsonl"
+    )
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSON-lines file."""
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write rows as JSON lines (atomically); return how many."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    count = 0
+    with tmp.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    tmp.replace(path)
+    return count
+
+
+def load_text_dataset(name: str, root: Path, task: str | None) -> list[tuple[str, str]]:
+    """The texts of a perplexity dataset as (label, text): ``wikitext2`` or ``bundled:<name>``."""
+    if name == "wikitext2":
+        path = root / "wikitext2" / "test.txt"
+        if not path.is_file():
+            raise missing("wikitext2 (wikitext-2-raw-v1 test)", path, task)
+        return [("wikitext2/test.txt", path.read_text(encoding="utf-8"))]
+    if name.startswith("bundled:"):
+        folder = bundled_dir() / name.removeprefix("bundled:")
+        files = sorted(folder.glob("*.txt")) if folder.is_dir() else []
+        if not files:
+            raise DatasetMissingError(
+                f"bundled dataset {name!r} has no .txt files (looked in {str(folder)!r})",
+                hint="reinstall the evaluator package; bundled data ship inside it",
+            )
+        return [(f"{name}/{f.name}", f.read_text(encoding="utf-8")) for f in files]
+    raise EvalUsageError(
+        f"unknown text dataset {name!r}",
+        hint="use 'wikitext2' or 'bundled:<name>' in the metric's params",
+    )
+
+
+def _read_manifest(root: Path) -> dict[str, Any]:
+    path = root / MANIFEST
+    if path.is_file():
+        loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return loaded
+    return {"datasets": {}}
+
+
+def _write_manifest(root: Path, manifest: dict[str, Any]) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(root / MANIFEST)
+
+
+def _record(root: Path, key: str, entry: dict[str, Any]) -> None:
+    manifest = _read_manifest(root)
+    manifest.setdefault("datasets", {})[key] = {
+        **entry,
+        "fetched_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    _write_manifest(root, manifest)
+
+
+def _plain_rows(ds: Any) -> Iterator[dict[str, Any]]:
+    """Rows of a ``datasets`` split without image or audio columns (labels only)."""
+    from datasets import Audio, Image
+
+    keep = [n for n, f in ds.features.items() if not isinstance(f, Image | Audio)]
+    for row in ds.select_columns(keep):
+        yield dict(row)
+
+
+def fetch_wikitext2(root: Path) -> None:
+    """wikitext-2-raw-v1 test, joined with blank lines as is customary for perplexity."""
+    from datasets import load_dataset
+
+    ds = load_dataset("wikitext", "wikitext-2-raw-v1", split="test")
+    path = root / "wikitext2" / "test.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n\n".join(ds["text"]), encoding="utf-8")
+    _record(
+        root,
+        "wikitext2",
+        {"source": "wikitext/wikitext-2-raw-v1", "split": "test", "rows": len(ds)},
+    )
+
+
+def fetch_mmlu(root: Path, subjects: Iterable[str] = MMLU_SUBJECTS) -> None:
+    """cais/mmlu, one folder per subject with its dev (few-shot) and test splits."""
+    from datasets import load_dataset
+
+    counts = {}
+    for subject in subjects:
+        for split in ("dev", "test"):
+            ds = load_dataset("cais/mmlu", subject, split=split)
+            counts[f"{subject}/{split}"] = write_jsonl(
+                root / "mmlu" / subject / f"{split}.jsonl", _plain_rows(ds)
+            )
+    _record(root, "mmlu", {"source": "cais/mmlu", "rows": counts})
+
+
+def fetch_blimp(root: Path) -> None:
+    """nyu-mll/blimp, one file per phenomenon (lm-eval's configurations)."""
+    from datasets import load_dataset
+
+    counts = {}
+    for name in blimp_phenomena():
+        ds = load_dataset("nyu-mll/blimp", name, split="train")
+        counts[name] = write_jsonl(root / "blimp" / f"{name}.jsonl", _plain_rows(ds))
+    _record(root, "blimp", {"source": "nyu-mll/blimp", "rows": counts})
+
+
+def fetch_superglue(root: Path) -> None:
+    """aps/super_glue train (few-shot) and validation (scored) splits of lm-eval's tasks."""
+    from datasets import load_dataset
+
+    counts = {}
+    for config in SUPERGLUE_CONFIGS:
+        for split in ("train", "validation"):
+            ds = load_dataset("aps/super_glue", config, split=split)
+            counts[f"{config}/{split}"] = write_jsonl(
+                root / "superglue" / config / f"{split}.jsonl", _plain_rows(ds)
+            )
+    _record(root, "superglue", {"source": "aps/super_glue", "rows": counts})
+
+
+def fetch_hf_split(root: Path, dataset_id: str, config: str | None, split: str) -> None:
+    """One split of any Hub dataset (image and audio columns dropped)."""
+    from datasets import load_dataset
+
+    ds = load_dataset(dataset_id, config, split=split)
+    count = write_jsonl(hf_split_path(root, dataset_id, config, split), _plain_rows(ds))
+    _record(
+        root,
+        f"hf:{dataset_id}:{config or 'default'}:{split}",
+        {"source": dataset_id, "config": config, "split": split, "rows": count},
+    )
+
+
+def blimp_phenomena() -> list[str]:
+    """BLiMP configurations, read from lm-eval's installed task files."""
+    from agent_eval.metrics.harness import lm_eval_tasks_dir
+
+    folder = lm_eval_tasks_dir() / "blimp"
+    return sorted(p.stem for p in folder.glob("*.yaml") if not p.name.startswith("_"))
+
+
+def needs(spec: Any) -> list[tuple[str, dict[str, Any]]]:
+    """What a task spec's metrics read from the data folder, as (kind, details)."""
+    wanted: list[tuple[str, dict[str, Any]]] = []
+    for metric in spec.metrics:
+        params = metric.params
+        if metric.name in {"perplexity", "bits_per_byte"}:
+            if str(params.get("dataset", "wikitext2")) == "wikitext2":
+                wanted.append(("wikitext2", {}))
+        elif metric.name in {"mmlu", "blimp", "superglue"}:
+            wanted.append((metric.name, {}))
+        elif metric.name in {"bleu", "rouge_l", "twe", "predictions_accuracy"}:
+            dataset = params.get("dataset")
+            hidden = _hidden_dataset(spec, str(dataset) if dataset else None)
+            if hidden is not None:
+                split = str(params.get("split") or next(iter(hidden.splits), "test"))
+                wanted.append(("hf", {"id": hidden.id, "config": hidden.config, "split": split}))
+    unique: list[tuple[str, dict[str, Any]]] = []
+    for item in wanted:
+        if item not in unique:
+            unique.append(item)
+    return unique
+
+
+def _hidden_dataset(spec: Any, dataset_id: str | None) -> Any:
+    candidates = list(spec.evaluation.datasets)
+    for ds in candidates:
+        if dataset_id is None or ds.id == dataset_id:
+            return ds
+    if dataset_id and not dataset_id.startswith("bundled:"):
+        from agent_tasks.spec import DatasetSpec
+
+        return DatasetSpec(id=dataset_id)
+    return None
+
+
+def prefetch(tasks: list[str] | None, root: Path, *, log: Any = print) -> list[str]:
+    """Download and lay out the evaluation data of these tasks (all tasks when None)."""
+    from agent_tasks.registry import get_task, list_tasks
+
+    specs = [get_task(t) for t in tasks] if tasks else list_tasks()
+    done: list[str] = []
+    with online():
+        for spec in specs:
+            for kind, details in needs(spec):
+                key = f"{kind}:{details['id']}:{details['split']}" if kind == "hf" else kind
+                if key in done:
+                    continue
+                log(f"fetching {key} for {spec.name}")
+                if kind == "wikitext2":
+                    fetch_wikitext2(root)
+                elif kind == "mmlu":
+                    fetch_mmlu(root)
+                elif kind == "blimp":
+                    fetch_blimp(root)
+                elif kind == "superglue":
+                    fetch_superglue(root)
+                else:
+                    fetch_hf_split(root, details["id"], details["config"], details["split"])
+                done.append(key)
+    return done

@@ -1,0 +1,310 @@
+"""One evaluation: load the deliverable once, compute the task's metrics, save, record.
+
+Order of events: resolve the task and options (usage errors, exit 2) -> resolve and load the
+deliverable -> every metric, each failure caught and recorded for that metric alone -> the
+task's constraints -> the normalised score of the primary metric -> the results JSON is written
+-> the result is recorded in the database. A failed metric is an entry in ``errors``, never a
+value of 0.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent_eval.data import data_dir as default_data_dir
+from agent_eval.data import force_offline
+from agent_eval.errors import DatabaseError, EvalError, EvalUsageError, MetricError
+from agent_eval.results import (
+    AgentInfo,
+    ConstraintCheck,
+    ErrorInfo,
+    EvaluationResult,
+    MetricValue,
+    ModelInfo,
+    Status,
+    utcnow,
+    write_result,
+)
+from agent_tasks.errors import ExitCode
+from agent_tasks.spec import MetricSpec, TaskSpec
+
+DEVICES = ("auto", "cpu", "cuda")
+METRIC_FAILURES = (EvalError, RuntimeError, ValueError, OSError, MemoryError)
+"""Failures recorded against one metric (out of memory, a model that cannot run ...)."""
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+
+@dataclass
+class EvalOptions:
+    """What to evaluate and how (the command line's options)."""
+
+    model_args: str
+    task: str
+    results_dir: Path = Path("results")
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int | None = None
+    """Overrides the batch size the spec pins (None: the spec's)."""
+    limit: int | None = None
+    """Samples per lm-eval task, windows for perplexity, rows for generation (None: all)."""
+    metrics: list[str] | None = None
+    """Subset of the spec's metrics (None: all)."""
+    agent_label: str | None = None
+    record: bool = True
+    """Record the result in the database after writing the JSON."""
+    data_dir: Path | None = None
+    database_url: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What an evaluation produced, and how the command should end."""
+
+    result: EvaluationResult
+    path: Path
+    """Where the results JSON was written."""
+    failure: EvalError | None = None
+    """Why the evaluation failed (load error, primary metric error), if it did."""
+    recorded: bool = False
+    """True when the database has the result."""
+    db_error: DatabaseError | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 ok, 5 evaluation failed, 6 saved as JSON but the database write failed."""
+        if self.failure is not None or self.result.status == "error":
+            return int(ExitCode.EVALUATION_FAILED)
+        if self.db_error is not None:
+            return int(ExitCode.DATABASE_FAILED)
+        return int(ExitCode.OK)
+
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def validate(
+    options: EvalOptions, spec: TaskSpec | None = None
+) -> tuple[TaskSpec, list[MetricSpec]]:
+    """The task spec and the metrics to compute; bad options are usage errors (exit 2)."""
+    from agent_tasks.registry import get_task
+
+    if options.device not in DEVICES and not options.device.startswith("cuda:"):
+        raise EvalUsageError(f"unknown device {options.device!r}", hint="use auto, cpu or cuda")
+    if options.dtype not in DTYPES:
+        raise EvalUsageError(f"unknown dtype {options.dtype!r}", hint=f"use {', '.join(DTYPES)}")
+    if options.batch_size is not None and options.batch_size < 1:
+        raise EvalUsageError(f"batch size {options.batch_size} must be at least 1")
+    if options.limit is not None and options.limit < 1:
+        raise EvalUsageError(f"limit {options.limit} must be at least 1")
+    spec = spec or get_task(options.task)
+    chosen = list(spec.metrics)
+    if options.metrics:
+        names = [m.name for m in spec.metrics]
+        for wanted in options.metrics:
+            if wanted not in names:
+                close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.5)
+                raise EvalUsageError(
+                    f"task {spec.name!r} has no metric {wanted!r}",
+                    hint=(f"did you mean {', '.join(map(repr, close))}? " if close else "")
+                    + f"its metrics: {', '.join(names)}",
+                )
+        chosen = [m for m in spec.metrics if m.name in options.metrics]
+    return spec, chosen
+
+
+def _error(stage: str, exc: BaseException) -> ErrorInfo:
+    message = str(exc)
+    hint = getattr(exc, "hint", None)
+    if hint:
+        message = f"{message} (hint: {hint})"
+    return ErrorInfo(stage=stage, type=type(exc).__name__, message=message)
+
+
+def _pinned(metrics: list[MetricSpec], spec: TaskSpec, key: str) -> int | None:
+    for m in [spec.primary, *metrics]:
+        if key in m.params:
+            return int(m.params[key])
+    return None
+
+
+def evaluate(
+    options: EvalOptions, progress: Progress = _quiet, *, spec: TaskSpec | None = None
+) -> Outcome:
+    """Run one evaluation end to end; ``spec`` replaces the catalogue's (library use, tests)."""
+    from agent_eval.loading import load, predictions_file, resolve_deliverable
+    from agent_eval.metrics.registry import MetricContext, get_metric
+
+    spec, chosen = validate(options, spec)
+    force_offline()
+    started = utcnow()
+    clock = time.perf_counter()
+    deliverable = resolve_deliverable(options.model_args, spec.deliverable.path)
+    agent = deliverable.agent
+    if options.agent_label:
+        agent = (
+            agent.model_copy(update={"label": options.agent_label})
+            if agent
+            else AgentInfo(label=options.agent_label)
+        )
+    ctx = MetricContext(
+        spec=spec,
+        data_dir=default_data_dir(options.data_dir),
+        limit=options.limit,
+        batch_size=options.batch_size,
+        deliverable_folder=deliverable.path,
+    )
+    errors: list[ErrorInfo] = []
+    values: list[MetricValue] = []
+    checks: list[ConstraintCheck] = []
+    failure: EvalError | None = None
+    failed: set[str] = set()
+    device = "cpu"
+    running_dtype: str | None = None
+    kind = spec.deliverable.kind
+    model_info = ModelInfo(path=str(deliverable.path), format="unknown")
+    try:
+        if kind == "hf_model":
+            registered = {m.name: _registered(m.name) for m in chosen}
+            tokenizer_for = [
+                n for n, r in registered.items() if r is not None and r.needs == "tokenizer"
+            ]
+            progress(f"loading {deliverable.path}")
+            loaded = load(
+                deliverable,
+                device=options.device,
+                dtype=options.dtype,
+                need_tokenizer=f"metric {tokenizer_for[0]!r}" if tokenizer_for else None,
+            )
+            ctx.loaded = loaded
+            model_info = loaded.info
+            device, running_dtype = loaded.device, loaded.dtype
+        elif kind == "predictions_csv":
+            from agent_eval.loading import content_hash
+
+            ctx.predictions = predictions_file(deliverable, Path(spec.deliverable.path).name)
+            model_info = ModelInfo(
+                path=str(ctx.predictions),
+                format="predictions_csv",
+                sha256=content_hash(ctx.predictions),
+            )
+        else:
+            from agent_eval.loading import content_hash
+
+            model_info = ModelInfo(
+                path=str(deliverable.path), format="method", sha256=content_hash(deliverable.path)
+            )
+    except EvalError as exc:
+        failure = exc
+        errors.append(_error("load", exc))
+        failed = {m.name for m in chosen}
+    if failure is None:
+        for mspec in chosen:
+            progress(f"computing {mspec.name}")
+            try:
+                values += get_metric(mspec.name).function(ctx, mspec)
+            except METRIC_FAILURES as exc:
+                failed.add(mspec.name)
+                errors.append(_error(f"metric:{mspec.name}", exc))
+                if mspec.name == spec.primary_metric:
+                    failure = (
+                        exc
+                        if isinstance(exc, EvalError)
+                        else MetricError(
+                            f"metric {mspec.name!r} failed: {type(exc).__name__}: {exc}"
+                        )
+                    )
+        if ctx.loaded is not None or spec.constraints:
+            progress("checking constraints")
+            try:
+                checks = _constraints(spec, ctx)
+            except METRIC_FAILURES as exc:
+                errors.append(_error("constraints", exc))
+    from agent_eval.scores import score
+
+    primary = next((v for v in values if v.name == spec.primary_metric), None)
+    chosen_names = {m.name for m in chosen}
+    status: Status
+    if failure is not None and (spec.primary_metric in failed or not values):
+        status = "error"
+    elif failed:
+        status = "partial"
+    else:
+        status = "ok"
+    if status == "error" and failure is None and spec.primary_metric in chosen_names:
+        failure = EvalError(f"primary metric {spec.primary_metric!r} failed")
+    from agent_eval.environment import collect
+
+    environment = collect(
+        device=device,
+        dtype=running_dtype,
+        batch_size=options.batch_size or _pinned(chosen, spec, "batch_size"),
+        num_fewshot=_pinned(chosen, spec, "num_fewshot"),
+        sample_limit=options.limit,
+    )
+    finished = utcnow()
+    result = EvaluationResult(
+        run_id=deliverable.run_id,
+        task=spec.name,
+        benchmark=spec.benchmark,
+        task_version=spec.version,
+        agent=agent,
+        model=model_info,
+        status=status,
+        metrics=tuple(values),
+        primary_metric=spec.primary_metric,
+        score=score(spec, primary.value) if primary is not None else None,
+        constraints=tuple(checks),
+        errors=tuple(errors),
+        environment=environment,
+        started_at=started,
+        finished_at=finished,
+        duration_s=round(time.perf_counter() - clock, 3),
+    )
+    path = write_result(result, options.results_dir)
+    outcome = Outcome(result=result, path=path, failure=failure)
+    if options.record:
+        progress("recording in the database")
+        outcome.recorded, outcome.db_error = record(result, deliverable.run, options.database_url)
+    return outcome
+
+
+def _registered(name: str) -> Any:
+    from agent_eval.metrics.registry import get_metric
+
+    try:
+        return get_metric(name)
+    except EvalError:
+        return None  # reported as that metric's error when it runs
+
+
+def _constraints(spec: TaskSpec, ctx: Any) -> list[ConstraintCheck]:
+    from agent_eval.constraints import check_constraints
+
+    return check_constraints(spec, ctx)
+
+
+def record(
+    result: EvaluationResult, run: dict[str, Any] | None, url: str | None
+) -> tuple[bool, DatabaseError | None]:
+    """Record the result in the database; (recorded, the error when it could not be)."""
+    try:
+        from agent_eval.store import record_result
+    except ImportError as exc:
+        return False, DatabaseError(
+            f"database support cannot be loaded ({exc})",
+            hint="the result is saved as JSON; load it later with 'agent-eval sync'",
+        )
+    try:
+        return bool(record_result(result, run=run, url=url)), None
+    except DatabaseError as exc:
+        return False, exc

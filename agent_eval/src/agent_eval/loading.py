@@ -1,0 +1,556 @@
+"""Load what an agent delivered, once, for every metric: a model folder, an adapter, a run.
+
+Rules (see docs/evaluator.md):
+
+- a **run folder** (has ``run.json``): the deliverable is ``run.json``'s ``deliverable`` path,
+  else where ``output/submission.json`` ``{"model_path": ...}`` points (inside ``output/``),
+  else ``output/<the spec's deliverable path>`` (``output/model``); the evaluation is linked to
+  the run's id and its agent;
+- a **PEFT adapter folder** (has ``adapter_config.json``): the base model named there must be on
+  this machine (a folder, or in the local Hugging Face cache); the adapter is merged into it;
+- a **Hugging Face model folder** (has ``config.json``): safetensors or ``.bin`` weights,
+  sharded (an ``*.index.json``) or not, causal or sequence-to-sequence.
+
+Nothing is downloaded and no remote code runs. A tokenizer is needed only by metrics that read
+or write text; ``parameters`` and the constraints work without one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent_eval.errors import ModelLoadError
+from agent_eval.results import AgentInfo, ModelInfo
+
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "spiece.model",
+    "tokenizer.model",
+    "vocab.txt",
+)
+QUANTIZED_FORMAT_FILES = ("quantize_config.json", "quant_config.json")
+"""Side files written by GPTQ / AWQ style quantizers."""
+
+_SAFETENSORS_DTYPES = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+    "U16": "uint16",
+    "U32": "uint32",
+    "U64": "uint64",
+    "BOOL": "bool",
+    "I4": "int4",
+    "U4": "uint4",
+}
+FLOAT_DTYPES = frozenset({"float64", "float32", "float16", "bfloat16"})
+
+
+@dataclass
+class Deliverable:
+    """Where the thing to evaluate is, and who produced it."""
+
+    path: Path
+    """Folder (or file) to evaluate."""
+    given: str
+    """The path as given on the command line."""
+    run: dict[str, Any] | None = None
+    """Contents of ``run.json`` when a run folder was given."""
+    run_id: str | None = None
+    agent: AgentInfo | None = None
+
+
+@dataclass
+class LoadedModel:
+    """A model loaded once and shared by every metric."""
+
+    model: Any
+    """The ``torch.nn.Module`` (a PEFT adapter already merged)."""
+    tokenizer: Any | None
+    """The tokenizer, or None when the folder has none."""
+    info: ModelInfo
+    device: str
+    """``cpu`` or ``cuda:0``."""
+    dtype: str
+    """Dtype the model runs in."""
+    is_seq2seq: bool
+    folder: Path
+    """Folder of the deliverable."""
+    stored_dtypes: dict[str, int] = field(default_factory=dict)
+    """Element count per dtype of the stored weights."""
+    quantization: list[str] = field(default_factory=list)
+    """Signs of quantization found in the files (empty when none)."""
+    adapter_parameters: int | None = None
+    """Parameters of the PEFT adapter before merging."""
+
+    def need_tokenizer(self, what: str) -> Any:
+        """The tokenizer, or a load error naming the metric that needs it."""
+        if self.tokenizer is None:
+            raise ModelLoadError(
+                f"the model folder {str(self.folder)!r} has no tokenizer, which {what} needs",
+                hint="save the tokenizer next to the weights (tokenizer.save_pretrained(folder))",
+            )
+        return self.tokenizer
+
+
+def resolve_deliverable(given: str, deliverable_path: str = "model") -> Deliverable:
+    """Turn the ``--model_args`` path into the folder to evaluate (following a run folder)."""
+    path = Path(given).expanduser()
+    if not path.exists():
+        raise ModelLoadError(
+            f"model path {given!r} does not exist",
+            hint="pass a Hugging Face model folder, a PEFT adapter folder or a run folder",
+        )
+    if not (path.is_dir() and (path / "run.json").is_file()):
+        return Deliverable(path=path, given=given)
+    try:
+        run = json.loads((path / "run.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(
+            f"run record {str(path / 'run.json')!r} is unreadable: {exc}"
+        ) from None
+    if not isinstance(run, dict):
+        raise ModelLoadError(f"run record {str(path / 'run.json')!r} is not a JSON object")
+    output = path / "output"
+    target = _run_target(run, path, output, deliverable_path)
+    if not target.exists():
+        raise ModelLoadError(
+            f"run {given!r} has no deliverable at {str(target)!r}",
+            hint="the agent left nothing to evaluate (see the run's agent.log)",
+        )
+    run_id = str(run.get("run_id") or run.get("id") or path.name)
+    return Deliverable(path=target, given=given, run=run, run_id=run_id, agent=_agent(run))
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    try:
+        child.resolve().relative_to(parent.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _run_target(run: dict[str, Any], folder: Path, output: Path, default: str) -> Path:
+    named = run.get("deliverable")
+    if isinstance(named, dict):
+        named = named.get("path")
+    if isinstance(named, str) and named:
+        candidate = Path(named)
+        if not candidate.is_absolute():
+            candidate = folder / named
+            if not candidate.exists() and (output / named).exists():
+                candidate = output / named
+        return candidate
+    submission = output / "submission.json"
+    if submission.is_file():
+        try:
+            model_path = json.loads(submission.read_text(encoding="utf-8")).get("model_path")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            raise ModelLoadError(f"{str(submission)!r} is not a JSON object") from None
+        if not isinstance(model_path, str) or not model_path:
+            raise ModelLoadError(f"{str(submission)!r} has no 'model_path' string")
+        rel = (
+            model_path.removeprefix("/app/output").lstrip("/")
+            if model_path.startswith("/app/output")
+            else model_path
+        )
+        candidate = output / rel
+        if Path(rel).is_absolute() or not _inside(candidate, output):
+            raise ModelLoadError(
+                f"submission.json model_path {model_path!r} points outside the output folder",
+                hint="model_path must name a folder inside /app/output",
+            )
+        return candidate
+    return output / default
+
+
+def _agent(run: dict[str, Any]) -> AgentInfo | None:
+    agent = run.get("agent") if isinstance(run.get("agent"), dict) else {}
+    assert isinstance(agent, dict)
+    image = agent.get("image") or run.get("image") or run.get("command")
+    provider = agent.get("provider") or run.get("provider")
+    label = agent.get("label") or run.get("agent_label") or image
+    if not label:
+        return None
+    return AgentInfo(
+        label=str(label),
+        image=str(image) if image else None,
+        provider=str(provider) if provider else None,
+        model=str(agent.get("model") or run.get("llm") or "") or None,
+    )
+
+
+def content_hash(path: Path) -> str:
+    """sha256 over the sorted relative file names and their bytes (a file: its bytes)."""
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        rel = file.name if path.is_file() else file.relative_to(path).as_posix()
+        digest.update(rel.encode() + b"\0")
+        with file.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    """Every weight file of a model folder (following a shard index)."""
+    for name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        index = folder / name
+        if index.is_file():
+            try:
+                weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            except (OSError, json.JSONDecodeError, KeyError, TypeError):
+                raise ModelLoadError(f"shard index {str(index)!r} is corrupt") from None
+            shards = [folder / s for s in sorted(set(weight_map.values()))]
+            absent = [s.name for s in shards if not s.is_file()]
+            if absent:
+                raise ModelLoadError(
+                    f"model folder {str(folder)!r} lacks shards named in {name}: "
+                    f"{', '.join(absent[:5])}"
+                )
+            return shards
+    for name in ("model.safetensors", "pytorch_model.bin", *ADAPTER_WEIGHTS):
+        if (folder / name).is_file():
+            return [folder / name]
+    return []
+
+
+def safetensors_header(path: Path) -> dict[str, Any]:
+    """The JSON header of a safetensors file, checked against the file's size."""
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(8)
+            (length,) = struct.unpack("<Q", raw)
+            if length <= 0 or 8 + length > size:
+                raise ValueError("header length beyond the end of the file")
+            header: dict[str, Any] = json.loads(fh.read(length))
+    except (struct.error, ValueError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(
+            f"weights file {str(path)!r} is corrupt or truncated ({exc})",
+            hint="copy the model folder again; the file does not parse as safetensors",
+        ) from None
+    end = max(
+        (int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0
+    )
+    if 8 + length + end != size:
+        raise ModelLoadError(
+            f"weights file {str(path)!r} is corrupt or truncated "
+            f"({size} bytes, header announces {8 + length + end})",
+            hint="copy the model folder again; the file is incomplete",
+        )
+    return header
+
+
+def stored_dtypes(files: list[Path]) -> tuple[dict[str, int], list[str]]:
+    """Element count per stored dtype, and integer weight tensors that look quantized."""
+    counts: dict[str, int] = {}
+    suspicious: list[str] = []
+    for file in files:
+        if file.suffix == ".safetensors":
+            for name, entry in safetensors_header(file).items():
+                if name == "__metadata__":
+                    continue
+                dtype = _SAFETENSORS_DTYPES.get(entry["dtype"], entry["dtype"].lower())
+                numel = 1
+                for dim in entry["shape"]:
+                    numel *= int(dim)
+                counts[dtype] = counts.get(dtype, 0) + numel
+                if _quantized_tensor(name, dtype):
+                    suspicious.append(f"{file.name}:{name} ({dtype})")
+        else:
+            import torch
+
+            try:
+                state = torch.load(file, map_location="meta", weights_only=True, mmap=True)
+            except Exception as exc:  # any unpickling failure means the file is unusable
+                raise ModelLoadError(
+                    f"weights file {str(file)!r} is corrupt or truncated "
+                    f"({type(exc).__name__}: {exc})"
+                ) from None
+            for name, tensor in state.items():
+                dtype = str(tensor.dtype).removeprefix("torch.")
+                counts[dtype] = counts.get(dtype, 0) + int(tensor.numel())
+                if _quantized_tensor(name, dtype):
+                    suspicious.append(f"{file.name}:{name} ({dtype})")
+    return counts, suspicious
+
+
+def _quantized_tensor(name: str, dtype: str) -> bool:
+    if dtype in FLOAT_DTYPES or dtype == "bool":
+        return False
+    markers = ("qweight", "qzeros", "scales", "absmax", "quant_map", "quant_state")
+    return name.endswith(".weight") or any(m in name for m in markers) or dtype.startswith("float8")
+
+
+def dtype_label(counts: dict[str, int]) -> str | None:
+    """The floating dtype of the weights (``float16``), or ``a+b`` when mixed, None when none."""
+    floats = sorted(d for d in counts if d in FLOAT_DTYPES or d.startswith("float8"))
+    return "+".join(floats) if floats else None
+
+
+def quantization_signs(folder: Path, config: dict[str, Any], suspicious: list[str]) -> list[str]:
+    """Every sign that a model folder holds quantized weights."""
+    signs = []
+    if config.get("quantization_config"):
+        method = config["quantization_config"].get("quant_method", "unknown")
+        signs.append(f"config.json has quantization_config (quant_method={method!r})")
+    signs += [f"{n} present" for n in QUANTIZED_FORMAT_FILES if (folder / n).is_file()]
+    signs += [f"{p.name} (GGUF)" for p in folder.glob("*.gguf")]
+    signs += [f"integer weight {s}" for s in suspicious[:5]]
+    return signs
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    path = folder / "config.json"
+    if not path.is_file():
+        raise ModelLoadError(
+            f"{str(folder)!r} is not a model folder: it has no config.json",
+            hint="save the model with model.save_pretrained(folder), or pass an adapter or run",
+        )
+    try:
+        config: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{str(path)!r} is not valid JSON: {exc}") from None
+    return config
+
+
+def _auto_config(source: str | Path) -> Any:
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(str(source), trust_remote_code=False)
+    except (ValueError, KeyError) as exc:
+        raise ModelLoadError(
+            f"architecture of {str(source)!r} is not supported: {exc}".split("\n")[0],
+            hint="deliver a model whose model_type this transformers version knows "
+            "(no custom code is run)",
+        ) from None
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read the config of {str(source)!r}: {exc}") from None
+
+
+def _model_class(config: Any) -> tuple[Any, bool]:
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    if getattr(config, "is_encoder_decoder", False):
+        return AutoModelForSeq2SeqLM, True
+    return AutoModelForCausalLM, False
+
+
+def _torch_dtype(name: str) -> Any:
+    import torch
+
+    return "auto" if name == "auto" else getattr(torch, name)
+
+
+def pick_device(device: str) -> str:
+    """``auto`` -> ``cuda:0`` when a GPU is there, else ``cpu``; ``cuda`` without one fails."""
+    import torch
+
+    if device == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        from agent_eval.errors import EvalUsageError
+        from agent_tasks.errors import ExitCode
+
+        raise EvalUsageError(
+            "--device cuda was asked for but no CUDA device is available",
+            hint="use --device cpu or --device auto",
+            exit_code=ExitCode.ENVIRONMENT,
+        )
+    return "cuda:0" if device == "cuda" else device
+
+
+def _from_pretrained(cls: Any, source: str | Path, config: Any, dtype: str) -> Any:
+    try:
+        model, info = cls.from_pretrained(
+            str(source),
+            config=config,
+            dtype=_torch_dtype(dtype),
+            trust_remote_code=False,
+            local_files_only=True,
+            output_loading_info=True,
+        )
+    except ModelLoadError:
+        raise
+    except (OSError, ValueError, RuntimeError, KeyError, EOFError) as exc:
+        first = str(exc).strip().split("\n")[0]
+        raise ModelLoadError(
+            f"cannot load the weights of {str(source)!r}: {type(exc).__name__}: {first}",
+            hint="the weights may be corrupt, truncated or of another architecture",
+        ) from None
+    missing = [k for k in info.get("missing_keys", []) if "position_ids" not in k]
+    if missing:
+        raise ModelLoadError(
+            f"weights of {str(source)!r} lack {len(missing)} tensors the architecture needs "
+            f"(e.g. {', '.join(missing[:3])})",
+            hint="the checkpoint does not match its config.json",
+        )
+    return model
+
+
+def _tokenizer(*folders: str | Path) -> Any | None:
+    from transformers import AutoTokenizer
+
+    for folder in folders:
+        local = Path(folder)
+        if local.is_dir() and not any((local / n).is_file() for n in TOKENIZER_FILES):
+            continue
+        try:
+            tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+        if getattr(tok, "pad_token", None) is None and getattr(tok, "eos_token", None):
+            tok.pad_token = tok.eos_token
+        return tok
+    return None
+
+
+def _peft_base(adapter: Path) -> tuple[str, dict[str, Any]]:
+    try:
+        cfg = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(
+            f"adapter_config.json of {str(adapter)!r} is unreadable: {exc}"
+        ) from None
+    base = cfg.get("base_model_name_or_path")
+    if not base:
+        raise ModelLoadError(f"adapter {str(adapter)!r} does not name its base model")
+    local = Path(base).expanduser()
+    if not local.is_absolute() and (adapter / base).is_dir():
+        local = adapter / base
+    if local.is_dir():
+        return str(local), cfg
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(base, local_files_only=True), cfg
+    except Exception:  # any cache miss (several exception types across hub versions)
+        raise ModelLoadError(
+            f"base model {base!r} of the PEFT adapter {str(adapter)!r} is not on this machine",
+            hint="evaluation is offline: mount the base model and name its folder in "
+            "adapter_config.json, or merge the adapter into the base and deliver that",
+        ) from None
+
+
+def load(
+    deliverable: Deliverable,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    need_tokenizer: str | None = None,
+) -> LoadedModel:
+    """Load the model once; ``need_tokenizer`` names what needs one (None: optional)."""
+    folder = deliverable.path
+    if not folder.is_dir():
+        raise ModelLoadError(
+            f"{str(folder)!r} is a file, not a model folder",
+            hint="pass the folder holding config.json and the weights",
+        )
+    run_on = pick_device(device)
+    digest = content_hash(folder)
+    adapter = (folder / "adapter_config.json").is_file()
+    adapter_params: int | None = None
+    if adapter:
+        base_source, adapter_cfg = _peft_base(folder)
+        config_dict = _read_config(Path(base_source))
+        files = _weight_files(Path(base_source)) + _weight_files(folder)
+        counts, suspicious = stored_dtypes(files)
+        config = _auto_config(base_source)
+        cls, is_seq2seq = _model_class(config)
+        base = _from_pretrained(cls, base_source, config, dtype)
+        try:
+            from peft import PeftModel
+
+            peft_model = PeftModel.from_pretrained(base, str(folder), is_trainable=False)
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise ModelLoadError(f"cannot apply the PEFT adapter {str(folder)!r}: {exc}") from None
+        adapter_params = sum(
+            p.numel() for n, p in peft_model.named_parameters() if "lora_" in n or "adapter" in n
+        )
+        model = peft_model.merge_and_unload()
+        tokenizer = _tokenizer(folder, base_source)
+        base_name: str | None = str(adapter_cfg.get("base_model_name_or_path"))
+        quant_folder = Path(base_source)
+    else:
+        config_dict = _read_config(folder)
+        files = _weight_files(folder)
+        if not files:
+            raise ModelLoadError(
+                f"model folder {str(folder)!r} has no weights "
+                f"(looked for {', '.join(WEIGHT_FILES)})",
+                hint="save with model.save_pretrained(folder)",
+            )
+        counts, suspicious = stored_dtypes(files)
+        config = _auto_config(folder)
+        cls, is_seq2seq = _model_class(config)
+        model = _from_pretrained(cls, folder, config, dtype)
+        tokenizer = _tokenizer(folder)
+        base_name = None
+        quant_folder = folder
+    if tokenizer is None and need_tokenizer:
+        raise ModelLoadError(
+            f"the model folder {str(folder)!r} has no tokenizer, which {need_tokenizer} needs",
+            hint="save the tokenizer next to the weights (tokenizer.save_pretrained(folder))",
+        )
+    model.to(run_on)
+    model.eval()
+    running = str(next(model.parameters()).dtype).removeprefix("torch.")
+    arch = (getattr(config, "architectures", None) or [type(model).__name__])[0]
+    info = ModelInfo(
+        path=str(folder),
+        sha256=digest,
+        format="peft_adapter" if adapter else "hf_model",
+        architecture=f"{arch} ({config_dict.get('model_type', '?')})",
+        base_model=base_name,
+        dtype=dtype_label(counts),
+    )
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        info=info,
+        device=run_on,
+        dtype=running,
+        is_seq2seq=is_seq2seq,
+        folder=folder,
+        stored_dtypes=counts,
+        quantization=quantization_signs(quant_folder, config_dict, suspicious),
+        adapter_parameters=adapter_params,
+    )
+
+
+def predictions_file(deliverable: Deliverable, name: str = "submission.csv") -> Path:
+    """The predictions CSV of a deliverable (the file itself, or ``name`` inside a folder)."""
+    path = deliverable.path
+    if path.is_dir():
+        path = path / name
+    if not path.is_file():
+        raise ModelLoadError(
+            f"no predictions file at {str(path)!r}",
+            hint=f"the task expects a CSV named {name!r}",
+        )
+    return path

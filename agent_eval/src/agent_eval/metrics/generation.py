@@ -1,0 +1,126 @@
+"""BLEU and ROUGE-L of greedy generations against reference texts (math_reasoning).
+
+Rows come from the task's hidden held-out split in the data folder. Each row's prompt is
+``prompt_template`` filled with the row's columns (default: informal statement and proof, asking
+for the Lean 3 formal statement and proof); the reference is ``target_column`` (``formal_proof``).
+Generation is greedy, at most ``max_new_tokens`` new tokens; only the new tokens are decoded.
+BLEU: sacrebleu corpus BLEU (0-100). ROUGE-L: mean F1 of rouge_score's ``rougeL`` (0-1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent_eval.data import hf_split_path, missing, read_jsonl
+from agent_eval.errors import MetricError
+from agent_eval.metrics.registry import MetricContext, metric, param, value
+from agent_eval.results import MetricValue
+from agent_tasks.spec import MetricSpec
+
+DEFAULT_TEMPLATE = (
+    "Natural language statement:\n{informal_statement}\n\n"
+    "Natural language proof:\n{informal_proof}\n\n"
+    "Lean 3 formal statement and proof:\n"
+)
+
+
+def held_out_rows(ctx: MetricContext, mspec: MetricSpec) -> tuple[list[dict[str, Any]], str]:
+    """The hidden rows named by the metric's dataset and split (or the spec's hidden set)."""
+    named = param(mspec, "dataset", None)
+    hidden = [d for d in ctx.spec.evaluation.datasets if named is None or d.id == named]
+    dataset_id = str(named) if named else (hidden[0].id if hidden else None)
+    if dataset_id is None:
+        raise MetricError(f"{mspec.name}: the task names no held-out dataset")
+    config = hidden[0].config if hidden else None
+    split = str(param(mspec, "split", next(iter(hidden[0].splits), "test") if hidden else "test"))
+    path = hf_split_path(ctx.data_dir, dataset_id, config, split)
+    if not path.is_file():
+        raise missing(f"{dataset_id} ({split})", path, ctx.spec.name)
+    rows = read_jsonl(path)
+    if ctx.limit is not None:
+        rows = rows[: ctx.limit]
+    if not rows:
+        raise MetricError(f"held-out data {str(path)!r} has no rows")
+    return rows, f"{dataset_id}:{split}"
+
+
+def generations(
+    ctx: MetricContext, mspec: MetricSpec
+) -> tuple[list[str], list[str], dict[str, Any]]:
+    """(hypotheses, references, facts), generated once per evaluation and shared."""
+    import torch
+
+    loaded = ctx.model()
+    tokenizer = loaded.need_tokenizer(mspec.name)
+    template = str(param(mspec, "prompt_template", DEFAULT_TEMPLATE))
+    target = str(param(mspec, "target_column", "formal_proof"))
+    max_new = int(param(mspec, "max_new_tokens", 256))
+    rows, source = held_out_rows(ctx, mspec)
+    key = f"generations:{source}:{template}:{target}:{max_new}:{ctx.limit}"
+    if key in ctx.cache:
+        cached: tuple[list[str], list[str], dict[str, Any]] = ctx.cache[key]
+        return cached
+    hyps: list[str] = []
+    refs: list[str] = []
+    context = getattr(loaded.model.config, "n_positions", None) or getattr(
+        loaded.model.config, "max_position_embeddings", None
+    )
+    for row in rows:
+        try:
+            prompt = template.format(**row)
+        except KeyError as exc:
+            raise MetricError(f"held-out row lacks column {exc} used by the prompt") from None
+        ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=True)["input_ids"]
+        if context and not loaded.is_seq2seq and ids.shape[1] + max_new > context:
+            ids = ids[:, -(context - max_new) :] if context > max_new else ids[:, -1:]
+        ids = ids.to(loaded.device)
+        with torch.inference_mode():
+            out = loaded.model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=False,
+                num_beams=1,
+                max_new_tokens=max_new,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        new = out[0] if loaded.is_seq2seq else out[0, ids.shape[1] :]
+        hyps.append(tokenizer.decode(new, skip_special_tokens=True).strip())
+        refs.append(str(row.get(target, "")))
+    facts = {"dataset": source, "rows": len(rows), "max_new_tokens": max_new, "decoding": "greedy"}
+    ctx.cache[key] = (hyps, refs, facts)
+    return hyps, refs, facts
+
+
+def corpus_bleu(hyps: list[str], refs: list[str]) -> float:
+    """sacrebleu corpus BLEU (0-100) with its default 13a tokenisation."""
+    import sacrebleu
+
+    return float(sacrebleu.corpus_bleu(hyps, [refs]).score)
+
+
+def rouge_l(hyps: list[str], refs: list[str]) -> tuple[float, float]:
+    """(mean, standard error) of ROUGE-L F1 over the pairs."""
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    scores = [scorer.score(r, h)["rougeL"].fmeasure for h, r in zip(hyps, refs, strict=True)]
+    mean = sum(scores) / len(scores)
+    if len(scores) < 2:
+        return mean, 0.0
+    var = sum((s - mean) ** 2 for s in scores) / (len(scores) - 1)
+    return mean, (var / len(scores)) ** 0.5
+
+
+@metric("bleu", needs="tokenizer")
+def bleu(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
+    """Corpus BLEU (0-100) of greedy generations against the held-out references."""
+    hyps, refs, facts = generations(ctx, mspec)
+    return [value(mspec, "bleu", corpus_bleu(hyps, refs), unit="BLEU", direction="higher", **facts)]
+
+
+@metric("rouge_l", needs="tokenizer")
+def rouge_l_metric(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
+    """Mean ROUGE-L F1 (0-1) of greedy generations against the held-out references."""
+    hyps, refs, facts = generations(ctx, mspec)
+    mean, err = rouge_l(hyps, refs)
+    return [value(mspec, "rouge_l", mean, unit="F1", direction="higher", stderr=err, **facts)]

@@ -1,0 +1,394 @@
+"""MMLU, BLiMP and SuperGLUE through lm-eval's Python API, offline, on the loaded model.
+
+Prompts are lm-eval's own: each generated task file ``include``s the installed lm-eval task
+file by absolute path (so ``doc_to_text``, choices, target, description and few-shot settings are
+exactly lm-eval's) and overrides only where the rows come from: ``dataset_path: json`` with
+absolute ``data_files`` in the data folder. Groups aggregate as lm-eval's groups do. lm-eval's
+task manager reads only these generated files (``include_defaults=False``), so it does not index
+its ~14,700 built-in task files at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent_eval.data import missing
+from agent_eval.errors import MetricError
+from agent_eval.metrics.registry import MetricContext, metric, param, value
+from agent_eval.results import MetricValue
+from agent_tasks.spec import MetricSpec
+
+MMLU_CATEGORIES = ("stem", "humanities", "social_sciences", "other")
+SUPERGLUE_TASKS = {
+    "boolq": ("boolq", "acc"),
+    "cb": ("cb", "acc"),
+    "copa": ("copa", "acc"),
+    "multirc": ("multirc", "acc"),
+    "record": ("record", "em"),
+    "sglue_rte": ("rte", "acc"),
+    "wic": ("wic", "acc"),
+    "wsc": ("wsc.fixed", "acc"),
+}
+"""lm-eval task name -> (data folder, metric used as its accuracy) for super-glue-lm-eval-v1."""
+SUPERGLUE_YAML = {"sglue_rte": "rte", "wsc": "wsc"}
+BOOTSTRAP_ITERS = 1000
+"""Bootstrap resamples for the stderr of non-mean metrics (values are unaffected)."""
+
+
+def lm_eval_tasks_dir() -> Path:
+    """Folder of lm-eval's installed task files."""
+    import lm_eval
+
+    return Path(lm_eval.__file__).parent / "tasks"
+
+
+@dataclass
+class Suite:
+    """Generated lm-eval task files, and the name to ask lm-eval for."""
+
+    folder: Path
+    run: list[str]
+    """Task or group names passed to lm-eval."""
+    subtasks: list[str]
+
+
+def _dump(path: Path, config: dict[str, Any]) -> None:
+    # JSON is valid YAML; no custom tags are needed because functions come via ``include``.
+    path.write_text(json.dumps(config, indent=1), encoding="utf-8")
+
+
+def _subject_category(subject: str) -> str:
+    """MMLU category of a subject, from the ``tag`` line of lm-eval's own task file."""
+    text = (lm_eval_tasks_dir() / "mmlu" / "default" / f"mmlu_{subject}.yaml").read_text("utf-8")
+    found = re.search(r'^"?tag"?:\s*"?mmlu_(\w+?)_tasks"?\s*$', text, flags=re.MULTILINE)
+    if found is None:
+        raise MetricError(f"lm-eval's task file for mmlu_{subject} names no category")
+    return found.group(1)
+
+
+def _requested(mspec: MetricSpec, default: str) -> list[str]:
+    raw = str(param(mspec, "tasks", default))
+    return [t.strip() for t in raw.split(",") if t.strip()]
+
+
+def mmlu_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
+    """Task files for the MMLU subjects asked for (``tasks``: mmlu, mmlu_stem, mmlu_<subject>)."""
+    from agent_eval.data import MMLU_SUBJECTS
+
+    chosen: list[str] = []
+    for name in _requested(mspec, "mmlu"):
+        if name == "mmlu":
+            chosen += MMLU_SUBJECTS
+        elif name.removeprefix("mmlu_") in MMLU_CATEGORIES:
+            cat = name.removeprefix("mmlu_")
+            chosen += [s for s in MMLU_SUBJECTS if _subject_category(s) == cat]
+        elif name.removeprefix("mmlu_") in MMLU_SUBJECTS:
+            chosen.append(name.removeprefix("mmlu_"))
+        else:
+            raise MetricError(f"unknown MMLU task {name!r} in the metric's 'tasks' parameter")
+    chosen = list(dict.fromkeys(chosen))
+    root = ctx.data_dir / "mmlu"
+    absent = [s for s in chosen if not (root / s / "test.jsonl").is_file()]
+    if absent:
+        raise missing(
+            f"mmlu ({len(absent)} of {len(chosen)} subjects, e.g. {absent[0]})",
+            root / absent[0] / "test.jsonl",
+            ctx.spec.name,
+        )
+    source = lm_eval_tasks_dir() / "mmlu" / "default"
+    by_cat: dict[str, list[str]] = {}
+    for subject in chosen:
+        data = {"test": str((root / subject / "test.jsonl").resolve())}
+        dev = root / subject / "dev.jsonl"
+        if dev.is_file():
+            data["dev"] = str(dev.resolve())
+        _dump(
+            folder / f"mmlu_{subject}.yaml",
+            {
+                "include": str(source / f"mmlu_{subject}.yaml"),
+                "task": f"mmlu_{subject}",
+                "tag": [],
+                "dataset_path": "json",
+                "dataset_name": None,
+                "dataset_kwargs": {"data_files": data},
+            },
+        )
+        by_cat.setdefault(_subject_category(subject), []).append(f"mmlu_{subject}")
+    aggregate = [{"metric": "acc", "weight_by_size": True}]
+    for cat, tasks in by_cat.items():
+        _dump(
+            folder / f"_mmlu_{cat}.yaml",
+            {
+                "group": f"mmlu_{cat}",
+                "group_alias": cat.replace("_", " "),
+                "task": tasks,
+                "aggregate_metric_list": aggregate,
+                "metadata": {"version": 2},
+            },
+        )
+    _dump(
+        folder / "_mmlu.yaml",
+        {
+            "group": "mmlu",
+            "task": [f"mmlu_{c}" for c in MMLU_CATEGORIES if c in by_cat],
+            "aggregate_metric_list": aggregate,
+            "metadata": {"version": 2},
+        },
+    )
+    return Suite(folder, ["mmlu"], [f"mmlu_{s}" for s in chosen])
+
+
+def blimp_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
+    """Task files for the BLiMP phenomena asked for (``tasks``: blimp, or blimp_<phenomenon>)."""
+    from agent_eval.data import blimp_phenomena
+
+    every = blimp_phenomena()
+    chosen: list[str] = []
+    for name in _requested(mspec, "blimp"):
+        if name == "blimp":
+            chosen += every
+        elif name.removeprefix("blimp_") in every:
+            chosen.append(name.removeprefix("blimp_"))
+        else:
+            raise MetricError(f"unknown BLiMP task {name!r} in the metric's 'tasks' parameter")
+    chosen = list(dict.fromkeys(chosen))
+    root = ctx.data_dir / "blimp"
+    absent = [p for p in chosen if not (root / f"{p}.jsonl").is_file()]
+    if absent:
+        raise missing(
+            f"blimp ({len(absent)} of {len(chosen)} phenomena, e.g. {absent[0]})",
+            root / f"{absent[0]}.jsonl",
+            ctx.spec.name,
+        )
+    source = lm_eval_tasks_dir() / "blimp"
+    for phenomenon in chosen:
+        _dump(
+            folder / f"blimp_{phenomenon}.yaml",
+            {
+                "include": str(source / f"{phenomenon}.yaml"),
+                "task": f"blimp_{phenomenon}",
+                "dataset_path": "json",
+                "dataset_name": None,
+                "dataset_kwargs": {
+                    "data_files": {"train": str((root / f"{phenomenon}.jsonl").resolve())}
+                },
+            },
+        )
+    _dump(
+        folder / "_blimp.yaml",
+        {
+            "group": "blimp",
+            "task": [f"blimp_{p}" for p in chosen],
+            "aggregate_metric_list": [
+                {"metric": "acc", "aggregation": "mean", "weight_by_size": False}
+            ],
+            "metadata": {"version": 2.0},
+        },
+    )
+    return Suite(folder, ["blimp"], [f"blimp_{p}" for p in chosen])
+
+
+def superglue_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
+    """Task files for lm-eval's ``super-glue-lm-eval-v1`` tasks asked for."""
+    names = _requested(mspec, ",".join(SUPERGLUE_TASKS))
+    if names in (["super-glue-lm-eval-v1"], ["superglue"]):
+        names = list(SUPERGLUE_TASKS)
+    unknown = [n for n in names if n not in SUPERGLUE_TASKS]
+    if unknown:
+        raise MetricError(
+            f"unknown SuperGLUE task {unknown[0]!r}; known: {', '.join(SUPERGLUE_TASKS)}"
+        )
+    root = ctx.data_dir / "superglue"
+    for name in names:
+        config = SUPERGLUE_TASKS[name][0]
+        if not (root / config / "validation.jsonl").is_file():
+            raise missing(f"superglue/{config}", root / config / "validation.jsonl", ctx.spec.name)
+        data = {"validation": str((root / config / "validation.jsonl").resolve())}
+        if (root / config / "train.jsonl").is_file():
+            data["train"] = str((root / config / "train.jsonl").resolve())
+        yaml_dir = SUPERGLUE_YAML.get(name, name)
+        _dump(
+            folder / f"{name}.yaml",
+            {
+                "include": str(lm_eval_tasks_dir() / "super_glue" / yaml_dir / "default.yaml"),
+                "task": name,
+                "tag": [],
+                "dataset_path": "json",
+                "dataset_name": None,
+                "dataset_kwargs": {"data_files": data},
+            },
+        )
+    return Suite(folder, names, names)
+
+
+def harness_model(ctx: MetricContext, batch_size: int) -> Any:
+    """lm-eval's HF model wrapped around the already loaded model (built once per batch size)."""
+    key = f"hflm:{batch_size}"
+    if key not in ctx.cache:
+        from lm_eval.models.huggingface import HFLM
+
+        loaded = ctx.model()
+        tokenizer = loaded.need_tokenizer("lm-eval tasks")
+        ctx.cache[key] = HFLM(
+            pretrained=loaded.model,
+            tokenizer=tokenizer,
+            backend="seq2seq" if loaded.is_seq2seq else "causal",
+            batch_size=batch_size,
+            device=loaded.device,
+        )
+    return ctx.cache[key]
+
+
+def run_suite(
+    ctx: MetricContext, mspec: MetricSpec, kind: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run lm-eval on the generated files; return (results per task/group, run facts)."""
+    import lm_eval
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    builders = {"mmlu": mmlu_suite, "blimp": blimp_suite, "superglue": superglue_suite}
+    num_fewshot = int(param(mspec, "num_fewshot", 0))
+    batch_size = ctx.batch_size or int(param(mspec, "batch_size", 8))
+    with tempfile.TemporaryDirectory(prefix=f"mlrb-{kind}-") as tmp:
+        suite = builders[kind](ctx, mspec, Path(tmp))
+        manager = TaskManager(include_path=tmp, include_defaults=False, verbosity="ERROR")
+        out = simple_evaluate(
+            model=harness_model(ctx, batch_size),
+            tasks=suite.run,
+            num_fewshot=num_fewshot,
+            limit=ctx.limit,
+            task_manager=manager,
+            log_samples=False,
+            bootstrap_iters=BOOTSTRAP_ITERS,
+            verbosity="ERROR",
+        )
+    if not out or "results" not in out:
+        raise MetricError(f"lm-eval returned no results for {kind}")
+    samples = {t: (out.get("n-samples") or {}).get(t, {}).get("effective") for t in suite.subtasks}
+    facts = {
+        "lm_eval_version": getattr(lm_eval, "__version__", None),
+        "num_fewshot": num_fewshot,
+        "batch_size": batch_size,
+        "limit": ctx.limit,
+        "task_versions": {k: str(v) for k, v in (out.get("versions") or {}).items()},
+        "samples": samples,
+        "prompts": "lm-eval's own task configs (included by path), local JSON data",
+    }
+    return out["results"], facts
+
+
+def _number(entry: dict[str, Any], metric_name: str) -> tuple[float, float | None]:
+    raw = entry.get(f"{metric_name},none")
+    if raw is None or (isinstance(raw, float) and math.isnan(raw)):
+        raise MetricError(f"lm-eval reported no {metric_name!r} ({sorted(entry)})")
+    err = entry.get(f"{metric_name}_stderr,none")
+    stderr = float(err) if isinstance(err, int | float) and not math.isnan(err) else None
+    return float(raw), stderr
+
+
+@metric("mmlu", needs="tokenizer")
+def mmlu(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
+    """Accuracy of lm-eval's mmlu group (subjects weighted by size), with category values."""
+    results, facts = run_suite(ctx, mspec, "mmlu")
+    acc, err = _number(results["mmlu"], "acc")
+    subjects = {
+        k.removeprefix("mmlu_"): results[k]["acc,none"]
+        for k in results
+        if k.startswith("mmlu_") and k.removeprefix("mmlu_") not in MMLU_CATEGORIES
+    }
+    values = [
+        value(
+            mspec,
+            "mmlu",
+            acc,
+            unit="accuracy",
+            direction="higher",
+            stderr=err,
+            **facts,
+            subjects=subjects,
+        )
+    ]
+    for cat in MMLU_CATEGORIES:
+        if f"mmlu_{cat}" in results:
+            cat_acc, cat_err = _number(results[f"mmlu_{cat}"], "acc")
+            values.append(
+                value(
+                    mspec,
+                    f"mmlu_{cat}",
+                    cat_acc,
+                    unit="accuracy",
+                    direction="higher",
+                    stderr=cat_err,
+                )
+            )
+    return values
+
+
+@metric("blimp", needs="tokenizer")
+def blimp(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
+    """Accuracy of lm-eval's blimp group (mean over phenomena)."""
+    results, facts = run_suite(ctx, mspec, "blimp")
+    acc, err = _number(results["blimp"], "acc")
+    per = {k.removeprefix("blimp_"): results[k]["acc,none"] for k in results if k != "blimp"}
+    return [
+        value(
+            mspec,
+            "blimp",
+            acc,
+            unit="accuracy",
+            direction="higher",
+            stderr=err,
+            **facts,
+            phenomena=per,
+        )
+    ]
+
+
+@metric("superglue", needs="tokenizer")
+def superglue(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
+    """Mean accuracy over lm-eval's super-glue-lm-eval-v1 tasks (ReCoRD: exact match)."""
+    results, facts = run_suite(ctx, mspec, "superglue")
+    values: list[MetricValue] = []
+    accs: list[float] = []
+    errs: list[float | None] = []
+    for name in [n for n in SUPERGLUE_TASKS if n in results]:
+        acc, err = _number(results[name], SUPERGLUE_TASKS[name][1])
+        accs.append(acc)
+        errs.append(err)
+        values.append(
+            value(
+                mspec,
+                f"superglue_{name}",
+                acc,
+                unit="accuracy",
+                direction="higher",
+                stderr=err,
+                metric=SUPERGLUE_TASKS[name][1],
+            )
+        )
+    if not accs:
+        raise MetricError("lm-eval returned no SuperGLUE task results")
+    mean = sum(accs) / len(accs)
+    stderr = (
+        math.sqrt(sum(e * e for e in errs if e is not None)) / len(accs)
+        if all(e is not None for e in errs)
+        else None
+    )
+    head = value(
+        mspec,
+        "superglue",
+        mean,
+        unit="accuracy",
+        direction="higher",
+        stderr=stderr,
+        **facts,
+        tasks=[v.name for v in values],
+    )
+    return [head, *values]

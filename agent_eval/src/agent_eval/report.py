@@ -1,0 +1,156 @@
+"""Console rendering of an evaluation: metric table, constraints, score, where the JSON went.
+
+Renderables are built by functions and printed on a console the caller passes in (tests render
+into a ``StringIO``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from agent_eval.results import EvaluationResult
+
+ARROWS = {"higher": "↑", "lower": "↓"}
+STATUS_STYLE = {"ok": "bold green", "partial": "bold yellow", "error": "bold red"}
+
+
+def format_number(number: float, unit: str = "") -> str:
+    """A value for a table: counts with separators, other numbers with 4 significant digits."""
+    if unit in {"count", "tokens"} or (float(number).is_integer() and abs(number) >= 1000):
+        return f"{int(number):,}"
+    if number == 0:
+        return "0"
+    if abs(number) >= 1000:
+        return f"{number:,.1f}"
+    return f"{number:.4g}" if abs(number) < 1e-3 else f"{number:.4f}"
+
+
+def _show(item: Any) -> str:
+    if isinstance(item, float):
+        return format_number(item)
+    if isinstance(item, int) and not isinstance(item, bool):
+        return f"{item:,}"
+    if isinstance(item, list | tuple):
+        return ", ".join(str(i) for i in item) or "-"
+    return "-" if item is None else str(item)
+
+
+def metrics_table(result: EvaluationResult) -> Table:
+    """One row per metric value: value, ± stderr, unit, which direction is better."""
+    table = Table(
+        title=f"{result.task} · {result.benchmark} v{result.task_version}",
+        header_style="bold",
+        title_justify="left",
+    )
+    table.add_column("Metric")
+    table.add_column("Value", justify="right")
+    table.add_column("± stderr", justify="right")
+    table.add_column("Unit")
+    table.add_column("Better", justify="center")
+    for m in result.metrics:
+        name = Text(m.name, style="bold" if m.name == result.primary_metric else "")
+        if m.name == result.primary_metric:
+            name.append(" (primary)", style="dim")
+        table.add_row(
+            name,
+            format_number(m.value, m.unit),
+            "-" if m.stderr is None else format_number(m.stderr, m.unit),
+            m.unit,
+            ARROWS[m.direction],
+        )
+    for e in result.errors:
+        if e.stage.startswith("metric:"):
+            table.add_row(
+                Text(e.stage.removeprefix("metric:"), style="red"),
+                Text("failed", style="red"),
+                "-",
+                "",
+                "",
+            )
+    return table
+
+
+def constraints_table(result: EvaluationResult) -> Table | None:
+    """One row per constraint: limit, measured, pass/fail."""
+    if not result.constraints:
+        return None
+    table = Table(title="Constraints", header_style="bold", title_justify="left")
+    for column in ("Constraint", "Limit", "Measured", "Result", "How"):
+        table.add_column(column)
+    for c in result.constraints:
+        verdict = (
+            Text("pass", style="green")
+            if c.passed
+            else Text("FAIL", style="bold red")
+            if c.passed is False
+            else Text("not checked", style="dim")
+        )
+        table.add_row(c.kind, _show(c.limit), _show(c.measured), verdict, c.detail)
+    return table
+
+
+def summary(result: EvaluationResult, path: Path | None = None) -> Group:
+    """Status, normalised score, model, environment and where the JSON went."""
+    lines = [Text.assemble(("status: ", "bold"), (result.status, STATUS_STYLE[result.status]))]
+    if result.score is not None:
+        s = result.score
+        norm = "n/a (no anchors)" if s.normalised is None else f"{s.normalised:.1f}"
+        lines.append(
+            Text.assemble(
+                ("score: ", "bold"),
+                f"{norm}  ",
+                (
+                    f"({s.metric} {format_number(s.raw)}; baseline {_show(s.baseline)} = 0, "
+                    f"reference {_show(s.reference)} = 100, method {s.method})",
+                    "dim",
+                ),
+            )
+        )
+    else:
+        lines.append(Text.assemble(("score: ", "bold"), ("none: the primary metric failed", "red")))
+    model = result.model
+    lines.append(
+        Text(
+            f"model: {model.path} ({model.format}"
+            + (f", {model.architecture}" if model.architecture else "")
+            + (f", stored {model.dtype}" if model.dtype else "")
+            + ")"
+        )
+    )
+    if model.sha256:
+        lines.append(Text(f"sha256: {model.sha256}", style="dim"))
+    if result.run_id:
+        lines.append(Text(f"run: {result.run_id}"))
+    env = result.environment
+    lines.append(
+        Text(
+            f"device: {env.device}"
+            + (f" ({env.device_name})" if env.device_name else "")
+            + (f", dtype {env.dtype}" if env.dtype else "")
+            + (f", batch {env.batch_size}" if env.batch_size else "")
+            + (f", {env.num_fewshot}-shot" if env.num_fewshot is not None else "")
+            + (f", limit {env.sample_limit}" if env.sample_limit else "")
+            + f", {result.duration_s:.1f} s",
+            style="dim",
+        )
+    )
+    for e in result.errors:
+        lines.append(Text(f"error [{e.stage}] {e.type}: {e.message}", style="red"))
+    if path is not None:
+        lines.append(Text.assemble(("saved: ", "bold"), str(path)))
+    return Group(*lines)
+
+
+def render_result(result: EvaluationResult, console: Console, path: Path | None = None) -> None:
+    """Print the whole report of one evaluation on ``console``."""
+    console.print(metrics_table(result))
+    constraints = constraints_table(result)
+    if constraints is not None:
+        console.print(constraints)
+    console.print(Panel(summary(result, path), expand=False))
