@@ -1,0 +1,1 @@
+"""Assets of `edge_llm_training`: an edge language model from scratch."""

@@ -1,0 +1,1 @@
+"""Assets of `llm_merging`: merge public expert models into one."""

@@ -1,0 +1,1 @@
+"""Assets of `math_reasoning`: autoformalize natural-language proofs in Lean 3."""

@@ -1,0 +1,1 @@
+"""Assets of `mini_edge_llm_compression`: compress gpt2-xs."""

@@ -1,0 +1,1 @@
+"""Assets of `mini_math_reasoning`: gpt2-xs autoformalizes into Lean 3."""

@@ -1,0 +1,1 @@
+"""Assets of `mini_pile`: pre-train a language model on MiniPile."""
