@@ -79,5 +79,8 @@ def write_page(boards: list[Board], path: str | Path, title: str | None = None) 
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".html")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
+    umask = os.umask(0)
+    os.umask(umask)
+    Path(tmp).chmod(0o666 & ~umask)  # a page to publish: readable like any new file
     Path(tmp).replace(target)
     return target

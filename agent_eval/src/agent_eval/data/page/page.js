@@ -132,6 +132,10 @@ function renderTable() {
     host.append(el("div", {class: "empty", id: "empty-state"}, "No task selected. Tick at least one task above to see the leaderboard."));
     return {refs, items, sel};
   }
+  if (!refs.length && !items.length) {
+    host.append(el("div", {class: "empty", id: "empty-state"}, `No results recorded for ${bench().name} yet.`));
+    return {refs, items, sel};
+  }
   const b = bench();
   const titles = Object.fromEntries(b.tasks.map((t) => [t.name, t]));
   const arrow = (k) => state.sort === k ? el("span", {class: "arrow"}, state.dir === "asc" ? " \u25b2" : " \u25bc") : null;
@@ -149,11 +153,18 @@ function renderTable() {
     head("avg", state.metric === "raw" ? "Average (n/a)" : "Average")));
   const tbody = el("tbody");
   const rows = refs.concat(sortItems(items, sel));
+  const sources = [];
   for (const item of rows) {
     const row = item.row;
-    const name = el("td", {class: "agent"}, row.agent,
-      row.kind !== "agent" ? el("div", {class: "src"}, (row.kind === "reference" ? "reference \u00b7 " : "imported \u00b7 ") + row.source) : null,
-      row.kind === "agent" && row.trials ? el("div", {class: "src"}, `${row.trials} trial(s)`) : null);
+    let note = null;
+    if (row.kind !== "agent") {
+      if (!sources.includes(row.source)) sources.push(row.source);
+      note = el("div", {class: "src", title: row.source},
+        `${row.kind === "reference" ? "reference" : "imported"} [${sources.indexOf(row.source) + 1}]`);
+    } else if (row.trials) {
+      note = el("div", {class: "src"}, `${row.trials} trial(s)`);
+    }
+    const name = el("td", {class: "agent"}, row.agent, note);
     const cells = sel.map((t, i) => {
       const v = item.values[i];
       const s = cellStat(row, t, state.metric);
@@ -168,14 +179,15 @@ function renderTable() {
       el("td", {class: "rank"}, rank), name, cells,
       el("td", {class: "avg " + (state.metric === "raw" ? "missing" : tone(item.avg, null))}, avgText)));
   }
-  host.append(el("table", {id: "board"}, thead, tbody));
+  host.append(el("div", {class: "tablewrap"}, el("table", {id: "board"}, thead, tbody)));
   const notes = el("ul", {class: "notes"},
     el("li", {}, state.trials === "mean"
       ? "Cells show the mean over trials; \u00b1 is the half-width of the 95 % t interval (two or more trials). Hover a cell for trials, pass@k and levels."
       : "Cells show the BEST of k trials per agent and task: an optimistic figure, not the default."),
     el("li", {}, "\u2014 marks a task without a result; it is never counted as 0. (k/n): the average covers k of the n selected tasks; such rows rank after complete ones and earn no medal."),
     state.metric === "raw" ? el("li", {}, "Raw values have no cross-task average; rows keep the order of the relative score.") : null,
-    el("li", {}, "Click a column header to sort; click again to reverse."));
+    el("li", {}, "Click a column header to sort; click again to reverse."),
+    sources.map((src, i) => el("li", {class: "source"}, `[${i + 1}] imported from: ${src}`)));
   host.append(notes);
   return {refs, items, sel};
 }
@@ -204,9 +216,9 @@ function renderPlot(view) {
   const x = (v) => left + (v - lo) / (hi - lo) * (W - left - right);
   const svg = s("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", id: "plot",
     "aria-label": "per-task scores per agent"});
-  const ticks = 6;
-  for (let i = 0; i <= ticks; i++) {
-    const v = lo + (hi - lo) * i / ticks;
+  const raw = (hi - lo) / 6, mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((st) => st >= raw);
+  for (let v = Math.ceil(lo / step) * step; v <= hi; v += step) {
     svg.append(s("line", {x1: x(v), x2: x(v), y1: top, y2: H - 24, stroke: "#eef0f4"}));
     svg.append(s("text", {x: x(v), y: H - 8, "text-anchor": "middle"}, fmt(v, state.metric === "raw" ? "raw" : "relative")));
   }
@@ -299,6 +311,7 @@ function init() {
   if (!DATA.benchmarks.length) {
     $("#app").replaceChildren(el("div", {class: "panel empty", id: "empty-state"},
       "No results recorded yet. Evaluate an agent, or import published results with: agent-eval import --builtin mlrc_bench_paper"));
+    document.body.dataset.ready = "1";
     return;
   }
   readHash();
