@@ -11,7 +11,6 @@ import subprocess
 import sys
 import uuid
 import zipfile
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -155,37 +154,47 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No database settings in the environment; results folder in tmp_path."""
+def clear_database_env(monkeypatch: pytest.MonkeyPatch, results: Path) -> Path:
+    """Remove every database setting from the environment; results folder ``results``."""
     for name in DB_ENV:
         monkeypatch.delenv(name, raising=False)
-    results = tmp_path / "results"
     monkeypatch.setenv("AGENT_EVAL_RESULTS_DIR", str(results))
     return results
 
 
-@pytest.fixture
-def pg_database(postgres_url: str) -> Iterator[str]:
-    """A fresh, empty database on the session's PostgreSQL server."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(
-        make_url(postgres_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database of each backend."""
+def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of the backend named by ``request.param`` (dropped after the test)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'db' / 'mlrb.sqlite'}"
-    return str(request.getfixturevalue("pg_database"))
+    server = make_url(str(request.getfixturevalue("postgres_url")))
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    request.addfinalizer(drop)
+    return server.set(database=name).render_as_string(hide_password=False)
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+"""Every test taking ``db_url`` runs on both."""
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No database settings in the environment; results folder in tmp_path."""
+    return clear_database_env(monkeypatch, tmp_path / "results")
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each backend."""
+    return new_database(request, tmp_path)
 
 
 def count(store: Store, table: str) -> int:
