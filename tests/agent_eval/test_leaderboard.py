@@ -143,7 +143,12 @@ def evaluation(
         ()
         if raw is None
         else (
-            MetricValue(name="score", value=raw, direction=spec.primary.direction, source="score"),
+            MetricValue(
+                name=spec.primary_metric,
+                value=raw,
+                direction=spec.primary.direction,
+                source=spec.primary_metric,
+            ),
         )
     )
     return EvaluationResult(
@@ -156,7 +161,7 @@ def evaluation(
         model=ModelInfo(path="/model", format="method"),
         status=status,
         metrics=metrics,
-        primary_metric="score",
+        primary_metric=spec.primary_metric,
         score=score(spec, raw) if raw is not None else None,
         constraints=(
             ()

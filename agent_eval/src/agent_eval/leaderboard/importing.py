@@ -93,7 +93,8 @@ def parse_reference_data(
     problems: list[str] = []
     if not isinstance(data, dict):
         raise ImportFileError(
-            f"{origin}: the top level must be a JSON object, not {type(data).__name__}",
+            f"{origin}: the top level must be a JSON object, not {type(data).__name__}; "
+            "nothing was imported",
             hint="see docs/leaderboard.md for the reference file format",
         )
     allowed = {"source", "benchmark", "url", "note", "tables", "metric", "rows"}
