@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from agent_harness.config import DEFAULT_GRACE, Network, Provider, Runtime
+from agent_harness.choices import DEFAULT_GRACE, Network, Provider, Runtime
 
 app = typer.Typer(
     name="agent-harness",

@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Runtime = Literal["docker", "local", "auto"]
-"""Where the agent runs: a container, a local process, or docker when an engine answers."""
-
-Network = Literal["auto", "none", "bridge", "host"]
-"""The container's network: ``auto`` is ``none`` for ``--provider none``, else ``bridge``."""
-
-Provider = Literal["openai", "anthropic", "none"]
-"""Whose API the agent calls; ``none`` for scripted agents that need no key."""
-
-DEFAULT_GRACE = "30s"
-"""Time between SIGTERM and SIGKILL at the deadline."""
+from agent_harness.choices import DEFAULT_GRACE, Network, Provider, Runtime
 
 
 class RunConfig(BaseModel):

@@ -1,0 +1,17 @@
+"""Closed sets of option values, kept apart from the models so ``--help`` stays instant."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Runtime = Literal["docker", "local", "auto"]
+"""Where the agent runs: a container, a local process, or docker when an engine answers."""
+
+Network = Literal["auto", "none", "bridge", "host"]
+"""The container's network: ``auto`` is ``none`` for ``--provider none``, else ``bridge``."""
+
+Provider = Literal["openai", "anthropic", "none"]
+"""Whose API the agent calls; ``none`` for scripted agents that need no key."""
+
+DEFAULT_GRACE = "30s"
+"""Time between SIGTERM and SIGKILL at the deadline."""
