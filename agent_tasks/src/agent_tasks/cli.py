@@ -78,8 +78,12 @@ def list_command(
         )
         return
     table = Table(title=f"{len(specs)} tasks", header_style="bold")
-    for column in ("task", "benchmark", "title", "primary metric", "time", "GPUs"):
-        table.add_column(column)
+    table.add_column("task", no_wrap=True, style="bold")
+    table.add_column("benchmark", no_wrap=True)
+    table.add_column("title", ratio=1)
+    table.add_column("primary metric", ratio=1)
+    table.add_column("time", no_wrap=True, justify="right")
+    table.add_column("GPUs", no_wrap=True, justify="right")
     for s in specs:
         arrow = "↑" if s.primary.direction == "higher" else "↓"
         table.add_row(
@@ -90,7 +94,7 @@ def list_command(
             format_duration(s.resources.time_limit_s),
             str(s.resources.gpus),
         )
-    Console().print(table)
+    Console(width=max(Console().width, 120)).print(table)
 
 
 @app.command("show")
