@@ -1,0 +1,75 @@
+"""The reference agent: a scripted baseline that follows the agent container contract.
+
+It uses no LLM. It reads the task from ``$TASK_DIR`` (``TASK.md``, ``task.json``), trains a model
+with the task's own starter code, keeps to ``$DEADLINE`` (the starter saves a usable checkpoint
+before it), and leaves the deliverable where ``task.json`` says, under ``$OUTPUT_DIR``.
+
+It is also the template for building an agent: everything an agent may rely on is read from the
+environment below, and nothing else is assumed about the machine.
+
+Environment (set by the harness): TASK_NAME, BENCHMARK, PROVIDER, TIME_LIMIT_S, DEADLINE,
+TASK_DIR (read-only), OUTPUT_DIR (writable); provider credentials when a provider was chosen.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+STARTER = "train.py"
+"""The starter script this agent knows how to drive."""
+
+SECONDS_PER_STEP = 0.25
+"""Rough cost of one starter training step on one CPU core, used to fit steps to the time left."""
+
+
+def log(message: str) -> None:
+    """One progress line on stdout (the harness streams it into agent.log)."""
+    print(f"[reference-agent] {message}", flush=True)
+
+
+def plan_steps(seconds_left: float, default_steps: int = 600) -> int:
+    """Training steps that fit in the time left, keeping a third of it for saving and slack."""
+    budget = max(seconds_left * 2 / 3, 0.0)
+    return max(20, min(default_steps, int(budget / SECONDS_PER_STEP)))
+
+
+def main() -> int:
+    """Read the task, run its starter training, check the deliverable; exit 0 on success."""
+    task_dir = Path(os.environ.get("TASK_DIR", "/task"))
+    output_dir = Path(os.environ.get("OUTPUT_DIR", "/app/output"))
+    deadline = float(os.environ.get("DEADLINE", time.time() + 600))
+    spec = json.loads((task_dir / "task.json").read_text(encoding="utf-8"))
+    log(f"task {spec['name']} ({spec['benchmark']}): {spec['title']}")
+
+    deliverable = spec["deliverable"]
+    starter = task_dir / "starter" / STARTER
+    if deliverable["kind"] != "hf_model" or not starter.is_file():
+        log(f"this agent only handles tasks with a starter/{STARTER} that trains a model; "
+            f"{spec['name']} has none")
+        return 2
+
+    target = output_dir / deliverable["path"]
+    steps = plan_steps(deadline - time.time())
+    command = [sys.executable, str(starter), "--output", str(target), "--steps", str(steps)]
+    log(f"training with the task's starter for {steps} steps -> {target}")
+    done = subprocess.run(command, check=False)
+    if not (target / "config.json").is_file():
+        log(f"no model was saved (starter exit code {done.returncode})")
+        return done.returncode or 1
+    notes = output_dir / "NOTES.md"
+    notes.write_text(
+        f"# Reference agent\n\nTrained with `starter/{STARTER} --steps {steps}`; "
+        f"starter exit code {done.returncode}.\n",
+        encoding="utf-8",
+    )
+    log(f"deliverable ready in {target}")
+    return done.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
