@@ -373,3 +373,9 @@ def run_cli(cli_env: dict[str, str]) -> Callable[..., subprocess.CompletedProces
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def mmlu_questions() -> dict[str, list[dict[str, Any]]]:
+    """The hand-written MMLU rows per subject (as laid out in ``eval_data_dir``)."""
+    return {subject: mmlu_rows(subject) for subject in MMLU}

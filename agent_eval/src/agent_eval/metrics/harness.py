@@ -258,7 +258,7 @@ def run_suite(
     batch_size = ctx.batch_size or int(param(mspec, "batch_size", 8))
     with tempfile.TemporaryDirectory(prefix=f"mlrb-{kind}-") as tmp:
         suite = builders[kind](ctx, mspec, Path(tmp))
-        manager = TaskManager(include_path=tmp, include_defaults=False, verbosity="ERROR")
+        manager = TaskManager(include_path=tmp, include_defaults=False)
         out = simple_evaluate(
             model=harness_model(ctx, batch_size),
             tasks=suite.run,
