@@ -1,0 +1,1 @@
+"""Assets of the `tiny_lm` smoke task: prompt and starter files."""
