@@ -40,6 +40,7 @@ def check_spec(spec: TaskSpec) -> list[str]:
     if (
         spec.anchors.baseline is None
         and spec.anchors.reference is None
+        and spec.anchors.reference_improvement_pct is None
         and spec.primary.chance is None
     ):
         problems.append(f"{where}: no anchors and no chance level: its score cannot be normalised")

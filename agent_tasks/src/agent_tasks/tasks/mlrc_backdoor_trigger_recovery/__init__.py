@@ -1,0 +1,1 @@
+"""Assets of the `mlrc_backdoor_trigger_recovery` task: its prompt."""

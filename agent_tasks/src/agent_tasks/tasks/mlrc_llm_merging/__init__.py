@@ -1,0 +1,1 @@
+"""Assets of the `mlrc_llm_merging` task: its prompt."""

@@ -1,0 +1,1 @@
+"""Assets of the `mlrc_machine_unlearning` task: its prompt."""

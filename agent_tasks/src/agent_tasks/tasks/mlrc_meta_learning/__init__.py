@@ -1,0 +1,1 @@
+"""Assets of the `mlrc_meta_learning` task: its prompt."""

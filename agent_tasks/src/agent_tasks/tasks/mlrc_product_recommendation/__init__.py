@@ -1,0 +1,1 @@
+"""Assets of the `mlrc_product_recommendation` task: its prompt."""

@@ -1,0 +1,1 @@
+"""Assets of the `mlrc_rainfall_prediction` task: its prompt."""
