@@ -94,7 +94,9 @@ def _run_until_gone(client: Any, cmd: list[str], runs_dir: Path, docker: bool) -
             )
             run_dir = fresh[0] if fresh else None
         if docker and run_dir is not None:
-            found = client.containers.list(all=True, filters={"name": f"mlrb-{run_dir.name}"})
+            found = client.containers.list(
+                all=True, sparse=True, filters={"name": f"mlrb-{run_dir.name}"}
+            )
             if found:
                 seen = True
             elif seen and gone_at is None:

@@ -64,8 +64,6 @@ def _mark(run_dir: Path) -> bool:
 
 def cleanup(runs_dir: Path, *, force: bool = False, client: Any = None) -> list[Cleaned]:
     """Remove labelled containers whose harness is gone (all with ``force``); mark their runs."""
-    from docker.errors import DockerException
-
     from agent_harness.runtimes.container import (
         LABEL_HARNESS_PID,
         LABEL_HOST,
@@ -73,20 +71,20 @@ def cleanup(runs_dir: Path, *, force: bool = False, client: Any = None) -> list[
         LABEL_RUN_ID,
         connect,
         leftover_containers,
+        remove_container,
     )
 
     engine = client if client is not None else connect()
     done: list[Cleaned] = []
     handled: set[str] = set()
     for container in leftover_containers(engine):
-        labels = container.labels or {}
+        labels = container.labels
         run_id = labels.get(LABEL_RUN_ID, "")
         handled.add(run_id)
         if not force and _harness_alive(labels.get(LABEL_HARNESS_PID), labels.get(LABEL_HOST)):
             done.append(Cleaned(run_id, container.name, "skipped"))
             continue
-        with contextlib.suppress(DockerException):
-            container.remove(force=True)
+        remove_container(engine, container.id)
         run_dir = Path(labels[LABEL_RUN_DIR]) if LABEL_RUN_DIR in labels else runs_dir / run_id
         with contextlib.suppress(OSError):
             _mark(run_dir)

@@ -243,9 +243,38 @@ class DockerRuntime:
         return ContainerProcess(container, sink)
 
 
-def leftover_containers(client: Any) -> list[Any]:
-    """Every container, running or not, that carries a run id label."""
-    return list(client.containers.list(all=True, filters={"label": LABEL_RUN_ID}))
+@dataclass(frozen=True)
+class Leftover:
+    """A container that carries a run id label."""
+
+    id: str
+    name: str
+    labels: dict[str, str]
+
+
+def leftover_containers(client: Any) -> list[Leftover]:
+    """Every container, running or not, that carries a run id label.
+
+    The listing is sparse (no inspect per container), so a container removed meanwhile by
+    another harness cannot make it fail.
+    """
+    found = client.containers.list(all=True, sparse=True, filters={"label": LABEL_RUN_ID})
+    return [
+        Leftover(
+            id=c.id,
+            name=(c.attrs.get("Names") or ["/" + c.id[:12]])[0].lstrip("/"),
+            labels=dict(c.attrs.get("Labels") or {}),
+        )
+        for c in found
+    ]
+
+
+def remove_container(client: Any, container_id: str) -> None:
+    """Remove a container, running or not; one already gone is fine."""
+    from docker.errors import DockerException
+
+    with contextlib.suppress(DockerException):
+        client.api.remove_container(container_id, force=True)
 
 
 def cpus_available() -> int:
