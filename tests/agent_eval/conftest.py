@@ -379,3 +379,9 @@ def run_cli(cli_env: dict[str, str]) -> Callable[..., subprocess.CompletedProces
 def mmlu_questions() -> dict[str, list[dict[str, Any]]]:
     """The hand-written MMLU rows per subject (as laid out in ``eval_data_dir``)."""
     return {subject: mmlu_rows(subject) for subject in MMLU}
+
+
+@pytest.fixture(scope="session")
+def save_tiny_gpt2() -> Callable[..., Path]:
+    """``save_tiny_gpt2(folder, tokenizer, seed=0, dtype=None, **save_pretrained_kwargs)``."""
+    return save_gpt2

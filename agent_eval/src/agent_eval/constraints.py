@@ -15,16 +15,29 @@ def check_constraints(spec: TaskSpec, ctx: MetricContext) -> list[ConstraintChec
     from agent_eval.metrics.size import count_parameters
 
     loaded: Any = ctx.loaded
+    weights: Any = ctx.weights
     checks: list[ConstraintCheck] = []
     for c in spec.constraints:
-        if loaded is None:
+        if c.kind == "max_runtime_s":
+            checks.append(
+                ConstraintCheck(
+                    kind=c.kind,
+                    limit=c.limit_s,
+                    measured=None,
+                    passed=None,
+                    detail="checked by the harness during the run, not by the evaluator",
+                )
+            )
+            continue
+        needs_model = c.kind in {"max_memory_gb", "max_parameters"}
+        if (needs_model and loaded is None) or (not needs_model and weights is None):
             checks.append(
                 ConstraintCheck(
                     kind=c.kind,
                     limit=None,
                     measured=None,
                     passed=None,
-                    detail="the deliverable is not a model",
+                    detail="not checked: the deliverable could not be loaded as a model",
                 )
             )
             continue
@@ -44,7 +57,7 @@ def check_constraints(spec: TaskSpec, ctx: MetricContext) -> list[ConstraintChec
                 )
             )
         elif c.kind == "allowed_dtypes":
-            floats = sorted(d for d in loaded.stored_dtypes if d.startswith(("float", "bfloat")))
+            floats = sorted(d for d in weights.stored_dtypes if d.startswith(("float", "bfloat")))
             bad = [d for d in floats if d not in c.dtypes]
             checks.append(
                 ConstraintCheck(
@@ -57,7 +70,7 @@ def check_constraints(spec: TaskSpec, ctx: MetricContext) -> list[ConstraintChec
                 )
             )
         elif c.kind == "no_quantization":
-            signs = loaded.quantization
+            signs = weights.quantization
             checks.append(
                 ConstraintCheck(
                     kind=c.kind,

@@ -141,7 +141,13 @@ def evaluate(
     options: EvalOptions, progress: Progress = _quiet, *, spec: TaskSpec | None = None
 ) -> Outcome:
     """Run one evaluation end to end; ``spec`` replaces the catalogue's (library use, tests)."""
-    from agent_eval.loading import load, predictions_file, resolve_deliverable
+    from agent_eval.loading import (
+        WeightFacts,
+        inspect_weights,
+        load,
+        predictions_file,
+        resolve_deliverable,
+    )
     from agent_eval.metrics.registry import MetricContext, get_metric
 
     spec, chosen = validate(options, spec)
@@ -186,6 +192,7 @@ def evaluate(
                 need_tokenizer=f"metric {tokenizer_for[0]!r}" if tokenizer_for else None,
             )
             ctx.loaded = loaded
+            ctx.weights = WeightFacts(loaded.stored_dtypes, loaded.quantization)
             model_info = loaded.info
             device, running_dtype = loaded.device, loaded.dtype
         elif kind == "predictions_csv":
@@ -207,6 +214,13 @@ def evaluate(
         failure = exc
         errors.append(_error("load", exc))
         failed = {m.name for m in chosen}
+        if kind == "hf_model" and deliverable.path.is_dir():
+            try:  # dtype and quantization rules can be judged from the files alone
+                ctx.weights = inspect_weights(deliverable.path)
+            except EvalError:
+                ctx.weights = None
+            if ctx.weights is not None and spec.constraints:
+                checks = _constraints(spec, ctx)
     if failure is None:
         for mspec in chosen:
             progress(f"computing {mspec.name}")

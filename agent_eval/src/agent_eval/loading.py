@@ -324,6 +324,30 @@ def quantization_signs(folder: Path, config: dict[str, Any], suspicious: list[st
     return signs
 
 
+@dataclass(frozen=True)
+class WeightFacts:
+    """What the weight files say without loading them: stored dtypes, signs of quantization."""
+
+    stored_dtypes: dict[str, int]
+    """Element count per stored dtype."""
+    quantization: list[str]
+    """Signs of quantization (empty when none)."""
+
+
+def inspect_weights(folder: Path) -> WeightFacts:
+    """Read config and weight headers of a model (or adapter and its base) folder."""
+    if (folder / "adapter_config.json").is_file():
+        base = Path(_peft_base(folder)[0])
+        config = _read_config(base)
+        files = _weight_files(base) + _weight_files(folder)
+    else:
+        base = folder
+        config = _read_config(folder)
+        files = _weight_files(folder)
+    counts, suspicious = stored_dtypes(files)
+    return WeightFacts(counts, quantization_signs(base, config, suspicious))
+
+
 def _read_config(folder: Path) -> dict[str, Any]:
     path = folder / "config.json"
     if not path.is_file():

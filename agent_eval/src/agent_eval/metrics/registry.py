@@ -40,6 +40,8 @@ class MetricContext:
     predictions: Path | None = None
     """The predictions CSV, for ``predictions_csv`` deliverables."""
     deliverable_folder: Path | None = None
+    weights: Any = None
+    """:class:`agent_eval.loading.WeightFacts` of the model folder, when it could be read."""
     limit: int | None = None
     """Samples (lm-eval) / windows (perplexity) / rows (generation) per task; None: all."""
     batch_size: int | None = None
