@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.table import Table
 
 from agent_tasks.errors import ExitCode, MLRBError
@@ -29,9 +30,9 @@ T = TypeVar("T")
 def report_error(exc: MLRBError, console: Console | None = None) -> None:
     """Print ``error: ...`` and the hint on stderr, as every command does."""
     err = console or Console(stderr=True, highlight=False, soft_wrap=True)
-    err.print(f"[bold red]error:[/] {exc.message}", markup=True)
+    err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True)
     if exc.hint:
-        err.print(f"[dim]hint:[/] {exc.hint}", markup=True)
+        err.print(f"[dim]hint:[/] {escape(exc.hint)}", markup=True)
 
 
 def guarded(call: Callable[[], T]) -> T:
@@ -89,8 +90,8 @@ def list_command(
         table.add_row(
             s.name,
             s.benchmark,
-            s.title,
-            f"{s.primary.label} {arrow}",
+            escape(s.title),
+            f"{escape(s.primary.label)} {arrow}",
             format_duration(s.resources.time_limit_s),
             str(s.resources.gpus),
         )
@@ -112,7 +113,9 @@ def show_command(
         _print_json(spec.public_dict())
         return
     console = Console()
-    table = Table(show_header=False, title=f"{spec.name}: {spec.title}", title_justify="left")
+    table = Table(
+        show_header=False, title=f"{spec.name}: {escape(spec.title)}", title_justify="left"
+    )
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     r = spec.resources
@@ -133,8 +136,14 @@ def show_command(
         ("metrics", ", ".join(m.name for m in spec.metrics)),
         (
             "anchors",
-            f"baseline {spec.anchors.baseline}, reference {spec.anchors.reference} "
-            f"({spec.anchors.source})",
+            f"baseline {_anchor(spec.anchors.baseline)}, reference "
+            f"{_anchor(spec.anchors.reference_value)}"
+            + (
+                f" (+{spec.anchors.reference_improvement_pct:g} % over the baseline)"
+                if spec.anchors.reference_improvement_pct is not None
+                else ""
+            )
+            + f" ({spec.anchors.source})",
         ),
         ("constraints", "\n".join(describe_constraint(c) for c in spec.constraints) or "-"),
         (
@@ -149,9 +158,11 @@ def show_command(
         ("competition", spec.competition_url or "-"),
     ]
     for key, value in rows:
-        table.add_row(key, value)
+        table.add_row(key, escape(value))
     for d in spec.decisions:
-        table.add_row("decision", f"{d.topic}: {d.choice} [dim]({d.source})[/]")
+        table.add_row(
+            "decision", f"{escape(d.topic)}: {escape(d.choice)} [dim]({escape(d.source)})[/]"
+        )
     console.print(table)
 
 
@@ -185,7 +196,7 @@ def export_command(
     from agent_tasks.export import export_task
 
     out = guarded(lambda: export_task(name, dest, force=force))
-    Console(stderr=True).print(f"exported [bold]{name}[/] to {out}")
+    Console(stderr=True).print(f"exported [bold]{escape(name)}[/] to {escape(str(out))}")
 
 
 @app.command("validate")
@@ -203,12 +214,16 @@ def validate_command(
     elif problems:
         err = Console(stderr=True)
         for p in problems:
-            err.print(f"[red]problem:[/] {p}", markup=True, highlight=False)
+            err.print(f"[red]problem:[/] {escape(p)}", markup=True, highlight=False)
         err.print(f"{len(problems)} problem(s) in {count} tasks")
     else:
         Console().print(f"[green]ok[/]: {count} tasks valid")
     if problems:
         raise typer.Exit(int(ExitCode.USAGE))
+
+
+def _anchor(value: float | None) -> str:
+    return "not published" if value is None else f"{value:g}"
 
 
 def main() -> None:
