@@ -99,6 +99,18 @@ def _constant(spec: TaskSpec) -> TaskFactory:
     return lambda: spec
 
 
+def _in_module(factory: TaskFactory, module: str) -> bool:
+    return factory.__module__ == module or factory.__module__.startswith(module + ".")
+
+
+def _plugin_error(label: str, ep_name: str, exc: Exception) -> PluginError:
+    return PluginError(
+        f"task {label} cannot be loaded: {type(exc).__name__}: {exc}",
+        hint=f"fix or uninstall the package that declares the '{ENTRY_POINT_GROUP}' "
+        f"entry point {ep_name!r}",
+    )
+
+
 def load(*, refresh: bool = False) -> Catalogue:
     """Load (once) the built-in catalogue and every installed plugin."""
     global _catalogue
@@ -107,27 +119,25 @@ def load(*, refresh: bool = False) -> Catalogue:
     catalogue = Catalogue()
     for module in BUILTIN_MODULES:
         importlib.import_module(module)
+    # Only the built-in modules' factories here: a plugin's @task functions stay registered
+    # after its module was imported once, and must count only while its entry point exists.
     for origin, factory in list(_factories):
-        _build(factory, origin, catalogue)
+        if any(_in_module(factory, module) for module in BUILTIN_MODULES):
+            _build(factory, origin, catalogue)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         label = f"plugin {ep.name!r} ({ep.value})"
-        before = len(_factories)
         try:
             obj = ep.load()
-            specs = _specs_from_plugin(obj)
+            own = [(o, f) for o, f in _factories if _in_module(f, ep.module)]
+            made = [] if any(f is obj for _, f in own) else list(_specs_from_plugin(obj) or ())
         except Exception as exc:  # a plugin may fail in any way; name it, never crash
-            catalogue.plugin_errors.append(
-                PluginError(
-                    f"task {label} cannot be loaded: {type(exc).__name__}: {exc}",
-                    hint=f"fix or uninstall the package that declares the '{ENTRY_POINT_GROUP}' "
-                    f"entry point {ep.name!r}",
-                )
-            )
+            catalogue.plugin_errors.append(_plugin_error(label, ep.name, exc))
             continue
-        for origin, factory in _factories[before:]:
-            _build(factory, f"{label} {origin}", catalogue)
-        for spec in specs or ():
-            _build(_constant(spec), label, catalogue)
+        for origin, factory in [*own, *((label, _constant(spec)) for spec in made)]:
+            try:
+                _build(factory, origin if origin == label else f"{label} {origin}", catalogue)
+            except Exception as exc:  # same: a plugin's spec function may raise anything
+                catalogue.plugin_errors.append(_plugin_error(label, ep.name, exc))
     catalogue.problems.extend(str(e) for e in catalogue.plugin_errors)
     _catalogue = catalogue
     return catalogue
