@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import select as sql_select
+from sqlalchemy.exc import SQLAlchemyError
+
+from agent_eval.errors import DatabaseError
 from agent_eval.leaderboard.importing import ReferenceBatch
-from agent_eval.leaderboard.table import Board, ReferenceValue, build_boards
+from agent_eval.leaderboard.table import Board, EvaluationRecord, ReferenceValue, build_boards
 from agent_eval.store import ReferenceRow, Store
+from agent_eval.store.schema import EvaluationRow
 from agent_tasks.errors import UnknownBenchmarkError, UnknownTaskError
 from agent_tasks.registry import get_task, list_tasks
 
@@ -32,7 +37,7 @@ def select(
         try:
             list_tasks(benchmark)
         except UnknownBenchmarkError:
-            if not (store.evaluations(benchmark=benchmark) or store.references(benchmark)):
+            if not (records(store, [benchmark]) or store.references(benchmark)):
                 raise
     if not tasks:
         return Selection([benchmark] if benchmark else None, None)
@@ -51,20 +56,44 @@ def select(
     return Selection(chosen, names)
 
 
+def records(
+    store: Store, benchmarks: Sequence[str] | None = None, tasks: Sequence[str] | None = None
+) -> list[EvaluationRecord]:
+    """The columns the leaderboard needs, read straight from the evaluations table.
+
+    Much faster than parsing every stored results file back (the views never need the rest).
+    """
+    e = EvaluationRow
+    query = sql_select(
+        e.evaluation_id, e.run_id, e.task, e.benchmark, e.agent_label, e.agent_image,
+        e.agent_provider, e.agent_model, e.status, e.primary_metric,
+        e.primary_value.label("raw"), e.constraints_passed, e.finished_at,
+        e.normalised_score.label("normalised"), e.absolute_improvement_pct.label("absolute"),
+    )  # fmt: skip
+    if benchmarks is not None:
+        query = query.where(e.benchmark.in_(list(benchmarks)))
+    if tasks is not None:
+        query = query.where(e.task.in_(list(tasks)))
+    try:
+        with store.engine.connect() as conn:
+            rows = conn.execute(query).all()
+    except SQLAlchemyError as exc:
+        raise DatabaseError(
+            f"database {store.url} cannot be read: {type(exc).__name__}",
+            hint="check DATABASE_URL (or DB_*) and that the database server is running",
+        ) from None
+    return [EvaluationRecord(**row._asdict()) for row in rows]
+
+
 def load_boards(
     store: Store, benchmark: str | None = None, tasks: Sequence[str] | None = None
 ) -> list[Board]:
     """The boards for this selection, from the store (empty list: nothing recorded at all)."""
     chosen = select(store, benchmark, tasks)
+    evaluations = records(store, chosen.benchmarks, chosen.tasks)
     if chosen.benchmarks is None:
-        evaluations = store.evaluations()
         stored = store.references()
     else:
-        evaluations = [
-            ev
-            for b in chosen.benchmarks
-            for ev in store.evaluations(benchmark=b, tasks=chosen.tasks)
-        ]
         stored = [r for b in chosen.benchmarks for r in store.references(b, chosen.tasks)]
     if chosen.benchmarks is None and not evaluations and not stored:
         return []

@@ -11,6 +11,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from agent_eval.leaderboard.stats import (
@@ -21,7 +22,7 @@ from agent_eval.leaderboard.stats import (
     mean_interval,
     pass_at_k,
 )
-from agent_eval.results import EvaluationResult, Score
+from agent_eval.results import EvaluationResult
 from agent_eval.scores import score as score_value
 from agent_tasks.spec import TaskSpec
 
@@ -65,13 +66,63 @@ class AgentKey:
         return self.name
 
 
-def agent_of(result: EvaluationResult) -> AgentKey:
-    """The agent an evaluation belongs to (label, else image; plus provider and model)."""
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """What the leaderboard needs of one evaluation (read from a results file or the database)."""
+
+    evaluation_id: str
+    run_id: str | None
+    task: str
+    benchmark: str
+    agent_label: str | None
+    agent_image: str | None
+    agent_provider: str | None
+    agent_model: str | None
+    status: str
+    primary_metric: str
+    raw: float | None
+    """Raw primary value; None when it was not computed."""
+    constraints_passed: bool
+    finished_at: datetime
+    normalised: float | None = None
+    """Normalised score as stored (used only when the catalogue no longer has the task)."""
+    absolute: float | None = None
+    """Improvement over the baseline in % as stored (same use)."""
+
+
+def record_of(result: EvaluationResult | EvaluationRecord) -> EvaluationRecord:
+    """The leaderboard's view of a results file."""
+    if isinstance(result, EvaluationRecord):
+        return result
     agent = result.agent
-    if agent is None:
-        return AgentKey("unknown agent")
-    name = agent.label or agent.image or "unknown agent"
-    return AgentKey(name, agent.provider, agent.model)
+    if result.score is not None:
+        raw: float | None = result.score.raw
+    else:
+        metric = result.metric(result.primary_metric)
+        raw = metric.value if metric else None
+    return EvaluationRecord(
+        evaluation_id=result.evaluation_id,
+        run_id=result.run_id,
+        task=result.task,
+        benchmark=result.benchmark,
+        agent_label=agent.label if agent else None,
+        agent_image=agent.image if agent else None,
+        agent_provider=agent.provider if agent else None,
+        agent_model=agent.model if agent else None,
+        status=result.status,
+        primary_metric=result.primary_metric,
+        raw=raw,
+        constraints_passed=result.constraints_passed,
+        finished_at=result.finished_at,
+        normalised=result.score.normalised if result.score else None,
+        absolute=result.score.absolute_improvement_pct if result.score else None,
+    )
+
+
+def agent_of(record: EvaluationRecord) -> AgentKey:
+    """The agent an evaluation belongs to (label, else image; plus provider and model)."""
+    name = record.agent_label or record.agent_image or "unknown agent"
+    return AgentKey(name, record.agent_provider, record.agent_model)
 
 
 @dataclass(frozen=True)
@@ -198,34 +249,27 @@ def short_name(spec: TaskSpec) -> str:
     return title if len(title) <= 22 else spec.name.removeprefix(f"{spec.benchmark}_")
 
 
-def _rescored(result: EvaluationResult, spec: TaskSpec | None) -> Score | None:
-    """The primary score normalised with the current spec's anchors (stored score otherwise)."""
-    if result.status == "error" or not result.constraints_passed:
-        return None
-    raw: float | None = None
-    if result.score is not None:
-        raw = result.score.raw
+def trial_of(record: EvaluationRecord, spec: TaskSpec | None) -> Trial:
+    """One evaluation as a trial (no score when it errored or broke a checked constraint).
+
+    Scores are recomputed with the current spec's anchors, so one board uses one scale; the
+    stored score is used only for a task the catalogue no longer has.
+    """
+    trial_id = record.run_id or f"evaluation:{record.evaluation_id}"
+    raw = record.raw
+    if (
+        record.status == "error"
+        or not record.constraints_passed
+        or raw is None
+        or not math.isfinite(raw)
+    ):
+        return Trial(trial_id, record.evaluation_id, record.status, None, None, None)
+    if spec is not None and spec.primary_metric == record.primary_metric:
+        scored = score_value(spec, raw)
+        relative, absolute = scored.normalised, scored.absolute_improvement_pct
     else:
-        metric = result.metric(result.primary_metric)
-        raw = metric.value if metric else None
-    if raw is None or not math.isfinite(raw):
-        return None
-    if spec is not None and spec.primary_metric == result.primary_metric:
-        return score_value(spec, raw)
-    return result.score
-
-
-def trial_of(result: EvaluationResult, spec: TaskSpec | None) -> Trial:
-    """One evaluation as a trial (no score when it errored or broke a checked constraint)."""
-    scored = _rescored(result, spec)
-    return Trial(
-        trial_id=result.run_id or f"evaluation:{result.evaluation_id}",
-        evaluation_id=result.evaluation_id,
-        status=result.status,
-        raw=scored.raw if scored else None,
-        relative=scored.normalised if scored else None,
-        absolute=scored.absolute_improvement_pct if scored else None,
-    )
+        relative, absolute = record.normalised, record.absolute
+    return Trial(trial_id, record.evaluation_id, record.status, raw, relative, absolute)
 
 
 def _best(values: Sequence[float], metric: Metric, direction: str) -> float | None:
@@ -261,8 +305,8 @@ def cell_of(trials: Sequence[Trial], direction: str = "higher") -> Cell:
     )
 
 
-def _latest_per_trial(results: Iterable[EvaluationResult]) -> list[EvaluationResult]:
-    latest: dict[str, EvaluationResult] = {}
+def _latest_per_trial(results: Iterable[EvaluationRecord]) -> list[EvaluationRecord]:
+    latest: dict[str, EvaluationRecord] = {}
     for r in results:
         key = r.run_id or f"evaluation:{r.evaluation_id}"
         seen = latest.get(key)
@@ -284,7 +328,7 @@ def _columns(benchmark: str, specs: Sequence[TaskSpec], extra: Iterable[str]) ->
 
 
 def build_boards(
-    evaluations: Iterable[EvaluationResult],
+    evaluations: Iterable[EvaluationResult | EvaluationRecord],
     references: Iterable[ReferenceValue],
     specs: Sequence[TaskSpec],
     *,
@@ -296,9 +340,10 @@ def build_boards(
     ``specs`` gives the column order and the anchors; ``tasks`` limits the columns.
     """
     by_spec = {s.name: s for s in specs}
-    evs: dict[str, list[EvaluationResult]] = defaultdict(list)
+    evs: dict[str, list[EvaluationRecord]] = defaultdict(list)
     for ev in evaluations:
-        evs[ev.benchmark].append(ev)
+        rec = record_of(ev)
+        evs[rec.benchmark].append(rec)
     refs: dict[str, list[ReferenceValue]] = defaultdict(list)
     for ref in references:
         refs[ref.benchmark].append(ref)
@@ -317,13 +362,13 @@ def build_boards(
 def _board(
     benchmark: str,
     columns: list[TaskColumn],
-    evaluations: list[EvaluationResult],
+    evaluations: list[EvaluationRecord],
     references: list[ReferenceValue],
     specs: Mapping[str, TaskSpec],
 ) -> Board:
     shown = {c.name for c in columns}
     direction = {c.name: c.direction for c in columns}
-    grouped: dict[AgentKey, dict[str, list[EvaluationResult]]] = defaultdict(
+    grouped: dict[AgentKey, dict[str, list[EvaluationRecord]]] = defaultdict(
         lambda: defaultdict(list)
     )
     for ev in evaluations:
