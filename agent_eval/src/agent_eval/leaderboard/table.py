@@ -8,6 +8,7 @@ without a run id is a trial of its own); a re-evaluation of the same run replace
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -245,8 +246,11 @@ class Board:
 
 def short_name(spec: TaskSpec) -> str:
     """A compact column header for a task."""
-    title = spec.title
-    return title if len(title) <= 22 else spec.name.removeprefix(f"{spec.benchmark}_")
+    title = re.sub(r"\s*\([^)]*\)$", "", spec.title)  # "LLM merging (MLRC-Bench)"
+    if len(title) <= 26:
+        return title
+    family = spec.benchmark.split("_")[0] + "_"
+    return spec.name.removeprefix(f"{spec.benchmark}_").removeprefix(family)
 
 
 def trial_of(record: EvaluationRecord, spec: TaskSpec | None) -> Trial:
