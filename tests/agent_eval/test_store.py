@@ -495,6 +495,22 @@ def test_empty_database_is_migrated_to_head_and_head_left_alone(db_url: str) -> 
         assert count(store, "evaluations") == 1
 
 
+def test_evaluators_starting_together_on_an_empty_database(db_url: str, tmp_path: Path) -> None:
+    code = f"from agent_eval.store import Store; Store.open({db_url!r}).close()"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], stderr=subprocess.PIPE, text=True, cwd=tmp_path
+        )
+        for _ in range(3)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    with Store.open(db_url) as store, store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == [
+            head_revision()
+        ]
+
+
 def test_models_and_migration_head_agree(db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext

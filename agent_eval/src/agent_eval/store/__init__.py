@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import Engine, Text, cast, create_engine, event, select
+from sqlalchemy import Connection, Engine, Text, cast, create_engine, event, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -158,12 +158,19 @@ def _create_engine(url: URL) -> Engine:
             ) from None
     engine = create_engine(url, connect_args=connect_args)
     if backend == "sqlite":
-
+        # SQLAlchemy, not the driver, starts transactions, so that schema changes are
+        # transactional too; a connection marked `sqlite_lock` takes the write lock at once.
         @event.listens_for(engine, "connect")
-        def _foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Connection) -> None:
+            immediate = connection.get_execution_options().get("sqlite_lock", False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 

@@ -36,23 +36,34 @@ def current_revision(connection: Connection) -> str | None:
 
 
 def upgrade(engine: Engine) -> bool:
-    """Upgrade the database to the newest revision; False when it already was there."""
+    """Upgrade the database to the newest revision; False when it already was there.
+
+    The upgrade runs in one transaction holding a lock (PostgreSQL: an advisory lock; SQLite: the
+    write lock), so evaluators starting together on an empty database do not race.
+    """
     head = head_revision()
     with engine.connect() as conn:
-        at = current_revision(conn)
-    if at == head:
-        return False
-    with as_file(files("agent_eval") / "migrations") as location, engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-        cfg = _config(str(location))
-        cfg.attributes["connection"] = conn
-        try:
-            command.upgrade(cfg, "head")
-        except CommandError as exc:
-            raise DatabaseError(
-                f"the database schema is at revision {at!r}, which this version of agent-eval "
-                f"does not know ({exc})",
-                hint="upgrade mlrbench-eval to the version that wrote this database",
-            ) from None
+        if current_revision(conn) == head:
+            return False
+    with (
+        as_file(files("agent_eval") / "migrations") as location,
+        engine.connect() as conn,
+    ):
+        conn.execution_options(sqlite_lock=True)
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+            at = current_revision(conn)
+            if at == head:  # another process got there first
+                return False
+            cfg = _config(str(location))
+            cfg.attributes["connection"] = conn
+            try:
+                command.upgrade(cfg, "head")
+            except CommandError as exc:
+                raise DatabaseError(
+                    f"the database schema is at revision {at!r}, which this version of "
+                    f"agent-eval does not know ({exc})",
+                    hint="upgrade mlrbench-eval to the version that wrote this database",
+                ) from None
     return True
