@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -254,7 +255,7 @@ def test_gpt2_xs_script_trains_and_saves_a_loadable_model(tmp_path: Path) -> Non
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(out / "model")
+    model: Any = AutoModelForCausalLM.from_pretrained(out / "model")
     tokenizer = AutoTokenizer.from_pretrained(out / "model")
     assert model.config.model_type == "gpt2"
     assert (model.config.n_embd, model.config.n_layer, model.config.n_positions) == (32, 2, 64)

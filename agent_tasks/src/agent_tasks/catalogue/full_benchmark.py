@@ -213,8 +213,8 @@ def twe(dataset: str, label_column: str) -> MetricSpec:
         direction="higher",
         unit="score",
         params={"dataset": dataset, "split": "test", "label_column": label_column},
-        description="accuracy squared, divided by the wall-clock minutes of the evaluator's "
-        "run of `python main.py --data_dir <test images>`",
+        description="accuracy squared, divided by the wall-clock minutes of the benchmark's "
+        "timed run of `python main.py --data_dir <test images>`",
     )
 
 
@@ -241,9 +241,9 @@ def chance_anchors(metric: MetricSpec) -> ScoreAnchors:
 
 TWE_ANCHORS = ScoreAnchors(
     baseline=0.0,
-    baseline_label="no correct prediction (TWE 0)",
+    baseline_label="TWE of a model that gets nothing right",
     reference=1.0,
-    reference_label="every image right with one minute of inference (TWE 1)",
+    reference_label="TWE of a model that gets every image right in one minute of inference",
     source="no published TWE exists for this task; both anchors follow from the definition "
     "TWE = accuracy² / inference minutes, so faster-than-a-minute runs can exceed 100",
 )
@@ -371,9 +371,9 @@ def a100(time_limit_s: int = DAY_S, **extra: float | int) -> Resources:
     return Resources(gpus=1, gpu_type="A100", gpu_memory_gb=40, time_limit_s=time_limit_s, **extra)
 
 
-def hf_model(what: str) -> Deliverable:
+def hf_model(what: str, note: str = HF_MODEL_NOTE) -> Deliverable:
     """A Hugging Face model folder at ``$OUTPUT_DIR/model``."""
-    return Deliverable(kind="hf_model", path="model", description=f"{what} {HF_MODEL_NOTE}")
+    return Deliverable(kind="hf_model", path="model", description=f"{what} {note}")
 
 
 def _budget_deliverable(label: str, what: str) -> Deliverable:
@@ -553,9 +553,7 @@ def _edge_constraints() -> tuple[
     AllowedDtypesConstraint, NoQuantizationConstraint, MaxMemoryConstraint
 ]:
     return (
-        AllowedDtypesConstraint(
-            dtypes=("float32", "float16"), description="submit FP32 or FP16 weights"
-        ),
+        AllowedDtypesConstraint(dtypes=("float32", "float16")),
         NoQuantizationConstraint(),
         MaxMemoryConstraint(
             limit_gb=12,
@@ -680,15 +678,18 @@ def math_reasoning() -> TaskSpec:
         ),
         deliverable=hf_model(
             "The model (causal or sequence-to-sequence) that, given the evaluator's prompt, "
-            "generates the Lean 3 formal statement and proof and then stops (end-of-sequence)."
+            "generates the Lean 3 formal statement and proof and then stops (end-of-sequence).",
+            note="It must load with `AutoModelForCausalLM` or `AutoModelForSeq2SeqLM` (or as a "
+            "PEFT adapter whose config names its base model) together with its tokenizer, "
+            "without network access.",
         ),
         metrics=(bleu(), rouge_l()),
         primary_metric="bleu",
         anchors=ScoreAnchors(
             baseline=0.0,
-            baseline_label="no n-gram in common with the references (BLEU 0)",
+            baseline_label="BLEU of output sharing no n-gram with the references",
             reference=100.0,
-            reference_label="generations identical to the references (BLEU 100)",
+            reference_label="BLEU of output identical to the references",
             source="no published score to anchor on (no MLRB run in arXiv 2410.22553 produced "
             "compilable Lean 3); the anchors are the ends of BLEU's own range",
         ),
@@ -732,19 +733,20 @@ def budget_model_training() -> TaskSpec:
             "No pretrained weights: train from random initialisation on the given data only.",
             "The dataset's test split is for scoring only: never train on it or look at its "
             "labels.",
-            "Inference is run by the evaluator with your main.py; it must not download anything.",
+            "The benchmark runs your main.py for inference, offline: it must not download "
+            "anything.",
         ),
         constraints=(
             MaxMemoryConstraint(
                 limit_gb=6,
                 device="gpu",
                 phase="training",
-                description="GPU memory may never exceed 6 GB during training",
+                description="at every point of the training run",
             ),
             MaxRuntimeConstraint(
                 limit_s=9 * 3600,
                 phase="training",
-                description="the training run itself (not the whole session) takes at most 9 h",
+                description="the training run itself, not the whole session",
             ),
         ),
         deliverable=_budget_deliverable(
@@ -793,14 +795,15 @@ def budget_model_inference() -> TaskSpec:
         rules=(
             "The dataset's test split is for scoring only: never train on it or look at its "
             "labels.",
-            "Inference is run by the evaluator with your main.py; it must not download anything.",
+            "The benchmark runs your main.py for inference, offline: it must not download "
+            "anything.",
         ),
         constraints=(
             MaxMemoryConstraint(
                 limit_gb=16,
                 device="gpu",
                 phase="inference",
-                description="GPU memory while predicting the test images stays within 16 GB",
+                description="while main.py predicts the test images",
             ),
         ),
         deliverable=_budget_deliverable("digit_sum", "the predicted sum in `digit_sum`"),

@@ -56,9 +56,7 @@ MINI_NAME_DECISION = Decision(
 
 
 def _gpt2_xs_cap(limit: int = GPT2_XS_PARAMETERS, why: str = "") -> MaxParametersConstraint:
-    return MaxParametersConstraint(
-        limit=limit, description=why or "no larger than gpt2-xs (30,044,544 parameters)"
-    )
+    return MaxParametersConstraint(limit=limit, description=why or "the size of gpt2-xs")
 
 
 def _lm_metrics(spec: TaskSpec) -> tuple[MetricSpec, ...]:
@@ -224,7 +222,7 @@ def mini_edge_llm_compression() -> TaskSpec:
         rules=base.rules,
         constraints=(
             *base.constraints,
-            _gpt2_xs_cap(limit, why=f"at most 75% of gpt2-xs, i.e. {limit:,} parameters"),
+            _gpt2_xs_cap(limit, why="75% of gpt2-xs"),
         ),
         decisions=(
             Decision(
@@ -297,7 +295,7 @@ def mini_budget_model_training() -> TaskSpec:
             MaxRuntimeConstraint(
                 limit_s=3 * 3600,
                 phase="training",
-                description="the training run itself takes at most 3 h",
+                description="the training run itself, not the whole session",
             ),
         ),
         decisions=(
