@@ -28,6 +28,7 @@ from agent_eval.results import (
     MetricValue,
     ModelInfo,
     Score,
+    write_result,
 )
 from agent_eval.settings import EvalSettings, mask_url, resolve_url
 from agent_eval.store import ReferenceRow, Store, record_result
@@ -495,20 +496,34 @@ def test_empty_database_is_migrated_to_head_and_head_left_alone(db_url: str) -> 
         assert count(store, "evaluations") == 1
 
 
+@pytest.mark.slow
 def test_evaluators_starting_together_on_an_empty_database(db_url: str, tmp_path: Path) -> None:
-    code = f"from agent_eval.store import Store; Store.open({db_url!r}).close()"
+    """Three processes migrate the same empty database and record at once: nothing is lost."""
+    for worker in range(3):
+        for i in range(10):
+            write_result(make_result(minutes=i), tmp_path / f"w{worker}")
+    code = (
+        "import sys; from pathlib import Path; from agent_eval.results import read_result; "
+        "from agent_eval.store import Store\n"
+        f"with Store.open({db_url!r}) as s:\n"
+        "    for f in sorted(Path(sys.argv[1]).glob('*.json')): s.record(read_result(f))"
+    )
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", code], stderr=subprocess.PIPE, text=True, cwd=tmp_path
+            [sys.executable, "-c", code, str(tmp_path / f"w{worker}")],
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
         )
-        for _ in range(3)
+        for worker in range(3)
     ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], errors
     with Store.open(db_url) as store, store.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == [
-            head_revision()
-        ]
+        versions = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()
+        assert versions.all() == [head_revision()]
+        assert count(store, "evaluations") == 30
+        assert count(store, "metric_values") == 90
 
 
 def test_models_and_migration_head_agree(db_url: str) -> None:
@@ -537,6 +552,7 @@ def test_database_from_a_newer_version_is_exit_6(db_url: str) -> None:
     assert info.value.exit_code == 6
 
 
+@pytest.mark.slow
 def test_migrations_ship_in_the_wheel(tmp_path: Path) -> None:
     source = Path(__file__).resolve().parents[2] / "agent_eval"
     root = tmp_path / "src-copy"  # build from a copy: setuptools writes build/ next to the source

@@ -346,6 +346,16 @@ class Store:
         with self._errors(), self._sessions() as session:
             yield session
 
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        """A session in one transaction that holds the write lock from its start on SQLite.
+
+        Otherwise two writers that both read first would deadlock, and SQLite fails one at once.
+        """
+        with self._session() as session, session.begin():
+            session.connection(execution_options={"sqlite_lock": True})
+            yield session
+
     # -- writes --------------------------------------------------------------------------------
 
     def record(self, result: EvaluationResult, run: Mapping[str, Any] | None = None) -> bool:
@@ -360,7 +370,7 @@ class Store:
         run_id = self._run_id(batch, run)
         added = present = 0
         try:
-            with self._session() as session, session.begin():
+            with self._writing() as session:
                 now = _now()
                 if run is not None and run_id is not None:
                     self._put_run(session, run, run_id, now)
@@ -477,7 +487,7 @@ class Store:
             checked.append(item)
         batch_id = uuid.uuid4().hex
         now = _now()
-        with self._session() as session, session.begin():
+        with self._writing() as session:
             for item in checked:
                 existing = session.scalars(
                     select(ReferenceResultRow).where(
