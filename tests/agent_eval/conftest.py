@@ -361,13 +361,13 @@ def run_cli(cli_env: dict[str, str]) -> Callable[..., subprocess.CompletedProces
     """Run ``agent-eval ARGS`` as a subprocess in the test environment."""
 
     def run(
-        *args: str, cwd: Path | None = None, timeout: int = 300
+        *args: str, cwd: Path | None = None, timeout: int = 300, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*agent_eval_cmd(), *args],
             capture_output=True,
             text=True,
-            env=cli_env,
+            env={**cli_env, **(env or {})},
             cwd=cwd,
             timeout=timeout,
         )

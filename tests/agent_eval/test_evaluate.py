@@ -21,23 +21,41 @@ LM_METRICS = [
 
 
 def _options(model: Path, tmp_path: Path, data: Path, **kw: Any) -> EvalOptions:
-    return EvalOptions(model_args=str(model), task="unused", results_dir=tmp_path / "results",
-                       device="cpu", record=False, data_dir=data, **kw)
+    return EvalOptions(
+        model_args=str(model),
+        task="unused",
+        results_dir=tmp_path / "results",
+        device="cpu",
+        record=False,
+        data_dir=data,
+        **kw,
+    )
 
 
 def test_language_model_task_ok(
     tiny_gpt2_dir: Path, eval_data_dir: Path, tmp_path: Path, make_spec: Callable[..., TaskSpec]
 ) -> None:
-    spec = make_spec("lm_task", LM_METRICS, "bits_per_byte",
-                     anchors={"source": "t", "baseline": 8.0, "reference": 4.0},
-                     constraints=[{"kind": "max_parameters", "limit": 10_000_000}])
+    spec = make_spec(
+        "lm_task",
+        LM_METRICS,
+        "bits_per_byte",
+        anchors={"source": "t", "baseline": 8.0, "reference": 4.0},
+        constraints=[{"kind": "max_parameters", "limit": 10_000_000}],
+    )
     outcome = evaluate(_options(tiny_gpt2_dir, tmp_path, eval_data_dir), spec=spec)
     result = outcome.result
     assert outcome.exit_code == 0
     assert result.status == "ok", result.errors
     names = {m.name for m in result.metrics}
-    assert {"bits_per_byte", "perplexity", "parameters", "parameters_trainable",
-            "generation_speed", "generation_speed_ttft_ms", "peak_memory"} <= names
+    assert {
+        "bits_per_byte",
+        "perplexity",
+        "parameters",
+        "parameters_trainable",
+        "generation_speed",
+        "generation_speed_ttft_ms",
+        "peak_memory",
+    } <= names
     bpb = result.metric("bits_per_byte")
     assert bpb is not None and bpb.value > 0
     assert result.score is not None and result.score.method == "anchors"
@@ -54,10 +72,14 @@ def test_language_model_task_ok(
 def test_failed_primary_is_an_error_never_a_zero(
     tiny_gpt2_dir: Path, tmp_path: Path, make_spec: Callable[..., TaskSpec]
 ) -> None:
-    spec = make_spec("mmlu_task", [
-        {"name": "mmlu", "params": {"tasks": "mmlu_anatomy"}},
-        {"name": "parameters", "direction": "lower"},
-    ], "mmlu")
+    spec = make_spec(
+        "mmlu_task",
+        [
+            {"name": "mmlu", "params": {"tasks": "mmlu_anatomy"}},
+            {"name": "parameters", "direction": "lower"},
+        ],
+        "mmlu",
+    )
     empty = tmp_path / "no_data"
     empty.mkdir()
     outcome = evaluate(_options(tiny_gpt2_dir, tmp_path, empty), spec=spec)
@@ -74,10 +96,14 @@ def test_failed_primary_is_an_error_never_a_zero(
 def test_failed_secondary_metric_is_partial(
     tiny_gpt2_dir: Path, tmp_path: Path, make_spec: Callable[..., TaskSpec]
 ) -> None:
-    spec = make_spec("partial_task", [
-        {"name": "parameters", "direction": "lower"},
-        {"name": "perplexity", "direction": "lower", "params": {"dataset": "wikitext2"}},
-    ], "parameters")
+    spec = make_spec(
+        "partial_task",
+        [
+            {"name": "parameters", "direction": "lower"},
+            {"name": "perplexity", "direction": "lower", "params": {"dataset": "wikitext2"}},
+        ],
+        "parameters",
+    )
     outcome = evaluate(_options(tiny_gpt2_dir, tmp_path, tmp_path / "nothing"), spec=spec)
     assert outcome.result.status == "partial"
     assert outcome.exit_code == 0

@@ -1,4 +1,4 @@
-"""lm-eval benchmarks: our offline MMLU equals lm-eval's own ``mmlu_<subject>``; BLiMP, SuperGLUE."""
+"""lm-eval benchmarks: offline MMLU equals lm-eval's own mmlu_<subject>; BLiMP, SuperGLUE."""
 
 from __future__ import annotations
 

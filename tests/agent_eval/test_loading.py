@@ -136,7 +136,7 @@ def test_load_errors_are_model_load_errors(tiny_gpt2_dir: Path, tmp_path: Path) 
         resolve_deliverable(str(tmp_path / "nope"))
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ModelLoadError, match="no config.json"):
+    with pytest.raises(ModelLoadError, match=r"no config\.json"):
         load(resolve_deliverable(str(empty)), device="cpu")
     truncated = tmp_path / "truncated"
     shutil.copytree(tiny_gpt2_dir, truncated)

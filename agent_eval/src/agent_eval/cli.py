@@ -78,20 +78,15 @@ def _quiet_libraries() -> None:
     import logging
     import warnings
 
+    # Environment switches, read when the libraries are imported later (importing them here
+    # would cost seconds on commands that never need them).
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
     for name in ("lm_eval", "lm-eval", "transformers", "datasets", "peft", "accelerate"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
-    try:
-        import datasets
-
-        datasets.disable_progress_bars()
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
 
 
 @app.command("evaluate")

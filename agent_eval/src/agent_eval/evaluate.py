@@ -288,7 +288,9 @@ def evaluate(
     outcome = Outcome(result=result, path=path, failure=failure)
     if options.record:
         progress("recording in the database")
-        outcome.recorded, outcome.db_error = record(result, deliverable.run, options.database_url)
+        outcome.recorded, outcome.db_error = record(
+            result, deliverable.run, options.database_url, options.results_dir
+        )
     return outcome
 
 
@@ -308,7 +310,10 @@ def _constraints(spec: TaskSpec, ctx: Any) -> list[ConstraintCheck]:
 
 
 def record(
-    result: EvaluationResult, run: dict[str, Any] | None, url: str | None
+    result: EvaluationResult,
+    run: dict[str, Any] | None,
+    url: str | None,
+    results_dir: Path | None = None,
 ) -> tuple[bool, DatabaseError | None]:
     """Record the result in the database; (recorded, the error when it could not be)."""
     try:
@@ -319,6 +324,7 @@ def record(
             hint="the result is saved as JSON; load it later with 'agent-eval sync'",
         )
     try:
-        return bool(record_result(result, run=run, url=url)), None
+        record_result(result, run=run, url=url, results_dir=results_dir)
     except DatabaseError as exc:
         return False, exc
+    return True, None
