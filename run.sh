@@ -7,7 +7,8 @@
 # A thin wrapper: every check and all behaviour live in `agent-harness run` (docs/harness.md).
 # The Hugging Face token of the 8-argument form reaches the harness through its environment,
 # never its argv, and is never printed. MLRB_RUN_ARGS adds further options, as shell words,
-# e.g. MLRB_RUN_ARGS="--network none --grace 10s".
+# e.g. MLRB_RUN_ARGS="--network none --grace 10s". MLRB_EVALUATE=1 evaluates the deliverable
+# right after the run (agent-harness run --evaluate).
 set -euo pipefail
 
 usage() {
@@ -26,6 +27,7 @@ usage: bash run.sh IMAGE BENCHMARK PROVIDER GPU_IDS TASK TIME_LIMIT ENV_FILE
 
 example: bash run.sh my/agent:latest full_benchmark openai 0 edge_llm_training 24h ./.env
 more options: MLRB_RUN_ARGS="--network none" bash run.sh ...   (see agent-harness run --help)
+evaluate after the run: MLRB_EVALUATE=1 bash run.sh ...
 USAGE
   exit 2
 }
@@ -56,6 +58,10 @@ fi
 extra=()
 if [[ -n "${MLRB_RUN_ARGS:-}" ]]; then
   eval "extra=(${MLRB_RUN_ARGS})"
+fi
+
+if [[ "${MLRB_EVALUATE:-0}" == "1" ]]; then
+  extra+=(--evaluate)
 fi
 
 args=(run "$image" --benchmark "$benchmark" --provider "$provider" --gpus "$gpu_ids"

@@ -15,3 +15,6 @@ Provider = Literal["openai", "anthropic", "none"]
 
 DEFAULT_GRACE = "30s"
 """Time between SIGTERM and SIGKILL at the deadline."""
+
+EvalModeChoice = Literal["auto", "image", "process"]
+"""Where ``--evaluate`` runs the evaluator: its image, a process, or the image when available."""

@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from agent_harness.choices import DEFAULT_GRACE, Network, Provider, Runtime
+from agent_harness.choices import DEFAULT_GRACE, EvalModeChoice, Network, Provider, Runtime
 
 app = typer.Typer(
     name="agent-harness",
@@ -102,6 +102,26 @@ def run_command(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Do not copy the agent's output to the console.")
     ] = False,
+    evaluate: Annotated[
+        bool,
+        typer.Option(
+            "--evaluate", help="Evaluate the deliverable right after the run (also on timeout)."
+        ),
+    ] = False,
+    eval_mode: Annotated[
+        EvalModeChoice,
+        typer.Option(
+            "--eval-mode",
+            help="Evaluator in its image (docker runtime), as a process, or auto.",
+        ),
+    ] = "auto",
+    eval_image: Annotated[
+        str | None,
+        typer.Option("--eval-image", help="Evaluator image [default: mlrb/agent-eval:latest]."),
+    ] = None,
+    results_dir: Annotated[
+        Path, typer.Option("--results-dir", help="Where the evaluation's results JSON goes.")
+    ] = Path("results"),
 ) -> None:
     """Run an agent image (or a local command) for one task under a hard time limit."""
     from agent_harness.config import RunConfig
@@ -124,13 +144,20 @@ def run_command(
         network=network,
         user=user,
         echo=not quiet,
+        evaluate=evaluate,
+        eval_mode=eval_mode,
+        eval_image=eval_image,
+        results_dir=results_dir,
     )
     record, run_dir = guarded(lambda: run_agent(config, Progress(echo=not quiet)))
+    code = record.exit_code or 0
+    if code == 0 and record.evaluation is not None:
+        code = int(record.evaluation.get("exit_code", 0))
     if as_json:
         _print_json(record.model_dump(mode="json"))
     else:
         typer.echo(f"{record.status}: {run_dir}")
-    raise typer.Exit(record.exit_code or 0)
+    raise typer.Exit(code)
 
 
 @app.command("runs")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent_harness.choices import DEFAULT_GRACE, Network, Provider, Runtime
+from agent_harness.choices import DEFAULT_GRACE, EvalModeChoice, Network, Provider, Runtime
 
 
 class RunConfig(BaseModel):
@@ -45,3 +45,12 @@ class RunConfig(BaseModel):
     ``UID[:GID]``."""
     echo: bool = True
     """Copy the agent's (redacted) output to the console."""
+    evaluate: bool = False
+    """Evaluate the deliverable right after the run (also after a timeout)."""
+    eval_mode: EvalModeChoice = "auto"
+    """Where the evaluator runs: its image (docker runtime), a process, or auto (the image when
+    the run used docker and the image exists, else a process)."""
+    eval_image: str | None = None
+    """Evaluator image (default: $AGENT_EVAL_IMAGE, else mlrb/agent-eval:latest)."""
+    results_dir: Path = Path("results")
+    """Folder that receives the evaluation's results JSON."""

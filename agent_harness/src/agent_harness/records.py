@@ -107,6 +107,8 @@ class RunRecord(BaseModel):
     """The deliverable, if one was found inside the output folder."""
     deliverable_rejected: str | None = None
     """Why a path named by submission.json was not accepted."""
+    evaluation: dict[str, Any] | None = None
+    """How the run was evaluated, when it was handed to the evaluator (--evaluate)."""
     agent_log: str = LOG_FILE
     """The agent's output (credentials redacted), relative to the run folder."""
     output_dir: str = OUTPUT_DIR

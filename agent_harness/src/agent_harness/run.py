@@ -20,6 +20,7 @@ from typing import IO, Any
 from agent_harness.config import RunConfig
 from agent_harness.errors import ConfigError, EngineNotReadyError, HarnessError, RunsFolderError
 from agent_harness.gpus import GpuSelection, check_gpus, default_gpus, parse_gpus
+from agent_harness.handoff import EvalPlan
 from agent_harness.progress import Progress
 from agent_harness.records import (
     LOG_FILE,
@@ -70,6 +71,7 @@ class Plan:
     cpus: float | None
     image_id: str | None = None
     image_digest: str | None = None
+    evaluation: EvalPlan | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -179,6 +181,19 @@ def preflight(config: RunConfig, progress: Progress | None = None) -> Plan:
         plan.image_id, plan.image_digest = info.id, info.digest
     else:
         plan.memory_bytes = plan.cpus = None  # a local process is not limited
+    if config.evaluate:
+        from agent_harness.handoff import plan_evaluation
+
+        plan.evaluation = plan_evaluation(
+            config.eval_mode,
+            runtime=runtime.name,
+            client=getattr(runtime, "client", None),
+            image=config.eval_image,
+            results_dir=config.results_dir,
+            file_values=file_values,
+        )
+        if plan.evaluation.note:
+            plan.notes.append(plan.evaluation.note)
     return plan
 
 
@@ -408,4 +423,36 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
     )
     if found.rejected:
         progress.say(f"deliverable rejected: {found.rejected}")
+    if plan.evaluation is not None and status in ("completed", "timeout", "failed"):
+        record = _evaluate(plan, plan.evaluation, record, run_dir, progress)
     return record, run_dir
+
+
+def _evaluate(
+    plan: Plan, evaluation: EvalPlan, record: RunRecord, run_dir: Path, progress: Progress
+) -> RunRecord:
+    """Hand the run to the evaluator and note the outcome in run.json.
+
+    A run without a deliverable is evaluated too: the evaluator records it as an evaluation
+    error linked to the run (no valid output), never as a score of zero.
+    """
+    from agent_harness.handoff import evaluate_run
+
+    where = evaluation.image if evaluation.mode == "image" else "a process"
+    progress.say(f"evaluating run {record.run_id} in {where}")
+    link = evaluate_run(
+        evaluation,
+        run_dir,
+        plan.spec.name,
+        gpus=plan.gpus,
+        client=getattr(plan.runtime, "client", None),
+        say=progress.say,
+    )
+    record = record.model_copy(update={"evaluation": link.model_dump(mode="json")})
+    write_record(run_dir, record)
+    results = ", ".join(link.results) or "none"
+    progress.say(
+        f"evaluation exit {link.exit_code}; results: {results} in {link.results_dir}"
+        + ("" if link.recorded else " (not recorded in the database)")
+    )
+    return record

@@ -1,0 +1,234 @@
+"""Hand a finished run to the evaluator: in its image (no network, run read-only) or as a process.
+
+The harness never imports the evaluator: it starts ``agent-eval`` as a container or a process and
+reads back only its exit code and the results files it wrote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from agent_harness.choices import EvalModeChoice
+from agent_harness.errors import EngineNotReadyError, HarnessError
+from agent_harness.gpus import GpuSelection
+
+DEFAULT_EVAL_IMAGE = "mlrb/agent-eval:latest"
+"""Evaluator image used under the docker runtime unless ``--eval-image`` names another."""
+
+EVAL_IMAGE_ENV = "AGENT_EVAL_IMAGE"
+"""Environment variable that overrides the default evaluator image."""
+
+
+DATABASE_KEYS = ("DATABASE_URL", "DB_USER", "DB_PASSWORD", "DB_HOST", "DB_PORT", "DB_NAME")
+"""Settings the evaluator (never the agent) receives from the env file."""
+
+CONTAINER_RUN_DIR = "/run-record"
+CONTAINER_RESULTS_DIR = "/results"
+
+
+class EvaluationLink(BaseModel):
+    """How the run was evaluated, recorded in run.json."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    mode: Literal["image", "process"]
+    """Where the evaluator ran."""
+    image: str | None = None
+    """Evaluator image, in image mode."""
+    exit_code: int
+    """Exit code of ``agent-eval`` (0 ok, 5 evaluation failed, 6 saved but not recorded)."""
+    results: list[str] = []
+    """Results files it wrote (relative to the results folder)."""
+    results_dir: str
+    """Folder the results went to."""
+    recorded: bool
+    """Whether the result reached the database."""
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    """Where and how the evaluation will run, settled before the agent starts."""
+
+    mode: Literal["image", "process"]
+    results_dir: Path
+    image: str | None
+    executable: str | None
+    environment: dict[str, str]
+    note: str | None = None
+
+
+def find_agent_eval() -> str | None:
+    """The ``agent-eval`` executable: beside this Python first, then on PATH."""
+    beside = Path(sys.executable).parent / "agent-eval"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("agent-eval")
+
+
+def evaluator_environment(file_values: dict[str, str]) -> dict[str, str]:
+    """Database settings from the env file for the evaluator, unless already in the environment."""
+    return {k: v for k, v in file_values.items() if k in DATABASE_KEYS and k not in os.environ}
+
+
+def plan_evaluation(
+    mode: EvalModeChoice,
+    *,
+    runtime: str,
+    client: Any | None,
+    image: str | None,
+    results_dir: Path,
+    file_values: dict[str, str],
+) -> EvalPlan:
+    """Choose image or process; raise EngineNotReadyError when neither can run."""
+    image = image or os.environ.get(EVAL_IMAGE_ENV) or DEFAULT_EVAL_IMAGE
+    env = evaluator_environment(file_values)
+    executable = find_agent_eval()
+    image_ok = False
+    if mode in ("auto", "image") and runtime == "docker" and client is not None:
+        try:
+            client.images.get(image)
+            image_ok = True
+        except Exception:  # not found, or the engine refused: either way not usable
+            image_ok = False
+    if mode == "image":
+        if not image_ok:
+            raise EngineNotReadyError(
+                f"evaluator image {image!r} is not available"
+                + ("" if runtime == "docker" else " (the run does not use the docker runtime)"),
+                hint="build it (docker/eval/Dockerfile, see docs/evaluator.md), or use "
+                "--eval-mode process",
+            )
+        return EvalPlan("image", results_dir, image, executable, env)
+    if mode == "auto" and image_ok:
+        return EvalPlan("image", results_dir, image, executable, env)
+    if executable is None:
+        raise EngineNotReadyError(
+            "agent-eval is not installed, so the run cannot be evaluated as a process",
+            hint="pip install ./agent_tasks ./agent_eval (or `make dev`), or build the evaluator "
+            "image and use --eval-mode image",
+        )
+    note = None
+    if mode == "auto" and runtime == "docker":
+        note = f"evaluator image {image!r} not found: evaluating as a process on this machine"
+    return EvalPlan("process", results_dir, None, executable, env, note)
+
+
+def _new_results(results_dir: Path, before: set[str]) -> list[str]:
+    if not results_dir.is_dir():
+        return []
+    return sorted(p.name for p in results_dir.glob("*.json") if p.name not in before)
+
+
+def _pump(stream: Any, say: Any) -> None:
+    for line in iter(stream.readline, b""):
+        say(line.decode("utf-8", "replace").rstrip("\n"))
+
+
+def evaluate_run(
+    plan: EvalPlan,
+    run_dir: Path,
+    task: str,
+    *,
+    gpus: GpuSelection,
+    client: Any | None,
+    say: Any,
+) -> EvaluationLink:
+    """Run the evaluator on the run folder; return what it did (never raises for exit codes)."""
+    results_dir = plan.results_dir
+    results_dir.mkdir(parents=True, exist_ok=True)
+    before = {p.name for p in results_dir.glob("*.json")}
+    if plan.mode == "image":
+        assert client is not None and plan.image is not None
+        code = _evaluate_in_image(plan, run_dir, task, gpus, client, say)
+        recorded = False
+        if code == 0 and plan.executable is not None:
+            # The evaluator container has no network: record what it saved from this side.
+            sync = subprocess.run(
+                [plan.executable, "sync", str(results_dir)],
+                env={**os.environ, **plan.environment},
+                capture_output=True,
+                text=True,
+            )
+            recorded = sync.returncode == 0
+            say(sync.stdout.strip() or sync.stderr.strip())
+    else:
+        assert plan.executable is not None
+        argv = [
+            plan.executable,
+            "--model_args",
+            str(run_dir),
+            "--task",
+            task,
+            "--results-dir",
+            str(results_dir),
+        ]
+        proc = subprocess.Popen(
+            argv,
+            env={**os.environ, **plan.environment},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        assert proc.stdout is not None
+        pump = threading.Thread(target=_pump, args=(proc.stdout, say), daemon=True)
+        pump.start()
+        code = proc.wait()
+        pump.join(5)
+        recorded = code == 0
+    return EvaluationLink(
+        mode=plan.mode,
+        image=plan.image,
+        exit_code=code,
+        results=_new_results(results_dir, before),
+        results_dir=str(results_dir),
+        recorded=recorded,
+    )
+
+
+def _evaluate_in_image(
+    plan: EvalPlan, run_dir: Path, task: str, gpus: GpuSelection, client: Any, say: Any
+) -> int:
+    settings: dict[str, Any] = {
+        "image": plan.image,
+        "command": [
+            "--model_args",
+            CONTAINER_RUN_DIR,
+            "--task",
+            task,
+            "--results-dir",
+            CONTAINER_RESULTS_DIR,
+            "--no-db",
+        ],
+        "volumes": {
+            str(run_dir.resolve()): {"bind": CONTAINER_RUN_DIR, "mode": "ro"},
+            str(plan.results_dir.resolve()): {"bind": CONTAINER_RESULTS_DIR, "mode": "rw"},
+        },
+        "network_mode": "none",
+        "user": f"{os.getuid()}:{os.getgid()}",
+        "labels": {"mlrb.evaluates": run_dir.name},
+        "detach": True,
+    }
+    if gpus.all:
+        settings["device_requests"] = [{"count": -1, "capabilities": [["gpu"]]}]
+    elif gpus.ids:
+        settings["device_requests"] = [{"device_ids": list(gpus.ids), "capabilities": [["gpu"]]}]
+    try:
+        container = client.containers.run(**settings)
+    except Exception as exc:  # the engine's own errors are many; report the message
+        raise HarnessError(f"the evaluator container did not start: {exc}") from exc
+    try:
+        for chunk in container.logs(stream=True, follow=True):
+            say(chunk.decode("utf-8", "replace").rstrip("\n"))
+        return int(container.wait().get("StatusCode", 1))
+    finally:
+        with contextlib.suppress(Exception):  # already gone
+            container.remove(force=True)
