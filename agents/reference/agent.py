@@ -13,6 +13,7 @@ TASK_DIR (read-only), OUTPUT_DIR (writable); provider credentials when a provide
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -40,6 +41,14 @@ def plan_steps(seconds_left: float, default_steps: int = 600) -> int:
 
 def main() -> int:
     """Read the task, run its starter training, check the deliverable; exit 0 on success."""
+    parser = argparse.ArgumentParser(description="Scripted reference agent (no LLM).")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="training steps (default: as many as fit in the time left)",
+    )
+    args = parser.parse_args()
     task_dir = Path(os.environ.get("TASK_DIR", "/task"))
     output_dir = Path(os.environ.get("OUTPUT_DIR", "/app/output"))
     deadline = float(os.environ.get("DEADLINE", time.time() + 600))
@@ -49,12 +58,14 @@ def main() -> int:
     deliverable = spec["deliverable"]
     starter = task_dir / "starter" / STARTER
     if deliverable["kind"] != "hf_model" or not starter.is_file():
-        log(f"this agent only handles tasks with a starter/{STARTER} that trains a model; "
-            f"{spec['name']} has none")
+        log(
+            f"this agent only handles tasks with a starter/{STARTER} that trains a model; "
+            f"{spec['name']} has none"
+        )
         return 2
 
     target = output_dir / deliverable["path"]
-    steps = plan_steps(deadline - time.time())
+    steps = args.steps or plan_steps(deadline - time.time())
     command = [sys.executable, str(starter), "--output", str(target), "--steps", str(steps)]
     log(f"training with the task's starter for {steps} steps -> {target}")
     done = subprocess.run(command, check=False)
