@@ -1,0 +1,237 @@
+"""The whole loop: a run through the harness, hand-off to the evaluator, database, leaderboard."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import (  # type: ignore[import-not-found]
+    BIN,
+    FAKE_KEY,
+    REPO,
+    clean_env,
+    cli,
+    evaluation_rows,
+)
+
+
+def only_run(runs_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """The single run folder under ``runs_dir`` and its run.json."""
+    found = [p for p in runs_dir.iterdir() if (p / "run.json").is_file()]
+    assert len(found) == 1, found
+    return found[0], json.loads((found[0] / "run.json").read_text())
+
+
+def results_of(results_dir: Path) -> list[dict[str, Any]]:
+    """Every results JSON written, oldest first."""
+    return [json.loads(p.read_text()) for p in sorted(results_dir.glob("*.json"))]
+
+
+@pytest.mark.slow
+def test_demo_runs_the_loop_locally_and_adds_a_trial_when_run_again(tmp_path: Path) -> None:
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    demo = [
+        str(BIN / "python"),
+        str(REPO / "scripts" / "demo.py"),
+        "--steps",
+        "15",
+        "--time-limit",
+        "4m",
+        "--runs-dir",
+        str(runs),
+        "--results-dir",
+        str(results),
+    ]
+    import subprocess
+
+    first = subprocess.run(demo, capture_output=True, text=True, env=clean_env(), timeout=600)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "leaderboard page" in first.stdout
+    page = results / "leaderboard.html"
+    assert page.is_file() and "tiny_lm" in page.read_text()
+
+    (result,) = results_of(results)
+    run_dirs = sorted(p.name for p in runs.iterdir())
+    assert result["run_id"] == run_dirs[0]
+    assert result["task"] == "tiny_lm" and result["status"] == "ok"
+    assert result["score"]["normalised"] is not None
+    rows = evaluation_rows(results)
+    assert [(r[1], r[2], r[3]) for r in rows] == [(run_dirs[0], "tiny_lm", "ok")]
+
+    second = subprocess.run(demo, capture_output=True, text=True, env=clean_env(), timeout=600)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert len(evaluation_rows(results)) == 2
+    board = cli(
+        "agent-eval", "leaderboard", "--benchmark", "smoke", "--json", "--results-dir", str(results)
+    )
+    assert board.returncode == 0, board.stderr
+    data = json.loads(board.stdout)
+    text = json.dumps(data)
+    assert "reference-agent" in text
+    assert '"trials":2' in text.replace(" ", "")
+
+
+@pytest.mark.docker
+def test_docker_run_hands_its_model_to_the_evaluator(tmp_path: Path, delivering_image: str) -> None:
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    done = cli(
+        "agent-harness",
+        "run",
+        delivering_image,
+        "--task",
+        "tiny_lm",
+        "--runtime",
+        "docker",
+        "--network",
+        "none",
+        "--time-limit",
+        "2m",
+        "--runs-dir",
+        str(runs),
+        "--evaluate",
+        "--eval-mode",
+        "process",
+        "--results-dir",
+        str(results),
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    _, record = only_run(runs)
+    assert record["status"] == "completed"
+    assert record["deliverable"]["path"] == "output/model"
+    assert record["evaluation"]["exit_code"] == 0 and record["evaluation"]["mode"] == "process"
+    (result,) = results_of(results)
+    assert result["run_id"] == record["run_id"]
+    assert result["status"] == "ok"
+    names = {m["name"] for m in result["metrics"]}
+    assert {"bits_per_byte", "perplexity", "parameters"} <= names
+    assert [(r[1], r[3]) for r in evaluation_rows(results)] == [(record["run_id"], "ok")]
+
+
+@pytest.mark.docker
+def test_timed_out_run_with_a_deliverable_is_evaluated_anyway(
+    tmp_path: Path, delivering_image: str
+) -> None:
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    done = cli(
+        "agent-harness",
+        "run",
+        delivering_image,
+        "--task",
+        "tiny_lm",
+        "--runtime",
+        "docker",
+        "--network",
+        "none",
+        "--time-limit",
+        "3s",
+        "--grace",
+        "1s",
+        "--command",
+        "cp -r /model-src /app/output/model; echo saved; sleep 60",
+        "--runs-dir",
+        str(runs),
+        "--evaluate",
+        "--eval-mode",
+        "process",
+        "--results-dir",
+        str(results),
+    )
+    assert done.returncode == 124, done.stdout[-3000:] + done.stderr[-3000:]
+    _, record = only_run(runs)
+    assert record["status"] == "timeout"
+    assert record["evaluation"]["exit_code"] == 0
+    (result,) = results_of(results)
+    assert result["run_id"] == record["run_id"] and result["status"] == "ok"
+    assert evaluation_rows(results)[0][1] == record["run_id"]
+
+
+def test_run_without_deliverable_is_recorded_as_no_output_not_zero(tmp_path: Path) -> None:
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    done = cli(
+        "agent-harness",
+        "run",
+        "empty-agent",
+        "--task",
+        "tiny_lm",
+        "--runtime",
+        "local",
+        "--command",
+        "echo nothing to deliver",
+        "--time-limit",
+        "30s",
+        "--runs-dir",
+        str(runs),
+        "--evaluate",
+        "--eval-mode",
+        "process",
+        "--results-dir",
+        str(results),
+    )
+    assert done.returncode == 5, done.stdout[-3000:] + done.stderr[-3000:]
+    _, record = only_run(runs)
+    assert record["status"] == "completed" and record["deliverable"] is None
+    assert record["evaluation"]["exit_code"] == 5
+    (result,) = results_of(results)
+    assert result["run_id"] == record["run_id"]
+    assert result["status"] == "error"
+    assert result["score"] is None and result["metrics"] == []
+    assert "deliverable" in result["errors"][0]["message"]
+    assert [(r[1], r[3]) for r in evaluation_rows(results)] == [(record["run_id"], "error")]
+    board = cli(
+        "agent-eval", "leaderboard", "--benchmark", "smoke", "--json", "--results-dir", str(results)
+    )
+    assert board.returncode == 0, board.stderr
+    assert "L1" in board.stdout
+
+
+@pytest.mark.docker
+def test_run_sh_gives_the_agent_its_key_and_keeps_it_out_of_the_run_folder(
+    tmp_path: Path, delivering_image: str
+) -> None:
+    env_file = tmp_path / "agent.env"
+    env_file.write_text(f"OPENAI={FAKE_KEY}\nDB_PASSWORD=db-FAKE-e2e\n")
+    command = (
+        'echo "$OPENAI_API_KEY" | sha256sum > /app/output/key.sha256; '
+        'echo "$OPENAI" | sha256sum >> /app/output/key.sha256; '
+        'echo "${DB_PASSWORD:-no-db-password}" > /app/output/db.txt; '
+        'echo "the key is $OPENAI_API_KEY"'
+    )
+    import subprocess
+
+    done = subprocess.run(
+        [
+            "bash",
+            str(REPO / "run.sh"),
+            delivering_image,
+            "smoke",
+            "openai",
+            "none",
+            "tiny_lm",
+            "1m",
+            str(env_file),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        env=clean_env(
+            MLRB_RUN_ARGS=f"--runtime docker --network none --grace 1s --command '{command}'"
+        ),
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_dir, record = only_run(tmp_path / "runs")
+    digest = hashlib.sha256(f"{FAKE_KEY}\n".encode()).hexdigest()
+    assert (run_dir / "output" / "key.sha256").read_text().split() == [digest, "-", digest, "-"]
+    assert (run_dir / "output" / "db.txt").read_text().strip() == "no-db-password"
+    assert FAKE_KEY not in done.stdout + done.stderr
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            assert FAKE_KEY.encode() not in path.read_bytes(), path
+    assert "the key is" in (run_dir / "agent.log").read_text()
+    assert record["credentials"] == ["OPENAI_API_KEY", "OPENAI"] or set(record["credentials"]) == {
+        "OPENAI_API_KEY",
+        "OPENAI",
+    }
