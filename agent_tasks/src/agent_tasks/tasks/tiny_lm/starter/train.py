@@ -56,9 +56,28 @@ def parse_args() -> argparse.Namespace:
         default=30.0,
         help="stop and save this many seconds before $DEADLINE",
     )
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores given)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (0: every CPU allowed); a model this small gains little from more, "
+        "and on a busy machine extra threads make each step many times slower",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed")
     return p.parse_args()
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity mask, capped by a container's CPU quota."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    count = count or 1
+    try:  # cgroup v2: "<quota> <period>", or "max <period>" when unlimited
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return count
 
 
 def train_tokenizer(text: str, vocab_size: int) -> PreTrainedTokenizerFast:
@@ -114,8 +133,8 @@ def main() -> None:
     """Tokenize, train, validate, save."""
     args = parse_args()
     torch.manual_seed(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    # Never more threads than the CPUs a container may use: that makes every step far slower.
+    torch.set_num_threads(min(args.threads or available_cpus(), available_cpus()))
     deadline = float(os.environ["DEADLINE"]) if os.environ.get("DEADLINE") else None
     started = time.time()
 
