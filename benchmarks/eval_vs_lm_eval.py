@@ -6,7 +6,7 @@ from its working directory; ``agent-eval`` reads the same rows from its data fol
 alternate (lm-eval, agent-eval, lm-eval, ...) so drift in machine load hits both alike. Prints
 the median wall times, their ratio (target: agent-eval / lm-eval <= 0.6) and both accuracies.
 
-Usage: python benchmarks/eval_vs_lm_eval.py [--rounds 3] [--questions 40] [--json out.json]
+Usage: python benchmarks/eval_vs_lm_eval.py [--rounds 3] [--questions 10] [--json out.json]
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def main() -> None:
     """Build, run alternately, print the numbers."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--questions", type=int, default=40, help="per subject")
+    parser.add_argument("--questions", type=int, default=10, help="per subject")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mlrb-bench-") as tmp:
@@ -178,6 +178,9 @@ def main() -> None:
             "AGENT_EVAL_DATA_DIR": str(data),
             "PYTHONPATH": str(plugin_path(root)),
             "TOKENIZERS_PARALLELISM": "false",
+            # A fresh datasets cache: offline, lm-eval would otherwise reuse rows an earlier
+            # run cached under the name cais/mmlu, whatever the questions are now.
+            "HF_DATASETS_CACHE": str(root / "datasets_cache"),
         }
         results = root / "results"
         ours = [

@@ -72,6 +72,7 @@ def test_mmlu_equals_lm_evals_own_task(
     tmp_path: Path,
     make_spec: Any,
     mmlu_questions: dict[str, list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Same requests (prompts, few-shot example, choices) and the same accuracy as lm-eval."""
     from lm_eval import simple_evaluate
@@ -85,6 +86,11 @@ def test_mmlu_equals_lm_evals_own_task(
     ours = {v.name: v for v in get_metric("mmlu").function(ctx, mspec)}
 
     _cais_mmlu(tmp_path, mmlu_questions)
+    # lm-eval loads "cais/mmlu" through the datasets cache: start from an empty one, so rows
+    # cached by another run under that name cannot stand in for this fixture.
+    import datasets.config
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "ds_cache"))
     with _cwd(tmp_path):
         manager = TaskManager(
             include_path=str(lm_eval_tasks_dir() / "mmlu" / "default"), include_defaults=False

@@ -14,7 +14,6 @@ from rich.console import Console
 from agent_eval.errors import MetricError
 from agent_eval.evaluate import EvalOptions, evaluate
 from agent_eval.metrics import available, get_metric
-from agent_eval.metrics.registry import MetricContext
 from agent_eval.report import render_result
 from agent_tasks.registry import list_tasks
 from agent_tasks.spec import TaskSpec

@@ -14,6 +14,8 @@ import json
 import math
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,6 +247,22 @@ def harness_model(ctx: MetricContext, batch_size: int) -> Any:
     return ctx.cache[key]
 
 
+@contextmanager
+def _without_env_dump() -> Iterator[None]:
+    """Skip lm-eval's environment dump (it lists every installed package: ~0.6 s per call).
+
+    The numbers do not depend on it, and the result records its own environment.
+    """
+    import lm_eval.evaluator as evaluator
+
+    saved = evaluator.add_env_info
+    evaluator.add_env_info = lambda storage: None
+    try:
+        yield
+    finally:
+        evaluator.add_env_info = saved
+
+
 def run_suite(
     ctx: MetricContext, mspec: MetricSpec, kind: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -259,16 +277,17 @@ def run_suite(
     with tempfile.TemporaryDirectory(prefix=f"mlrb-{kind}-") as tmp:
         suite = builders[kind](ctx, mspec, Path(tmp))
         manager = TaskManager(include_path=tmp, include_defaults=False)
-        out = simple_evaluate(
-            model=harness_model(ctx, batch_size),
-            tasks=suite.run,
-            num_fewshot=num_fewshot,
-            limit=ctx.limit,
-            task_manager=manager,
-            log_samples=False,
-            bootstrap_iters=BOOTSTRAP_ITERS,
-            verbosity="ERROR",
-        )
+        with _without_env_dump():
+            out = simple_evaluate(
+                model=harness_model(ctx, batch_size),
+                tasks=suite.run,
+                num_fewshot=num_fewshot,
+                limit=ctx.limit,
+                task_manager=manager,
+                log_samples=False,
+                bootstrap_iters=BOOTSTRAP_ITERS,
+                verbosity="ERROR",
+            )
     if not out or "results" not in out:
         raise MetricError(f"lm-eval returned no results for {kind}")
     samples = {t: (out.get("n-samples") or {}).get(t, {}).get("effective") for t in suite.subtasks}
