@@ -77,13 +77,25 @@ def render_prompt(spec: TaskSpec) -> str:
         desc = f": {m.description}" if m.description else ""
         lines.append(f"- **{m.label}**{marker}, {better}{desc}")
     a = spec.anchors
-    if a.baseline is not None or a.reference is not None:
+    reference = a.reference_value
+    if reference is not None:
+        ref_text = f"{_num(reference)}"
+        if a.reference is None and a.reference_improvement_pct is not None:
+            ref_text += f", {a.reference_improvement_pct:+g} % over the baseline"
         lines += [
             "",
-            "Normalised score: 0 at the "
-            f"{a.baseline_label} ({_num(a.baseline)}), 100 at the {a.reference_label} "
-            f"({_num(a.reference)}); source: {a.source}.",
+            f"Normalised score: 0 at the {a.baseline_label} ({_num(a.baseline)}), 100 at the "
+            f"{a.reference_label} ({ref_text}); source: {a.source}.",
         ]
+    elif a.reference_improvement_pct is not None:
+        lines += [
+            "",
+            f"Normalised score: 0 at the {a.baseline_label} (not published), 100 at the "
+            f"{a.reference_label} ({a.reference_improvement_pct:+g} % over the baseline); "
+            f"source: {a.source}.",
+        ]
+    elif a.baseline is not None:
+        lines += ["", f"The {a.baseline_label} scores {_num(a.baseline)}; source: {a.source}."]
     lines.append("")
 
     lines += [
