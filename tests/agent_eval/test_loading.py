@@ -120,8 +120,19 @@ def test_run_folder_submission_json_inside_output(tiny_gpt2_dir: Path, tmp_path:
     (run / "output" / "submission.json").write_text(json.dumps({"model_path": "/app/output/final"}))
     assert resolve_deliverable(str(run)).path == run / "output" / "final"
     (run / "output" / "submission.json").write_text(json.dumps({"model_path": "../../etc"}))
-    with pytest.raises(ModelLoadError, match="outside the output folder"):
-        resolve_deliverable(str(run))
+    rejected = resolve_deliverable(str(run))
+    assert rejected.run_id == "r-2"
+    assert rejected.missing is not None
+    assert "outside the output folder" in rejected.missing.message
+
+
+def test_run_folder_without_deliverable_is_linked_but_missing(tmp_path: Path) -> None:
+    run = tmp_path / "run-empty"
+    (run / "output").mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"run_id": "r-empty", "image": "lab/agent:1"}))
+    found = resolve_deliverable(str(run))
+    assert found.run_id == "r-empty"
+    assert found.missing is not None and "has no deliverable" in found.missing.message
 
 
 def test_run_folder_deliverable_named_in_run_json(tiny_gpt2_dir: Path, tmp_path: Path) -> None:

@@ -179,6 +179,8 @@ def evaluate(
     kind = spec.deliverable.kind
     model_info = ModelInfo(path=str(deliverable.path), format="unknown")
     try:
+        if deliverable.missing is not None:
+            raise deliverable.missing
         if kind == "hf_model":
             registered = {m.name: _registered(m.name) for m in chosen}
             tokenizer_for = [
@@ -214,7 +216,7 @@ def evaluate(
         failure = exc
         errors.append(_error("load", exc))
         failed = {m.name for m in chosen}
-        if kind == "hf_model" and deliverable.path.is_dir():
+        if kind == "hf_model" and deliverable.missing is None and deliverable.path.is_dir():
             try:  # dtype and quantization rules can be judged from the files alone
                 ctx.weights = inspect_weights(deliverable.path)
             except EvalError:

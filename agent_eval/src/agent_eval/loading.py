@@ -79,6 +79,9 @@ class Deliverable:
     """Contents of ``run.json`` when a run folder was given."""
     run_id: str | None = None
     agent: AgentInfo | None = None
+    missing: ModelLoadError | None = None
+    """Why a run folder has nothing to evaluate (the evaluation is then recorded as an error
+    linked to the run: no valid output, never a score of zero)."""
 
 
 @dataclass
@@ -133,14 +136,26 @@ def resolve_deliverable(given: str, deliverable_path: str = "model") -> Delivera
     if not isinstance(run, dict):
         raise ModelLoadError(f"run record {str(path / 'run.json')!r} is not a JSON object")
     output = path / "output"
-    target = _run_target(run, path, output, deliverable_path)
-    if not target.exists():
-        raise ModelLoadError(
-            f"run {given!r} has no deliverable at {str(target)!r}",
-            hint="the agent left nothing to evaluate (see the run's agent.log)",
-        )
     run_id = str(run.get("run_id") or run.get("id") or path.name)
-    return Deliverable(path=target, given=given, run=run, run_id=run_id, agent=_agent(run))
+    found = Deliverable(
+        path=output / deliverable_path, given=given, run=run, run_id=run_id, agent=_agent(run)
+    )
+    try:
+        found.path = _run_target(run, path, output, deliverable_path)
+    except ModelLoadError as exc:
+        found.missing = ModelLoadError(
+            f"run {given!r} has no valid deliverable: {exc}", hint=exc.hint
+        )
+        return found
+    if not found.path.exists():
+        rejected = run.get("deliverable_rejected")
+        found.missing = ModelLoadError(
+            f"run {given!r} has no deliverable at {str(found.path)!r}"
+            + (f" ({rejected})" if rejected else ""),
+            hint="the agent left nothing to evaluate (see the run's agent.log); the run is "
+            "recorded as having no valid output",
+        )
+    return found
 
 
 def _inside(child: Path, parent: Path) -> bool:
