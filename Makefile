@@ -23,7 +23,7 @@ demo: $(STAMP) ## the main job on the embedded defaults (no GPU, no external dat
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check agent_tasks agent_harness agent_eval tests scripts benchmarks
+	$(BIN)/ruff format --check agent_tasks agent_harness agent_eval agents tests scripts benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -89,19 +89,52 @@ def postgres_url() -> Iterator[str]:
     data = base / "data"
     port = _free_port()
     subprocess.run(
-        [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-         "--no-sync"], check=True, capture_output=True,
+        [
+            *prefix,
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
     )
     opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off"
     subprocess.run(
-        [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w",
-         "-o", opts, "start"], check=True, capture_output=True,
+        [
+            *prefix,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(base / "server.log"),
+            "-w",
+            "-o",
+            opts,
+            "start",
+        ],
+        check=True,
+        capture_output=True,
     )
     try:
         subprocess.run(
-            [*prefix, str(bindir / "psql") if (bindir / "psql").exists() else "psql", "-h",
-             "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", "CREATE DATABASE mlrb_test"],
-            check=True, capture_output=True,
+            [
+                *prefix,
+                str(bindir / "psql") if (bindir / "psql").exists() else "psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "-c",
+                "CREATE DATABASE mlrb_test",
+            ],
+            check=True,
+            capture_output=True,
         )
         yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/mlrb_test"
     finally:
