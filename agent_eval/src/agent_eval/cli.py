@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
-from agent_tasks.errors import MLRBError
+from agent_tasks.boundary import fail, guarded
 
 app = typer.Typer(
     name="agent-eval",
@@ -25,29 +24,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-T = TypeVar("T")
-
 RESULTS_DIR_ENV = "AGENT_EVAL_RESULTS_DIR"
 """Default results folder (the evaluator image sets ``/results``)."""
 
 ROOT_OPTIONS = {"--help", "-h", "--version"}
 """Options that belong to ``agent-eval`` itself, not to the evaluate command."""
-
-
-def fail(exc: MLRBError) -> typer.Exit:
-    """Print ``error: ...`` and the hint on stderr; the Exit to raise with the error's code."""
-    from agent_tasks.cli import report_error
-
-    report_error(exc)
-    return typer.Exit(int(exc.exit_code))
-
-
-def guarded(call: Callable[[], T]) -> T:
-    """Run a command body; a product error becomes its message and exit code (no traceback)."""
-    try:
-        return call()
-    except MLRBError as exc:
-        raise fail(exc) from None
 
 
 def _version(flag: bool) -> None:

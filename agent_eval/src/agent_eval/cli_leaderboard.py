@@ -83,7 +83,7 @@ def leaderboard_command(
     from agent_eval.leaderboard.query import load_boards
     from agent_eval.leaderboard.views import render_board, view_json
     from agent_eval.store import Store
-    from agent_tasks.cli import guarded
+    from agent_tasks.boundary import guarded
 
     def read() -> tuple[str, list[Any]]:
         with Store.open(results_dir=results_dir) as store:
@@ -148,7 +148,7 @@ def import_command(
     from agent_eval.leaderboard.importing import builtin_names, builtin_path, read_reference_file
     from agent_eval.leaderboard.query import import_batch
     from agent_eval.store import Store
-    from agent_tasks.cli import guarded
+    from agent_tasks.boundary import guarded
     from agent_tasks.registry import list_tasks
 
     out = Console(highlight=False, soft_wrap=True)

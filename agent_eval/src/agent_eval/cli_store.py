@@ -37,7 +37,7 @@ def sync_command(
 
     from agent_eval.errors import EvalUsageError
     from agent_eval.sync import sync_folder
-    from agent_tasks.cli import guarded, report_error
+    from agent_tasks.boundary import fail, guarded
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     with err.status(f"syncing {results_dir} ..."):
@@ -50,14 +50,12 @@ def sync_command(
         for bad in report.bad:
             err.print(f"[yellow]bad results file:[/] {bad.path}: {bad.error}", markup=True)
         count = len(report.bad)
-        report_error(
+        raise fail(
             EvalUsageError(
                 f"{count} results file{'s' if count != 1 else ''} could not be loaded",
                 hint="fix or move the files named above; every other file was synced",
-            ),
-            err,
+            )
         )
-        raise typer.Exit(2)
 
 
 def render_sync(report: SyncReport, console: Console) -> None:
@@ -89,7 +87,7 @@ def history_command(
     from rich.console import Console
 
     from agent_eval.store import Store
-    from agent_tasks.cli import guarded
+    from agent_tasks.boundary import guarded
 
     def read() -> tuple[str, list[HistoryEntry]]:
         with Store.open(results_dir=results_dir) as store:

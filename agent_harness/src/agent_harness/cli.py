@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
 from agent_harness.choices import DEFAULT_GRACE, EvalModeChoice, Network, Provider, Runtime
+from agent_tasks.boundary import guarded
 
 app = typer.Typer(
     name="agent-harness",
@@ -20,32 +20,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-T = TypeVar("T")
-
 RUNS_DIR_OPTION = typer.Option(
     "--runs-dir", envvar="AGENT_HARNESS_RUNS_DIR", help="Folder of run records."
 )
-
-
-def _report(message: str, hint: str | None) -> None:
-    sys.stderr.write(f"error: {message}\n")
-    if hint:
-        sys.stderr.write(f"hint: {hint}\n")
-    sys.stderr.flush()
-
-
-def guarded(call: Callable[[], T]) -> T:
-    """Run a command body; a product error becomes ``error:``/``hint:`` and its exit code."""
-    from agent_tasks.errors import MLRBError
-
-    try:
-        return call()
-    except MLRBError as exc:
-        _report(exc.message, exc.hint)
-        raise typer.Exit(int(exc.exit_code)) from None
-    except KeyboardInterrupt:
-        _report("interrupted before the agent started", None)
-        raise typer.Exit(130) from None
 
 
 def _print_json(data: Any) -> None:

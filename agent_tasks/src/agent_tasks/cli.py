@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,7 +13,8 @@ from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
 
-from agent_tasks.errors import ExitCode, MLRBError
+from agent_tasks.boundary import guarded
+from agent_tasks.errors import ExitCode
 
 app = typer.Typer(
     name="agent-tasks",
@@ -23,25 +23,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-T = TypeVar("T")
-
-
-def report_error(exc: MLRBError, console: Console | None = None) -> None:
-    """Print ``error: ...`` and the hint on stderr, as every command does."""
-    err = console or Console(stderr=True, highlight=False, soft_wrap=True)
-    err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True)
-    if exc.hint:
-        err.print(f"[dim]hint:[/] {escape(exc.hint)}", markup=True)
-
-
-def guarded(call: Callable[[], T]) -> T:
-    """Run a command body; turn a product error into its message and exit code."""
-    try:
-        return call()
-    except MLRBError as exc:
-        report_error(exc)
-        raise typer.Exit(int(exc.exit_code)) from None
 
 
 def _print_json(data: Any) -> None:

@@ -1,0 +1,51 @@
+"""The command-line boundary shared by every command of the three packages.
+
+A product error (:class:`~agent_tasks.errors.MLRBError`) becomes ``error: <message>`` and
+``hint: <action>`` on stderr and its exit code; Ctrl-C becomes ``error: interrupted`` and 130.
+Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import typer
+
+from agent_tasks.errors import MLRBError
+
+T = TypeVar("T")
+
+INTERRUPTED_EXIT = 130
+"""Exit code after Ctrl-C: 128 + SIGINT."""
+
+
+def report_error(exc: MLRBError) -> None:
+    """Print ``error: ...`` and, when there is one, ``hint: ...`` on stderr."""
+    report(exc.message, exc.hint)
+
+
+def report(message: str, hint: str | None = None) -> None:
+    """Print an error message and an optional hint on stderr, plain text."""
+    sys.stderr.write(f"error: {message}\n")
+    if hint:
+        sys.stderr.write(f"hint: {hint}\n")
+    sys.stderr.flush()
+
+
+def fail(exc: MLRBError) -> typer.Exit:
+    """Report the error; return the Exit to raise with its code."""
+    report_error(exc)
+    return typer.Exit(int(exc.exit_code))
+
+
+def guarded(call: Callable[[], T]) -> T:
+    """Run a command body; a product error or Ctrl-C ends the command without a traceback."""
+    try:
+        return call()
+    except MLRBError as exc:
+        raise fail(exc) from None
+    except KeyboardInterrupt:
+        report("interrupted")
+        raise typer.Exit(INTERRUPTED_EXIT) from None
