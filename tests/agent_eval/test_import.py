@@ -167,3 +167,41 @@ def test_unknown_builtin_suggests() -> None:
     with pytest.raises(ImportFileError, match="no built-in reference file") as info:
         builtin_path("mlrc_paper")
     assert info.value.hint and "mlrc_bench_paper" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (10**400, "value must be finite, not 1000000000"),  # too large for a float
+        (float("nan"), "value must be finite, not nan"),
+        (float("-inf"), "value must be finite, not -inf"),
+        ("x" * 500, "value must be a number, not 'xxxx"),
+    ],
+)
+def test_values_that_are_no_finite_float_are_named(value: Any, expected: str) -> None:
+    message = _problems(_doc(rows=[{"agent": "A", "scores": {"mlrc_llm_merging": value}}]))
+    assert expected in message
+    assert len(message) < 400  # a huge value is quoted cut short, not in full
+
+
+def test_agent_names_differing_only_by_spaces_are_duplicates() -> None:
+    doc = _doc(
+        rows=[
+            {"agent": "A ", "scores": {"mlrc_llm_merging": 1}},
+            {"agent": " A", "scores": {"llm-merging": 2}},
+        ]
+    )
+    assert "rows[1].scores[\"llm-merging\"]: 'A' already has a relative value" in _problems(doc)
+
+
+def test_task_of_another_benchmark_says_which() -> None:
+    message = _problems(_doc(rows=[{"agent": "A", "scores": {"other_task": 1}}]))
+    assert "unknown task 'other_task' (it is a task of benchmark 'other_bench'" in message
+
+
+def test_integer_with_thousands_of_digits_is_a_usage_error(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.json"
+    huge.write_text('{"source": "s", "value": ' + "9" * 5000 + "}", encoding="utf-8")
+    with pytest.raises(ImportFileError, match=r"huge\.json cannot be read as JSON") as info:
+        read_reference_file(huge, _specs())
+    assert info.value.exit_code == ExitCode.USAGE

@@ -76,6 +76,14 @@ def _key(name: str) -> str:
     return f"[{json.dumps(name)}]"
 
 
+def _short(value: Any, limit: int = 40) -> str:
+    """A value as an error message quotes it, cut to a readable length."""
+    text = repr(value)
+    if len(text) > limit:
+        return text[: limit - 1] + "…"
+    return text
+
+
 def _task_index(specs: list[TaskSpec]) -> dict[str, str]:
     index: dict[str, str] = {}
     for spec in specs:
@@ -139,6 +147,20 @@ def parse_reference_data(
         problems.append("rows: missing (give 'metric' and 'rows', or a list of 'tables')")
 
     index = _task_index(bench_specs)
+    elsewhere = {
+        key: spec for spec in specs if spec.benchmark != benchmark
+        for key in (spec.name, *spec.aliases)
+    }  # fmt: skip
+
+    def hint_for(task_key: str) -> str:
+        other = elsewhere.get(task_key)
+        if other is not None and task_key not in index:
+            return f"it is a task of benchmark {other.benchmark!r}, not of {benchmark!r}"
+        close = difflib.get_close_matches(task_key, list(index), n=3, cutoff=0.5)
+        if close:
+            return f"did you mean {', '.join(repr(c) for c in close)}?"
+        return f"tasks of {benchmark}: {', '.join(s.name for s in bench_specs)}"
+
     values: list[ReferenceValue] = []
     seen: set[tuple[str, str, str]] = set()
     for prefix, table in tables:
@@ -168,24 +190,24 @@ def parse_reference_data(
                 spot = f"{where}.scores{_key(task_key)}"
                 task = index.get(task_key)
                 if task is None and bench_specs:
-                    close = difflib.get_close_matches(task_key, list(index), n=3, cutoff=0.5)
-                    hint = (
-                        f"did you mean {', '.join(repr(c) for c in close)}?"
-                        if close
-                        else f"tasks of {benchmark}: {', '.join(s.name for s in bench_specs)}"
-                    )
-                    problems.append(f"{spot}: unknown task {task_key!r} ({hint})")
+                    problems.append(f"{spot}: unknown task {task_key!r} ({hint_for(task_key)})")
                 if isinstance(value, bool) or not isinstance(value, int | float):
-                    problems.append(f"{spot}: value must be a number, not {value!r}")
+                    problems.append(f"{spot}: value must be a number, not {_short(value)}")
                     continue
-                if not math.isfinite(value):
-                    problems.append(f"{spot}: value must be finite, not {value!r}")
+                try:
+                    number = float(value)
+                except OverflowError:  # an integer too large for a float
+                    number = math.inf
+                if not math.isfinite(number):
+                    problems.append(f"{spot}: value must be finite, not {_short(value)}")
                     continue
                 if task is None or agent is None or metric not in METRICS:
                     continue
-                ident = (agent, task, str(metric))
+                ident = (agent.strip(), task, str(metric))
                 if ident in seen:
-                    problems.append(f"{spot}: {agent!r} already has a {metric} value for {task!r}")
+                    problems.append(
+                        f"{spot}: {agent.strip()!r} already has a {metric} value for {task!r}"
+                    )
                     continue
                 seen.add(ident)
                 values.append(
@@ -194,7 +216,7 @@ def parse_reference_data(
                         task=task,
                         benchmark=str(benchmark),
                         metric=metric,
-                        value=float(value),
+                        value=number,
                         source=str(source).strip(),
                     )
                 )
@@ -232,5 +254,10 @@ def read_reference_file(path: str | Path, specs: list[TaskSpec]) -> ReferenceBat
         raise ImportFileError(
             f"{file.name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
             hint="fix the JSON syntax; nothing was imported",
+        ) from None
+    except ValueError as exc:  # e.g. an integer literal with thousands of digits
+        raise ImportFileError(
+            f"{file.name} cannot be read as JSON: {str(exc).split(':')[0]}",
+            hint="give every value as an ordinary number; nothing was imported",
         ) from None
     return parse_reference_data(data, specs, origin=file.name)
