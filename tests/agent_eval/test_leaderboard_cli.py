@@ -240,6 +240,31 @@ def test_builtin_paper_import_reproduces_the_published_averages(results_dir: Pat
             assert rows[agent]["tasks_covered"] == 7
 
 
+def test_html_to_a_folder_or_under_a_file_exits_2_and_leaves_nothing(
+    results_dir: Path, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    result = invoke("leaderboard", "--results-dir", str(results_dir), "--html", str(site))
+    assert result.exit_code == 2
+    assert "it is a folder" in result.stderr and "leaderboard.html" in result.stderr
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file, not a folder", encoding="utf-8")
+    target = blocker / "deep" / "index.html"
+    result = invoke("leaderboard", "--results-dir", str(results_dir), "--html", str(target))
+    assert result.exit_code == 2
+    assert f"{str(blocker)!r} is a file" in result.stderr and "hint:" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "results", "site"]
+    assert list(site.iterdir()) == []  # no temporary page left behind
+    # a folder that does not exist yet is created
+    fresh = tmp_path / "new" / "deeper" / "index.html"
+    assert (
+        invoke("leaderboard", "--results-dir", str(results_dir), "--html", str(fresh)).exit_code
+        == 0
+    )
+    assert fresh.is_file()
+
+
 def test_real_subprocess_exit_codes_and_stderr(results_dir: Path, tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("agent-eval")
     env = {k: v for k, v in os.environ.items() if k not in DB_VARS}

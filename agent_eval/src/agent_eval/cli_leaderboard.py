@@ -93,7 +93,7 @@ def leaderboard_command(
     m: Metric = metric.value
     k: TrialsMode = trials.value
     if html is not None:
-        path = write_page(boards, html)
+        path = guarded(lambda: write_page(boards, html))
         Console(stderr=True, highlight=False).print(
             f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB, {len(boards)} benchmark(s))"
         )

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from agent_eval.errors import EvalUsageError
 from agent_eval.leaderboard.table import Board
 from agent_eval.leaderboard.views import page_data
 
@@ -71,16 +72,43 @@ def render_page(data: dict[str, Any], title: str = "ML Research Benchmark leader
 
 
 def write_page(boards: list[Board], path: str | Path, title: str | None = None) -> Path:
-    """Write the page for these boards atomically; return its path."""
+    """Write the page for these boards atomically; return its path.
+
+    A path that is a folder, or whose folder cannot be made or written, is a usage error (exit 2)
+    naming the path; no partial or temporary file is left behind.
+    """
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = render_page(page_data(boards, generated), title or "ML Research Benchmark leaderboard")
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".html")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    umask = os.umask(0)
-    os.umask(umask)
-    Path(tmp).chmod(0o666 & ~umask)  # a page to publish: readable like any new file
-    Path(tmp).replace(target)
+    if target.is_dir():
+        raise EvalUsageError(
+            f"cannot write the page to {str(target)!r}: it is a folder",
+            hint=f"give a file path, for example --html {target / 'leaderboard.html'}",
+        )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocking = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+        reason = f"{str(blocking)!r} is a file" if blocking else exc.strerror or type(exc).__name__
+        raise EvalUsageError(
+            f"cannot create the folder {str(target.parent)!r} for the page: {reason}",
+            hint="give --html a path in a folder you can write to",
+        ) from None
+    tmp: Path | None = None
+    try:
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".html")
+        tmp = Path(name)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # a page to publish: readable like any new file
+        tmp.replace(target)
+    except OSError as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise EvalUsageError(
+            f"cannot write the page to {str(target)!r}: {exc.strerror or type(exc).__name__}",
+            hint="give --html a path in a folder you can write to",
+        ) from None
     return target
