@@ -377,3 +377,55 @@ def test_page_reads_its_view_from_the_url_and_shows_empty_states(
     browser.open(empty.as_uri())
     text = browser.js("document.querySelector('#empty-state').textContent")
     assert text.startswith("No results recorded yet")
+
+
+HOSTILE = "</script><script>window.__pwned = 1</script><img src=x onerror='window.__pwned=2'>"
+LONG_NAME = "agent-" + "x" * 300  # one word: nothing to break it at
+
+
+def test_page_escapes_names_fits_long_ones_and_never_plots_raw_values_on_one_axis(
+    browser: Browser, tmp_path: Path
+) -> None:
+    specs = paper_specs()
+    doc = {
+        "source": "a source with </script><b>markup</b> & 'quotes'",
+        "benchmark": "mlrc_bench",
+        "metric": "relative",
+        "rows": [
+            {"agent": LONG_NAME, "scores": {s.name: 10.0 for s in specs}},
+            {"agent": "<img src=x onerror='window.__pwned=3'>", "scores": {specs[0].name: 1.0}},
+        ],
+    }
+    refs = parse_reference_data(doc, specs).values
+    evs = [
+        evaluation(s, raw_for(s, rel), agent=HOSTILE, run_id=f"h-{s.name}-{i}")
+        for s in specs
+        for i, rel in enumerate([20.0, 30.0])
+    ]
+    page = write_page(build_boards(evs, refs, specs), tmp_path / "hostile.html")
+    browser.open(page.as_uri())
+
+    assert browser.js("window.__pwned === undefined")
+    assert browser.js("document.querySelectorAll('main img, main b').length") == 0
+    agents = _agents(browser.js(TABLE_JS))
+    assert HOSTILE in agents and LONG_NAME in agents
+    assert "</script><b>markup</b>" in browser.js("document.querySelector('.notes').textContent")
+    # A long name wraps inside its column: every task column and the average stay in view.
+    fits = "(() => { const w = document.querySelector('.tablewrap');"
+    fits += " return w.scrollWidth <= w.clientWidth; })()"
+    assert browser.js(fits)
+
+    # Raw values of different tasks share no scale: the plot shows the relative score instead.
+    browser.click("input[name=metric][value=raw]")
+    browser.wait_for("location.hash.includes('metric=raw')")
+    assert "no common scale" in browser.js("document.querySelector('#plot-note').textContent")
+    labels = browser.js("[...document.querySelectorAll('#plot text')].map((t) => t.textContent)")
+    assert "0.0" in labels  # the relative axis, with its baseline at 0
+    assert browser.js("document.querySelectorAll('#plot circle').length") == len(specs)
+    browser.screenshot(ARTIFACTS / "leaderboard-hostile-raw.png")
+
+    # Only imported rows, which carry no raw values: say so, not "no results recorded".
+    only_refs = write_page(build_boards([], refs, specs), tmp_path / "refs.html")
+    browser.open(only_refs.as_uri() + "#metric=raw")
+    text = browser.js("document.querySelector('#empty-state').textContent")
+    assert text.startswith("No raw values for the selected tasks")

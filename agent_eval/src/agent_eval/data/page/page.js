@@ -133,7 +133,9 @@ function renderTable() {
     return {refs, items, sel};
   }
   if (!refs.length && !items.length) {
-    host.append(el("div", {class: "empty", id: "empty-state"}, `No results recorded for ${bench().name} yet.`));
+    host.append(el("div", {class: "empty", id: "empty-state"}, bench().rows.length
+      ? `No ${state.metric} values for the selected tasks: imported results carry only the metrics their file gives. Choose another metric.`
+      : `No results recorded for ${bench().name} yet.`));
     return {refs, items, sel};
   }
   const b = bench();
@@ -195,16 +197,19 @@ function renderPlot(view) {
   const host = $("#plot-host");
   host.replaceChildren();
   const {items, sel} = view;
-  const shown = items.filter((i) => i.values.some((v) => v !== null)).slice(0, COLORS.length);
+  // Raw values of different tasks share no scale: the plot then shows the relative score.
+  const metric = state.metric === "raw" ? "relative" : state.metric;
+  const shown = items.filter((i) => sel.some((t) => cellValue(i.row, t, metric) !== null))
+    .slice(0, COLORS.length);
   if (!sel.length || !shown.length) { host.append(el("div", {class: "empty"}, "Nothing to plot.")); return; }
   const ns = "http://www.w3.org/2000/svg";
   const s = (tag, attrs, text) => { const n = document.createElementNS(ns, tag);
     for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); if (text !== undefined) n.textContent = text; return n; };
   const titles = Object.fromEntries(bench().tasks.map((t) => [t.name, t.short]));
   const vals = [0];
-  if (state.metric === "relative") vals.push(100);
+  if (metric === "relative") vals.push(100);
   for (const item of shown) sel.forEach((t) => {
-    const st = cellStat(item.row, t, state.metric); const v = cellValue(item.row, t, state.metric);
+    const st = cellStat(item.row, t, metric); const v = cellValue(item.row, t, metric);
     if (v !== null) vals.push(v);
     if (st && state.trials === "mean" && st[1] !== null) vals.push(st[1], st[2]);
   });
@@ -220,24 +225,24 @@ function renderPlot(view) {
   const step = [1, 2, 5, 10].map((m) => m * mag).find((st) => st >= raw);
   for (let v = Math.ceil(lo / step) * step; v <= hi; v += step) {
     svg.append(s("line", {x1: x(v), x2: x(v), y1: top, y2: H - 24, stroke: "#eef0f4"}));
-    svg.append(s("text", {x: x(v), y: H - 8, "text-anchor": "middle"}, fmt(v, state.metric === "raw" ? "raw" : "relative")));
+    svg.append(s("text", {x: x(v), y: H - 8, "text-anchor": "middle"}, fmt(v, metric)));
   }
-  if (state.metric !== "raw") svg.append(s("line", {x1: x(0), x2: x(0), y1: top, y2: H - 24, stroke: "#667085"}));
-  if (state.metric === "relative") svg.append(s("line", {x1: x(100), x2: x(100), y1: top, y2: H - 24, stroke: "#e67700", "stroke-dasharray": "4 3"}));
+  svg.append(s("line", {x1: x(0), x2: x(0), y1: top, y2: H - 24, stroke: "#667085"}));
+  if (metric === "relative") svg.append(s("line", {x1: x(100), x2: x(100), y1: top, y2: H - 24, stroke: "#e67700", "stroke-dasharray": "4 3"}));
   sel.forEach((t, ti) => {
     const y0 = top + ti * band;
     svg.append(s("text", {x: left - 8, y: y0 + band / 2 + 4, "text-anchor": "end"}, titles[t]));
     svg.append(s("line", {x1: left, x2: W - right, y1: y0 + band, y2: y0 + band, stroke: "#e3e6ec"}));
     shown.forEach((item, ai) => {
-      const v = cellValue(item.row, t, state.metric);
+      const v = cellValue(item.row, t, metric);
       if (v === null) return;
       const y = y0 + 13 + ai * 6;
-      const st = cellStat(item.row, t, state.metric);
+      const st = cellStat(item.row, t, metric);
       const color = COLORS[ai % COLORS.length];
       if (state.trials === "mean" && st && st[1] !== null)
         svg.append(s("line", {x1: x(st[1]), x2: x(st[2]), y1: y, y2: y, stroke: color, "stroke-width": 2, opacity: 0.6}));
       const dot = s("circle", {cx: x(v), cy: y, r: 4, fill: color});
-      dot.append(s("title", {}, `${item.row.agent} \u00b7 ${titles[t]}: ${fmt(v, state.metric)}`));
+      dot.append(s("title", {}, `${item.row.agent} \u00b7 ${titles[t]}: ${fmt(v, metric)}`));
       svg.append(dot);
     });
   });
@@ -248,7 +253,8 @@ function renderPlot(view) {
     legend.append(el("span", {}, i, item.row.agent));
   });
   host.append(legend);
-  if (state.metric === "relative") host.append(el("p", {class: "notes"}, "Dashed line: the reference (100). Whiskers: 95 % interval over trials."));
+  const note = state.metric === "raw" ? "Raw values of different tasks have no common scale, so the plot shows the relative score. " : "";
+  if (metric === "relative") host.append(el("p", {class: "notes", id: "plot-note"}, note + "Dashed line: the reference (100). Whiskers: 95 % interval over trials."));
 }
 function renderDetails() {
   const b = bench();
