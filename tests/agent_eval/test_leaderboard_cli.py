@@ -240,6 +240,34 @@ def test_builtin_paper_import_reproduces_the_published_averages(results_dir: Pat
             assert rows[agent]["tasks_covered"] == 7
 
 
+def test_piped_table_keeps_every_number_whole_and_raw_without_values_says_so(
+    results_dir: Path, tmp_path: Path
+) -> None:
+    names = ["llm_efficiency", "baby_lm", "mini_pile", "llm_merging", "edge_llm_compression"]
+    long_agent = "a-very-long-agent-label-" + "x" * 80
+    ref = _reference_file(
+        tmp_path,
+        [
+            {"agent": "Published one", "scores": {n: -123.45 for n in names}},
+            {"agent": long_agent, "scores": {n: 987.65 for n in names}},
+        ],
+    )
+    assert invoke("import", str(ref), "--results-dir", str(results_dir)).exit_code == 0
+    # Piped output (not a terminal) on an 80-column default: the table takes the width it needs.
+    piped = CliRunner().invoke(
+        app, ["leaderboard", "--results-dir", str(results_dir)], env={"COLUMNS": "80"}
+    )
+    assert piped.exit_code == 0
+    assert "-123.5" in piped.stdout and "987.6" in piped.stdout and "…" not in piped.stdout
+    assert "LLM Efficiency" in piped.stdout and "Edge LLM compression" in piped.stdout
+    assert max(len(line) for line in piped.stdout.splitlines()) > 80
+    assert "x" * 41 not in piped.stdout  # a long name wraps within its column
+    # Imported rows carry no raw values: a sentence, not an empty table.
+    raw = invoke("leaderboard", "--results-dir", str(results_dir), "--metric", "raw")
+    assert raw.exit_code == 0
+    assert "no raw values for the tasks shown" in raw.stdout and "┏" not in raw.stdout
+
+
 def test_html_to_a_folder_or_under_a_file_exits_2_and_leaves_nothing(
     results_dir: Path, tmp_path: Path
 ) -> None:

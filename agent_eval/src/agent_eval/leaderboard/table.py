@@ -247,10 +247,13 @@ class Board:
 def short_name(spec: TaskSpec) -> str:
     """A compact column header for a task."""
     title = re.sub(r"\s*\([^)]*\)$", "", spec.title)  # "LLM merging (MLRC-Bench)"
-    if len(title) <= 26:
+    title = title.split(": ", 1)[0]  # "LLM Merging: one generalist from many experts"
+    if len(title) <= 30:
         return title
     family = spec.benchmark.split("_")[0] + "_"
-    return spec.name.removeprefix(f"{spec.benchmark}_").removeprefix(family)
+    name = spec.name.removeprefix(f"{spec.benchmark}_").removeprefix(family)
+    words = name.replace("_", " ").replace("-", " ")
+    return words[:1].upper() + words[1:]  # "product_recommendation" -> "Product recommendation"
 
 
 def trial_of(record: EvaluationRecord, spec: TaskSpec | None) -> Trial:

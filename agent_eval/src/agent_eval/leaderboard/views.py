@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -24,6 +25,12 @@ from agent_eval.leaderboard.table import (
     rank_rows,
 )
 from agent_tasks.render import describe_constraint, format_duration
+
+AGENT_WIDTH = 40
+"""Widest the agent column gets in the terminal; longer names wrap."""
+
+UNLIMITED = 100_000
+"""A width no table reaches: to measure what a table needs."""
 
 
 def _num(value: float | None) -> float | None:
@@ -119,15 +126,21 @@ def render_board(
     """Print one benchmark's ranked view as a rich table (medals, colours, footnotes)."""
     columns = board.columns_for(tasks)
     ranked = rank_rows(board, metric, trials, tasks)
+    if not ranked:
+        console.print(
+            f"{board.benchmark}: no {metric} values for the tasks shown. Imported results carry "
+            f"only the metrics their file gives; try --metric relative or --metric absolute."
+        )
+        return
     mode = "mean over trials" if trials == "mean" else "BEST of k trials (not the default)"
     table = Table(
         title=f"{board.benchmark}: {METRIC_LABELS[metric]}, {mode}",
         header_style="bold",
         title_justify="left",
     )
-    table.add_column("rank", justify="right")
-    table.add_column("agent")
-    table.add_column("trials", justify="right")
+    table.add_column("rank", justify="right", no_wrap=True)
+    table.add_column("agent", max_width=AGENT_WIDTH, overflow="fold")
+    table.add_column("trials", justify="right", no_wrap=True)
     for c in columns:
         table.add_column(c.short, justify="right")
     table.add_column("Average", justify="right", style="bold")
@@ -176,7 +189,18 @@ def render_board(
         notes.append(f"[{i}] imported: {src}")
     table.caption = "\n".join(notes)
     table.caption_justify = "left"
+    needed = Measurement.get(console, console.options.update_width(UNLIMITED), table)
+    if not console.is_terminal:
+        # A pipe or a file has no width to respect: never cut a number to fit 80 columns.
+        wide = Console(file=console.file, width=max(console.width, needed.maximum), highlight=False)
+        wide.print(table)
+        return
     console.print(table)
+    if needed.minimum > console.width:
+        console.print(
+            f"[dim]The table needs {needed.minimum} columns and the terminal has "
+            f"{console.width}: widen it, show fewer tasks (--task), or use --json.[/dim]"
+        )
 
 
 def _limits(column: TaskColumn) -> list[str]:
