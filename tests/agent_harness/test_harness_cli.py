@@ -205,3 +205,28 @@ def test_env_file_is_never_copied(runs_dir: Path, env_file: Path) -> None:
         if path.is_file():
             assert FAKE_KEY not in path.read_text(encoding="utf-8", errors="replace")
     assert os.environ.get("OPENAI_API_KEY") is None
+
+
+@pytest.mark.parametrize("limit", ["9" * 400, "\u00b2", "99999999999999999999"])
+def test_odd_time_limits_are_usage_errors_not_tracebacks(runs_dir: Path, limit: str) -> None:
+    result = harness(*_local(runs_dir, "--time-limit", limit))
+    assert result.returncode == 2, result.stderr
+    assert "error: invalid time limit" in result.stderr and "Traceback" not in result.stderr
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+def test_empty_image_or_task_is_a_usage_error(runs_dir: Path) -> None:
+    for args in (("run", "", "--task", TASK), ("run", "agent", "--task", " ")):
+        result = harness(*args, "--runtime", "local", "--command", "true")
+        assert result.returncode == 2, result.stderr
+        assert "is empty" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("agent_images")
+@pytest.mark.parametrize("image", ["Upper/Case:latest", f"{BASE_IMAGE}@sha256:6e43937da534"])
+def test_malformed_image_name_is_a_usage_error(runs_dir: Path, image: str) -> None:
+    result = harness("run", image, "--task", TASK, "--runtime", "docker", "--runs-dir",
+                     str(runs_dir))  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "is not a valid image name" in result.stderr and "hint:" in result.stderr

@@ -105,6 +105,18 @@ def run_command(
     from agent_harness.progress import Progress
     from agent_harness.run import run_agent
 
+    for value, what in ((image, "IMAGE"), (task, "--task")):
+        if not value.strip():
+            from agent_harness.errors import ConfigError
+            from agent_tasks.boundary import fail
+
+            raise fail(
+                ConfigError(
+                    f"{what} is empty",
+                    hint="give the agent image and the task, e.g. "
+                    "agent-harness run my/agent:latest --task tiny_lm",
+                )
+            )
     config = RunConfig(
         image=image,
         task=task,

@@ -9,14 +9,17 @@ from agent_harness.errors import TimeLimitError
 ACCEPTED_FORMS = "24h, 90m, 1h30m, 45s, 1h30m15s, or a plain number of seconds such as 3600"
 """The accepted forms, as shown in error messages."""
 
-_PATTERN = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+_PATTERN = re.compile(r"^(?:(?P<h>[0-9]+)h)?(?:(?P<m>[0-9]+)m)?(?:(?P<s>[0-9]+)s)?$")
+
+MAX_SECONDS = 366 * 24 * 3600
+"""The longest duration accepted (a year): anything longer is a typo, and would not fit a clock."""
 
 
 def parse_duration(text: str, *, what: str = "time limit", allow_zero: bool = False) -> int:
     """Seconds meant by ``text``; anything but the accepted forms is a usage error (exit 2)."""
     value = text.strip().lower()
     seconds: int | None = None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         seconds = int(value)
     else:
         match = _PATTERN.match(value)
@@ -31,6 +34,11 @@ def parse_duration(text: str, *, what: str = "time limit", allow_zero: bool = Fa
         raise TimeLimitError(
             f"invalid {what} {text!r}: expected {kind} duration",
             hint=f"accepted forms: {ACCEPTED_FORMS}",
+        )
+    if seconds > MAX_SECONDS:
+        raise TimeLimitError(
+            f"invalid {what} {text!r}: longer than {MAX_SECONDS // 3600}h",
+            hint=f"give at most {MAX_SECONDS // 3600}h; accepted forms: {ACCEPTED_FORMS}",
         )
     return seconds
 

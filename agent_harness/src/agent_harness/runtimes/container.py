@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent_harness.errors import EngineNotReadyError, ImageError, LaunchError
+from agent_harness.errors import ConfigError, EngineNotReadyError, ImageError, LaunchError
 from agent_harness.runtimes.base import Launch, LogSink
 
 CONTAINER_TASK_DIR = "/task"
@@ -128,7 +128,18 @@ def ensure_image(client: Any, image: str, *, announce: Any = None) -> ImageInfo:
                 "registry login (docker login)",
             ) from None
     except APIError as exc:
-        raise ImageError(f"cannot inspect image {image!r}: {exc.explanation}") from None
+        reason = str(exc.explanation or exc)
+        if "invalid reference format" in reason:
+            detail = reason[reason.index("invalid reference format") :]
+            raise ConfigError(
+                f"{image!r} is not a valid image name ({detail})",
+                hint="image names are lowercase, such as my/agent:latest or "
+                "my/agent@sha256:<64 hex digits>",
+            ) from None
+        raise ImageError(
+            f"cannot inspect image {image!r}: {reason}",
+            hint="check that the Docker engine is healthy (docker image inspect IMAGE)",
+        ) from None
     digests = found.attrs.get("RepoDigests") or []
     return ImageInfo(id=found.id, digest=digests[0] if digests else None)
 
