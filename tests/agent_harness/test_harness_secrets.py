@@ -103,3 +103,36 @@ def test_multibyte_characters_split_across_chunks() -> None:
     data = "héllo ✓\n".encode()
     out = "".join(stream.feed(data[i : i + 1]) for i in range(len(data))) + stream.flush()
     assert out == "héllo ✓\n"
+
+
+def test_an_empty_provider_key_is_reported_as_empty(tmp_path: Path) -> None:
+    env = tmp_path / "empty.env"
+    env.write_text('OPENAI_API_KEY=\nOPENAI=""\n', encoding="utf-8")
+    with pytest.raises(CredentialError) as err:
+        select_credentials("openai", read_env_file(env), {})
+    assert "which is empty" in err.value.message and err.value.exit_code == 2
+
+
+def test_a_named_empty_variable_reaches_the_agent_empty(tmp_path: Path) -> None:
+    env = tmp_path / "named.env"
+    env.write_text("WANDB_MODE=\n", encoding="utf-8")
+    chosen = select_credentials("none", read_env_file(env), {}, ["WANDB_MODE"])
+    assert chosen.values == {"WANDB_MODE": ""} and chosen.secrets() == []
+    with pytest.raises(CredentialError, match="set neither"):
+        select_credentials("none", {}, {}, ["WANDB_MODE"])
+
+
+def test_env_file_dialects(tmp_path: Path) -> None:
+    env = tmp_path / "dialects.env"
+    env.write_bytes(
+        b"\xef\xbb\xbf# comment\r\nexport OPENAI_API_KEY='sk-one'\r\nHF_TOKEN=hf-a # note\r\n"
+        b"HF_TOKEN=hf-b\r\nEXTRA=${HOME}\r\n"
+    )
+    values = read_env_file(env)
+    chosen = select_credentials("openai", values, {}, ["EXTRA"])
+    assert chosen.values == {
+        "OPENAI_API_KEY": "sk-one",
+        "OPENAI": "sk-one",
+        "HF_TOKEN": "hf-b",
+        "EXTRA": "${HOME}",
+    }

@@ -127,10 +127,19 @@ def select_credentials(
                     return source[name]
         return None
 
+    def present_but_empty(*names: str) -> bool:
+        return any(name in source for source in (env, file_values) for name in names)
+
     chosen: dict[str, str] = {}
     if provider in PROVIDER_KEYS:
         modern, original = PROVIDER_KEYS[provider]
         key = lookup(modern, original)
+        if key is None and present_but_empty(modern, original):
+            raise CredentialError(
+                f"provider {provider!r} needs {modern} (or {original}), which is empty",
+                hint=f"put the key after {modern}= in the env file (or the environment), "
+                "or choose --provider none",
+            )
         if key is None:
             raise CredentialError(
                 f"provider {provider!r} needs {modern} (or {original}), which is not set",
@@ -143,6 +152,8 @@ def select_credentials(
             chosen[name] = value
     for name in check_pass_env(pass_env):
         value = lookup(name)
+        if value is None and present_but_empty(name):
+            value = ""  # named on purpose: the agent gets it, empty as it is
         if value is None:
             raise CredentialError(
                 f"--pass-env {name!r} is set neither in the environment nor in the env file",
