@@ -155,3 +155,13 @@ def test_timed_out_container_is_gone(
     record, _, _ = run_once("docker", runs_dir, "sleep 30", time_limit="1", grace="0")
     assert record.status == "timeout"
     assert _gone(docker_client, record.run_id)
+
+
+def test_the_task_folder_states_the_run_s_own_time_limit(runs_dir: Path) -> None:
+    record, run_dir, _ = run_once(
+        "local", runs_dir, "grep -o 'Time limit: [^;]*' $TASK_DIR/TASK.md", time_limit="77"
+    )
+    assert record.status == "completed"
+    spec = json.loads((run_dir / "task" / "task.json").read_text(encoding="utf-8"))
+    assert spec["resources"]["time_limit_s"] == 77
+    assert "Time limit: 1m17s (77 s)" in _log(run_dir)

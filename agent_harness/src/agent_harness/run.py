@@ -298,7 +298,9 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
     output_dir.mkdir(parents=True)
     if config.user == "image" and plan.runtime.name == "docker":
         output_dir.chmod(0o777)  # the image's user may be anyone
-    export_task(spec, task_dir)
+    # What the agent reads must match how it is run: the time limit it is actually given.
+    resources = spec.resources.model_copy(update={"time_limit_s": plan.time_limit_s})
+    export_task(spec.model_copy(update={"resources": resources}), task_dir)
     redactor = Redactor(plan.credentials.secrets())
     agent_task_dir, agent_output_dir = plan.runtime.container_paths((task_dir, output_dir))
     started = utc_now()
