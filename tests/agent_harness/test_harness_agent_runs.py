@@ -165,3 +165,15 @@ def test_the_task_folder_states_the_run_s_own_time_limit(runs_dir: Path) -> None
     spec = json.loads((run_dir / "task" / "task.json").read_text(encoding="utf-8"))
     assert spec["resources"]["time_limit_s"] == 77
     assert "Time limit: 1m17s (77 s)" in _log(run_dir)
+
+
+def test_submission_naming_a_file_is_recorded_as_rejected(runs_dir: Path) -> None:
+    record, _, console = run_once(
+        "local",
+        runs_dir,
+        "mkdir -p m && echo {} > m/config.json && "
+        """echo '{"model_path": "m/config.json"}' > submission.json""",
+    )
+    assert record.status == "completed" and record.deliverable is None
+    assert "is a file" in (record.deliverable_rejected or "")
+    assert "deliverable rejected" in console

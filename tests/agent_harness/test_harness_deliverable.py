@@ -70,3 +70,29 @@ def test_missing_target_and_bad_json(tmp_path: Path) -> None:
     assert "does not exist" in (find_deliverable(out, "model").rejected or "")
     (out / "submission.json").write_text("{not json", encoding="utf-8")
     assert find_deliverable(out, "model").rejected
+
+
+def test_a_file_where_a_model_folder_is_due_is_rejected(tmp_path: Path) -> None:
+    out = _output(tmp_path)
+    _submit(out, "model/config.json")
+    found = find_deliverable(out, "model", kind="hf_model")
+    assert found.relative is None
+    assert "is a file" in (found.rejected or "") and "hf_model" in (found.rejected or "")
+    (out / "submission.json").unlink()
+    (out / "model" / "config.json").unlink()
+    (out / "model").rmdir()
+    (out / "model").write_text("not a folder", encoding="utf-8")
+    found = find_deliverable(out, "model", kind="hf_model")
+    assert found.relative is None and "is a file" in (found.rejected or "")
+
+
+def test_a_folder_where_a_predictions_file_is_due_is_rejected(tmp_path: Path) -> None:
+    out = _output(tmp_path)
+    (out / "submission.csv").mkdir()
+    found = find_deliverable(out, "submission.csv", kind="predictions_csv")
+    assert found.relative is None and "is a folder" in (found.rejected or "")
+    (out / "submission.csv").rmdir()
+    (out / "submission.csv").write_text("image_id,label\n", encoding="utf-8")
+    assert find_deliverable(out, "submission.csv", kind="predictions_csv").relative == (
+        "submission.csv"
+    )

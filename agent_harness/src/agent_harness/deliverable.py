@@ -55,12 +55,28 @@ def _resolve(raw: str, output: Path, aliases: tuple[str, ...]) -> Path | str:
     return real
 
 
-def find_deliverable(output: Path, spec_path: str, *, output_alias: str | None = None) -> Found:
+FOLDER_KINDS = ("hf_model", "method")
+"""Deliverable kinds that are folders; ``predictions_csv`` is a file."""
+
+
+def _wrong_type(real: Path, kind: str | None, shown: str) -> str | None:
+    """Why ``real`` cannot be a deliverable of ``kind`` (a file where a folder is due, ...)."""
+    if kind in FOLDER_KINDS and not real.is_dir():
+        return f"{shown} is a file, but the task's deliverable ({kind}) is a folder"
+    if kind == "predictions_csv" and not real.is_file():
+        return f"{shown} is a folder, but the task's deliverable ({kind}) is a file"
+    return None
+
+
+def find_deliverable(
+    output: Path, spec_path: str, *, output_alias: str | None = None, kind: str | None = None
+) -> Found:
     """Where the deliverable is: submission.json's ``model_path``, else the spec's path.
 
     ``model_path`` may be relative to the output folder or absolute under ``/app/output``
     (or ``output_alias``, the output folder's path as the agent saw it). A path that resolves
-    outside the folder, symbolic links included, is rejected and no deliverable is reported.
+    outside the folder, symbolic links included, is rejected and no deliverable is reported;
+    so is a file where the task's ``kind`` of deliverable is a folder, and the reverse.
     """
     aliases = tuple(a for a in (CONTAINER_OUTPUT, output_alias, str(output)) if a)
     root = output.resolve()
@@ -80,9 +96,15 @@ def find_deliverable(output: Path, spec_path: str, *, output_alias: str | None =
             resolved = _resolve(raw, output, aliases)
             if isinstance(resolved, str):
                 return Found(rejected=resolved)
+            wrong = _wrong_type(resolved, kind, f"model_path {raw!r}")
+            if wrong:
+                return Found(rejected=wrong)
             return Found(relative=resolved.relative_to(root).as_posix(), source=SUBMISSION_FILE)
     resolved = _resolve(spec_path, output, aliases)
     if isinstance(resolved, Path):
+        wrong = _wrong_type(resolved, kind, repr(spec_path))
+        if wrong:
+            return Found(rejected=wrong)
         return Found(relative=resolved.relative_to(root).as_posix(), source="spec")
     if (output / spec_path).is_symlink():
         return Found(rejected=f"{spec_path!r} is a link that leaves the output folder")

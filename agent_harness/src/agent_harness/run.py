@@ -399,7 +399,12 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
         log.close()
         if plan.runtime.name == "local":
             release(task_dir)
-        found = find_deliverable(output_dir, spec.deliverable.path, output_alias=agent_output_dir)
+        found = find_deliverable(
+            output_dir,
+            spec.deliverable.path,
+            output_alias=agent_output_dir,
+            kind=spec.deliverable.kind,
+        )
         ended = utc_now()
         record = record.model_copy(
             update={
