@@ -69,6 +69,9 @@ def main() -> int:
     say(f"the task: {TASK} (smoke benchmark)")
     subprocess.run([tool("agent-tasks"), "show", TASK], check=True)
 
+    runs_dir = Path(args.runs_dir)
+    runs_before = set(runs_dir.iterdir()) if runs_dir.is_dir() else set()
+    results_before = set(results.glob("*.json"))
     use_docker = docker_image_ready()
     agent_cmd = f"{sys.executable} {AGENT}" + (f" --steps {args.steps}" if args.steps else "")
     run = [
@@ -91,7 +94,9 @@ def main() -> int:
     else:
         say(
             f"running the reference agent as a local process (limit {args.time_limit}); "
-            f"no Docker engine with {AGENT_IMAGE} here"
+            f"the docker runtime is used when an engine answers and has the image {AGENT_IMAGE} "
+            "(docker build -f docker/reference-agent/Dockerfile -t "
+            f"{AGENT_IMAGE} .)"
         )
         run += ["--runtime", "local", "--command", agent_cmd]
     done = subprocess.run(run)
@@ -123,11 +128,20 @@ def main() -> int:
         stdout=subprocess.DEVNULL,
     )
 
-    say(f"done in {time.monotonic() - started:.0f} s. Where everything is:")
-    print(f"  run records      {args.runs_dir}/<run_id>/ (run.json, agent.log, output/model)")
-    print(f"  results JSON     {results}/*.json")
-    print(f"  database         {results}/mlrb.sqlite   (agent-eval history)")
-    print(f"  leaderboard page {page}")
+    new_runs = sorted(p for p in set(runs_dir.iterdir()) - runs_before if p.is_dir())
+    new_results = sorted(set(results.glob("*.json")) - results_before)
+    say(f"done in {time.monotonic() - started:.0f} s. Where everything is (under {ROOT}):")
+    for run_dir in new_runs:
+        print(f"  this run         {run_dir}/ (run.json, agent.log, output/model)")
+    for result in new_results:
+        print(f"  its evaluation   {result}")
+    print(f"  all runs         {runs_dir}/")
+    print(f"  database         {results}/mlrb.sqlite")
+    exe = Path(tool("agent-eval"))
+    shown = exe.relative_to(ROOT) if exe.is_relative_to(ROOT) else exe
+    print(f"  look again       {shown} history --results-dir {results}")
+    print(f"                   {shown} leaderboard --results-dir {results}")
+    print(f"  leaderboard page {page}   (open it in a browser)")
     print("  run `make demo` again to add a trial")
     return 0
 

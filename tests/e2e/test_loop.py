@@ -60,10 +60,15 @@ def test_demo_runs_the_loop_locally_and_adds_a_trial_when_run_again(tmp_path: Pa
     assert result["score"]["normalised"] is not None
     rows = evaluation_rows(results)
     assert [(r[1], r[2], r[3]) for r in rows] == [(run_dirs[0], "tiny_lm", "ok")]
+    # The closing lines name this run's own folder and results file, not a pattern.
+    assert f"this run         {runs / run_dirs[0]}/" in first.stdout
+    (saved,) = results.glob("*.json")
+    assert f"its evaluation   {saved}" in first.stdout
 
     second = subprocess.run(demo, capture_output=True, text=True, env=clean_env(), timeout=600)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert len(evaluation_rows(results)) == 2
+    assert second.stdout.count("this run ") == 1 and str(runs / run_dirs[0]) not in second.stdout
     board = cli(
         "agent-eval", "leaderboard", "--benchmark", "smoke", "--json", "--results-dir", str(results)
     )
