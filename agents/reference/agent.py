@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -26,6 +27,13 @@ STARTER = "train.py"
 
 SECONDS_PER_STEP = 0.25
 """Rough cost of one starter training step on one CPU core, used to fit steps to the time left."""
+
+STOP_BEFORE_DEADLINE_S = 10.0
+"""The agent stops its training this long before ``$DEADLINE`` if it is still running then
+(the starter itself stops and saves 30 s before), so the harness never has to kill it."""
+
+TERMINATE_WAIT_S = 5.0
+"""How long a stopped training process gets to exit before it is killed."""
 
 
 def log(message: str) -> None:
@@ -67,19 +75,49 @@ def main() -> int:
     target = output_dir / deliverable["path"]
     steps = args.steps or plan_steps(deadline - time.time())
     command = [sys.executable, str(starter), "--output", str(target), "--steps", str(steps)]
-    log(f"training with the task's starter for {steps} steps -> {target}")
-    done = subprocess.run(command, check=False)
+    log(
+        f"training with the task's starter for {steps} steps -> {target} "
+        f"({deadline - time.time():.0f} s left before the deadline)"
+    )
+    code = run_until(command, deadline - STOP_BEFORE_DEADLINE_S)
     if not (target / "config.json").is_file():
-        log(f"no model was saved (starter exit code {done.returncode})")
-        return done.returncode or 1
+        log(f"no model was saved (starter exit code {code})")
+        return code or 1
     notes = output_dir / "NOTES.md"
     notes.write_text(
         f"# Reference agent\n\nTrained with `starter/{STARTER} --steps {steps}`; "
-        f"starter exit code {done.returncode}.\n",
+        f"starter exit code {code}.\n",
         encoding="utf-8",
     )
     log(f"deliverable ready in {target}")
-    return done.returncode
+    return 0 if code < 0 else code  # stopped early by the agent: the checkpoint is the result
+
+
+def run_until(command: list[str], stop_at: float) -> int:
+    """Run ``command``; stop it at the Unix time ``stop_at`` or when this agent gets SIGTERM.
+
+    Returns its exit code (negative: the signal that ended it, as ``subprocess`` reports it).
+    """
+    child = subprocess.Popen(command)
+
+    def stop(signum: int, _frame: object) -> None:
+        log(f"signal {signum}: stopping the training; the last checkpoint is the deliverable")
+        child.terminate()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        try:
+            return child.wait(timeout=max(stop_at - time.time(), 1.0))
+        except subprocess.TimeoutExpired:
+            log("close to the deadline: stopping the training; the last checkpoint stays")
+            child.terminate()
+        try:
+            return child.wait(timeout=TERMINATE_WAIT_S)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            return child.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
