@@ -224,3 +224,10 @@ def test_broken_plugin_through_the_console_script(site: Path) -> None:
     assert done.stderr.startswith("error: task plugin 'broken-lab'")
     assert "hint:" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_suggestions_ignore_case_and_dashes() -> None:
+    for typo in ("TINY_LM", "Tiny-LM"):
+        with pytest.raises(UnknownTaskError) as err:
+            get_task(typo)
+        assert err.value.hint is not None and err.value.hint.startswith("did you mean 'tiny_lm'")

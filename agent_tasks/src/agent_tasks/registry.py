@@ -152,10 +152,14 @@ def _ready() -> Catalogue:
 
 def _closest(word: str, candidates: Iterable[str]) -> list[str]:
     pool = list(candidates)
-    close = difflib.get_close_matches(word, pool, n=3, cutoff=0.5)
+    # Compare case- and separator-blind: TINY_LM and tiny-lm both mean tiny_lm.
+    folded = {c.lower().replace("-", "_"): c for c in pool}
+    key = word.lower().replace("-", "_")
+    exact = [folded[key]] if key in folded else []
+    close = [folded[c] for c in difflib.get_close_matches(key, list(folded), n=3, cutoff=0.5)]
     if not close:
-        close = [c for c in pool if word and (word in c or c in word)][:3]
-    return close
+        close = [c for f, c in folded.items() if key and (key in f or f in key)][:3]
+    return list(dict.fromkeys([*exact, *close]))[:3]
 
 
 def get_task(name: str) -> TaskSpec:
