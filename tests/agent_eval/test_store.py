@@ -14,6 +14,7 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -225,6 +226,26 @@ def test_postgres_scheme_alias_is_accepted(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgres://alice@db.example/evals")
     assert resolve_url().get_backend_name() == "postgresql"
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+def test_url_without_a_driver_uses_psycopg2(scheme: str, clean_env: Path) -> None:
+    # SQLAlchemy's own default PostgreSQL driver is not installed: a URL naming no driver must
+    # still reach the server through psycopg2 (down here: exit 6, not a missing module).
+    quoted = quote(SECRET, safe="")
+    url = f"{scheme}://mlrb:{quoted}@127.0.0.1:{closed_port()}/bench"
+    assert resolve_url(url).drivername == "postgresql+psycopg2"
+    with pytest.raises(DatabaseError) as info:
+        record_result(make_result(), url=url)
+    assert info.value.exit_code == 6 and "s3cr" not in info.value.message
+
+
+@pytest.mark.parametrize("driver", ["postgresql+nosuchdriver", "postgresql+asyncpg"])
+def test_url_with_a_driver_not_installed_is_a_usage_error(driver: str, clean_env: Path) -> None:
+    with pytest.raises(EvalUsageError) as info:
+        Store.open(f"{driver}://mlrb:{quote(SECRET, safe='')}@127.0.0.1/bench")
+    assert info.value.exit_code == 2 and driver in info.value.message
+    assert "s3cr" not in info.value.message
 
 
 def test_db_parts_build_a_psycopg2_url_with_quoted_password(

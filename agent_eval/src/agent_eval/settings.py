@@ -114,8 +114,15 @@ def _postgres_url(settings: EvalSettings) -> URL:
     return parse_url(f"postgresql+psycopg2://{auth}@{host}{port}/{name}", source="DB_*")
 
 
+DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg2", "sqlite": "sqlite+pysqlite"}
+"""Driver used when a URL names only the database (SQLAlchemy's own default may be missing)."""
+
+
 def parse_url(text: str, *, source: str) -> URL:
-    """Parse a database URL (``postgres://`` is accepted as ``postgresql://``)."""
+    """Parse a database URL; ``postgres://`` and ``postgresql://`` mean psycopg2.
+
+    The URL's driver must be installed and synchronous; otherwise a usage error (exit 2).
+    """
     candidate = text.strip()
     if candidate.startswith("postgres://"):
         candidate = "postgresql://" + candidate[len("postgres://") :]
@@ -133,7 +140,29 @@ def parse_url(text: str, *, source: str) -> URL:
             f"{source} names an unsupported database {parsed.get_backend_name()!r}",
             hint="use PostgreSQL (postgresql+psycopg2://...) or SQLite (sqlite:///...)",
         )
+    if parsed.drivername in DEFAULT_DRIVERS:
+        parsed = parsed.set(drivername=DEFAULT_DRIVERS[parsed.drivername])
+    _check_driver(parsed, source)
     return parsed
+
+
+def _check_driver(url: URL, source: str) -> None:
+    """The URL's driver can be loaded and is not an asyncio driver."""
+    from sqlalchemy.exc import NoSuchModuleError
+
+    try:
+        dialect = url.get_dialect()
+        dialect.import_dbapi()
+    except (NoSuchModuleError, ImportError):
+        raise EvalUsageError(
+            f"{source} names the database driver {url.drivername!r}, which is not installed",
+            hint="use postgresql+psycopg2://... (or postgresql://) or sqlite:///...",
+        ) from None
+    if getattr(dialect, "is_async", False):
+        raise EvalUsageError(
+            f"{source} names the asyncio driver {url.drivername!r}, which cannot be used here",
+            hint="use postgresql+psycopg2://... (or postgresql://) or sqlite:///...",
+        )
 
 
 def mask_url(url: URL | str) -> str:
