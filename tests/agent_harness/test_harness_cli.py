@@ -230,3 +230,17 @@ def test_malformed_image_name_is_a_usage_error(runs_dir: Path, image: str) -> No
                      str(runs_dir))  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert "is not a valid image name" in result.stderr and "hint:" in result.stderr
+
+
+def test_runs_names_unreadable_records_and_shows_whole_run_ids(runs_dir: Path) -> None:
+    done = harness(*_local(runs_dir, "--json"))
+    run_id = json.loads(done.stdout)["run_id"]
+    for name, content in (("corrupt", b"{not json"), ("foreign", b'{"run_id": 5}')):
+        (runs_dir / name).mkdir()
+        (runs_dir / name / "run.json").write_bytes(content)
+    result = harness("runs", "--runs-dir", str(runs_dir), env=clean_environ(COLUMNS="80"))
+    assert result.returncode == 0
+    assert run_id in result.stdout  # whole, not cut short by a narrow terminal
+    assert "2 run folder(s)" in result.stderr and "corrupt, foreign" in result.stderr
+    listed = json.loads(harness("runs", "--runs-dir", str(runs_dir), "--json").stdout)
+    assert [r["run_id"] for r in listed] == [run_id]

@@ -155,9 +155,16 @@ def runs_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List past runs, oldest first."""
-    from agent_harness.records import list_records
+    from agent_harness.records import list_records, unreadable_records
 
     found = list_records(runs_dir)
+    broken = unreadable_records(runs_dir)
+    if broken:
+        shown = ", ".join(broken[:5]) + (" ..." if len(broken) > 5 else "")
+        sys.stderr.write(
+            f"warning: {len(broken)} run folder(s) in {runs_dir} have a run.json that cannot be "
+            f"read and are not listed: {shown}\n"
+        )
     if as_json:
         _print_json([r.model_dump(mode="json") for _, r in found])
         return
@@ -167,8 +174,10 @@ def runs_command(
     from agent_harness.timelimit import format_seconds
 
     table = Table(title=f"{len(found)} runs in {runs_dir}", header_style="bold")
-    for column in ("run id", "task", "runtime", "image", "status", "exit", "duration"):
-        table.add_column(column)
+    longest = max((len(r.run_id) for _, r in found), default=6)
+    table.add_column("run id", no_wrap=True, min_width=longest)  # the id is what users copy
+    for column in ("task", "runtime", "image", "status", "exit", "duration"):
+        table.add_column(column, overflow="fold")
     for _, r in found:
         table.add_row(
             r.run_id,
@@ -179,7 +188,7 @@ def runs_command(
             "" if r.exit_code is None else str(r.exit_code),
             "" if r.duration_s is None else format_seconds(r.duration_s),
         )
-    Console().print(table)
+    Console(width=max(Console().width, 120)).print(table)
 
 
 @app.command("cleanup")

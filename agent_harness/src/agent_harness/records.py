@@ -172,3 +172,14 @@ def list_records(runs_dir: Path) -> list[tuple[Path, RunRecord]]:
                 found.append((child, record))
     found.sort(key=lambda item: item[1].started_at)
     return found
+
+
+def unreadable_records(runs_dir: Path) -> list[str]:
+    """Names of run folders whose run.json exists but cannot be read (corrupt, foreign)."""
+    if not runs_dir.is_dir():
+        return []
+    return [
+        child.name
+        for child in sorted(runs_dir.iterdir())
+        if (child / RUN_FILE).is_file() and read_record(child) is None
+    ]
