@@ -28,9 +28,10 @@ STARTER = "train.py"
 SECONDS_PER_STEP = 0.25
 """Rough cost of one starter training step on one CPU core, used to fit steps to the time left."""
 
-STOP_BEFORE_DEADLINE_S = 10.0
+STOP_BEFORE_DEADLINE_S = 3.0
 """The agent stops its training this long before ``$DEADLINE`` if it is still running then
-(the starter itself stops and saves 30 s before), so the harness never has to kill it."""
+(the starter itself stops and saves earlier, see ``saving_margin``), so the harness never has to
+kill it."""
 
 TERMINATE_WAIT_S = 5.0
 """How long a stopped training process gets to exit before it is killed."""
@@ -42,9 +43,18 @@ def log(message: str) -> None:
 
 
 def plan_steps(seconds_left: float, default_steps: int = 600) -> int:
-    """Training steps that fit in the time left, keeping a third of it for saving and slack."""
+    """Training steps that fit in the time left, keeping a third of it for start-up and saving."""
     budget = max(seconds_left * 2 / 3, 0.0)
     return max(20, min(default_steps, int(budget / SECONDS_PER_STEP)))
+
+
+def saving_margin(seconds_left: float) -> float:
+    """Seconds before the deadline at which the starter stops training to save its model.
+
+    A fifth of the time, between 8 s (a short limit still gets most of its time for training) and
+    30 s (the starter's own default, ample for a final validation and save).
+    """
+    return min(30.0, max(8.0, seconds_left / 5))
 
 
 def main() -> int:
@@ -73,11 +83,13 @@ def main() -> int:
         return 2
 
     target = output_dir / deliverable["path"]
-    steps = args.steps or plan_steps(deadline - time.time())
+    left = deadline - time.time()
+    steps = args.steps or plan_steps(left)
     command = [sys.executable, str(starter), "--output", str(target), "--steps", str(steps)]
+    command += ["--deadline-margin", f"{saving_margin(left):.0f}"]
     log(
         f"training with the task's starter for {steps} steps -> {target} "
-        f"({deadline - time.time():.0f} s left before the deadline)"
+        f"({left:.0f} s left; it saves and stops {saving_margin(left):.0f} s before the deadline)"
     )
     code = run_until(command, deadline - STOP_BEFORE_DEADLINE_S)
     if not (target / "config.json").is_file():

@@ -17,8 +17,12 @@ AGENT = REPO / "agents" / "reference" / "agent.py"
 # A starter that saves a checkpoint at once, then trains "forever", ignoring the deadline.
 STUBBORN_STARTER = """
 import argparse, json, pathlib, time
-p = argparse.ArgumentParser(); p.add_argument("--output"); p.add_argument("--steps")
-out = pathlib.Path(p.parse_args().output); out.mkdir(parents=True)
+p = argparse.ArgumentParser()
+for flag in ("--output", "--steps", "--deadline-margin"):
+    p.add_argument(flag)
+args = p.parse_args()
+print("deadline margin", args.deadline_margin, flush=True)
+out = pathlib.Path(args.output); out.mkdir(parents=True)
 (out / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
 print("checkpoint saved; training on", flush=True)
 time.sleep(600)
@@ -59,7 +63,7 @@ def _start(tmp_path: Path, seconds: float) -> tuple[subprocess.Popen[str], Path,
 def test_agent_stops_a_training_that_ignores_the_deadline_and_keeps_its_checkpoint(
     tmp_path: Path,
 ) -> None:
-    proc, out, deadline = _start(tmp_path, 14)  # the agent stops its training 10 s before
+    proc, out, deadline = _start(tmp_path, 8)  # the agent stops its training 3 s before
     try:
         log, _ = proc.communicate(timeout=60)
     finally:
@@ -68,6 +72,8 @@ def test_agent_stops_a_training_that_ignores_the_deadline_and_keeps_its_checkpoi
     assert proc.returncode == 0, log
     assert time.time() < deadline, log  # ended on its own, before the harness would stop it
     assert "close to the deadline: stopping the training" in log
+    # a short limit: the starter is told to save 8 s before the deadline, not its default 30 s
+    assert "deadline margin 8" in log
     assert (out / "model" / "config.json").is_file() and (out / "NOTES.md").is_file()
 
 
