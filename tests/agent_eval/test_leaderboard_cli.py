@@ -268,6 +268,15 @@ def test_piped_table_keeps_every_number_whole_and_raw_without_values_says_so(
     assert "no raw values for the tasks shown" in raw.stdout and "┏" not in raw.stdout
 
 
+def test_list_builtin_prints_tab_separated_name_and_path(results_dir: Path) -> None:
+    result = invoke("import", "--list-builtin")
+    assert result.exit_code == 0
+    name, path = result.stdout.splitlines()[0].split("\t")
+    assert name == "mlrc_bench_paper" and Path(path).is_file()
+    checked = invoke("import", "--check", path, "--results-dir", str(results_dir))
+    assert checked.exit_code == 0 and "is valid" in checked.stdout
+
+
 def test_html_to_a_folder_or_under_a_file_exits_2_and_leaves_nothing(
     results_dir: Path, tmp_path: Path
 ) -> None:

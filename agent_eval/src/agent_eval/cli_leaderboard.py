@@ -139,8 +139,8 @@ def import_command(
 ) -> None:
     """Import published per-task results (a paper's table, a top human entry) as reference rows.
 
-    The whole file is checked first: a wrong shape, an unknown task or a non-numeric value exits 2
-    naming the entry, and nothing is imported. Importing the same file again adds nothing.
+    The whole file is checked first; any wrong entry is named and nothing is imported (exit 2).
+    Importing the same file again adds nothing.
     """
     from rich.console import Console
 
@@ -152,9 +152,9 @@ def import_command(
     from agent_tasks.registry import list_tasks
 
     out = Console(highlight=False, soft_wrap=True)
-    if list_builtin:
+    if list_builtin:  # plain tab-separated lines (rich would turn the tab into spaces)
         for name in builtin_names():
-            out.print(f"{name}\t{builtin_path(name)}")
+            sys.stdout.write(f"{name}\t{builtin_path(name)}\n")
         return
 
     def run() -> dict[str, Any]:
