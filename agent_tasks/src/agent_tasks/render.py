@@ -42,7 +42,10 @@ def describe_constraint(constraint: Constraint) -> str:
         text = f"{constraint.phase.replace('_', ' ')} within {format_duration(constraint.limit_s)}"
     else:  # pragma: no cover - the union is closed
         raise TypeError(type(constraint).__name__)
-    return f"{text}: {constraint.description}" if constraint.description else text
+    if not constraint.description:
+        return text
+    description = constraint.description.rstrip(".")
+    return f"{text}. {description[:1].upper()}{description[1:]}."
 
 
 def render_prompt(spec: TaskSpec) -> str:
@@ -155,7 +158,12 @@ def render_prompt(spec: TaskSpec) -> str:
     lines += [
         "## Your environment",
         "",
-        "- `$TASK_DIR` (read-only): this file, `task.json` and `starter/`.",
+        "- `$TASK_DIR` (read-only): "
+        + (
+            "this file, `task.json` and `starter/`."
+            if spec.assets
+            else "this file and `task.json`."
+        ),
         "- `$OUTPUT_DIR` (writable): put the deliverable here; everything else is discarded.",
         "- `$TASK_NAME`, `$BENCHMARK`, `$TIME_LIMIT_S`, `$DEADLINE` describe the run.",
         "",

@@ -416,8 +416,7 @@ def llm_efficiency() -> TaskSpec:
         datasets=tuple(
             DatasetSpec(
                 id=i,
-                description=f"Suggested open data: {d} The Flan Collection and "
-                "any other openly licensed data are allowed too.",
+                description=f"Suggested open data: {d}",
             )
             for i, d in suggested
         ),
@@ -426,7 +425,8 @@ def llm_efficiency() -> TaskSpec:
         rules=(
             "Start from a base (not instruction-tuned) model of one of the approved families, "
             "of any size, obtained through legitimate channels.",
-            "Use only openly licensed data; no outputs of models whose licence forbids it.",
+            "Use only openly licensed data (the suggested sets, the Flan Collection or any other "
+            "open data); no outputs of models whose licence forbids it.",
             "MMLU (any split) is for evaluation only: never train or tune on it.",
             "All training happens within the run on the single GPU provided.",
         ),

@@ -31,7 +31,9 @@ AGENT_BUDGET_S = 5 * 3600
 WORKFLOW = """\
 ## How this task works
 
-You work in the task's MLRC-Bench folder. It holds `main.py` (run a method: `python main.py
+You work in the task's MLRC-Bench folder, which your agent's image brings with it (the
+MLRC-Bench task environment: its code and development data are not part of `$TASK_DIR`). It
+holds `main.py` (run a method: `python main.py
 -m METHOD -p dev`), `evaluation.py` and `constants.py`, which are read-only, a `methods/`
 package with a base class and the baseline method (a new method is a new class registered by
 name in `methods/__init__.py`), and the development data. The test data and test constants
