@@ -231,3 +231,11 @@ def test_suggestions_ignore_case_and_dashes() -> None:
         with pytest.raises(UnknownTaskError) as err:
             get_task(typo)
         assert err.value.hint is not None and err.value.hint.startswith("did you mean 'tiny_lm'")
+
+
+def test_a_task_under_the_wrong_benchmark_suggests_that_benchmarks_own_variant() -> None:
+    from agent_tasks import UnknownTaskError, resolve_task
+
+    with pytest.raises(UnknownTaskError) as caught:
+        resolve_task("llm_merging", "mlrc_bench")
+    assert "did you mean 'mlrc_llm_merging'?" in (caught.value.hint or "")

@@ -220,8 +220,10 @@ def resolve_task(name: str, benchmark: str | None = None) -> TaskSpec:
     mini = catalogue.specs.get(MINI_PREFIX + spec.name)
     if mini is not None and mini.benchmark == benchmark:
         return mini
+    related = [s.name for s in list_tasks(benchmark) if spec.name in s.name]
+    suggestion = f"did you mean {', '.join(repr(r) for r in related)}? " if related else ""
     raise UnknownTaskError(
         f"task {spec.name!r} is not part of benchmark {benchmark!r}",
-        hint=f"it belongs to {spec.benchmark!r}; "
+        hint=f"{suggestion}{spec.name!r} belongs to {spec.benchmark!r}; "
         f"run 'agent-tasks list --benchmark {benchmark}' for that benchmark's tasks",
     )
