@@ -81,3 +81,27 @@ def test_cleanup_removes_orphans_and_spares_live_runs(
         live.remove(force=True)
         with contextlib.suppress(docker_errors.NotFound):  # removed by the command under test
             orphan.remove(force=True)
+
+
+def test_cleanup_without_an_engine_still_marks_abandoned_local_runs(
+    runs_dir: Path, tmp_path: Path
+) -> None:
+    run_id = "20261122T113000Z-tiny_lm-abcdef"
+    run_dir = runs_dir / run_id
+    (run_dir / "output").mkdir(parents=True)
+    write_record(
+        run_dir,
+        RunRecord(
+            run_id=run_id, task=TASK, benchmark="smoke", task_version="1.0.0", image="local",
+            runtime="local", provider="none", gpus=[], started_at="2026-11-22T11:30:00.000Z",
+            deadline=0.0, limits=Limits(time_limit_s=60, grace_s=1), harness_pid=_dead_pid(),
+            host=hostname(),
+        ),
+    )  # fmt: skip
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+    done = harness("cleanup", "--runs-dir", str(runs_dir), env=env)
+    assert done.returncode == 0, done.stderr
+    assert f"marked: {run_id}" in done.stdout
+    assert "containers were not checked" in done.stderr
+    record = read_record(run_dir)
+    assert record is not None and record.status == "error"

@@ -27,7 +27,8 @@ class Cleaned:
     run_id: str
     container: str | None
     action: str
-    """``removed``, ``marked`` (run.json set to error), or ``skipped`` (its harness is alive)."""
+    """``removed``, ``marked`` (run.json set to error), ``skipped`` (its harness is alive), or
+    ``engine-unreachable`` (no Docker engine answered: containers were not checked)."""
 
 
 def _alive(pid: int) -> bool:
@@ -64,6 +65,7 @@ def _mark(run_dir: Path) -> bool:
 
 def cleanup(runs_dir: Path, *, force: bool = False, client: Any = None) -> list[Cleaned]:
     """Remove labelled containers whose harness is gone (all with ``force``); mark their runs."""
+    from agent_harness.errors import EngineNotReadyError
     from agent_harness.runtimes.container import (
         LABEL_HARNESS_PID,
         LABEL_HOST,
@@ -74,10 +76,16 @@ def cleanup(runs_dir: Path, *, force: bool = False, client: Any = None) -> list[
         remove_container,
     )
 
-    engine = client if client is not None else connect()
     done: list[Cleaned] = []
     handled: set[str] = set()
-    for container in leftover_containers(engine):
+    try:
+        engine = client if client is not None else connect()
+    except EngineNotReadyError:
+        # Runs of the local runtime need no engine: mark those; say that containers were not
+        # checked, so a docker run's leftover is not believed gone.
+        engine = None
+        done.append(Cleaned("", None, "engine-unreachable"))
+    for container in leftover_containers(engine) if engine is not None else []:
         labels = container.labels
         run_id = labels.get(LABEL_RUN_ID, "")
         handled.add(run_id)

@@ -207,9 +207,16 @@ def cleanup_command(
     if as_json:
         _print_json(cleaned_json(done))
         return
-    if not done:
+    if not [item for item in done if item.action != "engine-unreachable"]:
         typer.echo("nothing to clean up")
     for item in done:
+        if item.action == "engine-unreachable":
+            typer.echo(
+                "note: no Docker engine answers, so containers were not checked "
+                "(start the engine and run cleanup again to remove any)",
+                err=True,
+            )
+            continue
         typer.echo(f"{item.action}: {item.run_id} {item.container or ''}".rstrip())
 
 
