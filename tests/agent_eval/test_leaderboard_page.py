@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_leaderboard import evaluation, paper_reference_data, paper_specs, raw_for
+from test_leaderboard import (
+    evaluation,
+    make_spec,
+    paper_reference_data,
+    paper_specs,
+    raw_for,
+)
 
 from agent_eval.leaderboard import (
     build_boards,
@@ -429,3 +435,25 @@ def test_page_escapes_names_fits_long_ones_and_never_plots_raw_values_on_one_axi
     browser.open(only_refs.as_uri() + "#metric=raw")
     text = browser.js("document.querySelector('#empty-state').textContent")
     assert text.startswith("No raw values for the selected tasks")
+
+
+def test_plot_keeps_long_task_labels_inside_the_picture(browser: Browser, tmp_path: Path) -> None:
+    specs = [
+        make_spec("smoke_a", "smoke", title="Tiny language model on the CPU"),
+        make_spec(
+            "smoke_an_unusually_long_task_name_that_keeps_on_going",
+            "smoke",
+            title="A task title far longer than a column header may be",
+        ),
+    ]
+    evs = [evaluation(s, raw_for(s, 50.0), agent="agent", run_id=s.name) for s in specs]
+    page = write_page(build_boards(evs, [], specs), tmp_path / "labels.html")
+    browser.open(page.as_uri())
+    labels = browser.js(
+        "[...document.querySelectorAll('#plot text.tasklabel')].map((t) =>"
+        " [t.firstChild.textContent, t.getBBox().x, t.querySelector('title').textContent])"
+    )
+    assert [title for _, _, title in labels] == [s.title for s in specs]
+    assert all(x >= 0 for _, x, _ in labels), labels  # nothing cut off on the left
+    assert labels[0][0] == "Tiny language model on the CPU"
+    assert labels[1][0].endswith("…") and len(labels[1][0]) == 40

@@ -206,6 +206,7 @@ function renderPlot(view) {
   const s = (tag, attrs, text) => { const n = document.createElementNS(ns, tag);
     for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); if (text !== undefined) n.textContent = text; return n; };
   const titles = Object.fromEntries(bench().tasks.map((t) => [t.name, t.short]));
+  const fullTitles = Object.fromEntries(bench().tasks.map((t) => [t.name, t.title]));
   const vals = [0];
   if (metric === "relative") vals.push(100);
   for (const item of shown) sel.forEach((t) => {
@@ -216,7 +217,11 @@ function renderPlot(view) {
   let lo = Math.min(...vals), hi = Math.max(...vals);
   if (hi === lo) hi = lo + 1;
   const pad = (hi - lo) * 0.05; lo -= pad; hi += pad;
-  const W = 900, left = 170, right = 20, band = 26 + shown.length * 6, top = 20;
+  // Room on the left for the longest task label (cut at 40 characters; the full title on hover).
+  const label = (t) => titles[t].length > 40 ? titles[t].slice(0, 39) + "\u2026" : titles[t];
+  const longest = Math.max(...sel.map((t) => label(t).length));
+  const W = 900, left = Math.min(300, Math.max(120, Math.ceil(longest * 6.6) + 16)), right = 20;
+  const band = 26 + shown.length * 6, top = 20;
   const H = top + sel.length * band + 30;
   const x = (v) => left + (v - lo) / (hi - lo) * (W - left - right);
   const svg = s("svg", {viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", id: "plot",
@@ -231,7 +236,9 @@ function renderPlot(view) {
   if (metric === "relative") svg.append(s("line", {x1: x(100), x2: x(100), y1: top, y2: H - 24, stroke: "#e67700", "stroke-dasharray": "4 3"}));
   sel.forEach((t, ti) => {
     const y0 = top + ti * band;
-    svg.append(s("text", {x: left - 8, y: y0 + band / 2 + 4, "text-anchor": "end"}, titles[t]));
+    const name = s("text", {x: left - 8, y: y0 + band / 2 + 4, "text-anchor": "end", class: "tasklabel"}, label(t));
+    name.append(s("title", {}, fullTitles[t]));
+    svg.append(name);
     svg.append(s("line", {x1: left, x2: W - right, y1: y0 + band, y2: y0 + band, stroke: "#e3e6ec"}));
     shown.forEach((item, ai) => {
       const v = cellValue(item.row, t, metric);
