@@ -61,6 +61,19 @@ def _record(results_dir: Path) -> None:
         store.record_many(evs)
 
 
+def test_a_view_of_a_missing_results_folder_creates_nothing(
+    results_dir: Path, tmp_path: Path
+) -> None:
+    typo = tmp_path / "resluts" / "deeper"
+    result = invoke("leaderboard", "--results-dir", str(typo))
+    assert result.exit_code == 0 and "No results recorded yet" in result.stdout
+    assert str(typo / "mlrb.sqlite") in result.stdout.replace("\n", "")
+    result = invoke("leaderboard", "--results-dir", str(typo), "-b", "smoke", "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["benchmarks"][0]["rows"] == []
+    assert invoke("leaderboard", "--results-dir", str(typo), "-b", "nope").exit_code == 2
+    assert not (tmp_path / "resluts").exists()
+
+
 def test_empty_database_is_a_clear_empty_state(results_dir: Path, tmp_path: Path) -> None:
     result = invoke("leaderboard", "--results-dir", str(results_dir))
     assert result.exit_code == 0

@@ -82,10 +82,18 @@ def leaderboard_command(
     from agent_eval.leaderboard.page import write_page
     from agent_eval.leaderboard.query import load_boards
     from agent_eval.leaderboard.views import render_board, view_json
+    from agent_eval.settings import mask_url, resolve_url
     from agent_eval.store import Store
     from agent_tasks.boundary import guarded
 
     def read() -> tuple[str, list[Any]]:
+        url = resolve_url(results_dir=results_dir)
+        file = url.database if url.get_backend_name() == "sqlite" else None
+        if file and file != ":memory:" and not Path(file).expanduser().exists():
+            # A view writes nothing: a missing SQLite file (a mistyped --results-dir, a first
+            # start) is an empty database, not one created on the spot.
+            with Store.open("sqlite://") as empty:
+                return mask_url(url), load_boards(empty, benchmark, task)
         with Store.open(results_dir=results_dir) as store:
             return store.url, load_boards(store, benchmark, task)
 
