@@ -165,10 +165,75 @@ def test_unknown_task_and_bad_options_exit_2(run_cli: Run, tiny_gpt2_dir: Path) 
         assert proc.returncode == 2, (bad, proc.stderr)
 
 
+def test_gpu_asked_for_but_absent_exits_3_and_writes_nothing(
+    run_cli: Run, tiny_gpt2_dir: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    devices = ["cuda:99"] + ([] if torch.cuda.is_available() else ["cuda"])
+    for device in devices:
+        proc = run_cli(
+            "--model_args",
+            str(tiny_gpt2_dir),
+            "--task",
+            "evaltest_params",
+            "--device",
+            device,
+            "--results-dir",
+            str(tmp_path),
+        )
+        _no_traceback(proc)
+        assert proc.returncode == 3, (device, proc.stderr)
+        assert device in proc.stderr
+        # not the model's failure: no error result that would count against the run
+        assert list(tmp_path.rglob("*.json")) == [] and list(tmp_path.glob("*.sqlite")) == []
+
+
+def test_unusable_results_folder_exits_2_before_evaluating(
+    run_cli: Run, tiny_gpt2_dir: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file, not a folder")
+    for folder in (blocker, blocker / "sub"):
+        proc = run_cli(
+            "--model_args",
+            str(tiny_gpt2_dir),
+            "--task",
+            "evaltest_params",
+            "--no-db",
+            "--results-dir",
+            str(folder),
+        )
+        _no_traceback(proc)
+        assert proc.returncode == 2, proc.stderr
+        assert "results folder" in proc.stderr and "--results-dir" in proc.stderr
+    assert blocker.read_text() == "a file, not a folder"
+
+
+def test_bad_database_settings_exit_2_before_evaluating(
+    run_cli: Run, tiny_gpt2_dir: Path, tmp_path: Path
+) -> None:
+    args = ["--model_args", str(tiny_gpt2_dir), "--task", "evaltest_params"]
+    for settings in (
+        {"DATABASE_URL": "not a url s3cret"},
+        {"DATABASE_URL": "postgresql+nosuchdriver://u:s3cret@db/x"},
+        {"DB_USER": "u", "DB_PASSWORD": "s3cret", "DB_PORT": "5432"},
+        {"DB_USER": "u", "DB_HOST": "db", "DB_NAME": "x", "DB_PORT": "not-a-port"},
+    ):
+        proc = run_cli(*args, "--results-dir", str(tmp_path / "r"), env=settings)
+        _no_traceback(proc)
+        assert proc.returncode == 2, (settings, proc.stderr)
+        assert "s3cret" not in proc.stderr + proc.stdout
+        assert list((tmp_path / "r").glob("*.json")) == []
+    # --no-db never reads the database settings
+    proc = run_cli(*args, "--no-db", "--results-dir", str(tmp_path / "n"), env=settings)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_database_failure_keeps_the_json_and_exits_6(
     run_cli: Run, tiny_gpt2_dir: Path, tmp_path: Path
 ) -> None:
-    url = "postgresql+psycopg2://nobody@127.0.0.1:9/nothing?connect_timeout=2"
+    url = "postgres://nobody@127.0.0.1:9/nothing?connect_timeout=2"  # psycopg2 by default
     proc = run_cli(
         "--model_args",
         str(tiny_gpt2_dir),

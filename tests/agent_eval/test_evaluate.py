@@ -125,3 +125,29 @@ def test_metric_subset_and_limit_recorded(
     ppl = result.metric("perplexity")
     assert ppl is not None and ppl.details["windows"] == 1 and ppl.details["complete"] is False
     assert result.score is None and result.status == "ok"
+
+
+def test_results_folder_lost_during_the_evaluation_keeps_the_result(
+    tiny_gpt2_dir: Path, eval_data_dir: Path, tmp_path: Path, make_spec: Callable[..., TaskSpec]
+) -> None:
+    import shutil
+
+    import pytest
+
+    from agent_eval.errors import ResultsWriteError
+
+    spec = make_spec("params_task", [{"name": "parameters", "direction": "lower"}])
+    options = _options(tiny_gpt2_dir, tmp_path, eval_data_dir)
+
+    def replace_folder_by_a_file(step: str) -> None:
+        if step.startswith("computing") and options.results_dir.is_dir():
+            shutil.rmtree(options.results_dir)
+            options.results_dir.write_text("not a folder any more")
+
+    with pytest.raises(ResultsWriteError) as info:
+        evaluate(options, progress=replace_folder_by_a_file, spec=spec)
+    assert info.value.exit_code == 5
+    assert str(options.results_dir) in info.value.message
+    unsaved = json.loads(info.value.document)  # what the command prints instead of losing it
+    assert unsaved["task"] == "params_task" and unsaved["status"] == "ok"
+    assert unsaved["metrics"][0]["name"] == "parameters"

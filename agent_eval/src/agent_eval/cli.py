@@ -123,9 +123,10 @@ def evaluate_command(
 ) -> None:
     """Evaluate a model (or run) for a task: metrics, constraints, score; save and record."""
     from rich.console import Console
+    from rich.status import Status
 
-    from agent_eval.errors import EvalError
-    from agent_eval.evaluate import EvalOptions, evaluate, validate
+    from agent_eval.errors import EvalError, ResultsWriteError
+    from agent_eval.evaluate import EvalOptions, Outcome, evaluate, validate
 
     out = Console(soft_wrap=False)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -144,8 +145,16 @@ def evaluate_command(
     )
     guarded(lambda: validate(options))
     _quiet_libraries()
+
+    def run(status: Status) -> Outcome:
+        try:
+            return evaluate(options, progress=lambda s: status.update(s))
+        except ResultsWriteError as exc:  # nothing is lost: the unsaved result goes to stdout
+            sys.stdout.write(exc.document + "\n")
+            raise
+
     with err.status("evaluating", spinner="dots") as status:
-        outcome = guarded(lambda: evaluate(options, progress=lambda s: status.update(s)))
+        outcome = guarded(lambda: run(status))
     if as_json:
         sys.stdout.write(outcome.result.model_dump_json(indent=2) + "\n")
     else:

@@ -29,6 +29,14 @@ class MetricError(EvalError):
     """A metric could not be computed."""
 
 
+class ResultsWriteError(EvalError):
+    """The results file could not be written; ``document`` is the JSON that was not saved."""
+
+    def __init__(self, message: str, *, document: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.document = document
+
+
 class DatabaseError(EvalError):
     """The database could not be reached or written; the JSON result is kept (exit 6)."""
 

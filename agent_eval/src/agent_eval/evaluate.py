@@ -18,7 +18,13 @@ from typing import Any
 
 from agent_eval.data import data_dir as default_data_dir
 from agent_eval.data import force_offline
-from agent_eval.errors import DatabaseError, EvalError, EvalUsageError, MetricError
+from agent_eval.errors import (
+    DatabaseError,
+    EvalError,
+    EvalUsageError,
+    MetricError,
+    ResultsWriteError,
+)
 from agent_eval.results import (
     AgentInfo,
     ConstraintCheck,
@@ -98,8 +104,11 @@ def validate(
     """The task spec and the metrics to compute; bad options are usage errors (exit 2)."""
     from agent_tasks.registry import get_task
 
-    if options.device not in DEVICES and not options.device.startswith("cuda:"):
-        raise EvalUsageError(f"unknown device {options.device!r}", hint="use auto, cpu or cuda")
+    indexed = options.device.startswith("cuda:") and options.device[5:].isdigit()
+    if options.device not in DEVICES and not indexed:
+        raise EvalUsageError(
+            f"unknown device {options.device!r}", hint="use auto, cpu, cuda or cuda:N"
+        )
     if options.dtype not in DTYPES:
         raise EvalUsageError(f"unknown dtype {options.dtype!r}", hint=f"use {', '.join(DTYPES)}")
     if options.batch_size is not None and options.batch_size < 1:
@@ -107,6 +116,15 @@ def validate(
     if options.limit is not None and options.limit < 1:
         raise EvalUsageError(f"limit {options.limit} must be at least 1")
     spec = spec or get_task(options.task)
+    _check_results_dir(options.results_dir)
+    if options.record:
+        from agent_eval.settings import resolve_url
+
+        resolve_url(options.database_url, results_dir=options.results_dir)
+    if options.device.startswith("cuda"):
+        from agent_eval.loading import pick_device
+
+        pick_device(options.device)  # a GPU asked for but absent: exit 3, nothing written
     chosen = list(spec.metrics)
     if options.metrics:
         names = [m.name for m in spec.metrics]
@@ -120,6 +138,22 @@ def validate(
                 )
         chosen = [m for m in spec.metrics if m.name in options.metrics]
     return spec, chosen
+
+
+def _check_results_dir(folder: Path) -> None:
+    """The results folder exists (created if need be) and a file can be written in it."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        reason = "it is not a folder" if folder.exists() and not folder.is_dir() else None
+        raise EvalUsageError(
+            f"results folder {str(folder)!r} cannot be written: {reason or exc.strerror or exc}",
+            hint="pass a writable folder with --results-dir (or set AGENT_EVAL_RESULTS_DIR)",
+        ) from None
 
 
 def _error(stage: str, exc: BaseException) -> ErrorInfo:
@@ -286,7 +320,16 @@ def evaluate(
         finished_at=finished,
         duration_s=round(time.perf_counter() - clock, 3),
     )
-    path = write_result(result, options.results_dir)
+    try:
+        path = write_result(result, options.results_dir)
+    except OSError as exc:
+        raise ResultsWriteError(
+            f"the result could not be written to {str(options.results_dir)!r}: "
+            f"{exc.strerror or exc}",
+            document=result.model_dump_json(indent=2),
+            hint="the result JSON is printed on stdout; save it and load it later with "
+            "'agent-eval sync FOLDER'",
+        ) from None
     outcome = Outcome(result=result, path=path, failure=failure)
     if options.record:
         progress("recording in the database")

@@ -417,10 +417,22 @@ def pick_device(device: str) -> str:
         from agent_tasks.errors import ExitCode
 
         raise EvalUsageError(
-            "--device cuda was asked for but no CUDA device is available",
+            f"--device {device} was asked for but no CUDA device is available",
             hint="use --device cpu or --device auto",
             exit_code=ExitCode.ENVIRONMENT,
         )
+    if device.startswith("cuda:"):
+        from agent_eval.errors import EvalUsageError
+        from agent_tasks.errors import ExitCode
+
+        index = device.removeprefix("cuda:")
+        count = torch.cuda.device_count()
+        if not index.isdigit() or int(index) >= count:
+            raise EvalUsageError(
+                f"--device {device} names no CUDA device of this machine ({count} found)",
+                hint=f"use --device cuda or cuda:0 ... cuda:{count - 1}",
+                exit_code=ExitCode.ENVIRONMENT,
+            )
     return "cuda:0" if device == "cuda" else device
 
 
