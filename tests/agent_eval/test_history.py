@@ -115,6 +115,18 @@ def test_history_of_an_empty_database(
     assert json.loads(CliRunner().invoke(app, ["history", "--json"]).stdout) == []
 
 
+def test_history_of_a_folder_without_a_database_creates_nothing(
+    tmp_path: Path, app: typer.Typer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clear_database_env(monkeypatch, tmp_path / "results")
+    typo = tmp_path / "reslts" / "deeper"
+    for extra in ([], ["--json"]):
+        result = CliRunner().invoke(app, ["history", "--results-dir", str(typo), *extra])
+        assert result.exit_code == 0, result.output
+        assert result.stdout.strip() == "[]" if extra else "no evaluations" in result.stdout
+    assert not (tmp_path / "reslts").exists()
+
+
 def test_history_with_database_down_is_exit_6(
     tmp_path: Path, app: typer.Typer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

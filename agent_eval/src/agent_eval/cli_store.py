@@ -90,6 +90,13 @@ def history_command(
     from agent_tasks.boundary import guarded
 
     def read() -> tuple[str, list[HistoryEntry]]:
+        from agent_eval.settings import mask_url, resolve_url
+
+        url = resolve_url(results_dir=results_dir)
+        database = url.database or ""
+        on_disk = url.get_backend_name() == "sqlite" and database not in ("", ":memory:")
+        if on_disk and not Path(database).expanduser().is_file():  # reading creates nothing
+            return mask_url(url), []
         with Store.open(results_dir=results_dir) as store:
             return store.url, store.history(task=task, limit=limit or None)
 
