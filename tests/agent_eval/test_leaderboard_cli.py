@@ -366,3 +366,19 @@ def test_leaderboard_on_postgresql(
     rows = {r["agent"]: r for r in doc["benchmarks"][0]["rows"]}
     assert rows["PG agent"]["average"] == pytest.approx(7.0)
     assert rows["pg-recorded"]["average"] == pytest.approx(40.0)
+
+
+def test_a_quick_check_is_kept_in_history_but_never_ranked(results_dir: Path) -> None:
+    spec = get_task("tiny_lm")
+    full = evaluation(spec, 0.9, agent="careful", run_id="c-1")
+    quick = evaluation(spec, 0.2, agent="hasty", run_id="h-1")
+    quick = quick.model_copy(
+        update={"environment": quick.environment.model_copy(update={"sample_limit": 3})}
+    )
+    with Store.open(results_dir=results_dir) as store:
+        store.record_many([full, quick])
+        assert len(store.history()) == 2
+    result = invoke("leaderboard", "--results-dir", str(results_dir), "-b", "smoke", "--json")
+    assert result.exit_code == 0, result.stderr
+    agents = [r["agent"] for r in json.loads(result.stdout)["benchmarks"][0]["rows"]]
+    assert agents == ["careful"]

@@ -694,3 +694,48 @@ def test_add_references_rolls_back_on_a_database_failure(db_url: str) -> None:
             store.add_references(rows)
         assert info.value.exit_code == 6
         assert store.references() == []
+
+
+def test_upgrade_from_the_first_revision_remembers_quick_checks(db_url: str) -> None:
+    from importlib.resources import as_file, files
+
+    from alembic import command
+    from alembic.config import Config
+
+    database = make_url(db_url).database
+    if db_url.startswith("sqlite") and database:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(db_url)
+    quick = make_result(minutes=1, evaluation_id="q" * 32)
+    quick = quick.model_copy(
+        update={"environment": quick.environment.model_copy(update={"sample_limit": 5})}
+    )
+    full = make_result(minutes=2, evaluation_id="f" * 32)
+    with as_file(files("agent_eval") / "migrations") as location:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(location))
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0001")
+    # Rows written by a version of the package that knew only the first revision.
+    with engine.begin() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("evaluations")}
+        assert "sample_limit" not in columns
+    from agent_eval.store import _evaluation_row
+
+    with engine.begin() as conn:
+        for result in (quick, full):
+            row = _evaluation_row(result, datetime.now(UTC))
+            values = {
+                c.name: getattr(row, c.name)
+                for c in row.__table__.columns
+                if c.name != "sample_limit"
+            }
+            conn.execute(row.__table__.insert().values(**values))
+    assert upgrade(engine) is True
+    with engine.connect() as conn:
+        limits = dict(
+            conn.execute(sa.text("SELECT evaluation_id, sample_limit FROM evaluations")).all()
+        )
+    engine.dispose()
+    assert limits == {"q" * 32: 5, "f" * 32: None}

@@ -70,6 +70,8 @@ def records(
         e.primary_value.label("raw"), e.constraints_passed, e.finished_at,
         e.normalised_score.label("normalised"), e.absolute_improvement_pct.label("absolute"),
     )  # fmt: skip
+    # A quick check (--limit) scored a sample of the data: kept in history, never ranked.
+    query = query.where(e.sample_limit.is_(None))
     if benchmarks is not None:
         query = query.where(e.benchmark.in_(list(benchmarks)))
     if tasks is not None:

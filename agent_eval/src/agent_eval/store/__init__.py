@@ -255,6 +255,7 @@ def _evaluation_row(result: EvaluationResult, now: datetime) -> EvaluationRow:
         normalised_score=result.score.normalised if result.score else None,
         absolute_improvement_pct=result.score.absolute_improvement_pct if result.score else None,
         constraints_passed=result.constraints_passed,
+        sample_limit=result.environment.sample_limit,
         started_at=_utc(result.started_at),
         finished_at=_utc(result.finished_at),
         duration_s=result.duration_s,

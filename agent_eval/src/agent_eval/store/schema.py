@@ -89,6 +89,9 @@ class EvaluationRow(Base):
     normalised_score: Mapped[float | None] = mapped_column(Float)
     absolute_improvement_pct: Mapped[float | None] = mapped_column(Float)
     constraints_passed: Mapped[bool] = mapped_column(Boolean)
+    sample_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """Samples per dataset when the evaluation was a quick check (``--limit``); such results
+    are kept and shown in history but never ranked."""
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     duration_s: Mapped[float] = mapped_column(Float)
