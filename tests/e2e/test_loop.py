@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,16 @@ def results_of(results_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(results_dir.glob("*.json"))]
 
 
+def evaluated_run(
+    image: str, runs: Path, results: Path, *options: str
+) -> subprocess.CompletedProcess[str]:
+    """``agent-harness run IMAGE --task tiny_lm ... --evaluate`` (evaluator as a process)."""
+    return cli(
+        "agent-harness", "run", image, "--task", "tiny_lm", "--runs-dir", str(runs),
+        "--evaluate", "--eval-mode", "process", "--results-dir", str(results), *options,
+    )  # fmt: skip
+
+
 @pytest.mark.slow
 def test_demo_runs_the_loop_locally_and_adds_a_trial_when_run_again(tmp_path: Path) -> None:
     runs, results = tmp_path / "runs", tmp_path / "results"
@@ -45,7 +56,6 @@ def test_demo_runs_the_loop_locally_and_adds_a_trial_when_run_again(tmp_path: Pa
         "--results-dir",
         str(results),
     ]
-    import subprocess
 
     first = subprocess.run(demo, capture_output=True, text=True, env=clean_env(), timeout=600)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
@@ -82,26 +92,8 @@ def test_demo_runs_the_loop_locally_and_adds_a_trial_when_run_again(tmp_path: Pa
 @pytest.mark.docker
 def test_docker_run_hands_its_model_to_the_evaluator(tmp_path: Path, delivering_image: str) -> None:
     runs, results = tmp_path / "runs", tmp_path / "results"
-    done = cli(
-        "agent-harness",
-        "run",
-        delivering_image,
-        "--task",
-        "tiny_lm",
-        "--runtime",
-        "docker",
-        "--network",
-        "none",
-        "--time-limit",
-        "2m",
-        "--runs-dir",
-        str(runs),
-        "--evaluate",
-        "--eval-mode",
-        "process",
-        "--results-dir",
-        str(results),
-    )
+    docker = ("--runtime", "docker", "--network", "none")
+    done = evaluated_run(delivering_image, runs, results, *docker, "--time-limit", "2m")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     _, record = only_run(runs)
     assert record["status"] == "completed"
@@ -120,30 +112,10 @@ def test_timed_out_run_with_a_deliverable_is_evaluated_anyway(
     tmp_path: Path, delivering_image: str
 ) -> None:
     runs, results = tmp_path / "runs", tmp_path / "results"
-    done = cli(
-        "agent-harness",
-        "run",
-        delivering_image,
-        "--task",
-        "tiny_lm",
-        "--runtime",
-        "docker",
-        "--network",
-        "none",
-        "--time-limit",
-        "3s",
-        "--grace",
-        "1s",
-        "--command",
-        "cp -r /model-src /app/output/model; echo saved; sleep 60",
-        "--runs-dir",
-        str(runs),
-        "--evaluate",
-        "--eval-mode",
-        "process",
-        "--results-dir",
-        str(results),
-    )
+    agent = "cp -r /model-src /app/output/model; echo saved; sleep 60"
+    docker = ("--runtime", "docker", "--network", "none")
+    limits = ("--time-limit", "3s", "--grace", "1s")
+    done = evaluated_run(delivering_image, runs, results, *docker, *limits, "--command", agent)
     assert done.returncode == 124, done.stdout[-3000:] + done.stderr[-3000:]
     _, record = only_run(runs)
     assert record["status"] == "timeout"
@@ -155,26 +127,8 @@ def test_timed_out_run_with_a_deliverable_is_evaluated_anyway(
 
 def test_run_without_deliverable_is_recorded_as_no_output_not_zero(tmp_path: Path) -> None:
     runs, results = tmp_path / "runs", tmp_path / "results"
-    done = cli(
-        "agent-harness",
-        "run",
-        "empty-agent",
-        "--task",
-        "tiny_lm",
-        "--runtime",
-        "local",
-        "--command",
-        "echo nothing to deliver",
-        "--time-limit",
-        "30s",
-        "--runs-dir",
-        str(runs),
-        "--evaluate",
-        "--eval-mode",
-        "process",
-        "--results-dir",
-        str(results),
-    )
+    local = ("--runtime", "local", "--command", "echo nothing to deliver")
+    done = evaluated_run("empty-agent", runs, results, *local, "--time-limit", "30s")
     assert done.returncode == 5, done.stdout[-3000:] + done.stderr[-3000:]
     _, record = only_run(runs)
     assert record["status"] == "completed" and record["deliverable"] is None
@@ -204,7 +158,6 @@ def test_run_sh_gives_the_agent_its_key_and_keeps_it_out_of_the_run_folder(
         'echo "${DB_PASSWORD:-no-db-password}" > /app/output/db.txt; '
         'echo "the key is $OPENAI_API_KEY"'
     )
-    import subprocess
 
     done = subprocess.run(
         [
