@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from agent_tasks.boundary import fail, guarded
+from agent_tasks.boundary import fail, guarded, print_json
 
 app = typer.Typer(
     name="agent-eval",
@@ -215,12 +215,10 @@ def metrics_command(
 
     found = available()
     if as_json:
-        import json
-
         rows = [
             {"key": r.key, "needs": r.needs, "description": r.description} for r in found.values()
         ]
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        print_json(rows)
         return
     table = Table(header_style="bold")
     for column in ("Metric", "Needs", "Description"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -32,10 +31,6 @@ class TrialsChoice(StrEnum):
 
     mean = "mean"
     best = "best"
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 EMPTY_MESSAGE = (
@@ -84,7 +79,7 @@ def leaderboard_command(
     from agent_eval.leaderboard.views import render_board, view_json
     from agent_eval.settings import mask_url, resolve_url
     from agent_eval.store import Store
-    from agent_tasks.boundary import guarded
+    from agent_tasks.boundary import guarded, print_json
 
     def read() -> tuple[str, list[Any]]:
         url = resolve_url(results_dir=results_dir)
@@ -108,7 +103,7 @@ def leaderboard_command(
         if not as_json:
             return
     if as_json:
-        _print_json(
+        print_json(
             {
                 "database": url,
                 "benchmarks": [view_json(b, m, k, None) for b in boards],
@@ -156,7 +151,7 @@ def import_command(
     from agent_eval.leaderboard.importing import builtin_names, builtin_path, read_reference_file
     from agent_eval.leaderboard.query import import_batch
     from agent_eval.store import Store
-    from agent_tasks.boundary import guarded
+    from agent_tasks.boundary import guarded, print_json
     from agent_tasks.registry import list_tasks
 
     out = Console(highlight=False, soft_wrap=True)
@@ -196,7 +191,7 @@ def import_command(
 
     summary = guarded(run)
     if as_json:
-        _print_json(summary)
+        print_json(summary)
         return
     if summary.get("checked_only"):
         out.print(

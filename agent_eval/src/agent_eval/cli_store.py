@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,10 +14,6 @@ if TYPE_CHECKING:
 
     from agent_eval.store import HistoryEntry
     from agent_eval.sync import SyncReport
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
 def sync_command(
@@ -37,13 +31,13 @@ def sync_command(
 
     from agent_eval.errors import EvalUsageError
     from agent_eval.sync import sync_folder
-    from agent_tasks.boundary import fail, guarded
+    from agent_tasks.boundary import fail, guarded, print_json
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     with err.status(f"syncing {results_dir} ..."):
         report = guarded(lambda: sync_folder(results_dir))
     if as_json:
-        _print_json(report.model_dump(mode="json"))
+        print_json(report.model_dump(mode="json"))
     else:
         render_sync(report, Console(highlight=False, soft_wrap=True))
     if report.bad:
@@ -87,7 +81,7 @@ def history_command(
     from rich.console import Console
 
     from agent_eval.store import Store
-    from agent_tasks.boundary import guarded
+    from agent_tasks.boundary import guarded, print_json
 
     def read() -> tuple[str, list[HistoryEntry]]:
         from agent_eval.settings import mask_url, resolve_url
@@ -102,7 +96,7 @@ def history_command(
 
     url, entries = guarded(read)
     if as_json:
-        _print_json([entry.model_dump(mode="json") for entry in entries])
+        print_json([entry.model_dump(mode="json") for entry in entries])
         return
     console = Console(highlight=False, soft_wrap=True)
     if not entries:

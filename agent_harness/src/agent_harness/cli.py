@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from agent_harness.choices import DEFAULT_GRACE, EvalModeChoice, Network, Provider, Runtime
-from agent_tasks.boundary import guarded
+from agent_tasks.boundary import guarded, print_json
 
 app = typer.Typer(
     name="agent-harness",
@@ -23,11 +22,6 @@ app = typer.Typer(
 RUNS_DIR_OPTION = typer.Option(
     "--runs-dir", envvar="AGENT_HARNESS_RUNS_DIR", help="Folder of run records."
 )
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
-    sys.stdout.flush()
 
 
 @app.command("run")
@@ -143,7 +137,7 @@ def run_command(
     if code == 0 and record.evaluation is not None:
         code = int(record.evaluation.get("exit_code", 0))
     if as_json:
-        _print_json(record.model_dump(mode="json"))
+        print_json(record.model_dump(mode="json"))
     else:
         typer.echo(f"{record.status}: {run_dir}")
     raise typer.Exit(code)
@@ -166,7 +160,7 @@ def runs_command(
             f"read and are not listed: {shown}\n"
         )
     if as_json:
-        _print_json([r.model_dump(mode="json") for _, r in found])
+        print_json([r.model_dump(mode="json") for _, r in found])
         return
     from rich.console import Console
     from rich.table import Table
@@ -205,7 +199,7 @@ def cleanup_command(
 
     done = guarded(lambda: cleanup(runs_dir, force=force))
     if as_json:
-        _print_json(cleaned_json(done))
+        print_json(cleaned_json(done))
         return
     if not [item for item in done if item.action != "engine-unreachable"]:
         typer.echo("nothing to clean up")

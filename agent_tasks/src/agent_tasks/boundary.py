@@ -7,9 +7,10 @@ Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import typer
 
@@ -49,3 +50,9 @@ def guarded(call: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         report("interrupted")
         raise typer.Exit(INTERRUPTED_EXIT) from None
+
+
+def print_json(data: Any) -> None:
+    """What a ``--json`` option prints: indented JSON on stdout, non-ASCII kept as is."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -13,7 +12,7 @@ from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
 
-from agent_tasks.boundary import guarded
+from agent_tasks.boundary import guarded, print_json
 from agent_tasks.errors import ExitCode
 
 app = typer.Typer(
@@ -23,10 +22,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
 @app.command("list")
@@ -42,7 +37,7 @@ def list_command(
 
     specs = guarded(lambda: list_tasks(benchmark))
     if as_json:
-        _print_json(
+        print_json(
             [
                 {
                     "name": s.name,
@@ -91,7 +86,7 @@ def show_command(
 
     spec = guarded(lambda: get_task(name))
     if as_json:
-        _print_json(spec.public_dict())
+        print_json(spec.public_dict())
         return
     console = Console()
     table = Table(
@@ -191,7 +186,7 @@ def validate_command(
     problems = validate_all()
     count = len(load().specs)
     if as_json:
-        _print_json({"tasks": count, "problems": problems})
+        print_json({"tasks": count, "problems": problems})
     elif problems:
         err = Console(stderr=True)
         for p in problems:
