@@ -1,4 +1,4 @@
-"""The evaluator's speed on a GPU-2-small-sized model: tokens/s, latency, memory, MMLU wall time.
+"""The evaluator's speed on a GPT-2-small-sized model: tokens/s, latency, memory, MMLU wall time.
 
 Builds a GPT-2 with the default (small) architecture, 124,439,808 parameters, random weights
 (timing does not depend on them), and MMLU-format questions in the evaluator's data layout, then
