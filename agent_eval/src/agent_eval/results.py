@@ -168,6 +168,14 @@ class EvaluationResult(_Record):
         return next((m for m in self.metrics if m.name == name), None)
 
     @property
+    def primary_value(self) -> float | None:
+        """Raw value of the primary metric; None when it was not computed."""
+        if self.score is not None:
+            return self.score.raw
+        metric = self.metric(self.primary_metric)
+        return metric.value if metric is not None else None
+
+    @property
     def constraints_passed(self) -> bool:
         """True when no checked constraint failed."""
         return all(c.passed is not False for c in self.constraints)

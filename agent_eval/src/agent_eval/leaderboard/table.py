@@ -96,11 +96,6 @@ def record_of(result: EvaluationResult | EvaluationRecord) -> EvaluationRecord:
     if isinstance(result, EvaluationRecord):
         return result
     agent = result.agent
-    if result.score is not None:
-        raw: float | None = result.score.raw
-    else:
-        metric = result.metric(result.primary_metric)
-        raw = metric.value if metric else None
     return EvaluationRecord(
         evaluation_id=result.evaluation_id,
         run_id=result.run_id,
@@ -112,7 +107,7 @@ def record_of(result: EvaluationResult | EvaluationRecord) -> EvaluationRecord:
         agent_model=agent.model if agent else None,
         status=result.status,
         primary_metric=result.primary_metric,
-        raw=raw,
+        raw=result.primary_value,
         constraints_passed=result.constraints_passed,
         finished_at=result.finished_at,
         normalised=result.score.normalised if result.score else None,

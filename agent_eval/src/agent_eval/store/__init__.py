@@ -233,8 +233,6 @@ def _run_row(run: Mapping[str, Any], run_id: str, now: datetime) -> RunRow:
 
 
 def _evaluation_row(result: EvaluationResult, now: datetime) -> EvaluationRow:
-    primary = result.metric(result.primary_metric)
-    raw = result.score.raw if result.score is not None else (primary.value if primary else None)
     agent = result.agent
     row = EvaluationRow(
         evaluation_id=result.evaluation_id,
@@ -251,7 +249,7 @@ def _evaluation_row(result: EvaluationResult, now: datetime) -> EvaluationRow:
         model_format=result.model.format,
         status=result.status,
         primary_metric=result.primary_metric,
-        primary_value=raw,
+        primary_value=result.primary_value,
         normalised_score=result.score.normalised if result.score else None,
         absolute_improvement_pct=result.score.absolute_improvement_pct if result.score else None,
         constraints_passed=result.constraints_passed,
