@@ -6,9 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 import typer
-from test_store import BACKENDS, SECRET, clear_database_env, closed_port, make_result, new_database
+from test_store import (
+    BACKENDS,
+    SECRET,
+    clear_database_env,
+    down_url,
+    make_result,
+    new_database,
+)
 from typer.testing import CliRunner
 
 from agent_eval.cli_store import register
@@ -133,14 +139,7 @@ def test_history_with_database_down_is_exit_6(
     clear_database_env(monkeypatch, tmp_path / "results")
     monkeypatch.setenv(
         "DATABASE_URL",
-        sa.engine.URL.create(
-            "postgresql+psycopg2",
-            username="mlrb",
-            password=SECRET,
-            host="127.0.0.1",
-            port=closed_port(),
-            database="bench",
-        ).render_as_string(hide_password=False),
+        down_url(),
     )
     result = CliRunner().invoke(app, ["history", "--json"])
     assert result.exit_code == 6

@@ -156,6 +156,18 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
+def down_url() -> str:
+    """A PostgreSQL URL (password SECRET) of a server that is not there: the database is down."""
+    return sa.engine.URL.create(
+        "postgresql+psycopg2",
+        username="mlrb",
+        password=SECRET,
+        host="127.0.0.1",
+        port=closed_port(),
+        database="bench",
+    ).render_as_string(hide_password=False)
+
+
 def clear_database_env(monkeypatch: pytest.MonkeyPatch, results: Path) -> Path:
     """Remove every database setting from the environment; results folder ``results``."""
     for name in DB_ENV:
@@ -437,14 +449,7 @@ def test_run_record_of_another_run_is_refused(db_url: str) -> None:
 
 
 def test_unreachable_postgres_is_exit_6_with_masked_url(clean_env: Path) -> None:
-    url = sa.engine.URL.create(
-        "postgresql+psycopg2",
-        username="mlrb",
-        password=SECRET,
-        host="127.0.0.1",
-        port=closed_port(),
-        database="bench",
-    ).render_as_string(hide_password=False)
+    url = down_url()
     with pytest.raises(DatabaseError) as info:
         record_result(make_result(), url=url)
     err = info.value

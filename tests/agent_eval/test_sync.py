@@ -15,8 +15,8 @@ from test_store import (
     BACKENDS,
     SECRET,
     clear_database_env,
-    closed_port,
     count,
+    down_url,
     make_result,
     new_database,
 )
@@ -148,14 +148,7 @@ def test_cli_sync_missing_folder_is_exit_2(tmp_path: Path, app: typer.Typer) -> 
 def test_agent_eval_sync_with_database_down_exits_6(results_dir: Path) -> None:
     """The real console script: exit 6, the masked URL, the hint, no traceback, no password."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DB_")}
-    env["DATABASE_URL"] = sa.engine.URL.create(
-        "postgresql+psycopg2",
-        username="mlrb",
-        password=SECRET,
-        host="127.0.0.1",
-        port=closed_port(),
-        database="bench",
-    ).render_as_string(hide_password=False)
+    env["DATABASE_URL"] = down_url()
     script = Path(sys.executable).parent / "agent-eval"
     proc = subprocess.run(
         [str(script), "sync", str(results_dir)],
