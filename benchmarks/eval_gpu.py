@@ -21,7 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eval_vs_lm_eval import BIN, SUBJECTS, lay_out, timed
+from eval_vs_lm_eval import BIN, SUBJECTS, bpe_tokenizer, lay_out, register_tasks, timed
+
+MMLU_TASKS = ",".join(f"mmlu_{s}" for s in SUBJECTS)
 
 TASK = """
 from agent_tasks.spec import TaskSpec
@@ -45,45 +47,15 @@ def specs():
 def build_gpt2_small(folder: Path) -> int:
     """GPT-2 small (default config) with random weights and a small BPE tokenizer."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    from transformers import GPT2Config, GPT2LMHeadModel
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(
-        ["The following are multiple choice questions (with answers) about science."] * 20,
-        trainers.BpeTrainer(
-            vocab_size=400,
-            special_tokens=["<|endoftext|>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            show_progress=False,
-        ),
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        eos_token="<|endoftext|>",
-        bos_token="<|endoftext|>",
-        pad_token="<|endoftext|>",
-    )
+    text = ["The following are multiple choice questions (with answers) about science."]
+    tokenizer = bpe_tokenizer(text * 20, 400)
     torch.manual_seed(0)
     model = GPT2LMHeadModel(GPT2Config(bos_token_id=0, eos_token_id=0))
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return int(model.num_parameters())
-
-
-def register(root: Path) -> Path:
-    """A folder on PYTHONPATH that registers the benchmark task as an installed plugin."""
-    site = root / "site"
-    site.mkdir()
-    tasks = ",".join(f"mmlu_{s}" for s in SUBJECTS)
-    (site / "gpu_bench_tasks.py").write_text(TASK.format(tasks=tasks), encoding="utf-8")
-    dist = site / "gpu_bench_tasks-0.0.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: gpu_bench_tasks\nVersion: 0\n")
-    (dist / "entry_points.txt").write_text("[agent_tasks.tasks]\ngpu = gpu_bench_tasks:specs\n")
-    return site
 
 
 def run(model: Path, metrics: str, device: str, results: Path, env: dict[str, str]) -> Any:
@@ -126,7 +98,12 @@ def main() -> None:
             "HF_HUB_OFFLINE": "1",
             "HF_DATASETS_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
-            "PYTHONPATH": os.pathsep.join([str(register(root)), os.environ.get("PYTHONPATH", "")]),
+            "PYTHONPATH": os.pathsep.join(
+                [
+                    str(register_tasks(root, "gpu_bench_tasks", TASK.format(tasks=MMLU_TASKS))),
+                    os.environ.get("PYTHONPATH", ""),
+                ]
+            ),
         }
         results = root / "results"
         start = time.perf_counter()

@@ -27,32 +27,39 @@ SUBJECTS = ("anatomy", "astronomy", "college_biology")
 BIN = Path(sys.executable).parent
 
 
-def build_model(folder: Path) -> None:
-    """A tiny random GPT-2 with a byte-level BPE tokenizer trained on a few sentences."""
-    import torch
+def bpe_tokenizer(texts: list[str], vocab_size: int) -> Any:
+    """A byte-level BPE tokenizer trained on ``texts`` (no download), wrapped for transformers."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=500,
+        vocab_size=vocab_size,
         special_tokens=["<|endoftext|>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    text = [
-        "The following are multiple choice questions (with answers) about science.",
-        "Question: which organ pumps blood? Answer: A. Heart B. Liver C. Lung D. Skin",
-    ]
-    tok.train_from_iterator(text * 20, trainer)
-    wrapped = PreTrainedTokenizerFast(
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token="<|endoftext|>",
         bos_token="<|endoftext|>",
         pad_token="<|endoftext|>",
     )
+
+
+def build_model(folder: Path) -> None:
+    """A tiny random GPT-2 with a byte-level BPE tokenizer trained on a few sentences."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    text = [
+        "The following are multiple choice questions (with answers) about science.",
+        "Question: which organ pumps blood? Answer: A. Heart B. Liver C. Lung D. Skin",
+    ]
+    wrapped = bpe_tokenizer(text * 20, 500)
     torch.manual_seed(0)
     config = GPT2Config(
         vocab_size=len(wrapped),
@@ -128,17 +135,23 @@ def specs():
 """
 
 
+def register_tasks(root: Path, module: str, source: str) -> Path:
+    """A folder for PYTHONPATH holding ``module`` (with ``source``), registered as an installed
+    task plugin (an ``agent_tasks.tasks`` entry point to ``module:specs``)."""
+    site = root / f"site-{module}"
+    site.mkdir()
+    (site / f"{module}.py").write_text(source, encoding="utf-8")
+    dist = site / f"{module}-0.0.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.0.0\n")
+    (dist / "entry_points.txt").write_text(f"[agent_tasks.tasks]\n{module} = {module}:specs\n")
+    return site
+
+
 def plugin_path(root: Path) -> Path:
     """A folder on PYTHONPATH that registers the benchmark task as an installed plugin."""
-    site = root / "site"
-    site.mkdir()
     tasks = ",".join(f"mmlu_{s}" for s in SUBJECTS)
-    (site / "bench_tasks.py").write_text(PLUGIN.format(tasks=tasks), encoding="utf-8")
-    dist = site / "bench_tasks-0.0.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: bench_tasks\nVersion: 0.0.0\n")
-    (dist / "entry_points.txt").write_text("[agent_tasks.tasks]\nbench = bench_tasks:specs\n")
-    return site
+    return register_tasks(root, "bench_tasks", PLUGIN.format(tasks=tasks))
 
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str]:
