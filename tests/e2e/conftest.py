@@ -126,3 +126,55 @@ def delivering_image(
         path=str(context), tag=DELIVERING_IMAGE, network_mode="none", rm=True
     )
     return DELIVERING_IMAGE
+
+
+STAND_IN_EVAL_IMAGE = "mlrb-test/e2e-stand-in-evaluator:latest"
+STAND_IN_SCRIPT = """\
+#!/bin/sh
+# Stands in for the evaluator image (which needs a CUDA base image no registry here serves):
+# checks what the harness promises the evaluator container, then leaves a results file.
+[ -f /run-record/run.json ] || { echo "no run record"; exit 7; }
+if touch /run-record/probe 2>/dev/null; then echo "run folder is writable"; exit 8; fi
+if [ "$(grep -c ':' /proc/net/dev)" != "1" ]; then echo "has a network"; exit 9; fi
+echo "args: $*"
+cp /result.json /results/stand-in-result.json
+"""
+
+
+@pytest.fixture(scope="session")
+def stand_in_eval_image(
+    docker_client: Any, busybox_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, str]:
+    """A busybox image in the evaluator image's place, and the evaluation id it reports.
+
+    It tests the harness's side of the hand-off (mounts, no network, the host-side sync); the
+    evaluation itself is covered by the process-mode tests, which run the real evaluator.
+    """
+    from datetime import UTC, datetime
+
+    from agent_eval.results import Environment, EvaluationResult, ModelInfo
+
+    now = datetime.now(UTC)
+    result = EvaluationResult(
+        task="tiny_lm", benchmark="smoke", task_version="1.0.0",
+        model=ModelInfo(path="/run-record/output/model", format="hf_model"), status="ok",
+        primary_metric="bits_per_byte",
+        environment=Environment(evaluator_version="stand-in", python_version="3",
+                                platform="busybox", device="cpu"),
+        started_at=now, finished_at=now, duration_s=0.0,
+    )  # fmt: skip
+    context = tmp_path_factory.mktemp("stand-in-eval")
+    shutil.copy2(busybox_path, context / "busybox")
+    (context / "eval.sh").write_text(STAND_IN_SCRIPT)
+    (context / "result.json").write_text(result.model_dump_json())
+    (context / "Dockerfile").write_text(
+        "FROM scratch\n"
+        "COPY busybox /bin/busybox\n"
+        "COPY busybox /bin/sh\n"
+        "COPY eval.sh /eval.sh\n"
+        "COPY result.json /result.json\n"
+        'ENTRYPOINT ["/bin/sh", "/eval.sh"]\n'
+    )
+    docker_client.images.build(path=str(context), tag=STAND_IN_EVAL_IMAGE, network_mode="none",
+                               rm=True)  # fmt: skip
+    return STAND_IN_EVAL_IMAGE, result.evaluation_id
