@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
-
-import pytest
 
 from agent_harness.gpus import parse_gpus
 from agent_harness.runtimes.base import Launch
@@ -57,19 +53,3 @@ def test_limits_gpus_and_command(tmp_path: Path) -> None:
     assert s["command"] == ["/bin/sh", "-c", "python agent.py"]
     all_gpus = container_settings(_launch(tmp_path, gpus=parse_gpus("all")))
     assert all_gpus["device_requests"] == [{"count": -1, "capabilities": [["gpu"]]}]
-
-
-@pytest.mark.docker
-@pytest.mark.usefixtures("docker_client")
-def test_connecting_to_the_engine_skips_the_heavy_encoding_detector() -> None:
-    # Launch overhead: requests would import chardet (0.1 s) when some other package installed
-    # it; the harness never needs it. One request (the API version) checks the engine.
-    code = (
-        "import sys\n"
-        "from agent_harness.runtimes.container import connect\n"
-        "client = connect()\n"
-        "assert client.api._version\n"
-        "print(sys.modules.get('chardet') is None)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "True"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,21 +78,8 @@ def container_settings(launch: Launch) -> dict[str, Any]:
     return settings
 
 
-def _skip_chardet() -> None:
-    """Let ``requests`` (under the docker SDK) use charset_normalizer, as it does without chardet.
-
-    ``requests`` imports chardet first when it is installed (other packages of a development
-    environment pull it in), which costs about 0.1 s at every launch; the harness never asks
-    ``requests`` to guess a text encoding (the engine answers JSON and raw log bytes), so the
-    lighter detector, which ``requests`` itself depends on, serves as well.
-    """
-    if "requests" not in sys.modules:
-        sys.modules.setdefault("chardet", None)  # type: ignore[arg-type]
-
-
 def connect(timeout: int = 60) -> Any:
     """A client of the local Docker engine, or :class:`EngineNotReadyError` (exit 3)."""
-    _skip_chardet()
     from docker.client import from_env
     from docker.errors import DockerException
 
