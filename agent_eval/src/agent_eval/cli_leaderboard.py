@@ -81,6 +81,8 @@ def leaderboard_command(
     from agent_eval.store import Store
     from agent_tasks.boundary import guarded, print_json
 
+    every = html is not None  # the page shows every benchmark's tasks, results or not
+
     def read() -> tuple[str, list[Any]]:
         url = resolve_url(results_dir=results_dir)
         file = url.database if url.get_backend_name() == "sqlite" else None
@@ -88,9 +90,9 @@ def leaderboard_command(
             # A view writes nothing: a missing SQLite file (a mistyped --results-dir, a first
             # start) is an empty database, not one created on the spot.
             with Store.open("sqlite://") as empty:
-                return mask_url(url), load_boards(empty, benchmark, task)
+                return mask_url(url), load_boards(empty, benchmark, task, every_benchmark=every)
         with Store.open(results_dir=results_dir) as store:
-            return store.url, load_boards(store, benchmark, task)
+            return store.url, load_boards(store, benchmark, task, every_benchmark=every)
 
     url, boards = guarded(read)
     m: Metric = metric.value

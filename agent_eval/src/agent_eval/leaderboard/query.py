@@ -88,25 +88,35 @@ def records(
 
 
 def load_boards(
-    store: Store, benchmark: str | None = None, tasks: Sequence[str] | None = None
+    store: Store,
+    benchmark: str | None = None,
+    tasks: Sequence[str] | None = None,
+    *,
+    every_benchmark: bool = False,
 ) -> list[Board]:
-    """The boards for this selection, from the store (empty list: nothing recorded at all)."""
+    """The boards for this selection, from the store (empty list: nothing recorded at all).
+
+    ``every_benchmark``: without a selection, one board per catalogue benchmark even where
+    nothing is recorded yet (the page shows every task's details from the start).
+    """
     chosen = select(store, benchmark, tasks)
     evaluations = records(store, chosen.benchmarks, chosen.tasks)
     if chosen.benchmarks is None:
         stored = store.references()
     else:
         stored = [r for b in chosen.benchmarks for r in store.references(b, chosen.tasks)]
-    if chosen.benchmarks is None and not evaluations and not stored:
+    specs = list_tasks()
+    benchmarks = chosen.benchmarks
+    if benchmarks is None and every_benchmark:
+        recorded = {e.benchmark for e in evaluations} | {r.benchmark for r in stored}
+        benchmarks = sorted({s.benchmark for s in specs} | recorded)
+    if benchmarks is None and not evaluations and not stored:
         return []
     references = [
         ReferenceValue(r.agent_label, r.task, r.benchmark, r.metric_kind, r.value, r.source)
         for r in stored
     ]
-    specs = list_tasks()
-    return build_boards(
-        evaluations, references, specs, benchmarks=chosen.benchmarks, tasks=chosen.tasks
-    )
+    return build_boards(evaluations, references, specs, benchmarks=benchmarks, tasks=chosen.tasks)
 
 
 @dataclass(frozen=True)
