@@ -5,9 +5,11 @@ from __future__ import annotations
 import ast
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -134,3 +136,32 @@ def test_agent_tasks_needs_only_its_light_dependencies() -> None:
     }
     heavy = {path: names - allowed for path, names in modules.items() if names - allowed}
     assert heavy == {}
+
+
+RUNTIME_ONLY = {"psycopg2-binary"}
+"""Declared but never imported by name: the PostgreSQL driver SQLAlchemy loads for a URL."""
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@pytest.mark.parametrize("package", ["agent_tasks", "agent_harness", "agent_eval"])
+def test_every_import_is_declared_and_every_dependency_used(package: str) -> None:
+    from importlib.metadata import packages_distributions
+
+    project = tomllib.loads((SOURCES[package].parent / "pyproject.toml").read_text())["project"]
+    declared = {_normal(re.split(r"[\[<>=!~; ]", d)[0]) for d in project["dependencies"]}
+    ours = {"agent_tasks": "mlrbench-tasks", "agent_harness": "mlrbench-harness"}
+    ours |= {"agent_eval": "mlrbench-eval"}
+    distributions = packages_distributions()
+    imported: set[str] = set()
+    for path, names in imported_packages(package).items():
+        if "/starter/" in path:  # starter files run inside the agent's image
+            continue
+        for name in names - set(sys.stdlib_module_names) - {package}:
+            found = [ours[name]] if name in ours else distributions.get(name)
+            assert found, f"{path} imports {name!r}, which no installed distribution provides"
+            imported.update(_normal(d) for d in found)
+    assert imported - declared == set(), "imported but not declared in pyproject.toml"
+    assert declared - imported - RUNTIME_ONLY == set(), "declared but never imported"
