@@ -14,9 +14,9 @@ from typing import Annotated
 
 import typer
 
-from agent_tasks.boundary import fail, guarded, print_json
+from agent_tasks.boundary import GuardedTyper, fail, guarded, print_json
 
-app = typer.Typer(
+app = GuardedTyper(
     name="agent-eval",
     help="Evaluate what an ML Research Benchmark agent produced; record and rank results.",
     no_args_is_help=True,

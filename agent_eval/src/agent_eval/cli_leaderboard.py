@@ -79,7 +79,7 @@ def leaderboard_command(
     from agent_eval.leaderboard.views import render_board, view_json
     from agent_eval.settings import mask_url, resolve_url
     from agent_eval.store import Store
-    from agent_tasks.boundary import guarded, print_json
+    from agent_tasks.boundary import print_json
 
     every = html is not None  # the page shows every benchmark's tasks, results or not
 
@@ -94,13 +94,14 @@ def leaderboard_command(
         with Store.open(results_dir=results_dir) as store:
             return store.url, load_boards(store, benchmark, task, every_benchmark=every)
 
-    url, boards = guarded(read)
+    url, boards = read()
     m: Metric = metric.value
     k: TrialsMode = trials.value
     if html is not None:
-        path = guarded(lambda: write_page(boards, html))
+        path = write_page(boards, html)
         Console(stderr=True, highlight=False).print(
-            f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB, {len(boards)} benchmark(s))"
+            f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB, {len(boards)} benchmark(s))",
+            markup=False,
         )
         if not as_json:
             return
@@ -114,11 +115,13 @@ def leaderboard_command(
         return
     console = Console(highlight=False)
     if not boards:
-        console.print(EMPTY_MESSAGE.format(url=url))
+        console.print(EMPTY_MESSAGE.format(url=url), markup=False)
         return
     for board in boards:
         if not board.rows:
-            console.print(f"No results recorded for benchmark {board.benchmark!r} yet ({url}).")
+            console.print(
+                f"No results recorded for benchmark {board.benchmark!r} yet ({url}).", markup=False
+            )
             continue
         render_board(board, console, m, k)
 
@@ -153,7 +156,7 @@ def import_command(
     from agent_eval.leaderboard.importing import builtin_names, builtin_path, read_reference_file
     from agent_eval.leaderboard.query import import_batch
     from agent_eval.store import Store
-    from agent_tasks.boundary import guarded, print_json
+    from agent_tasks.boundary import print_json
     from agent_tasks.registry import list_tasks
 
     out = Console(highlight=False, soft_wrap=True)
@@ -191,14 +194,15 @@ def import_command(
             )
         return summary
 
-    summary = guarded(run)
+    summary = run()
     if as_json:
         print_json(summary)
         return
     if summary.get("checked_only"):
         out.print(
             f"ok: {summary['file']} is valid: {summary['values']} values for "
-            f"{summary['agents']} rows of {summary['benchmark']} (nothing written)"
+            f"{summary['agents']} rows of {summary['benchmark']} (nothing written)",
+            markup=False,
         )
         return
     out.print(

@@ -7,6 +7,7 @@ Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -50,6 +51,24 @@ def guarded(call: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         report("interrupted")
         raise typer.Exit(INTERRUPTED_EXIT) from None
+
+
+class GuardedTyper(typer.Typer):
+    """A typer app whose every command runs inside :func:`guarded`: one boundary per script."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+        """Register a command; its body's product errors and Ctrl-C end it without a traceback."""
+        register = super().command(*args, **kwargs)
+
+        def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(function)  # typer reads the wrapped function's signature
+            def body(*call_args: Any, **call_kwargs: Any) -> Any:
+                return guarded(lambda: function(*call_args, **call_kwargs))
+
+            register(body)
+            return function
+
+        return decorator
 
 
 def print_json(data: Any) -> None:
