@@ -51,7 +51,7 @@ if [[ ! -x "$harness" ]]; then
 fi
 if [[ -z "$harness" ]]; then
   echo "error: agent-harness is not installed" >&2
-  echo "hint: run 'make dev' in $here, or pip install ./agent_tasks ./agent_harness" >&2
+  echo "hint: run 'make dev' in $here, or pip install ./agent_contracts ./agent_tasks ./agent_harness" >&2
   exit 3
 fi
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from agent_contracts.errors import ExitCode
 from agent_harness.errors import ConfigError, GPUError
 from agent_harness.gpus import GpuSelection, check_gpus, default_gpus, parse_gpus
-from agent_tasks.errors import ExitCode
 
 
 def test_forms() -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from agent_contracts.errors import ExitCode
 from agent_harness.errors import CredentialError
 from agent_harness.secrets import (
     REDACTED,
@@ -14,7 +15,6 @@ from agent_harness.secrets import (
     read_env_file,
     select_credentials,
 )
-from agent_tasks.errors import ExitCode
 
 KEY = "sk-test-FAKE-0000111122223333"
 

@@ -18,6 +18,7 @@ from agent_tasks.registry import list_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = {
+    "agent_contracts": ROOT / "agent_contracts" / "src",
     "agent_tasks": ROOT / "agent_tasks" / "src",
     "agent_harness": ROOT / "agent_harness" / "src",
     "agent_eval": ROOT / "agent_eval" / "src",
@@ -26,22 +27,24 @@ SOURCES = {
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """agent_tasks installed (not editable) into a bare target folder."""
+    """agent_tasks and the contracts it needs installed (not editable) into a bare folder."""
     work = tmp_path_factory.mktemp("pkg")
-    source = work / "agent_tasks"
-    # Built from a copy: a build writes build/ and *.egg-info next to the sources.
-    shutil.copytree(
-        ROOT / "agent_tasks",
-        source,
-        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "*.pyc"),
-    )
     target = work / "target"
     offline = ["--no-build-isolation", "--no-index"]
     if importlib.util.find_spec("setuptools") is None:  # then pip fetches the build backend
         offline = []
+    sources = []
+    for name in ("agent_contracts", "agent_tasks"):
+        # Built from a copy: a build writes build/ and *.egg-info next to the sources.
+        sources.append(work / name)
+        shutil.copytree(
+            ROOT / name,
+            work / name,
+            ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "*.pyc"),
+        )
     done = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--no-deps", *offline, "--target", str(target), str(source)],
+         "--no-deps", *offline, "--target", str(target), *map(str, sources)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     if done.returncode != 0:
@@ -117,6 +120,7 @@ def imported_packages(package: str) -> dict[str, set[str]]:
         ("agent_harness", {"agent_eval"}),
         ("agent_eval", {"agent_harness"}),
         ("agent_tasks", {"agent_harness", "agent_eval"}),
+        ("agent_contracts", {"agent_tasks", "agent_harness", "agent_eval"}),
     ],
 )
 def test_packages_do_not_import_each_other(package: str, forbidden: set[str]) -> None:
@@ -127,7 +131,8 @@ def test_packages_do_not_import_each_other(package: str, forbidden: set[str]) ->
 
 
 def test_agent_tasks_needs_only_its_light_dependencies() -> None:
-    allowed = set(sys.stdlib_module_names) | {"agent_tasks", "pydantic", "typer", "rich"}
+    allowed = set(sys.stdlib_module_names) | {"agent_contracts", "agent_tasks"}
+    allowed |= {"pydantic", "typer", "rich"}
     # Starter files run inside the agent's image, not as part of the package.
     modules = {
         path: names
@@ -146,14 +151,14 @@ def _normal(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-@pytest.mark.parametrize("package", ["agent_tasks", "agent_harness", "agent_eval"])
+@pytest.mark.parametrize("package", list(SOURCES))
 def test_every_import_is_declared_and_every_dependency_used(package: str) -> None:
     from importlib.metadata import packages_distributions
 
     project = tomllib.loads((SOURCES[package].parent / "pyproject.toml").read_text())["project"]
     declared = {_normal(re.split(r"[\[<>=!~; ]", d)[0]) for d in project["dependencies"]}
-    ours = {"agent_tasks": "mlrbench-tasks", "agent_harness": "mlrbench-harness"}
-    ours |= {"agent_eval": "mlrbench-eval"}
+    ours = {"agent_contracts": "mlrbench-contracts", "agent_tasks": "mlrbench-tasks"}
+    ours |= {"agent_harness": "mlrbench-harness", "agent_eval": "mlrbench-eval"}
     distributions = packages_distributions()
     imported: set[str] = set()
     for path, names in imported_packages(package).items():

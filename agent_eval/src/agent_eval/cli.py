@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from agent_tasks.boundary import GuardedTyper, fail, guarded, print_json
+from agent_contracts.boundary import GuardedTyper, fail, guarded, print_json
 
 app = GuardedTyper(
     name="agent-eval",

@@ -74,12 +74,12 @@ def leaderboard_command(
     """Rank agents by normalised score per task, with imported published results beside them."""
     from rich.console import Console
 
+    from agent_contracts.boundary import print_json
     from agent_eval.leaderboard.page import write_page
     from agent_eval.leaderboard.query import load_boards
     from agent_eval.leaderboard.views import render_board, view_json
     from agent_eval.settings import mask_url, resolve_url
     from agent_eval.store import Store
-    from agent_tasks.boundary import print_json
 
     every = html is not None  # the page shows every benchmark's tasks, results or not
 
@@ -152,11 +152,11 @@ def import_command(
     """
     from rich.console import Console
 
+    from agent_contracts.boundary import print_json
     from agent_eval.errors import EvalUsageError
     from agent_eval.leaderboard.importing import builtin_names, builtin_path, read_reference_file
     from agent_eval.leaderboard.query import import_batch
     from agent_eval.store import Store
-    from agent_tasks.boundary import print_json
     from agent_tasks.registry import list_tasks
 
     out = Console(highlight=False, soft_wrap=True)

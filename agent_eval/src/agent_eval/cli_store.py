@@ -30,9 +30,9 @@ def sync_command(
     from rich.console import Console
     from rich.markup import escape
 
+    from agent_contracts.boundary import fail, print_json
     from agent_eval.errors import EvalUsageError
     from agent_eval.sync import sync_folder
-    from agent_tasks.boundary import fail, print_json
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     with err.status(f"syncing {results_dir} ..."):
@@ -81,8 +81,8 @@ def history_command(
     """List recorded evaluations, newest first."""
     from rich.console import Console
 
+    from agent_contracts.boundary import print_json
     from agent_eval.store import Store
-    from agent_tasks.boundary import print_json
 
     def read() -> tuple[str, list[HistoryEntry]]:
         from agent_eval.settings import mask_url, resolve_url

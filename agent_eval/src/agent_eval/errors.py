@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent_tasks.errors import ExitCode, MLRBError
+from agent_contracts.errors import ExitCode, MLRBError
 
 
 class EvalError(MLRBError):

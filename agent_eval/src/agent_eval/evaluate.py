@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent_contracts.errors import ExitCode
 from agent_eval.data import data_dir as default_data_dir
 from agent_eval.data import force_offline
 from agent_eval.errors import (
@@ -36,7 +37,6 @@ from agent_eval.results import (
     utcnow,
     write_result,
 )
-from agent_tasks.errors import ExitCode
 from agent_tasks.spec import MetricSpec, TaskSpec
 
 DEVICES = ("auto", "cpu", "cuda")

@@ -404,8 +404,8 @@ def pick_device(device: str) -> str:
     if device == "auto":
         return "cuda:0" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
+        from agent_contracts.errors import ExitCode
         from agent_eval.errors import EvalUsageError
-        from agent_tasks.errors import ExitCode
 
         raise EvalUsageError(
             f"--device {device} was asked for but no CUDA device is available",
@@ -413,8 +413,8 @@ def pick_device(device: str) -> str:
             exit_code=ExitCode.ENVIRONMENT,
         )
     if device.startswith("cuda:"):
+        from agent_contracts.errors import ExitCode
         from agent_eval.errors import EvalUsageError
-        from agent_tasks.errors import ExitCode
 
         index = device.removeprefix("cuda:")
         count = torch.cuda.device_count()

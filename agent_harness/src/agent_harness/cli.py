@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
+from agent_contracts.boundary import guarded, print_json
 from agent_harness.choices import DEFAULT_GRACE, EvalModeChoice, Network, Provider, Runtime
-from agent_tasks.boundary import guarded, print_json
 
 app = typer.Typer(
     name="agent-harness",
@@ -101,8 +101,8 @@ def run_command(
 
     for value, what in ((image, "IMAGE"), (task, "--task")):
         if not value.strip():
+            from agent_contracts.boundary import fail
             from agent_harness.errors import ConfigError
-            from agent_tasks.boundary import fail
 
             raise fail(
                 ConfigError(

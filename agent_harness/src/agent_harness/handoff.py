@@ -18,10 +18,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from agent_contracts.errors import ExitCode
 from agent_harness.choices import EvalModeChoice
 from agent_harness.errors import EngineNotReadyError, HarnessError
 from agent_harness.gpus import GpuSelection
-from agent_tasks.errors import ExitCode
 
 DEFAULT_EVAL_IMAGE = "mlrb/agent-eval:latest"
 """Evaluator image used under the docker runtime unless ``--eval-image`` names another."""
@@ -125,8 +125,8 @@ def plan_evaluation(
     if executable is None:
         raise EngineNotReadyError(
             "agent-eval is not installed, so the run cannot be evaluated as a process",
-            hint="pip install ./agent_tasks ./agent_eval (or `make dev`), or build the evaluator "
-            "image and use --eval-mode image",
+            hint="pip install ./agent_contracts ./agent_tasks ./agent_eval (or `make dev`), or "
+            "build the evaluator image and use --eval-mode image",
         )
     note = None
     if mode == "auto" and runtime == "docker":

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from agent_contracts.errors import ExitCode
 from agent_harness.config import RunConfig
 from agent_harness.errors import ConfigError, EngineNotReadyError, HarnessError, RunsFolderError
 from agent_harness.gpus import GpuSelection, check_gpus, default_gpus, parse_gpus
@@ -44,7 +45,6 @@ from agent_harness.secrets import (
     select_credentials,
 )
 from agent_harness.timelimit import format_seconds, parse_grace, parse_time_limit
-from agent_tasks.errors import ExitCode
 from agent_tasks.spec import TaskSpec
 
 HARNESS_VERSION = "0.1.0"

@@ -12,8 +12,8 @@ from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
 
-from agent_tasks.boundary import GuardedTyper, print_json
-from agent_tasks.errors import ExitCode
+from agent_contracts.boundary import GuardedTyper, print_json
+from agent_contracts.errors import ExitCode
 
 app = GuardedTyper(
     name="agent-tasks",

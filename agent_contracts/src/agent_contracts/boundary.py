@@ -1,6 +1,6 @@
-"""The command-line boundary shared by every command of the three packages.
+"""The command-line boundary shared by every console script of the product.
 
-A product error (:class:`~agent_tasks.errors.MLRBError`) becomes ``error: <message>`` and
+A product error (:class:`~agent_contracts.errors.MLRBError`) becomes ``error: <message>`` and
 ``hint: <action>`` on stderr and its exit code; Ctrl-C becomes ``error: interrupted`` and 130.
 Anything else is a bug and keeps its traceback.
 """
@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from agent_tasks.errors import MLRBError
+from agent_contracts.errors import MLRBError
 
 T = TypeVar("T")
 
