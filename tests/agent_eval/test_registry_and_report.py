@@ -115,11 +115,9 @@ def test_scoring_functions_on_known_text() -> None:
     assert rouge_l(["completely different words"], refs)[0] == 0.0
 
 
-def test_predictions_accuracy_and_twe(
-    eval_data_dir: Path, tmp_path: Path, make_spec: Callable[..., TaskSpec]
-) -> None:
+def _budget_spec(make_spec: Callable[..., TaskSpec]) -> TaskSpec:
     params = {"dataset": "example/labels", "label_column": "label"}
-    spec = make_spec(
+    return make_spec(
         "budget",
         [{"name": "twe", "params": params}, {"name": "predictions_accuracy", "params": params}],
         deliverable={
@@ -130,12 +128,22 @@ def test_predictions_accuracy_and_twe(
         },
         evaluation={"datasets": [{"id": "example/labels", "splits": {"test": 10}}]},
     )
-    out = tmp_path / "out"
-    out.mkdir()
+
+
+def _predictions(folder: Path) -> Path:
+    folder.mkdir()
     # 10 rows, labels i % 3; predict 0 everywhere: 4 right (i = 0, 3, 6, 9).
     lines = ["image_id,label"] + [f"img{i},0" for i in range(10)]
-    (out / "submission.csv").write_text("\n".join(lines) + "\n")
-    (out / "inference.json").write_text(json.dumps({"inference_time_s": 30}))
+    (folder / "submission.csv").write_text("\n".join(lines) + "\n")
+    return folder / "submission.csv"
+
+
+def test_self_reported_inference_time_is_never_a_score(
+    eval_data_dir: Path, tmp_path: Path, make_spec: Callable[..., TaskSpec]
+) -> None:
+    out = tmp_path / "out"
+    _predictions(out)
+    (out / "inference.json").write_text(json.dumps({"inference_time_s": 0.6}))
     outcome = evaluate(
         EvalOptions(
             model_args=str(out),
@@ -144,14 +152,28 @@ def test_predictions_accuracy_and_twe(
             data_dir=eval_data_dir,
             results_dir=tmp_path / "r",
         ),
-        spec=spec,
+        spec=_budget_spec(make_spec),
     )
-    result = outcome.result
-    assert result.model.format == "predictions_csv"
-    acc = result.metric("predictions_accuracy")
-    twe = result.metric("twe")
-    assert acc is not None and acc.value == pytest.approx(0.4)
-    assert twe is not None and twe.value == pytest.approx(0.4**2 / 0.5)
+    saved = json.loads(outcome.path.read_text())
+    assert outcome.exit_code == 5
+    assert saved["status"] == "error" and saved["score"] is None and saved["metrics"] == []
+    messages = {e["stage"]: e["message"] for e in saved["errors"]}
+    assert set(messages) == {"metric:twe", "metric:predictions_accuracy"}
+    assert all("not measured by the evaluator" in m for m in messages.values())
+    assert "inference.json is a number the agent wrote" in messages["metric:twe"]
+
+
+def test_accuracy_of_predictions_against_hidden_labels(
+    eval_data_dir: Path, tmp_path: Path, make_spec: Callable[..., TaskSpec]
+) -> None:
+    """The scoring the evaluator's own re-run will use, on a CSV it produced."""
+    from agent_eval.metrics.predictions import accuracy
+    from agent_eval.metrics.registry import MetricContext
+
+    spec = _budget_spec(make_spec)
+    ctx = MetricContext(spec=spec, data_dir=eval_data_dir, predictions=_predictions(tmp_path / "o"))
+    acc, rows, facts = accuracy(ctx, spec.metrics[1])
+    assert acc == pytest.approx(0.4) and rows == 10 and facts["predicted"] == 10
 
 
 def _result(
