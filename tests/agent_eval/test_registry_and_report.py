@@ -138,29 +138,42 @@ def _predictions(folder: Path) -> Path:
     return folder / "submission.csv"
 
 
-def test_self_reported_inference_time_is_never_a_score(
-    eval_data_dir: Path, tmp_path: Path, make_spec: Callable[..., TaskSpec]
+@pytest.fixture
+def unmeasured_metric() -> Any:
+    """A metric registered as needing a measurement the evaluator lacks; removed afterwards."""
+    from agent_eval.metrics import registry
+
+    @registry.metric("self_timed", needs="nothing", unmeasured="the agent timed itself")
+    def self_timed(ctx: Any, mspec: Any) -> list[Any]:
+        """Reads a number the agent wrote (it must never run)."""
+        raise AssertionError("an unmeasured metric must not run")
+
+    yield "self_timed"
+    del registry._REGISTRY["self_timed"]
+
+
+def test_an_unmeasured_metric_records_an_error_never_a_value(
+    tmp_path: Path, make_spec: Callable[..., TaskSpec], unmeasured_metric: str
 ) -> None:
-    out = tmp_path / "out"
-    _predictions(out)
-    (out / "inference.json").write_text(json.dumps({"inference_time_s": 0.6}))
+    spec = make_spec(
+        "timed",
+        [{"name": unmeasured_metric}],
+        deliverable={"kind": "method", "path": "method", "description": "code"},
+        anchors={"source": "t", "baseline": 0.0, "reference": 1.0},
+    )
+    method = tmp_path / "method"
+    method.mkdir()
+    (method / "inference.json").write_text(json.dumps({"inference_time_s": 0.6}))
     outcome = evaluate(
-        EvalOptions(
-            model_args=str(out),
-            task="x",
-            record=False,
-            data_dir=eval_data_dir,
-            results_dir=tmp_path / "r",
-        ),
-        spec=_budget_spec(make_spec),
+        EvalOptions(model_args=str(method), task="x", record=False, results_dir=tmp_path / "r"),
+        spec=spec,
     )
     saved = json.loads(outcome.path.read_text())
     assert outcome.exit_code == 5
     assert saved["status"] == "error" and saved["score"] is None and saved["metrics"] == []
-    messages = {e["stage"]: e["message"] for e in saved["errors"]}
-    assert set(messages) == {"metric:twe", "metric:predictions_accuracy"}
-    assert all("not measured by the evaluator" in m for m in messages.values())
-    assert "inference.json is a number the agent wrote" in messages["metric:twe"]
+    (error,) = saved["errors"]
+    assert error["stage"] == "metric:self_timed" and error["type"] == "NotMeasuredError"
+    assert "not measured by the evaluator: the agent timed itself" in error["message"]
 
 
 def test_accuracy_of_predictions_against_hidden_labels(
