@@ -232,3 +232,16 @@ def test_report_shows_values_units_arrows_constraints_score_and_path(
     assert "status: partial" in text
     assert "mmlu" in text and "failed" in text
     assert "score:" in text and str(outcome.path) in text
+
+
+def test_metrics_command_names_what_is_not_measured_yet(unmeasured_metric: str) -> None:
+    from typer.testing import CliRunner
+
+    from agent_eval.cli import app
+
+    result = CliRunner().invoke(app, ["metrics", "--json"], catch_exceptions=False)
+    rows = {r["key"]: r for r in json.loads(result.stdout)}
+    assert rows[unmeasured_metric]["unmeasured"] == "the agent timed itself"
+    assert rows["perplexity"]["unmeasured"] is None
+    table = CliRunner().invoke(app, ["metrics"], env={"COLUMNS": "400"}, catch_exceptions=False)
+    assert "not measured by the evaluator yet: the agent timed itself" in table.stdout
