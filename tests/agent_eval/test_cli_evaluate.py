@@ -254,7 +254,15 @@ def test_run_folder_links_the_run(run_cli: Run, tiny_gpt2_dir: Path, tmp_path: P
     run = tmp_path / "runs" / "r-77"
     shutil.copytree(tiny_gpt2_dir, run / "output" / "model")
     (run / "run.json").write_text(
-        json.dumps({"run_id": "r-77", "image": "lab/agent:2", "provider": "anthropic"})
+        json.dumps(
+            {
+                "run_id": "r-77",
+                "image": "lab/agent:2",
+                "provider": "anthropic",
+                "deliverable": {"path": "output/model", "source": "spec"},
+                "deliverable_rejected": None,
+            }
+        )
     )
     proc = run_cli(
         "--model_args",

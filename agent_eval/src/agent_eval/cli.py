@@ -216,7 +216,13 @@ def metrics_command(
     found = available()
     if as_json:
         rows = [
-            {"key": r.key, "needs": r.needs, "description": r.description} for r in found.values()
+            {
+                "key": r.key,
+                "needs": r.needs,
+                "description": r.description,
+                "unmeasured": r.unmeasured,
+            }
+            for r in found.values()
         ]
         print_json(rows)
         return
@@ -224,7 +230,8 @@ def metrics_command(
     for column in ("Metric", "Needs", "Description"):
         table.add_column(column)
     for r in found.values():
-        table.add_row(r.key, r.needs, r.description)
+        note = f" (not measured by the evaluator yet: {r.unmeasured})" if r.unmeasured else ""
+        table.add_row(r.key, r.needs, r.description + note)
     Console().print(table)
 
 

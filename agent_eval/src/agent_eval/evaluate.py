@@ -261,7 +261,7 @@ def evaluate(
         for mspec in chosen:
             progress(f"computing {mspec.name}")
             try:
-                values += get_metric(mspec.name).function(ctx, mspec)
+                values += get_metric(mspec.name).compute(ctx, mspec)  # unmeasured: an error
             except METRIC_FAILURES as exc:
                 failed.add(mspec.name)
                 errors.append(_error(f"metric:{mspec.name}", exc))

@@ -2,10 +2,11 @@
 
 Rules (see docs/evaluator.md):
 
-- a **run folder** (has ``run.json``): the deliverable is ``run.json``'s ``deliverable`` path,
-  else where ``output/submission.json`` ``{"model_path": ...}`` points (inside ``output/``),
-  else ``output/<the spec's deliverable path>`` (``output/model``); the evaluation is linked to
-  the run's id and its agent;
+- a **run folder** (has ``run.json``): the deliverable is exactly ``run.json``'s
+  ``deliverable.path``, the one the harness accepted; none, or a rejected one, is an error
+  linked to the run's id and its agent (never a look at ``output/model`` behind the harness);
+- **any deliverable** first passes :mod:`agent_eval.deliverable_check` (no special files, no
+  links leaving it, sizes capped) before anything opens it;
 - a **PEFT adapter folder** (has ``adapter_config.json``): the base model named there must be on
   this machine (a folder, or in the local Hugging Face cache); the adapter is merged into it;
 - a **Hugging Face model folder** (has ``config.json``): safetensors or ``.bin`` weights,
@@ -19,12 +20,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_eval.errors import ModelLoadError
 from agent_eval.results import AgentInfo, ModelInfo
+
+if TYPE_CHECKING:
+    from agent_eval.deliverable_check import CheckedTree
 
 WEIGHT_FILES = (
     "model.safetensors",
@@ -79,8 +84,11 @@ class Deliverable:
     run_id: str | None = None
     agent: AgentInfo | None = None
     missing: ModelLoadError | None = None
-    """Why a run folder has nothing to evaluate (the evaluation is then recorded as an error
-    linked to the run: no valid output, never a score of zero)."""
+    """Why there is nothing to evaluate: a run whose run.json accepted no deliverable, or a
+    deliverable refused by the trust-boundary checks (the evaluation is then recorded as an
+    error, linked to the run if any: never a score, never a score of zero)."""
+    checked: CheckedTree | None = None
+    """The deliverable's files as the checks listed them (None when refused)."""
 
 
 @dataclass
@@ -117,86 +125,44 @@ class LoadedModel:
 
 
 def resolve_deliverable(given: str, deliverable_path: str = "model") -> Deliverable:
-    """Turn the ``--model_args`` path into the folder to evaluate (following a run folder)."""
+    """Turn the ``--model_args`` path into the checked deliverable (following a run folder).
+
+    Nothing is opened here but ``run.json``: the deliverable passes the trust-boundary checks
+    of :mod:`agent_eval.deliverable_check` first, and a refusal is kept in ``missing`` (the
+    evaluation is then recorded as an error, never a score).
+    """
+    from agent_eval.deliverable_check import (
+        DeliverableRefusedError,
+        accepted_deliverable,
+        check_tree,
+        load_limits,
+        read_run_record,
+    )
+
     path = Path(given).expanduser()
-    if not path.exists():
+    if not os.path.lexists(path):
         raise ModelLoadError(
             f"model path {given!r} does not exist",
             hint="pass a Hugging Face model folder, a PEFT adapter folder or a run folder",
         )
-    if not (path.is_dir() and (path / "run.json").is_file()):
-        return Deliverable(path=path, given=given)
-    try:
-        run = json.loads((path / "run.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(
-            f"run record {str(path / 'run.json')!r} is unreadable: {exc}"
-        ) from None
-    if not isinstance(run, dict):
-        raise ModelLoadError(f"run record {str(path / 'run.json')!r} is not a JSON object")
-    output = path / "output"
-    run_id = str(run.get("run_id") or run.get("id") or path.name)
-    found = Deliverable(
-        path=output / deliverable_path, given=given, run=run, run_id=run_id, agent=_agent(run)
-    )
-    try:
-        found.path = _run_target(run, path, output, deliverable_path)
-    except ModelLoadError as exc:
-        found.missing = ModelLoadError(
-            f"run {given!r} has no valid deliverable: {exc}", hint=exc.hint
-        )
-        return found
-    if not found.path.exists():
-        rejected = run.get("deliverable_rejected")
-        found.missing = ModelLoadError(
-            f"run {given!r} has no deliverable at {str(found.path)!r}"
-            + (f" ({rejected})" if rejected else ""),
-            hint="the agent left nothing to evaluate (see the run's agent.log); the run is "
-            "recorded as having no valid output",
-        )
-    return found
-
-
-def _inside(child: Path, parent: Path) -> bool:
-    try:
-        child.resolve().relative_to(parent.resolve())
-    except ValueError:
-        return False
-    return True
-
-
-def _run_target(run: dict[str, Any], folder: Path, output: Path, default: str) -> Path:
-    named = run.get("deliverable")
-    if isinstance(named, dict):
-        named = named.get("path")
-    if isinstance(named, str) and named:
-        candidate = Path(named)
-        if not candidate.is_absolute():
-            candidate = folder / named
-            if not candidate.exists() and (output / named).exists():
-                candidate = output / named
-        return candidate
-    submission = output / "submission.json"
-    if submission.is_file():
+    limits = load_limits()
+    found = Deliverable(path=path, given=given)
+    if path.is_dir() and os.path.lexists(path / "run.json"):
+        run = read_run_record(path)
+        found.run = run
+        found.run_id = str(run.get("run_id") or run.get("id") or path.name)
+        found.agent = _agent(run)
+        found.path = path / "output" / deliverable_path  # shown when nothing was accepted
         try:
-            model_path = json.loads(submission.read_text(encoding="utf-8")).get("model_path")
-        except (OSError, json.JSONDecodeError, AttributeError):
-            raise ModelLoadError(f"{str(submission)!r} is not a JSON object") from None
-        if not isinstance(model_path, str) or not model_path:
-            raise ModelLoadError(f"{str(submission)!r} has no 'model_path' string")
-        rel = (
-            model_path.removeprefix("/app/output").lstrip("/")
-            if model_path.startswith("/app/output")
-            else model_path
-        )
-        candidate = output / rel
-        if Path(rel).is_absolute() or not _inside(candidate, output):
-            raise ModelLoadError(
-                f"submission.json model_path {model_path!r} points outside the output folder",
-                hint="model_path must name a folder inside /app/output",
-            )
-        return candidate
-    return output / default
+            found.path = accepted_deliverable(path, run)
+        except DeliverableRefusedError as exc:
+            found.missing = exc
+            return found
+    try:
+        found.checked = check_tree(found.path, limits)
+    except DeliverableRefusedError as exc:
+        found.missing = exc
+    return found
 
 
 def _agent(run: dict[str, Any]) -> AgentInfo | None:
@@ -215,14 +181,20 @@ def _agent(run: dict[str, Any]) -> AgentInfo | None:
     )
 
 
-def content_hash(path: Path) -> str:
-    """sha256 over the sorted relative file names and their bytes (a file: its bytes)."""
+def content_hash(path: Path, checked: CheckedTree | None = None) -> str:
+    """sha256 over the sorted relative file names and their bytes (a file: its bytes).
+
+    It covers exactly the files of the checked deliverable (``checked``, else ``path`` is
+    checked here): regular files inside it, and links inside it under their own name with the
+    bytes they point at; nothing outside the deliverable, nothing that is not a regular file.
+    """
+    from agent_eval.deliverable_check import check_tree, open_regular
+
+    tree = checked if checked is not None else check_tree(path)
     digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for file in files:
-        rel = file.name if path.is_file() else file.relative_to(path).as_posix()
-        digest.update(rel.encode() + b"\0")
-        with file.open("rb") as fh:
+    for file in tree.files:
+        digest.update(file.name.encode() + b"\0")
+        with open_regular(file.real) as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
         digest.update(b"\0")
@@ -485,18 +457,23 @@ def _peft_base(adapter: Path) -> tuple[str, dict[str, Any]]:
     local = Path(base).expanduser()
     if not local.is_absolute() and (adapter / base).is_dir():
         local = adapter / base
-    if local.is_dir():
-        return str(local), cfg
-    try:
-        from huggingface_hub import snapshot_download
+    if not local.is_dir():
+        try:
+            from huggingface_hub import snapshot_download
 
-        return snapshot_download(base, local_files_only=True), cfg
-    except Exception:  # any cache miss (several exception types across hub versions)
-        raise ModelLoadError(
-            f"base model {base!r} of the PEFT adapter {str(adapter)!r} is not on this machine",
-            hint="evaluation is offline: mount the base model and name its folder in "
-            "adapter_config.json, or merge the adapter into the base and deliver that",
-        ) from None
+            local = Path(snapshot_download(base, local_files_only=True))
+        except Exception:  # any cache miss (several exception types across hub versions)
+            raise ModelLoadError(
+                f"base model {base!r} of the PEFT adapter {str(adapter)!r} is not on this machine",
+                hint="evaluation is offline: mount the base model and name its folder in "
+                "adapter_config.json, or merge the adapter into the base and deliver that",
+            ) from None
+    from agent_eval.deliverable_check import check_tree
+
+    # The base is this machine's model (the Hugging Face cache links its snapshots into a blob
+    # store), so links may leave it; a FIFO or device node in it is still refused unopened.
+    check_tree(local, links_may_leave=True)
+    return str(local), cfg
 
 
 def load(
@@ -508,13 +485,15 @@ def load(
 ) -> LoadedModel:
     """Load the model once; ``need_tokenizer`` names what needs one (None: optional)."""
     folder = deliverable.path
+    if deliverable.missing is not None:
+        raise deliverable.missing
     if not folder.is_dir():
         raise ModelLoadError(
             f"{str(folder)!r} is a file, not a model folder",
             hint="pass the folder holding config.json and the weights",
         )
     run_on = pick_device(device)
-    digest = content_hash(folder)
+    digest = content_hash(folder, deliverable.checked)  # checks the folder when not yet done
     adapter = (folder / "adapter_config.json").is_file()
     adapter_params: int | None = None
     if adapter:

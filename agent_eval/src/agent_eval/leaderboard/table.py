@@ -255,8 +255,12 @@ def trial_of(record: EvaluationRecord, spec: TaskSpec | None) -> Trial:
     """One evaluation as a trial (no score when it errored or broke a checked constraint).
 
     Scores are recomputed with the current spec's anchors, so one board uses one scale; the
-    stored score is used only for a task the catalogue no longer has.
+    stored score is used only for a task the catalogue no longer has. A primary metric the
+    evaluator does not measure itself yet (a number the agent could have written, such as a
+    self-reported inference time) gives no score, even from a results file that holds one.
     """
+    from agent_eval.metrics.registry import unmeasured_metrics
+
     trial_id = record.run_id or f"evaluation:{record.evaluation_id}"
     raw = record.raw
     if (
@@ -264,6 +268,7 @@ def trial_of(record: EvaluationRecord, spec: TaskSpec | None) -> Trial:
         or not record.constraints_passed
         or raw is None
         or not math.isfinite(raw)
+        or record.primary_metric in unmeasured_metrics()
     ):
         return Trial(trial_id, record.evaluation_id, record.status, None, None, None)
     if spec is not None and spec.primary_metric == record.primary_metric:

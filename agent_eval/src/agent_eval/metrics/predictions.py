@@ -2,9 +2,13 @@
 
 The CSV's first column is the row id (``image_id``), its second the prediction, as the task's
 deliverable names them; the hidden labels are the task's held-out split in the data folder
-(column ``label_column``). TWE = accuracy² / inference minutes, where the inference time comes
-from ``inference.json`` (``{"inference_time_s": ...}``) written next to the CSV by the run that
-produced it; without it TWE cannot be computed and says so.
+(column ``label_column``). TWE = accuracy² / inference minutes.
+
+Both are declared ``unmeasured`` until the evaluator re-runs the agent's ``main.py`` itself:
+the CSV the agent left and the inference time it reports (``inference.json``) are the agent's
+own claims (it could copy public labels or write any time), so today they give
+``not measured by the evaluator`` errors, never a score. Once the re-run exists it supplies the
+predictions and the time, and the declarations go.
 """
 
 from __future__ import annotations
@@ -66,7 +70,14 @@ def accuracy(ctx: MetricContext, mspec: MetricSpec) -> tuple[float, int, dict[st
     return correct / len(labels), len(labels), facts
 
 
-@metric("predictions_accuracy", needs="predictions")
+NOT_RERUN = (
+    "the predictions must come from the evaluator's own run of the agent's main.py on the "
+    "hidden test images (not built yet); a CSV the agent left is its own claim"
+)
+"""Why the predictions metrics are not measured yet (see the module's docstring)."""
+
+
+@metric("predictions_accuracy", needs="predictions", unmeasured=NOT_RERUN)
 def predictions_accuracy(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
     """Accuracy of a predictions CSV against hidden labels (missing rows count as wrong)."""
     acc, n, facts = accuracy(ctx, mspec)
@@ -84,7 +95,12 @@ def predictions_accuracy(ctx: MetricContext, mspec: MetricSpec) -> list[MetricVa
     ]
 
 
-@metric("twe", needs="predictions")
+@metric(
+    "twe",
+    needs="predictions",
+    unmeasured=NOT_RERUN + "; the inference time must be timed by the evaluator, and "
+    "inference.json is a number the agent wrote",
+)
 def twe(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
     """TWE = accuracy² / inference minutes of the run that produced the predictions."""
     acc, _n, facts = accuracy(ctx, mspec)

@@ -59,6 +59,11 @@ class MetricContext:
 MetricFunction = Callable[[MetricContext, MetricSpec], list[MetricValue]]
 
 
+class NotMeasuredError(MetricError):
+    """The metric's value would be a number the agent could have written itself: it needs a
+    measurement the evaluator does not make yet, so it is recorded as an error, never a score."""
+
+
 @dataclass(frozen=True)
 class Registered:
     """A metric function with what it needs."""
@@ -67,18 +72,37 @@ class Registered:
     function: MetricFunction
     needs: Needs
     description: str
+    unmeasured: str | None = None
+    """The measurement of its own this metric needs and the evaluator does not make yet (None:
+    the evaluator measures everything the metric reports). While set, the metric records
+    ``not measured by the evaluator`` instead of a value, and the leaderboard ranks no result
+    whose primary metric it is."""
+
+    def compute(self, ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
+        """The metric's values, or :class:`NotMeasuredError` while it is ``unmeasured``."""
+        if self.unmeasured is not None:
+            raise NotMeasuredError(
+                f"{self.key} is not measured by the evaluator: {self.unmeasured}",
+                hint="the result is recorded as an error and left off the leaderboard until "
+                "the evaluator measures this itself",
+            )
+        return self.function(ctx, mspec)
 
 
 _REGISTRY: dict[str, Registered] = {}
 _loaded = False
 
 
-def metric(key: str, *, needs: Needs = "model") -> Callable[[MetricFunction], MetricFunction]:
-    """Register a metric function under ``key``."""
+def metric(
+    key: str, *, needs: Needs = "model", unmeasured: str | None = None
+) -> Callable[[MetricFunction], MetricFunction]:
+    """Register a metric function under ``key`` (``unmeasured``: see :class:`Registered`)."""
 
     def register(function: MetricFunction) -> MetricFunction:
         doc = (function.__doc__ or "").strip().split("\n")[0]
-        _REGISTRY[key] = Registered(key=key, function=function, needs=needs, description=doc)
+        _REGISTRY[key] = Registered(
+            key=key, function=function, needs=needs, description=doc, unmeasured=unmeasured
+        )
         return function
 
     return register
@@ -96,6 +120,11 @@ def available() -> dict[str, Registered]:
     """Every registered metric by key."""
     _load()
     return dict(sorted(_REGISTRY.items()))
+
+
+def unmeasured_metrics() -> dict[str, str]:
+    """Metric key -> the measurement it still lacks, for every metric not yet measured."""
+    return {k: r.unmeasured for k, r in available().items() if r.unmeasured is not None}
 
 
 def get_metric(key: str) -> Registered:
