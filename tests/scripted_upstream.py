@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 OUTPUT_TOKENS = 7
-"""Output tokens every answer reports."""
+"""Output tokens every answer reports (unless the upstream is told otherwise)."""
 
 
 def input_tokens_for(body: bytes) -> int:
@@ -44,6 +44,7 @@ class ScriptedUpstream:
     received: list[Received] = field(default_factory=list)
     default_text: str = "hello from the scripted upstream"
     delay_s: float = 0.0
+    output_tokens: int = OUTPUT_TOKENS
 
     def __post_init__(self) -> None:
         self._server: Any = None
@@ -60,7 +61,8 @@ class ScriptedUpstream:
         """Serve in a background thread until :meth:`stop`."""
         import uvicorn
 
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP: asyncio then sets TCP_NODELAY on each connection, as servers do.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
@@ -103,7 +105,7 @@ class ScriptedUpstream:
                 return JSONResponse({"error": {"message": "bad key", "type": "auth"}}, 401)
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
-            usage = (input_tokens_for(raw), OUTPUT_TOKENS)
+            usage = (input_tokens_for(raw), self.output_tokens)
             self.received.append(Received(path, key, body, usage))
             reply = self._next()
             model = body.get("model", "scripted")

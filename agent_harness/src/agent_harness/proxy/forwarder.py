@@ -82,7 +82,9 @@ def bind_loopback(netns: str | None = None, port: int = 0) -> socket.socket:
 
 
 def _listen(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and a
+    # relay that waits for delayed ACKs adds 40 ms to a small answer.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     sock.listen(MAX_CONNECTIONS)
@@ -137,6 +139,10 @@ class Forwarder:
             return
         self._active += 1
         self._writers.add(writer)
+        accepted = writer.get_extra_info("socket")
+        if accepted is not None:
+            with contextlib.suppress(OSError):
+                accepted.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)

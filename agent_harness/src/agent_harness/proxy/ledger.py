@@ -2,7 +2,7 @@
 
 Policy (docs/proxy.md, "Budgets"): a call is admitted while what the run has spent plus what
 its calls in flight have reserved is below each budget. A call reserves an estimate before it
-is forwarded (its request's bytes / 4 as input tokens, plus its own output cap when it sets one)
+is forwarded (its request's bytes / 4 as input tokens, plus its output cap, 4096 without one)
 and is charged what the provider reports once it ends; a call whose usage never arrives (a
 stream cut short) is charged its reservation. So a sequential agent overshoots a budget by at
 most its last call, and concurrent calls by at most what they use beyond their reservations.
@@ -25,6 +25,9 @@ CALLS_FILE = "model_calls.jsonl"
 
 BYTES_PER_TOKEN_ESTIMATE = 4
 """Request bytes per input token for a call's reservation (English text and JSON: about 4)."""
+
+UNCAPPED_OUTPUT_RESERVE = 4096
+"""Output tokens a call reserves when its request sets no output cap (``max_tokens`` ...)."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,8 @@ class Ledger:
                 self.refused += 1
                 self._write({"api": api, "model": model, "stream": stream, "refused": reason})
                 raise Refused(reason)
-            tokens = request_bytes // BYTES_PER_TOKEN_ESTIMATE + max(max_output, 0)
+            output = max_output if max_output > 0 else UNCAPPED_OUTPUT_RESERVE
+            tokens = request_bytes // BYTES_PER_TOKEN_ESTIMATE + output
             usd = price.cost_usd(Usage(input_tokens=tokens)) if price is not None else 0.0
             self._reserved_tokens += tokens
             self._reserved_usd += usd
