@@ -279,3 +279,41 @@ def test_a_container_reaches_the_proxy_and_nothing_else(
     assert [r.key for r in upstream.received] == [FAKE_KEY]
     assert record.task == TASK
     assert not docker_client.containers.list(all=True, filters={"name": record.run_id})
+
+
+def test_a_run_whose_budget_is_spent_mid_run_says_so_in_run_json(
+    upstream: ScriptedUpstream, runs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("MLRB_ANTHROPIC_UPSTREAM", upstream.url)
+    script = (
+        "import anthropic\n"
+        "c = anthropic.Anthropic()\n"
+        "for i in range(10):\n"
+        "    try:\n"
+        "        c.messages.create(model='claude-haiku-4-5', max_tokens=20,\n"
+        "                          messages=[{'role': 'user', 'content': 'hi'}])\n"
+        "        print('answered', i, flush=True)\n"
+        "    except anthropic.RateLimitError as exc:\n"
+        "        print('refused', i, exc.status_code, exc.body, flush=True)\n"
+        "        break\n"
+    )
+    (runs_dir.parent / "agent.py").write_text(script, encoding="utf-8")
+    record, run_dir, _ = run_once(
+        "local", runs_dir, f"{sys.executable} {runs_dir.parent / 'agent.py'}",
+        provider="anthropic", budget_tokens=100,
+    )  # fmt: skip
+    log = (run_dir / "agent.log").read_text()
+    assert record.status == "completed", log
+    assert "answered 0" in log and "refused" in log and "429" in log
+    assert "the run's model budget is spent" in log
+    saved = json.loads((run_dir / "run.json").read_text())
+    usage = saved["model_usage"]
+    assert usage["budget_exhausted"] is True and usage["refused_calls"] == 1
+    assert usage["budget_tokens"] == 100 and "of 100 tokens" in usage["budget_message"]
+    assert usage["calls"] == len(upstream.received) >= 1
+    assert saved["limits"]["budget_tokens"] == 100
+    lines = _calls(run_dir)
+    assert "refused" in lines[-1] and len(lines) == usage["calls"] + 1
