@@ -10,7 +10,11 @@
    once, under a token budget and under a cost budget; how many calls were answered after the
    budget was crossed, and how many tokens / dollars past it the run ended.
 
-Needs no provider, no engine and no network (everything on 127.0.0.1).
+3. With ``--docker-reps N`` (root, a Docker engine, a static busybox): how soon after the
+   container starts the proxy's port opens on its own loopback, as the harness and as an agent
+   retrying every 2 ms see it.
+
+Needs no provider and no network (everything on 127.0.0.1); no engine without ``--docker-reps``.
 """
 
 from __future__ import annotations
@@ -168,11 +172,88 @@ def overshoot(threads: int, budget: dict[str, Any], uncapped_output: int = 0) ->
     }
 
 
+def port_delay(reps: int, busybox: Path) -> dict[str, Any]:
+    """Docker: how soon after the container starts the proxy's port opens on its loopback.
+
+    The agent (busybox) retries a call every 2 ms until one succeeds and prints how many failed;
+    the harness side records the time from ``docker start`` returning to the port being bound.
+    """
+    import io
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from harness_overhead import BASE, build_images  # type: ignore[import-not-found]
+    from scripted_upstream import ScriptedUpstream
+
+    from agent_harness.config import RunConfig
+    from agent_harness.progress import Progress
+    from agent_harness.proxy.session import ProxySession
+    from agent_harness.run import run_agent
+    from agent_harness.runtimes.container import DockerRuntime, connect
+
+    build_images(connect(), busybox)
+    upstream = ScriptedUpstream(KEY).start()
+    marks: dict[str, float] = {}
+    start, attach = DockerRuntime.start, ProxySession.attach
+
+    def timed_start(self: Any, *args: Any) -> Any:
+        proc = start(self, *args)
+        marks["started"] = time.perf_counter()
+        return proc
+
+    def timed_attach(self: Any, netns: str) -> None:
+        attach(self, netns)
+        marks["bound"] = time.perf_counter()
+
+    DockerRuntime.start = timed_start  # type: ignore[method-assign]
+    ProxySession.attach = timed_attach  # type: ignore[method-assign]
+    body = json.dumps(BODY)
+    command = (
+        "i=0; until wget -q -O /dev/null --header 'Content-Type: application/json' "
+        f"--header \"Authorization: Bearer $OPENAI_API_KEY\" --post-data '{body}' "
+        "$OPENAI_BASE_URL/chat/completions 2>/dev/null; do i=$((i+1)); usleep 2000; done; "
+        "echo failed-attempts=$i"
+    )
+    import os
+
+    os.environ["OPENAI_API_KEY"] = KEY
+    os.environ["MLRB_OPENAI_UPSTREAM"] = f"{upstream.url}/v1"
+    bound_ms: list[float] = []
+    attempts: list[int] = []
+    try:
+        with tempfile.TemporaryDirectory() as runs:
+            for _ in range(reps):
+                config = RunConfig(
+                    image=BASE, task="tiny_lm", benchmark="smoke", runtime="docker",
+                    runs_dir=Path(runs), command=command, provider="openai",
+                    time_limit="60", grace="2s", gpus="none",
+                )  # fmt: skip
+                record, run_dir = run_agent(config, Progress(stream=io.StringIO(), echo=False))
+                log = (run_dir / "agent.log").read_text()
+                assert record.status == "completed", log
+                attempts.append(int(log.split("failed-attempts=")[1].split()[0]))
+                bound_ms.append((marks["bound"] - marks["started"]) * 1000)
+    finally:
+        DockerRuntime.start, ProxySession.attach = start, attach  # type: ignore[method-assign]
+        upstream.stop()
+    return {
+        "runs": reps,
+        "port_bound_after_start_ms": {
+            "median": round(statistics.median(bound_ms), 2), "max": round(max(bound_ms), 2)
+        },
+        "agent_failed_attempts_2ms_apart": {"median": statistics.median(attempts),
+                                            "max": max(attempts)},
+    }  # fmt: skip
+
+
 def main() -> int:
     """Run both measurements and print (or save) them as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--docker-reps", type=int, default=0, help="also time the port's opening (docker, root)"
+    )
+    parser.add_argument("--busybox", type=Path, default=Path("/bin/busybox"))
     args = parser.parse_args()
     report = {
         "machine": platform.platform(),
@@ -187,6 +268,8 @@ def main() -> int:
             overshoot(8, {"tokens": 5000}, uncapped_output=1000),
         ],
     }
+    if args.docker_reps:
+        report["port_delay"] = port_delay(args.docker_reps, args.busybox)
     text = json.dumps(report, indent=2)
     if args.out:
         args.out.write_text(text + "\n", encoding="utf-8")
