@@ -127,6 +127,7 @@ def test_a_run_through_the_real_cli(
     result = harness(
         "run", BASE_IMAGE, "--task", TASK, "--benchmark", BENCHMARK, "--provider", "openai",
         "--env-file", str(env_file), "--runs-dir", str(runs_dir), "--network", "none",
+        "--credentials", "direct",
         "--time-limit", "1m", "--json", "--command", "echo $OPENAI_API_KEY; exit 5",
     )  # fmt: skip
     assert result.returncode == 4

@@ -70,7 +70,9 @@ def test_gpus_absent_and_image_missing(
 def test_eight_argument_form_passes_the_token_by_environment(
     agent_images: dict[str, str], env_file: Path, runs_dir: Path, docker_client: Any
 ) -> None:
-    command = "--command 'echo token=$HF_TOKEN; echo key=$OPENAI_API_KEY' --json"
+    command = (
+        "--credentials direct --command 'echo token=$HF_TOKEN; echo key=$OPENAI_API_KEY' --json"
+    )
     result = run_sh(BASE_IMAGE, BENCH, "openai", "none", TASK, "1m", FAKE_HF, str(env_file),
                     env=_env(runs_dir, command))  # fmt: skip
     assert result.returncode == 0, result.stderr

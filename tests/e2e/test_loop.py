@@ -216,7 +216,8 @@ def test_run_sh_gives_the_agent_its_key_and_keeps_it_out_of_the_run_folder(
         cwd=tmp_path,
         timeout=300,
         env=clean_env(
-            MLRB_RUN_ARGS=f"--runtime docker --network none --grace 1s --command '{command}'"
+            MLRB_RUN_ARGS="--runtime docker --network none --grace 1s --credentials direct "
+            f"--command '{command}'"
         ),
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

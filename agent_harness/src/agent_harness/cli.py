@@ -9,7 +9,14 @@ from typing import Annotated
 import typer
 
 from agent_contracts.boundary import guarded, print_json
-from agent_harness.choices import DEFAULT_GRACE, EvalModeChoice, Network, Provider, Runtime
+from agent_harness.choices import (
+    DEFAULT_GRACE,
+    CredentialsMode,
+    EvalModeChoice,
+    Network,
+    Provider,
+    Runtime,
+)
 
 app = typer.Typer(
     name="agent-harness",
@@ -34,6 +41,22 @@ def run_command(
     provider: Annotated[
         Provider, typer.Option("--provider", "-p", help="Provider whose key the agent gets.")
     ] = "none",
+    credentials: Annotated[
+        CredentialsMode,
+        typer.Option(
+            "--credentials",
+            help="proxy: a per-run token for the harness's model-API proxy (the key stays "
+            "here); direct: the real key, as the original system did.",
+        ),
+    ] = "proxy",
+    budget_tokens: Annotated[
+        int | None,
+        typer.Option("--budget-tokens", min=1, help="Model-API token budget (proxy only)."),
+    ] = None,
+    budget_usd: Annotated[
+        float | None,
+        typer.Option("--budget-usd", min=0.000001, help="Model-API cost budget in USD (proxy)."),
+    ] = None,
     gpus: Annotated[
         str | None,
         typer.Option("--gpus", help="none, all, 0 or 0,1 [default: as many as the task asks]"),
@@ -116,6 +139,9 @@ def run_command(
         task=task,
         benchmark=benchmark,
         provider=provider,
+        credentials=credentials,
+        budget_tokens=budget_tokens,
+        budget_usd=budget_usd,
         gpus=gpus,
         time_limit=time_limit,
         grace=grace,

@@ -23,6 +23,7 @@ from agent_harness.errors import ConfigError, EngineNotReadyError, HarnessError,
 from agent_harness.gpus import GpuSelection, check_gpus, default_gpus, parse_gpus
 from agent_harness.handoff import EvalPlan
 from agent_harness.progress import Progress
+from agent_harness.proxy.session import ProxyPlan, ProxySession
 from agent_harness.records import (
     LOG_FILE,
     OUTPUT_DIR,
@@ -73,6 +74,8 @@ class Plan:
     image_digest: str | None = None
     evaluation: EvalPlan | None = None
     notes: list[str] = field(default_factory=list)
+    proxy: ProxyPlan | None = None
+    """The model-API proxy's plan (``--credentials proxy`` with a provider)."""
 
 
 def _container_user(choice: str) -> str | None:
@@ -144,6 +147,7 @@ def preflight(config: RunConfig, progress: Progress | None = None) -> Plan:
     user = _container_user(config.user)
     _check_runs_dir(config.runs_dir)
     runtime = _select_runtime(config)
+    proxy, credentials = _plan_proxy(config, credentials, runtime.name)  # docs/proxy.md
     check_gpus(gpus)
     res = spec.resources
     memory = int(res.ram_gb * 1024**3) if res.ram_gb else None
@@ -160,6 +164,7 @@ def preflight(config: RunConfig, progress: Progress | None = None) -> Plan:
         user=None,
         memory_bytes=memory,
         cpus=cpus,
+        proxy=proxy,
     )
     if runtime.name == "docker":
         from agent_harness.runtimes.container import DockerRuntime, cpus_available, ensure_image
@@ -173,7 +178,7 @@ def preflight(config: RunConfig, progress: Progress | None = None) -> Plan:
         plan.network = (
             config.network
             if config.network != "auto"
-            else ("none" if config.provider == "none" else "bridge")
+            else ("none" if config.provider == "none" or proxy is not None else "bridge")
         )
         plan.user = user
         announce = progress.say if progress is not None else None
@@ -195,6 +200,25 @@ def preflight(config: RunConfig, progress: Progress | None = None) -> Plan:
         if plan.evaluation.note:
             plan.notes.append(plan.evaluation.note)
     return plan
+
+
+def _plan_proxy(
+    config: RunConfig, credentials: Credentials, runtime: str
+) -> tuple[ProxyPlan | None, Credentials]:
+    """The proxy's plan and what is left for the agent; budgets need the proxy (exit 2)."""
+    from agent_harness.proxy.ledger import Budget
+    from agent_harness.proxy.session import plan_proxy
+
+    budgeted = config.budget_tokens is not None or config.budget_usd is not None
+    if config.provider == "none" or config.credentials == "direct":
+        if budgeted:
+            raise ConfigError(
+                "--budget-tokens and --budget-usd need a provider and --credentials proxy",
+                hint="name the provider (--provider openai) and keep --credentials proxy",
+            )
+        return None, credentials
+    budget = Budget(tokens=config.budget_tokens, usd=config.budget_usd)
+    return plan_proxy(config.provider, credentials, budget, runtime)
 
 
 class _Interrupts:
@@ -301,7 +325,9 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
     # What the agent reads must match how it is run: the time limit it is actually given.
     resources = spec.resources.model_copy(update={"time_limit_s": plan.time_limit_s})
     export_task(spec.model_copy(update={"resources": resources}), task_dir)
-    redactor = Redactor(plan.credentials.secrets())
+    proxy = ProxySession(plan.proxy, run_dir) if plan.proxy is not None else None
+    proxied = proxy.start(plan.runtime.name) if proxy is not None else {}
+    redactor = Redactor(plan.credentials.secrets() + (proxy.secrets() if proxy else []))
     agent_task_dir, agent_output_dir = plan.runtime.container_paths((task_dir, output_dir))
     started = utc_now()
     t0 = time.monotonic()
@@ -317,7 +343,8 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
         runtime="docker" if plan.runtime.name == "docker" else "local",
         command=redactor(config.command) if config.command else None,
         provider=config.provider,
-        credentials=plan.credentials.names,
+        credentials=sorted({*plan.credentials.names, *proxied}),
+        credentials_mode=None if config.provider == "none" else config.credentials,
         gpus=plan.gpus.as_record(),
         network=plan.network,
         user=plan.user,
@@ -326,6 +353,8 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
             grace_s=plan.grace_s,
             memory_bytes=plan.memory_bytes,
             cpus=plan.cpus,
+            budget_tokens=config.budget_tokens,
+            budget_usd=config.budget_usd,
         ),
         started_at=iso(started),
         deadline=round(deadline_wall, 3),
@@ -339,7 +368,10 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
         image=config.image,
         task_dir=task_dir,
         output_dir=output_dir,
-        environment=_environment(plan, agent_task_dir, agent_output_dir, deadline_wall),
+        environment={
+            **_environment(plan, agent_task_dir, agent_output_dir, deadline_wall),
+            **proxied,
+        },
         command=config.command,
         gpus=plan.gpus,
         memory_bytes=plan.memory_bytes,
@@ -365,6 +397,8 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
     try:
         with interrupts.installed():
             proc = plan.runtime.start(launch, log)
+            if proxy is not None and plan.runtime.name == "docker":
+                proxy.attach(_network_namespace(plan.runtime, run_id))
             progress.start(f"{spec.name} {run_id[-6:]}", plan.time_limit_s)
             deadline = t0 + plan.time_limit_s
             while True:
@@ -396,6 +430,7 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
         progress.stop()
         if proc is not None:
             proc.close()
+        usage = proxy.close() if proxy is not None else None
         log.close()
         if plan.runtime.name == "local":
             release(task_dir)
@@ -421,6 +456,7 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
                 if found.relative is not None
                 else None,
                 "deliverable_rejected": found.rejected,
+                "model_usage": usage,
             }
         )
         write_record(run_dir, record)
@@ -430,9 +466,22 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
     )
     if found.rejected:
         progress.say(f"deliverable rejected: {found.rejected}")
+    if usage is not None:
+        progress.say(
+            f"model calls: {usage.calls} ({usage.total_tokens} tokens, ${usage.cost_usd:.4f})"
+            + (f"; {usage.budget_message}" if usage.budget_message else "")
+        )
     if plan.evaluation is not None and status in ("completed", "timeout", "failed"):
         record = _evaluate(plan, plan.evaluation, record, run_dir, progress)
     return record, run_dir
+
+
+def _network_namespace(runtime: Runtime, run_id: str) -> str:
+    """The network namespace of a run's container, as a path the proxy's forwarder can enter."""
+    from agent_harness.runtimes.container import container_name
+
+    info = runtime.client.api.inspect_container(container_name(run_id))  # type: ignore[attr-defined]
+    return f"/proc/{info['State']['Pid']}/ns/net"
 
 
 def _evaluate(

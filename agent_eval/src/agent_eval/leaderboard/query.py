@@ -12,7 +12,7 @@ from agent_eval.errors import DatabaseError
 from agent_eval.leaderboard.importing import ReferenceBatch
 from agent_eval.leaderboard.table import Board, EvaluationRecord, ReferenceValue, build_boards
 from agent_eval.store import ReferenceRow, Store
-from agent_eval.store.schema import EvaluationRow
+from agent_eval.store.schema import EvaluationRow, RunRow
 from agent_tasks.errors import UnknownBenchmarkError, UnknownTaskError
 from agent_tasks.registry import get_task, list_tasks
 
@@ -63,13 +63,14 @@ def records(
 
     Much faster than parsing every stored results file back (the views never need the rest).
     """
-    e = EvaluationRow
+    e, r = EvaluationRow, RunRow
     query = sql_select(
         e.evaluation_id, e.run_id, e.task, e.benchmark, e.agent_label, e.agent_image,
         e.agent_provider, e.agent_model, e.status, e.primary_metric,
         e.primary_value.label("raw"), e.constraints_passed, e.finished_at,
         e.normalised_score.label("normalised"), e.absolute_improvement_pct.label("absolute"),
-    )  # fmt: skip
+        (r.input_tokens + r.output_tokens).label("tokens"), r.cost_usd,
+    ).outerjoin(r, r.run_id == e.run_id)  # fmt: skip
     # A quick check (--limit) scored a sample of the data: kept in history, never ranked.
     query = query.where(e.sample_limit.is_(None))
     if benchmarks is not None:

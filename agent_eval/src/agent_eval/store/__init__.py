@@ -227,6 +227,10 @@ def _run_row(run: Mapping[str, Any], run_id: str, now: datetime) -> RunRow:
         started_at=_moment(_first(run, "started_at", "start", "started")),
         finished_at=_moment(_first(run, "finished_at", "ended_at", "end", "finished")),
         duration_s=_number(_first(run, "duration_s", "duration"), float),
+        model_calls=_number(_first(run, "model_usage.calls"), int),
+        input_tokens=_number(_first(run, "model_usage.input_tokens"), int),
+        output_tokens=_number(_first(run, "model_usage.output_tokens"), int),
+        cost_usd=_number(_first(run, "model_usage.cost_usd"), float),
         run_json=dict(run),
         recorded_at=now,
     )

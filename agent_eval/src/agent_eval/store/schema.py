@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -60,6 +61,14 @@ class RunRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     duration_s: Mapped[float | None] = mapped_column(Float)
+    model_calls: Mapped[int | None] = mapped_column(Integer)
+    """Model-API calls through the harness's proxy (run.json ``model_usage``); None: unknown."""
+    input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    """Prompt tokens the provider reported for the run's calls."""
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    """Output tokens the provider reported for the run's calls."""
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    """Cost of the run's calls in USD, from the harness's pinned price table."""
     run_json: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     """The run record as the harness wrote it; None for a run known only from a result's id."""
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
