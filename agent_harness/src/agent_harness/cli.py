@@ -52,6 +52,13 @@ def run_command(
         list[str] | None,
         typer.Option("--pass-env", help="Pass this variable too (repeatable)."),
     ] = None,
+    pass_env_unsafe: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pass-env-unsafe",
+            help="Pass a variable that replaces the image's own: PATH, LD_*, PYTHON* (repeatable).",
+        ),
+    ] = None,
     runtime: Annotated[
         Runtime, typer.Option("--runtime", help="docker, local, or auto (docker if it answers).")
     ] = "auto",
@@ -121,6 +128,7 @@ def run_command(
         grace=grace,
         env_file=env_file,
         pass_env=tuple(pass_env or ()),
+        pass_env_unsafe=tuple(pass_env_unsafe or ()),
         runtime=runtime,
         runs_dir=runs_dir,
         command=command,

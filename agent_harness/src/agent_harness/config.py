@@ -32,6 +32,8 @@ class RunConfig(BaseModel):
     """Dotenv file with credentials; never mounted or copied."""
     pass_env: tuple[str, ...] = ()
     """More variable names to pass to the agent (from the environment or the env file)."""
+    pass_env_unsafe: tuple[str, ...] = ()
+    """Names passed although they replace the image's own (``PATH``, ``LD_*``, ``PYTHON*``)."""
     runtime: Runtime = "auto"
     """Where the agent runs."""
     runs_dir: Path = Path("runs")

@@ -140,7 +140,9 @@ def preflight(config: RunConfig, progress: Progress | None = None) -> Plan:
     limit = given_limit if given_limit is not None else spec.resources.time_limit_s
     gpus = given_gpus if given_gpus is not None else default_gpus(spec.resources.gpus)
     file_values = read_env_file(config.env_file) if config.env_file is not None else {}
-    credentials = select_credentials(config.provider, file_values, os.environ, config.pass_env)
+    credentials = select_credentials(
+        config.provider, file_values, os.environ, config.pass_env, config.pass_env_unsafe
+    )
     user = _container_user(config.user)
     _check_runs_dir(config.runs_dir)
     runtime = _select_runtime(config)
