@@ -66,4 +66,4 @@ def test_capabilities_process_limit_and_log_are_bounded(tmp_path: Path) -> None:
     assert s["security_opt"] == ["no-new-privileges"]
     assert s["pids_limit"] == DEFAULT_PIDS_LIMIT
     assert container_settings(_launch(tmp_path, pids_limit=64))["pids_limit"] == 64
-    assert s["log_config"] == {"type": "json-file", "config": {"max-size": "64m", "max-file": "4"}}
+    assert s["log_config"] == {"type": "json-file", "config": {"max-size": "512m", "max-file": "2"}}

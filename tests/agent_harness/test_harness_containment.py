@@ -235,7 +235,7 @@ def test_capabilities_process_limit_and_log_bound(
     assert host["PidsLimit"] == 64 and host["CapDrop"] == ["ALL"]
     assert host["LogConfig"] == {
         "Type": "json-file",
-        "Config": {"max-file": "4", "max-size": "64m"},
+        "Config": {"max-file": "2", "max-size": "512m"},
     }
     assert "no-new-privileges" in host["SecurityOpt"]
     assert "mknod=1" in text and not (tmp_path / "output" / "dev").exists()

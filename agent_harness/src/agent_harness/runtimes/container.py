@@ -39,10 +39,12 @@ dropped): enough to install packages and manage its own files and processes as r
 (apt and pip change owners, switch users and signal their children). Never ``MKNOD`` (device
 nodes), ``FSETID``/``SETFCAP`` (privilege bits and file capabilities), ``NET_RAW``, ``SYS_*``."""
 
-LOG_MAX_SIZE = "64m"
-LOG_MAX_FILES = 4
-"""The engine's own copy of the agent's output is bounded (json-file, at most 4 x 64 MiB); the
-harness streams it into agent.log as it comes."""
+LOG_MAX_SIZE = "512m"
+LOG_MAX_FILES = 2
+"""The engine's own copy of the agent's output is bounded (json-file, at most 2 x 512 MiB); the
+harness streams it into agent.log as it comes. Rotation loses what the harness has not read yet
+(measured: with 4 x 64 MiB a 200 MB flood reached the reader as 113 MB), so a file is large
+enough that an agent printing less than about 512 MiB is never rotated."""
 
 
 def container_name(run_id: str) -> str:
