@@ -99,8 +99,9 @@ def test_root_agent_leaves_nothing_that_raises_privilege(
         assert not st.st_mode & (stat.S_ISUID | stat.S_ISGID), rel
         assert (st.st_uid, st.st_gid) == (owner, owner), rel
         assert not (stat.S_ISREG(st.st_mode) and st.st_mode & stat.S_ISVTX), rel
+        assert stat.S_ISLNK(st.st_mode) or not st.st_mode & stat.S_IWOTH, rel
     assert stat.S_IMODE(entries["suid"].st_mode) == 0o755
-    assert out.stat().st_uid == owner
+    assert out.stat().st_uid == owner and not out.stat().st_mode & stat.S_IWOTH
     saved = json.loads((run_dir / "run.json").read_text())
     safety = saved["output_safety"]
     assert safety["safe"] is True and safety["owner"] == f"{owner}:{owner}"

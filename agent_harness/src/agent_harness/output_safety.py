@@ -9,8 +9,8 @@ walks the folder without following any link and
 - removes device nodes, FIFOs and sockets;
 - removes symbolic links that are absolute or resolve outside the folder;
 - removes the name of a file hard-linked from outside the folder (its inode is never changed);
-- clears setuid, setgid and sticky bits of files, setuid and setgid of folders, and file
-  capabilities (the ``security.capability`` attribute);
+- clears setuid, setgid and sticky bits of files, setuid and setgid of folders, write
+  permission for others, and file capabilities (the ``security.capability`` attribute);
 - hands everything to the owner the output belongs to (:func:`output_owner`).
 
 Whatever it cannot do (a harness that is not root cannot change root's files) makes the output
@@ -189,10 +189,12 @@ class _Sanitizer:
                     os.removexattr(handle, _CAPABILITY_XATTR)
                     self.report._removed(rel, "file capabilities")
             mode = stat.S_IMODE(now.st_mode)
+            # Nobody else may change the deliverable before it is evaluated (--user image makes
+            # the output folder world-writable for the image's user).
             if stat.S_ISDIR(now.st_mode):
-                wanted = (mode & ~_PRIVILEGE_BITS) | stat.S_IRWXU  # the owner can clean it up
+                wanted = (mode & ~(_PRIVILEGE_BITS | stat.S_IWOTH)) | stat.S_IRWXU
             else:
-                wanted = mode & ~(_PRIVILEGE_BITS | stat.S_ISVTX)
+                wanted = mode & ~(_PRIVILEGE_BITS | stat.S_ISVTX | stat.S_IWOTH)
             if stat.S_IMODE(os.fstat(fd).st_mode) != wanted:  # chown may have cleared bits
                 Path(handle).chmod(wanted)
             if wanted != mode:
@@ -312,7 +314,9 @@ def make_output_safe(output: Path, owner: tuple[int, int] | None = None) -> Safe
         if problem is not None:
             report._unsafe(".", problem)
         sanitizer.walk(root, "")
+        sanitizer.prune_links()
+    except OSError as exc:  # whatever could not be walked cannot be called safe
+        report._unsafe(".", f"the walk stopped: {exc.strerror or exc}")
     finally:
         os.close(root)
-    sanitizer.prune_links()
     return report

@@ -313,8 +313,9 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
     run_dir = config.runs_dir / run_id
     output_dir = run_dir / OUTPUT_DIR
     task_dir = run_dir / TASK_DIR
-    output_dir.mkdir(parents=True)
-    open_mode = close_run_folder(run_dir)  # given back once the output is safe
+    run_dir.mkdir(parents=True)
+    open_mode = close_run_folder(run_dir)  # closed before the output exists; reopened once safe
+    output_dir.mkdir()
     if config.user == "image" and plan.runtime.name == "docker":
         output_dir.chmod(0o777)  # the image's user may be anyone
     # What the agent reads must match how it is run: the time limit it is actually given.
