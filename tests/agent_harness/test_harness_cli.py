@@ -102,6 +102,14 @@ def test_image_breaking_names_pass_only_when_asked_for(runs_dir: Path, env_file:
     assert "PYTHONHASHSEED" in json.loads(result.stdout)["credentials"]
 
 
+@pytest.mark.parametrize("size", ["20X", "-1G", "0", "1e9", "9" * 5000, "\u0662G"])
+def test_odd_disk_limits_are_usage_errors(runs_dir: Path, size: str) -> None:
+    result = harness(*_local(runs_dir, "--disk-limit", size))
+    assert result.returncode == 2, result.stderr
+    assert "invalid disk limit" in result.stderr and "Traceback" not in result.stderr
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
 @pytest.mark.parametrize("gpus", ["0,00", "1,01", " 0, 0", "0,1,0", "\u0660", "1" * 5000])
 def test_gpus_named_twice_or_odd_are_usage_errors(runs_dir: Path, gpus: str) -> None:
     result = harness(*_local(runs_dir, "--gpus", gpus))
