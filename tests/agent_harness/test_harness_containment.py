@@ -11,6 +11,7 @@ import os
 import socket
 import stat
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -165,7 +166,7 @@ def test_a_harness_that_is_not_root_rejects_what_it_cannot_fix(tmp_path: Path) -
             "from agent_harness.output_safety import make_output_safe\n"
             f"r = make_output_safe(Path({str(out)!r}))\n"
             "print(json.dumps({'safe': r.safe, 'removed': r.removed, 'unsafe': r.unsafe,"
-            " 'owner': r.owner, 'why': r.rejection()}))\n"
+            " 'owner': r.owner, 'why': r.rejection(Path('/x'))}))\n"
         )
         result = subprocess.run(
             ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
@@ -182,7 +183,7 @@ def test_a_harness_that_is_not_root_rejects_what_it_cannot_fix(tmp_path: Path) -
         assert not (out / "suid").exists()
         assert report["safe"] is False
         assert report["unsafe"] == ["rootdir: cannot be made yours (Operation not permitted)"]
-        assert "sudo rm -rf" in report["why"] and "--user host" in report["why"]
+        assert "sudo rm -rf '/x'" in report["why"] and "--user host" in report["why"]
     finally:
         subprocess.run(["rm", "-rf", str(base)], check=False)
 
@@ -302,3 +303,55 @@ def test_run_folder_is_closed_while_the_agent_runs(runs_dir: Path) -> None:
     watcher.join()
     assert seen == [0o700]
     assert stat.S_IMODE(run_dir.stat().st_mode) != 0o700 and record.output_safety is not None
+
+
+@pytest.mark.docker
+@needs_root
+@pytest.mark.usefixtures("agent_images")
+def test_a_harness_that_is_not_root_and_a_root_image(docker_client: Any) -> None:
+    """The real CLI as user nobody (in the docker group) with --user image and a root image."""
+    import grp
+
+    try:
+        docker_gid = grp.getgrnam("docker").gr_gid
+    except KeyError:
+        pytest.skip("no docker group: a user that is not root cannot reach the engine here")
+    base = Path("/tmp") / f"h1-contain-nonroot-{os.getpid()}"
+    base.mkdir(mode=0o755)
+    try:
+        os.chown(base, 65534, 65534)
+        site = next(p for p in sys.path if p.endswith("site-packages"))  # same CPython 3.11
+        src = [str(REPO / pkg / "src") for pkg in ("agent_tasks", "agent_harness", "agent_eval")]
+        agent = (
+            "cd /app/output && cp /bin/busybox suid && chmod 4755 suid"
+            " && mkdir model && echo w > model/weights.bin"
+        )
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", f"--groups={docker_gid}",
+                     "/usr/bin/python3", "-c"]  # fmt: skip
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(base), "PYTHONPATH": ":".join([*src, site])}
+        probe = "import docker, pydantic_core, agent_harness.cli; docker.from_env().ping()"
+        ready = subprocess.run([*as_nobody, probe], capture_output=True, text=True, env=env)
+        if ready.returncode != 0:  # another Python than the venv's, or no engine access
+            pytest.skip(f"user nobody cannot run the harness here: {ready.stderr[-300:]}")
+        result = subprocess.run(
+            [*as_nobody, "from agent_harness.cli import main; main()",
+             "run", BASE_IMAGE, "--task", "tiny_lm", "--benchmark", "smoke", "--runtime",
+             "docker", "--user", "image", "--network", "none", "--runs-dir", str(base / "runs"),
+             "--time-limit", "60", "--json", "--quiet", "--command", agent],
+            capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        record = json.loads(result.stdout)
+        run_dir = base / "runs" / record["run_id"]
+        assert record["deliverable"] is None
+        assert "cannot make safe" in record["deliverable_rejected"]
+        assert f"sudo rm -rf '{run_dir / 'output'}'" in record["deliverable_rejected"]
+        safety = record["output_safety"]
+        assert safety["safe"] is False and safety["owner"] == "65534:65534"
+        assert safety["removed"] == {"setuid/setgid file that cannot be fixed": 1}
+        assert safety["unsafe"] == ["model: cannot be made yours (Operation not permitted)"]
+        assert not (run_dir / "output" / "suid").exists()
+        assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700  # closed to other users
+        assert _gone(docker_client, record["run_id"])
+    finally:
+        subprocess.run(["rm", "-rf", str(base)], check=False)

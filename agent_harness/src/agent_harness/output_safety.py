@@ -87,13 +87,13 @@ class SafetyReport:
             unsafe=list(self.unsafe),
         )
 
-    def rejection(self) -> str:
+    def rejection(self, output: Path) -> str:
         """Why the deliverable is not accepted when the output could not be made safe."""
         return (
             f"the output holds {self.unsafe_count} entries the harness cannot make safe "
             f"(e.g. {'; '.join(self.unsafe[:3])}); the run folder stays closed to other users "
             "(0700). An agent running as root left files a harness that is not root cannot "
-            "change: remove them as root (sudo rm -rf the run's output), and run such images "
+            f"change: remove them as root (sudo rm -rf {str(output)!r}), and run such images "
             "with --user host, or run the harness as root"
         )
 

@@ -446,7 +446,7 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
                 kind=spec.deliverable.kind,
             )
             if safety.safe
-            else Found(rejected=safety.rejection())
+            else Found(rejected=safety.rejection(output_dir))
         )
         ended = utc_now()
         record = record.model_copy(
