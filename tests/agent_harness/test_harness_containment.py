@@ -355,3 +355,22 @@ def test_a_harness_that_is_not_root_and_a_root_image(docker_client: Any) -> None
         assert _gone(docker_client, record["run_id"])
     finally:
         subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+@needs_root
+def test_local_root_agent_output_is_cleaned_too(runs_dir: Path) -> None:
+    """The local runtime is no sandbox, but its output gets the same cleanup (mknod works here)."""
+    command = (
+        "cp /bin/busybox suid && chmod 4755 suid && mknod dev c 1 3 && mkfifo fifo"
+        " && ln -s /etc/passwd passwd && ln -s ../../.. escape && ln -s suid inside"
+    )
+    record, run_dir, _ = run_once("local", runs_dir, command)
+    assert record.status == "completed", record.message
+    out = run_dir / "output"
+    assert sorted(p.name for p in out.iterdir()) == ["inside", "suid"]
+    assert stat.S_IMODE((out / "suid").stat().st_mode) == 0o755
+    assert record.output_safety is not None and record.output_safety.removed == {
+        "device node": 1,
+        "fifo": 1,
+        "link leaving the folder": 2,
+    }
