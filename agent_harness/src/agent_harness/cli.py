@@ -68,12 +68,26 @@ def run_command(
     grace: Annotated[
         str, typer.Option("--grace", help="Time between SIGTERM and SIGKILL at the deadline.")
     ] = DEFAULT_GRACE,
+    disk_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--disk-limit",
+            help="Disk the agent may fill: 500M, 20G or none [default: the task's disk_gb].",
+        ),
+    ] = None,
     env_file: Annotated[
         Path | None, typer.Option("--env-file", help="Dotenv file with the credentials.")
     ] = None,
     pass_env: Annotated[
         list[str] | None,
         typer.Option("--pass-env", help="Pass this variable too (repeatable)."),
+    ] = None,
+    pass_env_unsafe: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pass-env-unsafe",
+            help="Pass a variable that replaces the image's own: PATH, LD_*, PYTHON* (repeatable).",
+        ),
     ] = None,
     runtime: Annotated[
         Runtime, typer.Option("--runtime", help="docker, local, or auto (docker if it answers).")
@@ -145,8 +159,10 @@ def run_command(
         gpus=gpus,
         time_limit=time_limit,
         grace=grace,
+        disk_limit=disk_limit,
         env_file=env_file,
         pass_env=tuple(pass_env or ()),
+        pass_env_unsafe=tuple(pass_env_unsafe or ()),
         runtime=runtime,
         runs_dir=runs_dir,
         command=command,

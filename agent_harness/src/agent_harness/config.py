@@ -42,10 +42,14 @@ class RunConfig(BaseModel):
     """``24h``, ``90m``, ``1h30m``, ``45s`` or seconds; None: the task spec's limit."""
     grace: str = DEFAULT_GRACE
     """Time between SIGTERM and SIGKILL at the deadline."""
+    disk_limit: str | None = None
+    """Disk the agent may fill (``500M``, ``20G``, ``none``); None: the task spec's ``disk_gb``."""
     env_file: Path | None = None
     """Dotenv file with credentials; never mounted or copied."""
     pass_env: tuple[str, ...] = ()
     """More variable names to pass to the agent (from the environment or the env file)."""
+    pass_env_unsafe: tuple[str, ...] = ()
+    """Names passed although they replace the image's own (``PATH``, ``LD_*``, ``PYTHON*``)."""
     runtime: Runtime = "auto"
     """Where the agent runs."""
     runs_dir: Path = Path("runs")

@@ -41,6 +41,11 @@ class Limits(BaseModel):
     """Model-API token budget (input plus output; None: not limited)."""
     budget_usd: float | None = None
     """Model-API cost budget in USD (None: not limited)."""
+    disk_bytes: int | None = None
+    """Disk the agent may fill (output folder plus container layer), watched by the harness
+    (None: not limited)."""
+    pids_limit: int | None = None
+    """Processes and threads the container may hold at once (None: not limited; local runs)."""
 
 
 class ModelUsage(BaseModel):
@@ -83,6 +88,37 @@ class ModelUsage(BaseModel):
     def total_tokens(self) -> int:
         """Input plus output tokens."""
         return self.input_tokens + self.output_tokens
+
+
+StopReason = Literal["deadline", "interrupted", "disk_limit"]
+"""Why the harness stopped the agent before it ended on its own."""
+
+
+class OutputSafety(BaseModel):
+    """What the harness did to the output folder before anything on the host read it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    owner: str
+    """``uid:gid`` the output was handed to (the invoking user; under sudo, ``SUDO_UID``)."""
+    safe: bool
+    """True when everything could be made safe; False leaves the run folder 0700 and rejects
+    the deliverable."""
+    removed: dict[str, int] = {}
+    """How many entries were removed, by reason (``device node``, ``fifo``, ``socket``,
+    ``link leaving the folder``, ``hard link to a file outside the folder``, ...)."""
+    removed_examples: list[str] = []
+    """A few removed paths, relative to the output folder, with the reason."""
+    modes_changed: int = 0
+    """Files and folders whose setuid, setgid or sticky bits were cleared."""
+    mode_examples: list[str] = []
+    """A few of them, with the mode before and after."""
+    owners_changed: int = 0
+    """Entries handed to ``owner``."""
+    unsafe_count: int = 0
+    """Entries that could not be made safe (a harness that is not root and root's files)."""
+    unsafe: list[str] = []
+    """A few of them, with the reason."""
 
 
 class Deliverable(BaseModel):
@@ -154,6 +190,10 @@ class RunRecord(BaseModel):
     """The agent's own exit status (a signal shows as 128 + its number)."""
     message: str | None = None
     """What went wrong, for status ``error``."""
+    stop_reason: StopReason | None = None
+    """Why the harness stopped the agent (None: it ended on its own)."""
+    output_safety: OutputSafety | None = None
+    """What was removed or changed in the output folder to make it safe for the host."""
     deliverable: Deliverable | None = None
     """The deliverable, if one was found inside the output folder."""
     deliverable_rejected: str | None = None
