@@ -312,7 +312,11 @@ def evaluate(
         status=status,
         metrics=tuple(values),
         primary_metric=spec.primary_metric,
-        score=score(spec, primary.value) if primary is not None else None,
+        score=(
+            score(spec, primary.value, _measured_chance(spec, primary))
+            if primary is not None
+            else None
+        ),
         constraints=tuple(checks),
         errors=tuple(errors),
         environment=environment,
@@ -337,6 +341,12 @@ def evaluate(
             result, deliverable.run, options.database_url, options.results_dir
         )
     return outcome
+
+
+def _measured_chance(spec: TaskSpec, primary: MetricValue) -> float | None:
+    """The chance level the primary metric measured on the rows it scored, when it does."""
+    chance = primary.details.get("chance") if spec.primary.chance_measured else None
+    return float(chance) if isinstance(chance, int | float) else None
 
 
 def _registered(name: str) -> Any:

@@ -39,6 +39,8 @@ SUPERGLUE_TASKS = {
 }
 """lm-eval task name -> (data folder, metric used as its accuracy) for super-glue-lm-eval-v1."""
 SUPERGLUE_YAML = {"sglue_rte": "rte", "wsc": "wsc"}
+SUPERGLUE_CHOICES = {"cb": 3}
+"""Answer choices per SuperGLUE task where not two (chance level of its accuracy: 1/k)."""
 BOOTSTRAP_ITERS = 1000
 """Bootstrap resamples for the stderr of non-mean metrics (values are unaffected)."""
 
@@ -214,6 +216,9 @@ def superglue_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suit
         data = {"validation": str((root / config / "validation.jsonl").resolve())}
         if (root / config / "train.jsonl").is_file():
             data["train"] = str((root / config / "train.jsonl").resolve())
+        if name == "record":
+            _record_task(folder, data)
+            continue
         yaml_dir = SUPERGLUE_YAML.get(name, name)
         _dump(
             folder / f"{name}.yaml",
@@ -227,6 +232,64 @@ def superglue_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suit
             },
         )
     return Suite(folder, names, names)
+
+
+RECORD_MODULE = "record_scoring"
+"""Module file written beside the generated ReCoRD task file; it re-exports our functions."""
+
+
+def _lm_eval_record_config() -> dict[str, Any]:
+    """lm-eval's ReCoRD task file, with each ``!function`` kept as its dotted name.
+
+    It is read as text: loading it the usual way would import lm-eval's ``util.py``, which
+    needs ``transformers.data.metrics`` (gone in transformers 5).
+    """
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    def _function(loader: Any, node: Any) -> dict[str, str]:
+        return {"!function": str(loader.construct_scalar(node))}
+
+    _Loader.add_constructor("!function", _function)
+    text = (lm_eval_tasks_dir() / "super_glue" / "record" / "default.yaml").read_text("utf-8")
+    loaded: dict[str, Any] = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+    return loaded
+
+
+def _record_task(folder: Path, data: dict[str, str]) -> None:
+    """ReCoRD's task file: lm-eval's settings, our copies of its functions, local data."""
+    from agent_eval.metrics import superglue_record
+
+    config = _lm_eval_record_config()
+    config.pop("tag", None)
+    config.update(
+        {"task": "record", "dataset_path": "json", "dataset_name": None},
+        dataset_kwargs={"data_files": data},
+    )
+    if "train" not in data:
+        config.pop("training_split", None)
+    lines = []
+    for key, entry in config.items():
+        if isinstance(entry, dict) and set(entry) == {"!function"}:
+            module, _, function = entry["!function"].rpartition(".")
+            if module != "util" or function not in superglue_record.FUNCTIONS:
+                raise MetricError(
+                    f"lm-eval's ReCoRD task file names {entry['!function']!r}, which this "
+                    "evaluator does not provide",
+                    hint="the installed lm-eval differs from the pinned one (0.4.13); install "
+                    "the pinned version",
+                )
+            lines.append(f"{key}: !function {RECORD_MODULE}.{function}")
+        else:
+            lines.append(f"{key}: {json.dumps(entry)}")
+    (folder / "record.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / f"{RECORD_MODULE}.py").write_text(
+        f"from agent_eval.metrics.superglue_record import {', '.join(superglue_record.FUNCTIONS)}"
+        "  # noqa: F401\n",
+        encoding="utf-8",
+    )
 
 
 def harness_model(ctx: MetricContext, batch_size: int) -> Any:
@@ -394,6 +457,7 @@ def superglue(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
         )
     if not accs:
         raise MetricError("lm-eval returned no SuperGLUE task results")
+    chances = superglue_chance(ctx, [n for n in SUPERGLUE_TASKS if n in results])
     mean = sum(accs) / len(accs)
     stderr = (
         math.sqrt(sum(e * e for e in errs if e is not None)) / len(accs)
@@ -409,5 +473,27 @@ def superglue(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
         stderr=stderr,
         **facts,
         tasks=[v.name for v in values],
+        chance=sum(chances.values()) / len(chances),
+        chance_per_task=chances,
     )
     return [head, *values]
+
+
+def superglue_chance(ctx: MetricContext, names: list[str]) -> dict[str, float]:
+    """Chance level of each averaged task: 1/k for accuracy, ReCoRD's from the rows scored.
+
+    ReCoRD's exact match under a uniformly random candidate entity depends on the data (how
+    many candidates each query has, how many are right), so it is computed from the very rows
+    lm-eval scored (the first ``limit`` when limited, as lm-eval takes them).
+    """
+    from agent_eval.data import read_jsonl
+    from agent_eval.metrics.superglue_record import chance_em
+
+    chances: dict[str, float] = {}
+    for name in names:
+        if name == "record":
+            rows = read_jsonl(ctx.data_dir / "superglue" / "record" / "validation.jsonl")
+            chances[name] = chance_em(rows[: ctx.limit] if ctx.limit else rows)
+        else:
+            chances[name] = 1.0 / SUPERGLUE_CHOICES.get(name, 2)
+    return chances
