@@ -334,13 +334,34 @@ def evaluate(
             hint="the result JSON is printed on stdout; save it and load it later with "
             "'agent-eval sync FOLDER'",
         ) from None
+    # -- audit files beside the results (generations ...), see save_artifacts --
     outcome = Outcome(result=result, path=path, failure=failure)
+    outcome.notes += save_artifacts(path, ctx.artifacts)
     if options.record:
         progress("recording in the database")
         outcome.recorded, outcome.db_error = record(
             result, deliverable.run, options.database_url, options.results_dir
         )
     return outcome
+
+
+def artifact_path(results_file: Path, name: str) -> Path:
+    """Where an audit file of a result is saved: ``<results file stem>.<name>.jsonl``."""
+    return results_file.with_name(f"{results_file.stem}.{name}.jsonl")
+
+
+def save_artifacts(results_file: Path, artifacts: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Write each audit file beside the results; notes for those that could not be written."""
+    from agent_eval.data import write_jsonl
+
+    notes = []
+    for name, rows in artifacts.items():
+        target = artifact_path(results_file, name)
+        try:
+            write_jsonl(target, rows)
+        except OSError as exc:
+            notes.append(f"{name} not saved to {str(target)!r}: {exc.strerror or exc}")
+    return notes
 
 
 def _measured_chance(spec: TaskSpec, primary: MetricValue) -> float | None:
