@@ -354,19 +354,70 @@ def _hidden_dataset(spec: Any, dataset_id: str | None) -> Any:
     return None
 
 
+HUB_PROBE_TIMEOUT_S = 3.0
+"""How long ``prefetch`` waits for the Hub to answer a connection before giving up."""
+
+
+def hub_endpoint() -> str:
+    """The Hugging Face Hub address the libraries use (``HF_ENDPOINT`` or the default)."""
+    return os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+
+
+def check_hub_reachable(timeout_s: float = HUB_PROBE_TIMEOUT_S) -> None:
+    """Fail fast (exit 3) when no connection to the Hub opens within ``timeout_s``.
+
+    Without this, ``datasets`` retries for half a minute before a traceback. Name resolution
+    has no timeout of its own, so the whole probe runs in a thread that is waited for.
+    """
+    import socket
+    import threading
+    from urllib.parse import urlsplit
+
+    from agent_eval.errors import HubUnreachableError
+
+    url = urlsplit(hub_endpoint())
+    host = url.hostname or "huggingface.co"
+    port = url.port or (443 if url.scheme == "https" else 80)
+    failure: list[str] = ["no answer within the timeout"]
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                failure.clear()
+        except OSError as exc:
+            failure[0] = f"{type(exc).__name__}: {exc.strerror or exc}"
+
+    worker = threading.Thread(target=probe, daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if failure:
+        raise HubUnreachableError(
+            f"the Hugging Face Hub at {host}:{port} cannot be reached ({failure[0]}); "
+            "prefetch downloads the evaluation data and needs the network",
+            hint="run 'agent-eval prefetch' on a machine with network access (or set "
+            "HF_ENDPOINT to a reachable mirror), then copy the data folder "
+            f"(set {DATA_DIR_ENV}) to this one",
+        )
+
+
 def prefetch(tasks: list[str] | None, root: Path, *, log: Any = print) -> list[str]:
     """Download and lay out the evaluation data of these tasks (all tasks when None)."""
+    from agent_eval.errors import HubUnreachableError
     from agent_tasks.registry import get_task, list_tasks
 
     specs = [get_task(t) for t in tasks] if tasks else list_tasks()
+    wanted = [(spec, kind, details) for spec in specs for kind, details in needs(spec)]
     done: list[str] = []
+    if not wanted:
+        return done
+    check_hub_reachable()
     with online():
-        for spec in specs:
-            for kind, details in needs(spec):
-                key = f"{kind}:{details['id']}:{details['split']}" if kind == "hf" else kind
-                if key in done:
-                    continue
-                log(f"fetching {key} for {spec.name}")
+        for spec, kind, details in wanted:
+            key = f"{kind}:{details['id']}:{details['split']}" if kind == "hf" else kind
+            if key in done:
+                continue
+            log(f"fetching {key} for {spec.name}")
+            try:
                 if kind == "wikitext2":
                     fetch_wikitext2(root)
                 elif kind == "mmlu":
@@ -377,5 +428,11 @@ def prefetch(tasks: list[str] | None, root: Path, *, log: Any = print) -> list[s
                     fetch_superglue(root)
                 else:
                     fetch_hf_split(root, details["id"], details["config"], details["split"])
-                done.append(key)
+            except (ConnectionError, TimeoutError) as exc:  # the network went away midway
+                raise HubUnreachableError(
+                    f"fetching {key} failed: {type(exc).__name__}: {exc}",
+                    hint="check the network and run the same prefetch again (finished "
+                    "datasets are kept)",
+                ) from None
+            done.append(key)
     return done
