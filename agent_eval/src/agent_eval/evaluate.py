@@ -40,8 +40,9 @@ from agent_eval.results import (
 from agent_tasks.spec import MetricSpec, TaskSpec
 
 DEVICES = ("auto", "cpu", "cuda")
-METRIC_FAILURES = (EvalError, RuntimeError, ValueError, OSError, MemoryError)
-"""Failures recorded against one metric (out of memory, a model that cannot run ...)."""
+METRIC_FAILURES = (EvalError, RuntimeError, ValueError, OSError, MemoryError, ImportError)
+"""Failures recorded against one metric (out of memory, a model that cannot run, a package
+the metric needs is absent ...); anything else is a bug and keeps its traceback."""
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 
@@ -255,6 +256,19 @@ def evaluate(
                 ctx.weights = inspect_weights(deliverable.path)
             except EvalError:
                 ctx.weights = None
+            # -- what the files say is recorded even when the model cannot be loaded --
+            if ctx.weights is not None:
+                from agent_eval.loading import dtype_label
+
+                model_info = model_info.model_copy(
+                    update={
+                        "format": "peft_adapter"
+                        if (deliverable.path / "adapter_config.json").is_file()
+                        else "hf_model",
+                        "dtype": dtype_label(ctx.weights.stored_dtypes),
+                        "quantization": tuple(ctx.weights.quantization),
+                    }
+                )
             if ctx.weights is not None and spec.constraints:
                 checks = _constraints(spec, ctx)
     if failure is None:
@@ -296,6 +310,7 @@ def evaluate(
 
     environment = collect(
         device=device,
+        device_requested=options.device,
         dtype=running_dtype,
         batch_size=options.batch_size or _pinned(chosen, spec, "batch_size"),
         num_fewshot=_pinned(chosen, spec, "num_fewshot"),

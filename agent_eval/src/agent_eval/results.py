@@ -72,6 +72,9 @@ class ModelInfo(_Record):
     """Base model of a PEFT adapter."""
     dtype: str | None = None
     """Dtype of the stored floating-point weights."""
+    quantization: tuple[str, ...] = ()
+    """Signs of quantization found in the files (config, side files, integer weights); empty
+    when none, or when the files could not be read."""
 
 
 class AgentInfo(_Record):
@@ -127,7 +130,9 @@ class Environment(_Record):
     python_version: str
     platform: str
     device: str
-    """``cpu``, ``cuda:0`` ..."""
+    """``cpu``, ``cuda:0`` ... (what ran; ``auto`` resolved)."""
+    device_requested: str | None = None
+    """The ``--device`` asked for (``auto``, ``cpu``, ``cuda``, ``cuda:N``)."""
     device_name: str | None = None
     """GPU model, or the CPU description."""
     dtype: str | None = None
