@@ -53,13 +53,15 @@ def _gpt2_xs_shaped(folder: Path, tokenizer: Any) -> Path:
     return folder
 
 
-def test_mini_math_reasoning_scores_on_a_256_position_model(
-    tmp_path: Path, tiny_tokenizer: Any
+@pytest.mark.parametrize("task", ["mini_math_reasoning", "math_reasoning"])
+def test_math_reasoning_scores_on_a_256_position_model(
+    task: str, tmp_path: Path, tiny_tokenizer: Any
 ) -> None:
     import sacrebleu
     from rouge_score import rouge_scorer
 
-    spec = get_task("mini_math_reasoning")
+    spec = get_task(task)
+    assert spec.primary_metric == "bleu"
     bleu_spec = next(m for m in spec.metrics if m.name == "bleu")
     assert int(bleu_spec.params["max_new_tokens"]) > 256  # what made it crash before
     held = spec.evaluation.datasets[0]
@@ -96,6 +98,11 @@ def test_mini_math_reasoning_scores_on_a_256_position_model(
     assert bleu.details["context_tokens"] == 256
     assert bleu.details["new_tokens_capped"] == 3
     assert bleu.details["prompts_truncated"] == 1  # only the long proof is cut
+    (used,) = result.datasets  # provenance: the held-out rows, three of the spec's 400
+    assert (used.id, used.split, used.revision) == (held.id, bleu_spec.params["split"], None)
+    assert used.examples == 3 and used.full_examples == 400
+    assert used.complete is False and result.data_subset is True
+    assert set(used.used_by) == {"bleu", "rouge_l"}
     saved = artifact_path(outcome.path, "generations")
     assert saved.is_file()
     audit = [json.loads(line) for line in saved.read_text("utf-8").splitlines()]

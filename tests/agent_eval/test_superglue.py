@@ -154,3 +154,46 @@ def test_lm_evals_record_file_still_matches_what_we_replace() -> None:
     assert "transformers.data.metrics" in util, "lm-eval no longer needs the replacement"
     with pytest.raises(ImportError):
         import transformers.data.metrics.squad_metrics  # noqa: F401
+
+
+@pytest.mark.parametrize(
+    "task", ["mini_pile", "edge_llm_training", "mini_mini_pile", "mini_edge_llm_training"]
+)
+def test_superglue_tasks_score_end_to_end(
+    task: str, tiny_gpt2_dir: Path, eval_data_dir: Path, tmp_path: Path
+) -> None:
+    """The catalogue task, its primary metric only: a score against the measured chance."""
+    from agent_eval.evaluate import EvalOptions, evaluate
+    from agent_tasks.registry import get_task
+
+    spec = get_task(task)
+    assert spec.primary_metric == "superglue"
+    outcome = evaluate(
+        EvalOptions(
+            model_args=str(tiny_gpt2_dir),
+            task=task,
+            results_dir=tmp_path / "results",
+            device="cpu",
+            record=False,
+            data_dir=eval_data_dir,
+            metrics=["superglue"],
+        )
+    )
+    result = outcome.result
+    assert result.status == "ok", result.errors
+    loaded = load(resolve_deliverable(str(tiny_gpt2_dir)), device="cpu")
+    record = result.metric("superglue_record")
+    boolq = result.metric("superglue_boolq")
+    head = result.metric("superglue")
+    assert record is not None and boolq is not None and head is not None
+    assert record.value == pytest.approx(_record_em(loaded, _rows(eval_data_dir, "record")))
+    assert boolq.value == pytest.approx(_boolq_acc(loaded, _rows(eval_data_dir, "boolq")))
+    subtasks = [result.metric(f"superglue_{n}") for n in SUPERGLUE_TASKS]
+    assert head.value == pytest.approx(sum(v.value for v in subtasks if v) / len(SUPERGLUE_TASKS))
+    chance = (6 * 0.5 + 1 / 3 + chance_em(_rows(eval_data_dir, "record"))) / 8
+    assert result.score is not None
+    assert result.score.baseline == pytest.approx(chance)
+    top = result.score.reference
+    assert top is not None
+    assert result.score.normalised == pytest.approx((head.value - chance) / (top - chance) * 100)
+    assert result.data_subset is True  # a handful of rows, not the validation splits

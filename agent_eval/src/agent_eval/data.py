@@ -12,7 +12,8 @@ Layout under the data folder (``AGENT_EVAL_DATA_DIR``, default ``~/.cache/mlrb-e
     blimp/<phenomenon>.jsonl              nyu-mll/blimp rows: sentence_good, sentence_bad, ...
     superglue/<config>/{train,validation}.jsonl   aps/super_glue rows, config as on the Hub
     hf/<owner>__<name>/<config>/<split>.jsonl     any other dataset a spec names (no images)
-    manifest.json                         what was fetched, from where, when, row counts
+    manifest.json                         what was fetched, from where, when, row counts, and
+                                          the Hub commit downloaded (``revision``)
 """
 
 from __future__ import annotations
@@ -211,7 +212,8 @@ def load_text_dataset(name: str, root: Path, task: str | None) -> list[tuple[str
     )
 
 
-def _read_manifest(root: Path) -> dict[str, Any]:
+def read_manifest(root: Path) -> dict[str, Any]:
+    """The data folder's manifest (what prefetch fetched, from where, which revision)."""
     path = root / MANIFEST
     if path.is_file():
         loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -227,7 +229,7 @@ def _write_manifest(root: Path, manifest: dict[str, Any]) -> None:
 
 
 def _record(root: Path, key: str, entry: dict[str, Any]) -> None:
-    manifest = _read_manifest(root)
+    manifest = read_manifest(root)
     manifest.setdefault("datasets", {})[key] = {
         **entry,
         "fetched_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -244,18 +246,41 @@ def _plain_rows(ds: Any) -> Iterator[dict[str, Any]]:
         yield dict(row)
 
 
+def hub_commit(dataset_id: str, revision: str | None) -> str | None:
+    """The commit a Hub dataset's revision (default: its main branch) resolves to, if known."""
+    try:
+        from huggingface_hub import HfApi
+
+        sha = HfApi().dataset_info(dataset_id, revision=revision).sha
+    except Exception:  # best effort: any failure leaves the commit unrecorded
+        return revision
+    return str(sha) if sha else revision
+
+
+def _source(kind: str) -> Any:
+    from agent_eval.provenance import BUILTIN_SOURCES
+
+    return BUILTIN_SOURCES[kind]
+
+
 def fetch_wikitext2(root: Path) -> None:
     """wikitext-2-raw-v1 test, joined with blank lines as is customary for perplexity."""
     from datasets import load_dataset
 
-    ds = load_dataset("wikitext", "wikitext-2-raw-v1", split="test")
+    src = _source("wikitext2")
+    ds = load_dataset(src.id, src.config, split="test", revision=src.revision)
     path = root / "wikitext2" / "test.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n\n".join(ds["text"]), encoding="utf-8")
     _record(
         root,
         "wikitext2",
-        {"source": "wikitext/wikitext-2-raw-v1", "split": "test", "rows": len(ds)},
+        {
+            "source": "wikitext/wikitext-2-raw-v1",
+            "split": "test",
+            "rows": len(ds),
+            "revision": hub_commit(src.id, src.revision),
+        },
     )
 
 
@@ -263,51 +288,70 @@ def fetch_mmlu(root: Path, subjects: Iterable[str] = MMLU_SUBJECTS) -> None:
     """cais/mmlu, one folder per subject with its dev (few-shot) and test splits."""
     from datasets import load_dataset
 
+    src = _source("mmlu")
     counts = {}
     for subject in subjects:
         for split in ("dev", "test"):
-            ds = load_dataset("cais/mmlu", subject, split=split)
+            ds = load_dataset(src.id, subject, split=split, revision=src.revision)
             counts[f"{subject}/{split}"] = write_jsonl(
                 root / "mmlu" / subject / f"{split}.jsonl", _plain_rows(ds)
             )
-    _record(root, "mmlu", {"source": "cais/mmlu", "rows": counts})
+    revision = hub_commit(src.id, src.revision)
+    _record(root, "mmlu", {"source": src.id, "rows": counts, "revision": revision})
 
 
 def fetch_blimp(root: Path) -> None:
     """nyu-mll/blimp, one file per phenomenon (lm-eval's configurations)."""
     from datasets import load_dataset
 
+    src = _source("blimp")
     counts = {}
     for name in blimp_phenomena():
-        ds = load_dataset("nyu-mll/blimp", name, split="train")
+        ds = load_dataset(src.id, name, split="train", revision=src.revision)
         counts[name] = write_jsonl(root / "blimp" / f"{name}.jsonl", _plain_rows(ds))
-    _record(root, "blimp", {"source": "nyu-mll/blimp", "rows": counts})
+    revision = hub_commit(src.id, src.revision)
+    _record(root, "blimp", {"source": src.id, "rows": counts, "revision": revision})
 
 
 def fetch_superglue(root: Path) -> None:
     """aps/super_glue train (few-shot) and validation (scored) splits of lm-eval's tasks."""
     from datasets import load_dataset
 
+    src = _source("superglue")
     counts = {}
     for config in SUPERGLUE_CONFIGS:
         for split in ("train", "validation"):
-            ds = load_dataset("aps/super_glue", config, split=split)
+            ds = load_dataset(src.id, config, split=split, revision=src.revision)
             counts[f"{config}/{split}"] = write_jsonl(
                 root / "superglue" / config / f"{split}.jsonl", _plain_rows(ds)
             )
-    _record(root, "superglue", {"source": "aps/super_glue", "rows": counts})
+    revision = hub_commit(src.id, src.revision)
+    _record(root, "superglue", {"source": src.id, "rows": counts, "revision": revision})
 
 
-def fetch_hf_split(root: Path, dataset_id: str, config: str | None, split: str) -> None:
-    """One split of any Hub dataset (image and audio columns dropped)."""
+def hf_manifest_key(dataset_id: str, config: str | None, split: str) -> str:
+    """Manifest key of one fetched split of a Hub dataset."""
+    return f"hf:{dataset_id}:{config or 'default'}:{split}"
+
+
+def fetch_hf_split(
+    root: Path, dataset_id: str, config: str | None, split: str, revision: str | None = None
+) -> None:
+    """One split of any Hub dataset (image and audio columns dropped), at ``revision``."""
     from datasets import load_dataset
 
-    ds = load_dataset(dataset_id, config, split=split)
+    ds = load_dataset(dataset_id, config, split=split, revision=revision)
     count = write_jsonl(hf_split_path(root, dataset_id, config, split), _plain_rows(ds))
     _record(
         root,
-        f"hf:{dataset_id}:{config or 'default'}:{split}",
-        {"source": dataset_id, "config": config, "split": split, "rows": count},
+        hf_manifest_key(dataset_id, config, split),
+        {
+            "source": dataset_id,
+            "config": config,
+            "split": split,
+            "rows": count,
+            "revision": hub_commit(dataset_id, revision),
+        },
     )
 
 
@@ -334,7 +378,17 @@ def needs(spec: Any) -> list[tuple[str, dict[str, Any]]]:
             hidden = _hidden_dataset(spec, str(dataset) if dataset else None)
             if hidden is not None:
                 split = str(params.get("split") or next(iter(hidden.splits), "test"))
-                wanted.append(("hf", {"id": hidden.id, "config": hidden.config, "split": split}))
+                wanted.append(
+                    (
+                        "hf",
+                        {
+                            "id": hidden.id,
+                            "config": hidden.config,
+                            "split": split,
+                            "revision": hidden.revision,
+                        },
+                    )
+                )
     unique: list[tuple[str, dict[str, Any]]] = []
     for item in wanted:
         if item not in unique:
@@ -427,7 +481,13 @@ def prefetch(tasks: list[str] | None, root: Path, *, log: Any = print) -> list[s
                 elif kind == "superglue":
                     fetch_superglue(root)
                 else:
-                    fetch_hf_split(root, details["id"], details["config"], details["split"])
+                    fetch_hf_split(
+                        root,
+                        details["id"],
+                        details["config"],
+                        details["split"],
+                        details["revision"],
+                    )
             except (ConnectionError, TimeoutError) as exc:  # the network went away midway
                 raise HubUnreachableError(
                     f"fetching {key} failed: {type(exc).__name__}: {exc}",

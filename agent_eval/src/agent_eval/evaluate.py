@@ -334,6 +334,9 @@ def evaluate(
         ),
         constraints=tuple(checks),
         errors=tuple(errors),
+        # -- data provenance: what was read, and whether it was the spec's full set --
+        datasets=tuple(ctx.datasets.values()),
+        data_subset=options.limit is not None or any(not d.complete for d in ctx.datasets.values()),
         environment=environment,
         started_at=started,
         finished_at=finished,

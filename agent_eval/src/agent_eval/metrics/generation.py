@@ -44,6 +44,21 @@ def held_out_rows(ctx: MetricContext, mspec: MetricSpec) -> tuple[list[dict[str,
         rows = rows[: ctx.limit]
     if not rows:
         raise MetricError(f"held-out data {str(path)!r} has no rows")
+    from agent_eval.data import hf_manifest_key
+    from agent_eval.provenance import record_use
+    from agent_tasks.spec import DatasetSpec
+
+    source = hidden[0] if hidden else DatasetSpec(id=dataset_id)
+    record_use(
+        ctx,
+        source=source,
+        split=split,
+        files=[path],
+        examples=len(rows),
+        full_examples=source.splits.get(split),
+        used_by=mspec.name,
+        manifest_key=hf_manifest_key(dataset_id, config, split),
+    )
     return rows, f"{dataset_id}:{split}"
 
 

@@ -16,7 +16,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,10 @@ class Suite:
     run: list[str]
     """Task or group names passed to lm-eval."""
     subtasks: list[str]
+    files: list[Path] = field(default_factory=list)
+    """Data files the tasks read (for the provenance hash)."""
+    full_examples: int | None = None
+    """Examples of the full evaluation set these subtasks make up; None when not known."""
 
 
 def _dump(path: Path, config: dict[str, Any]) -> None:
@@ -84,6 +88,7 @@ def _requested(mspec: MetricSpec, default: str) -> list[str]:
 def mmlu_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
     """Task files for the MMLU subjects asked for (``tasks``: mmlu, mmlu_stem, mmlu_<subject>)."""
     from agent_eval.data import MMLU_SUBJECTS
+    from agent_eval.provenance import MMLU_TEST_QUESTIONS
 
     chosen: list[str] = []
     for name in _requested(mspec, "mmlu"):
@@ -145,7 +150,11 @@ def mmlu_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
             "metadata": {"version": 2},
         },
     )
-    return Suite(folder, ["mmlu"], [f"mmlu_{s}" for s in chosen])
+    files = [root / s / name for s in chosen for name in ("test.jsonl", "dev.jsonl")]
+    full = MMLU_TEST_QUESTIONS if set(chosen) == set(MMLU_SUBJECTS) else None
+    return Suite(
+        folder, ["mmlu"], [f"mmlu_{s}" for s in chosen], [f for f in files if f.is_file()], full
+    )
 
 
 def blimp_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
@@ -195,7 +204,15 @@ def blimp_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
             "metadata": {"version": 2.0},
         },
     )
-    return Suite(folder, ["blimp"], [f"blimp_{p}" for p in chosen])
+    from agent_eval.provenance import BLIMP_PAIRS_PER_PHENOMENON
+
+    return Suite(
+        folder,
+        ["blimp"],
+        [f"blimp_{p}" for p in chosen],
+        [root / f"{p}.jsonl" for p in chosen],
+        BLIMP_PAIRS_PER_PHENOMENON * len(chosen),
+    )
 
 
 def superglue_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
@@ -231,7 +248,12 @@ def superglue_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suit
                 "dataset_kwargs": {"data_files": data},
             },
         )
-    return Suite(folder, names, names)
+    from agent_eval.provenance import SUPERGLUE_VALIDATION_ROWS
+
+    configs = [SUPERGLUE_TASKS[n][0] for n in names]
+    files = [root / c / f for c in configs for f in ("validation.jsonl", "train.jsonl")]
+    full = sum(SUPERGLUE_VALIDATION_ROWS[c] for c in configs)
+    return Suite(folder, names, names, [f for f in files if f.is_file()], full)
 
 
 RECORD_MODULE = "record_scoring"
@@ -354,6 +376,7 @@ def run_suite(
     if not out or "results" not in out:
         raise MetricError(f"lm-eval returned no results for {kind}")
     samples = {t: (out.get("n-samples") or {}).get(t, {}).get("effective") for t in suite.subtasks}
+    _record_data(ctx, mspec, kind, suite, samples)
     facts = {
         "lm_eval_version": getattr(lm_eval, "__version__", None),
         "num_fewshot": num_fewshot,
@@ -364,6 +387,26 @@ def run_suite(
         "prompts": "lm-eval's own task configs (included by path), local JSON data",
     }
     return out["results"], facts
+
+
+def _record_data(
+    ctx: MetricContext, mspec: MetricSpec, kind: str, suite: Suite, samples: dict[str, Any]
+) -> None:
+    """What this suite read, for the results' data provenance."""
+    from agent_eval.provenance import BUILTIN_SOURCES, record_use
+
+    source = BUILTIN_SOURCES[kind]
+    record_use(
+        ctx,
+        source=source,
+        split=next(iter(source.splits)),
+        files=suite.files,
+        examples=sum(int(n or 0) for n in samples.values()),
+        full_examples=suite.full_examples,
+        used_by=mspec.name,
+        manifest_key=kind,
+        details={"examples_per_task": samples},
+    )
 
 
 def _number(entry: dict[str, Any], metric_name: str) -> tuple[float, float | None]:
