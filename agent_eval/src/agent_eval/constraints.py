@@ -43,14 +43,23 @@ def check_constraints(spec: TaskSpec, ctx: MetricContext) -> list[ConstraintChec
             continue
         if c.kind == "max_memory_gb":
             peak = cached_peak(ctx, c.device)
-            applies = c.device == "any" or c.device == peak.device
+            # A model on a GPU runs in GPU memory: a limit stated for the CPU (a device's DRAM)
+            # is judged on that peak. Only a GPU limit on a CPU run cannot be checked.
+            applies = not (c.device == "gpu" and peak.device == "cpu")
+            moved = c.device == "cpu" and peak.device == "gpu"
             checks.append(
                 ConstraintCheck(
                     kind=c.kind,
                     limit=c.limit_gb,
                     measured=round(peak.gb, 4),
                     passed=peak.gb <= c.limit_gb if applies else None,
-                    detail=f"{peak.device} peak during inference ({peak.method})"
+                    detail=f"{peak.device} peak during inference on {peak.where} ({peak.method})"
+                    + (
+                        "; the limit is stated for CPU memory and the model ran on the GPU, so "
+                        "its GPU peak is judged"
+                        if moved
+                        else ""
+                    )
                     + (
                         "" if applies else f"; the limit is on {c.device} memory, not measured here"
                     ),

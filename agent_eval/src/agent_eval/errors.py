@@ -25,6 +25,12 @@ class DatasetMissingError(EvalError):
     """An evaluation dataset is not on disk (evaluation never downloads)."""
 
 
+class HubUnreachableError(EvalError):
+    """``prefetch`` cannot reach the Hugging Face Hub (exit 3: the environment is not ready)."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
 class MetricError(EvalError):
     """A metric could not be computed."""
 

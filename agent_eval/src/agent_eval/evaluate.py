@@ -40,8 +40,9 @@ from agent_eval.results import (
 from agent_tasks.spec import MetricSpec, TaskSpec
 
 DEVICES = ("auto", "cpu", "cuda")
-METRIC_FAILURES = (EvalError, RuntimeError, ValueError, OSError, MemoryError)
-"""Failures recorded against one metric (out of memory, a model that cannot run ...)."""
+METRIC_FAILURES = (EvalError, RuntimeError, ValueError, OSError, MemoryError, ImportError)
+"""Failures recorded against one metric (out of memory, a model that cannot run, a package
+the metric needs is absent ...); anything else is a bug and keeps its traceback."""
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 
@@ -255,6 +256,19 @@ def evaluate(
                 ctx.weights = inspect_weights(deliverable.path)
             except EvalError:
                 ctx.weights = None
+            # -- what the files say is recorded even when the model cannot be loaded --
+            if ctx.weights is not None:
+                from agent_eval.loading import dtype_label
+
+                model_info = model_info.model_copy(
+                    update={
+                        "format": "peft_adapter"
+                        if (deliverable.path / "adapter_config.json").is_file()
+                        else "hf_model",
+                        "dtype": dtype_label(ctx.weights.stored_dtypes),
+                        "quantization": tuple(ctx.weights.quantization),
+                    }
+                )
             if ctx.weights is not None and spec.constraints:
                 checks = _constraints(spec, ctx)
     if failure is None:
@@ -296,6 +310,7 @@ def evaluate(
 
     environment = collect(
         device=device,
+        device_requested=options.device,
         dtype=running_dtype,
         batch_size=options.batch_size or _pinned(chosen, spec, "batch_size"),
         num_fewshot=_pinned(chosen, spec, "num_fewshot"),
@@ -312,9 +327,16 @@ def evaluate(
         status=status,
         metrics=tuple(values),
         primary_metric=spec.primary_metric,
-        score=score(spec, primary.value) if primary is not None else None,
+        score=(
+            score(spec, primary.value, _measured_chance(spec, primary))
+            if primary is not None
+            else None
+        ),
         constraints=tuple(checks),
         errors=tuple(errors),
+        # -- data provenance: what was read, and whether it was the spec's full set --
+        datasets=tuple(ctx.datasets.values()),
+        data_subset=options.limit is not None or any(not d.complete for d in ctx.datasets.values()),
         environment=environment,
         started_at=started,
         finished_at=finished,
@@ -330,13 +352,40 @@ def evaluate(
             hint="the result JSON is printed on stdout; save it and load it later with "
             "'agent-eval sync FOLDER'",
         ) from None
+    # -- audit files beside the results (generations ...), see save_artifacts --
     outcome = Outcome(result=result, path=path, failure=failure)
+    outcome.notes += save_artifacts(path, ctx.artifacts)
     if options.record:
         progress("recording in the database")
         outcome.recorded, outcome.db_error = record(
             result, deliverable.run, options.database_url, options.results_dir
         )
     return outcome
+
+
+def artifact_path(results_file: Path, name: str) -> Path:
+    """Where an audit file of a result is saved: ``<results file stem>.<name>.jsonl``."""
+    return results_file.with_name(f"{results_file.stem}.{name}.jsonl")
+
+
+def save_artifacts(results_file: Path, artifacts: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Write each audit file beside the results; notes for those that could not be written."""
+    from agent_eval.data import write_jsonl
+
+    notes = []
+    for name, rows in artifacts.items():
+        target = artifact_path(results_file, name)
+        try:
+            write_jsonl(target, rows)
+        except OSError as exc:
+            notes.append(f"{name} not saved to {str(target)!r}: {exc.strerror or exc}")
+    return notes
+
+
+def _measured_chance(spec: TaskSpec, primary: MetricValue) -> float | None:
+    """The chance level the primary metric measured on the rows it scored, when it does."""
+    chance = primary.details.get("chance") if spec.primary.chance_measured else None
+    return float(chance) if isinstance(chance, int | float) else None
 
 
 def _registered(name: str) -> Any:

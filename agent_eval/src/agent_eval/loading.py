@@ -411,6 +411,20 @@ def _from_pretrained(cls: Any, source: str | Path, config: Any, dtype: str) -> A
         )
     except ModelLoadError:
         raise
+    except ImportError as exc:
+        # transformers asks for a quantization backend (bitsandbytes, GPTQ ...) named in
+        # config.json's quantization_config: the deliverable cannot run here, record why.
+        quant = getattr(config, "quantization_config", None)
+        if isinstance(quant, dict):
+            method = str(quant.get("quant_method", "?"))
+        else:
+            method = str(getattr(quant, "quant_method", "?"))
+        first = str(exc).strip().split("\n")[0]
+        raise ModelLoadError(
+            f"cannot load {str(source)!r}: its config.json asks for quantization "
+            f"(quant_method={method!r}) that needs a package this evaluator lacks: {first}",
+            hint="deliver the weights unquantized (the tasks allow FP16/FP32 only)",
+        ) from None
     except (OSError, ValueError, RuntimeError, KeyError, EOFError) as exc:
         first = str(exc).strip().split("\n")[0]
         raise ModelLoadError(
@@ -549,6 +563,7 @@ def load(
         architecture=f"{arch} ({config_dict.get('model_type', '?')})",
         base_model=base_name,
         dtype=dtype_label(counts),
+        quantization=tuple(quantization_signs(quant_folder, config_dict, suspicious)),
     )
     return LoadedModel(
         model=model,

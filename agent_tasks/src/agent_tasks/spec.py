@@ -159,6 +159,9 @@ class MetricSpec(_Frozen):
     name, few-shot count, batch size, dataset, stride ...)."""
     chance: float | None = None
     """Score of random guessing, for multiple-choice metrics (used when no reference exists)."""
+    chance_measured: bool = False
+    """The metric measures its chance level on the rows it scored (reported as its ``chance``
+    detail) and that level is used; ``chance`` is then only the nominal level."""
     description: str = ""
     """How the metric is computed."""
 
@@ -177,6 +180,9 @@ class ScoreAnchors(_Frozen):
     reference_improvement_pct: float | None = None
     """The reference's improvement over the baseline in % (100 * (ref - base) / |base|), when
     that is what the source publishes; with a known baseline it defines ``reference``."""
+    baseline_is_chance: bool = False
+    """The baseline is the primary metric's chance level: when the metric measures that level on
+    the data it scored (e.g. SuperGLUE's ReCoRD), the measured level replaces ``baseline``."""
     source: str
     """Where the anchor values come from (paper, table, competition page)."""
 

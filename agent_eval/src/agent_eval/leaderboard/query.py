@@ -73,6 +73,8 @@ def records(
     ).outerjoin(r, r.run_id == e.run_id)  # fmt: skip
     # A quick check (--limit) scored a sample of the data: kept in history, never ranked.
     query = query.where(e.sample_limit.is_(None))
+    # So did an evaluation on fewer examples than the spec's full set (a trimmed data folder).
+    query = query.where(e.data_subset.is_(False))
     if benchmarks is not None:
         query = query.where(e.benchmark.in_(list(benchmarks)))
     if tasks is not None:

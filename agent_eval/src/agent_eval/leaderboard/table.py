@@ -288,7 +288,12 @@ def trial_of(record: EvaluationRecord, spec: TaskSpec | None) -> Trial:
             trial_id, record.evaluation_id, record.status, None, None, None,
             record.tokens, record.cost_usd,
         )  # fmt: skip
-    if spec is not None and spec.primary_metric == record.primary_metric:
+    # A chance level measured on the scored rows is only in the stored score: keep that one.
+    if (
+        spec is not None
+        and spec.primary_metric == record.primary_metric
+        and not spec.primary.chance_measured
+    ):
         scored = score_value(spec, raw)
         relative, absolute = scored.normalised, scored.absolute_improvement_pct
     else:

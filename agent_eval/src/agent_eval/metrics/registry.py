@@ -48,6 +48,10 @@ class MetricContext:
     """Batch size from the command line, overriding the spec's pinned one."""
     cache: dict[str, Any] = field(default_factory=dict)
     """Results shared between metrics (e.g. one lm-eval run serving several keys)."""
+    datasets: dict[str, Any] = field(default_factory=dict)
+    """:class:`agent_eval.results.DatasetUse` of every dataset read (see ``provenance``)."""
+    artifacts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Rows saved beside the results file as ``<stem>.<name>.jsonl`` (e.g. ``generations``)."""
 
     def model(self) -> Any:
         """The loaded model, or a metric error when the deliverable is not a model."""

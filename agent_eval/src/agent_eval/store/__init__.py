@@ -258,6 +258,7 @@ def _evaluation_row(result: EvaluationResult, now: datetime) -> EvaluationRow:
         absolute_improvement_pct=result.score.absolute_improvement_pct if result.score else None,
         constraints_passed=result.constraints_passed,
         sample_limit=result.environment.sample_limit,
+        data_subset=result.data_subset,
         started_at=_utc(result.started_at),
         finished_at=_utc(result.finished_at),
         duration_s=result.duration_s,

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -101,6 +102,8 @@ class EvaluationRow(Base):
     sample_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
     """Samples per dataset when the evaluation was a quick check (``--limit``); such results
     are kept and shown in history but never ranked."""
+    data_subset: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    """True when fewer examples than the spec's full set were scored; never ranked either."""
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     duration_s: Mapped[float] = mapped_column(Float)

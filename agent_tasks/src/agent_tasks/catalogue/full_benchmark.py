@@ -97,7 +97,9 @@ def blimp() -> MetricSpec:
 
 
 SUPERGLUE_CHANCE = round((6 * 0.5 + 1 / 3) / 7, 4)
-"""Mean of 1/k over the seven accuracy-scored subtasks (CB has three labels, the rest two)."""
+"""Nominal chance level: the mean of 1/k over the seven accuracy-scored subtasks (CB has three
+labels, the rest two). The metric averages eight (ReCoRD's exact match too) and measures the
+chance level of all eight on the rows it scores; that measured level is what scores use."""
 
 
 def superglue() -> MetricSpec:
@@ -109,9 +111,11 @@ def superglue() -> MetricSpec:
         unit="accuracy",
         params={"num_fewshot": 0, "batch_size": 8, "tasks": "super-glue-lm-eval-v1"},
         chance=SUPERGLUE_CHANCE,
-        description="mean accuracy over the super-glue-lm-eval-v1 subtasks; "
-        f"{LM_EVAL_NOTE}; chance {SUPERGLUE_CHANCE} is the mean of 1/k over the accuracy-scored "
-        "subtasks",
+        chance_measured=True,
+        description="mean over the eight super-glue-lm-eval-v1 subtasks (accuracy; ReCoRD: "
+        f"exact match); {LM_EVAL_NOTE}; the chance level scored against is measured on the rows "
+        "scored (1/k per accuracy subtask, ReCoRD: expected exact match of a random candidate "
+        f"entity); {SUPERGLUE_CHANCE} is the nominal level of the seven accuracy subtasks",
     )
 
 
@@ -495,7 +499,8 @@ def mini_pile() -> TaskSpec:
         primary_metric="superglue",
         anchors=ScoreAnchors(
             baseline=SUPERGLUE_CHANCE,
-            baseline_label="chance level",
+            baseline_is_chance=True,
+            baseline_label="chance level (measured on the rows scored)",
             reference=0.541,
             reference_label="MLRB baseline agent with Claude 3.5 Sonnet (mean of its runs)",
             source="reference: arXiv 2410.22553 (MiniPile, Claude 3.5 Sonnet succeeded in 4 of "
