@@ -321,7 +321,8 @@ def test_a_harness_that_is_not_root_and_a_root_image(docker_client: Any) -> None
     try:
         os.chown(base, 65534, 65534)
         site = next(p for p in sys.path if p.endswith("site-packages"))  # same CPython 3.11
-        src = [str(REPO / pkg / "src") for pkg in ("agent_tasks", "agent_harness", "agent_eval")]
+        packages = ("agent_contracts", "agent_tasks", "agent_harness", "agent_eval")
+        src = [str(REPO / pkg / "src") for pkg in packages]
         agent = (
             "cd /app/output && cp /bin/busybox suid && chmod 4755 suid"
             " && mkdir model && echo w > model/weights.bin"
