@@ -12,10 +12,9 @@ import typer
 if TYPE_CHECKING:
     from agent_eval.leaderboard.table import Metric, TrialsMode
 
-RESULTS_DIR_HELP = (
-    "Folder of the embedded SQLite database, when no DATABASE_URL or DB_* is set "
-    "(default: AGENT_EVAL_RESULTS_DIR or results/)."
-)
+RESULTS_DIR_HELP = "Folder of the embedded SQLite database, when no DATABASE_URL or DB_* is set."
+RESULTS_DIR_DEFAULT = "$AGENT_EVAL_RESULTS_DIR or results/"
+"""How ``--help`` shows the results folder's default (it is resolved at run time)."""
 
 
 class MetricChoice(StrEnum):
@@ -68,7 +67,8 @@ def leaderboard_command(
         typer.Option("--html", help="Write one self-contained web page to this path."),
     ] = None,
     results_dir: Annotated[
-        Path | None, typer.Option("--results-dir", help=RESULTS_DIR_HELP)
+        Path | None,
+        typer.Option("--results-dir", help=RESULTS_DIR_HELP, show_default=RESULTS_DIR_DEFAULT),
     ] = None,
 ) -> None:
     """Rank agents by normalised score per task, with imported published results beside them."""
@@ -142,7 +142,8 @@ def import_command(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
     results_dir: Annotated[
-        Path | None, typer.Option("--results-dir", help=RESULTS_DIR_HELP)
+        Path | None,
+        typer.Option("--results-dir", help=RESULTS_DIR_HELP, show_default=RESULTS_DIR_DEFAULT),
     ] = None,
 ) -> None:
     """Import published per-task results (a paper's table, a top human entry) as reference rows.

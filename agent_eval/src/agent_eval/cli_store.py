@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from agent_eval.cli_leaderboard import RESULTS_DIR_DEFAULT, RESULTS_DIR_HELP
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
@@ -70,11 +72,7 @@ def history_command(
     ] = 20,
     results_dir: Annotated[
         Path | None,
-        typer.Option(
-            "--results-dir",
-            help="Folder of the embedded SQLite database, when no DATABASE_URL or DB_* is set "
-            "(default: AGENT_EVAL_RESULTS_DIR or results/).",
-        ),
+        typer.Option("--results-dir", help=RESULTS_DIR_HELP, show_default=RESULTS_DIR_DEFAULT),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
