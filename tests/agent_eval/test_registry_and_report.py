@@ -32,6 +32,8 @@ DOCUMENTED = {
     "twe",
     "predictions_accuracy",
     "mlrc_score",
+    "code_runtime",
+    "code_statements",
 }
 
 
@@ -115,7 +117,7 @@ def test_scoring_functions_on_known_text() -> None:
     assert rouge_l(["completely different words"], refs)[0] == 0.0
 
 
-def test_predictions_accuracy_and_twe(
+def test_predictions_accuracy_and_a_self_reported_time_is_no_twe(
     eval_data_dir: Path, tmp_path: Path, make_spec: Callable[..., TaskSpec]
 ) -> None:
     params = {"dataset": "example/labels", "label_column": "label"}
@@ -135,7 +137,7 @@ def test_predictions_accuracy_and_twe(
     # 10 rows, labels i % 3; predict 0 everywhere: 4 right (i = 0, 3, 6, 9).
     lines = ["image_id,label"] + [f"img{i},0" for i in range(10)]
     (out / "submission.csv").write_text("\n".join(lines) + "\n")
-    (out / "inference.json").write_text(json.dumps({"inference_time_s": 30}))
+    (out / "inference.json").write_text(json.dumps({"inference_time_s": 0.6}))
     outcome = evaluate(
         EvalOptions(
             model_args=str(out),
@@ -149,9 +151,11 @@ def test_predictions_accuracy_and_twe(
     result = outcome.result
     assert result.model.format == "predictions_csv"
     acc = result.metric("predictions_accuracy")
-    twe = result.metric("twe")
     assert acc is not None and acc.value == pytest.approx(0.4)
-    assert twe is not None and twe.value == pytest.approx(0.4**2 / 0.5)
+    # The agent's own inference.json is never a score: TWE needs the evaluator's re-run.
+    assert result.metric("twe") is None and result.score is None
+    assert result.status == "error" and outcome.exit_code == 5
+    assert any("timed re-run" in e.message for e in result.errors)
 
 
 def _result(

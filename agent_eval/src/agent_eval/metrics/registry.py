@@ -25,6 +25,7 @@ METRIC_MODULES = (
     "agent_eval.metrics.generation",
     "agent_eval.metrics.predictions",
     "agent_eval.metrics.mlrc",
+    "agent_eval.metrics.code",
 )
 """Modules whose import registers the built-in metrics."""
 
@@ -46,6 +47,9 @@ class MetricContext:
     """Samples (lm-eval) / windows (perplexity) / rows (generation) per task; None: all."""
     batch_size: int | None = None
     """Batch size from the command line, overriding the spec's pinned one."""
+    code_run: Any = None
+    """:class:`agent_eval.coderun.CodeRunOutcome` of the evaluator's re-run of a code
+    deliverable (None for other deliverables)."""
     cache: dict[str, Any] = field(default_factory=dict)
     """Results shared between metrics (e.g. one lm-eval run serving several keys)."""
 

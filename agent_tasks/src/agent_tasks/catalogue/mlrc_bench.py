@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from agent_tasks.catalogue.assets import prompt_of
 from agent_tasks.registry import task
 from agent_tasks.spec import (
+    CodeRun,
     Decision,
     Deliverable,
     EvaluationSpec,
@@ -68,6 +69,39 @@ class _Facts:
     runtime_limit_s: int
     gpu_memory_gb: float
     agent_budget_s: int = AGENT_BUDGET_S
+
+
+ENVIRONMENT_IMAGE = "mlrb/mlrc-{key}:1"
+"""Name of a task's environment image: MLRC-Bench's task folder at ``TASK_FOLDER`` with its
+dependencies and the development data (built from MLRC-Bench's repository, never pulled)."""
+TASK_FOLDER = "/mlrc/{key}"
+"""Where the pristine task folder lives inside the environment image."""
+TEST_DATA = "mlrc/{key}"
+"""Folder of the evaluator's data folder with a task's hidden test material: the test inputs
+(``code_inputs/mlrc-bench__<key>/test/``), ``constants_test.py`` and ``labels/``."""
+TEST_MEMORY_GB = 64
+"""Host memory of the test-phase container (MLRC-Bench limits GPU memory only)."""
+
+
+def code_run(facts: _Facts) -> CodeRun:
+    """MLRC-Bench's test phase as a re-run: the method in the environment image, then its
+    scorer in a second container that has the labels and none of the agent's code."""
+    data = TEST_DATA.format(key=facts.key)
+    return CodeRun(
+        command=("{python}", "main.py", "-m", "{method}", "-p", "test"),
+        inputs=f"mlrc-bench/{facts.key}:test",
+        output_file="test_predictions.json",
+        pristine=TASK_FOLDER.format(key=facts.key),
+        protected=("main.py", "evaluation.py", "constants.py"),
+        test_constants=f"{data}/constants_test.py",
+        method_file="methods/{method}.py",
+        image=ENVIRONMENT_IMAGE.format(key=facts.key),
+        scorer=("{python}", "score.py", "--predictions", "{output}", "--labels", "{labels}"),
+        labels=f"{data}/labels",
+        time_limit_s=facts.runtime_limit_s,
+        memory_gb=TEST_MEMORY_GB,
+        gpus=1,
+    )
 
 
 def _spec(facts: _Facts, *, decisions: tuple[Decision, ...] = ()) -> TaskSpec:
@@ -136,7 +170,9 @@ def _spec(facts: _Facts, *, decisions: tuple[Decision, ...] = ()) -> TaskSpec:
         evaluation=EvaluationSpec(
             notes=f"MLRC-Bench task {facts.key!r}: restore the read-only files, swap in the "
             "hidden test data and constants, run `main.py -m <method from submission.json> "
-            "-p test` once under the runtime limit, and record the score it reports.",
+            "-p test` once under the runtime limit, then score its predictions with the "
+            "environment's scorer in a separate container that holds the labels.",
+            code_run=code_run(facts),
         ),
     )
 
