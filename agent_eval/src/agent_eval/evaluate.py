@@ -209,7 +209,7 @@ def evaluate(
         batch_size=options.batch_size,
         deliverable_folder=deliverable.path,
     )
-    scratch = tempfile.TemporaryDirectory(prefix="mlrb-eval-")
+    scratch = tempfile.TemporaryDirectory(prefix="mlrb-eval-", ignore_cleanup_errors=True)
     errors: list[ErrorInfo] = []
     values: list[MetricValue] = []
     checks: list[ConstraintCheck] = []

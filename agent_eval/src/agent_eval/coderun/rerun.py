@@ -159,6 +159,16 @@ def statements(path: Path) -> int:
     return sum(isinstance(node, ast.stmt) for node in ast.walk(tree))
 
 
+def _count(path: Path) -> int | None:
+    """The statement count of a regular Python file, None when it is absent or not Python."""
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        return statements(path)
+    except (SyntaxError, ValueError, UnicodeDecodeError):
+        return None  # the simplicity metric then records why it has no value
+
+
 def _methods_and_name(deliverable: Path) -> tuple[Path, str]:
     """The delivered ``methods/`` folder and the method ``submission.json`` names."""
     if (deliverable / "methods").is_dir():
@@ -262,9 +272,7 @@ def rerun(
         shutil.copyfile(constants, target)
     method_file = (code_run.method_file or "main.py").format(method=method or "")
     counted = work / method_file
-    method_statements = (
-        statements(counted) if counted.is_file() and not counted.is_symlink() else None
-    )
+    method_statements = _count(counted)
     _copy(inputs_folder(code_run, data_dir), inputs)
     _seal(work)
     _seal(inputs)
@@ -319,7 +327,14 @@ def _hidden_stores(data_dir: Path) -> tuple[Path, ...]:
 
 
 def _guard(scratch: Path, data_dir: Path) -> None:
-    """The work folder must not lie inside a folder the process sandbox hides."""
+    """The work folder must be reachable by ``nobody`` and not inside a hidden folder."""
+    for folder in scratch.resolve().parents:
+        if not folder.stat().st_mode & stat.S_IXOTH:
+            raise CodeEnvironmentError(
+                f"the re-run's scratch folder {str(scratch)!r} is inside {str(folder)!r}, "
+                "which the sandbox's unprivileged user cannot enter",
+                hint="use a temporary folder whose parents are world-traversable (TMPDIR)",
+            )
     for hidden in _hidden_stores(data_dir):
         try:
             scratch.resolve().relative_to(hidden.resolve())
