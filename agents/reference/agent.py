@@ -159,6 +159,8 @@ def solve_digit_method(starter: Path, output_dir: Path) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch) / "task"
         shutil.copytree(starter, work)
+        for path in [work, *work.rglob("*")]:  # /task is read-only; the copy is ours to edit
+            path.chmod(path.stat().st_mode | 0o200)
         (work / "methods" / "knn.py").write_text(KNN_METHOD, encoding="utf-8")
         registry = work / "methods" / "__init__.py"
         text = registry.read_text(encoding="utf-8")

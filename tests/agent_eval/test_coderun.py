@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import agent_eval_cmd  # type: ignore[import-not-found]
 
 from agent_eval.coderun import SandboxRequest, container_settings, rerun, statements
 from agent_eval.data import bundled_dir
@@ -29,6 +28,8 @@ from agent_tasks.export import export_task
 from agent_tasks.registry import get_task, list_tasks
 from agent_tasks.spec import TaskSpec
 
+AGENT_EVAL = Path(sys.executable).parent / "agent-eval"
+"""The installed console script a user runs."""
 HIDDEN_SUMS = bundled_dir() / "digit_sums_test"
 HIDDEN_DIGITS = bundled_dir() / "digit_method_test"
 MLRC_TASKS = sorted(s.name for s in list_tasks() if s.benchmark == "mlrc_bench")
@@ -396,7 +397,7 @@ def test_mlrc_missing_environment_through_the_cli_is_exit_3(tmp_path: Path) -> N
     (tmp_path / "out").mkdir()
     done = subprocess.run(
         [
-            *agent_eval_cmd(),
+            str(AGENT_EVAL),
             "--model_args",
             str(tmp_path / "out"),
             "--task",
@@ -448,3 +449,56 @@ def test_container_settings_are_offline_read_only_limited_and_labelled(tmp_path:
     assert settings["labels"] == {"mlrb.coderun": "mlrb-coderun-x"}
     (device,) = settings["device_requests"]  # type: ignore[misc]
     assert device["Count"] == 1 and device["Capabilities"] == [["gpu"]]
+
+
+# ----------------------------------------------------------------------------- budget tasks
+
+BUDGET_TASKS = (
+    "budget_model_inference",
+    "budget_model_training",
+    "mini_budget_model_inference",
+    "mini_budget_model_training",
+)
+READS_PIXEL = """
+import argparse, csv, pathlib
+p = argparse.ArgumentParser(); p.add_argument("--data_dir"); p.add_argument("--output")
+a = p.parse_args()
+rows = []
+for f in sorted((pathlib.Path(a.data_dir) / "test").glob("*.pgm")):
+    data = f.read_bytes()
+    rows.append((f.stem, data[-1]))  # the image's last pixel holds its label (test data only)
+with open(a.output, "w", newline="") as fh:
+    w = csv.writer(fh); w.writerow(["image_id", "label"]); w.writerows(rows)
+"""
+
+
+@pytest.mark.parametrize("task", BUDGET_TASKS)
+def test_budget_task_twe_is_measured_on_the_hidden_images(task: str, tmp_path: Path) -> None:
+    """The real spec's re-run on hidden images in the real layout (files + labels JSONL)."""
+    spec = get_task(task)
+    params = spec.primary.params
+    dataset, column = str(params["dataset"]), str(params["label_column"])
+    data = tmp_path / "data"
+    owner_name = dataset.replace("/", "__")
+    images = data / "code_inputs" / owner_name / "test" / "test"
+    images.mkdir(parents=True)
+    labels = {f"img{i:03d}": (i * 7) % 28 for i in range(12)}
+    for image_id, label in labels.items():
+        (images / f"{image_id}.pgm").write_bytes(b"P5\n2 2\n255\n\x00\x00\x00" + bytes([label]))
+    truth = data / "hf" / owner_name / "default" / "test.jsonl"
+    truth.parent.mkdir(parents=True)
+    truth.write_text(
+        "".join(json.dumps({"image_id": k, column: str(v)}) + "\n" for k, v in labels.items())
+    )
+    out = tmp_path / "output"
+    out.mkdir()
+    (out / "main.py").write_text(READS_PIXEL)
+    (out / "submission.csv").write_text("image_id,label\n")  # the agent's own: ignored
+    (out / "inference.json").write_text(json.dumps({"inference_time_s": 0.001}))
+    outcome = _evaluate(out, task, tmp_path)
+    result = outcome.result
+    assert result.status == "ok", result.errors
+    twe, seconds = result.metric("twe"), result.metric("twe_inference_s")
+    assert seconds is not None and 0.005 < seconds.value < 60
+    assert twe is not None and twe.value == pytest.approx(1.0 / (seconds.value / 60))
+    assert twe.details["rows"] == 12 and twe.details["timed_by"] == "evaluator"
