@@ -195,7 +195,8 @@ def test_a_deliverable_past_its_time_limit_is_killed_with_its_children(tmp_path:
     body = f"""
 import subprocess, signal
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
-subprocess.Popen(["sh", "-c", "trap '' TERM; exec -a {token} sleep 300"], start_new_session=True)
+child = "trap '' TERM; sleep 300; : {token}"  # the token marks its command line
+subprocess.Popen(["sh", "-c", child], start_new_session=True)
 time.sleep(300)
 """
     spec = get_task("digit_sums")
@@ -204,20 +205,40 @@ time.sleep(300)
     short = spec.model_copy(
         update={
             "evaluation": spec.evaluation.model_copy(
-                update={"code_run": code_run.model_copy(update={"time_limit_s": 2})}
+                update={"code_run": code_run.model_copy(update={"time_limit_s": 3})}
             )
         }
     )
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:  # the detached child must really have been running
+        while not stop.is_set() and not seen:
+            seen.extend(_holders(token))
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     started = time.monotonic()
     outcome = _evaluate(_cheat(tmp_path / "cheat", body), "digit_sums", tmp_path, spec=short)
-    assert time.monotonic() - started < 20
+    elapsed = time.monotonic() - started
+    stop.set()
+    watcher.join(timeout=5)
+    assert seen, outcome.result.errors
+    assert elapsed < 20
     assert outcome.result.status == "error" and outcome.result.score is None
-    assert "exceeded its time limit of 2 s" in outcome.result.errors[0].message
+    assert "exceeded its time limit of 3 s" in outcome.result.errors[0].message
     time.sleep(0.5)
-    survivors = [
-        p for p in Path("/proc").iterdir() if p.name.isdigit() and token.encode() in _cmdline(p)
+    assert _holders(token) == []
+
+
+def _holders(token: str) -> list[int]:
+    """PIDs whose command line holds ``token``."""
+    return [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and token.encode() in _cmdline(p) and int(p.name) != os.getpid()
     ]
-    assert survivors == []
 
 
 def _cmdline(proc: Path) -> bytes:
