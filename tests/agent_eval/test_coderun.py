@@ -267,6 +267,8 @@ try:
 except OSError as exc:
     probes["net"] = exc.strerror
 probes["env"] = sorted(os.environ)
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+probes["caps"] = [status[k].strip() for k in ("CapEff", "CapPrm", "CapBnd", "NoNewPrivs")]
 open(args.output, "w").write("image_id,digit_sum\\n")
 json.dump(probes, open(os.path.join(os.path.dirname(args.output), "probes.json"), "w"))
 """
@@ -292,6 +294,7 @@ json.dump(probes, open(os.path.join(os.path.dirname(args.output), "probes.json")
     assert probes["net"] == "Network is unreachable"
     assert probes["pids"] <= 4  # its own PID namespace: sh, python, nothing of the host
     assert "DB_PASSWORD" not in probes["env"]
+    assert probes["caps"] == ["0000000000000000"] * 3 + ["1"]  # no capabilities, no_new_privs
     assert outcome.sandbox.backend == "process" and outcome.sandbox.exit_code == 0
 
 
