@@ -232,6 +232,16 @@ time.sleep(300)
     assert _holders(token) == []
 
 
+def test_a_deliverable_over_its_memory_limit_gets_no_score(tmp_path: Path) -> None:
+    body = """
+hoard = bytearray(3 << 30)  # 3 GiB against the task's 2 GB
+open(args.output, "w").write("image_id,digit_sum\\n")
+"""
+    outcome = _evaluate(_cheat(tmp_path / "cheat", body), "digit_sums", tmp_path)
+    assert outcome.result.status == "error" and outcome.result.score is None
+    assert "MemoryError" in outcome.result.errors[0].message
+
+
 def _holders(token: str) -> list[int]:
     """PIDs whose command line holds ``token``."""
     return [
