@@ -506,13 +506,11 @@ with open(a.output, "w", newline="") as fh:
 """
 
 
-@pytest.mark.parametrize("task", BUDGET_TASKS)
-def test_budget_task_twe_is_measured_on_the_hidden_images(task: str, tmp_path: Path) -> None:
-    """The real spec's re-run on hidden images in the real layout (files + labels JSONL)."""
+def _budget_data(task: str, data: Path) -> tuple[Path, dict[str, int]]:
+    """Hidden images and labels of a budget task in the data folder's layout."""
     spec = get_task(task)
     params = spec.primary.params
     dataset, column = str(params["dataset"]), str(params["label_column"])
-    data = tmp_path / "data"
     owner_name = dataset.replace("/", "__")
     images = data / "code_inputs" / owner_name / "test" / "test"
     images.mkdir(parents=True)
@@ -524,6 +522,13 @@ def test_budget_task_twe_is_measured_on_the_hidden_images(task: str, tmp_path: P
     truth.write_text(
         "".join(json.dumps({"image_id": k, column: str(v)}) + "\n" for k, v in labels.items())
     )
+    return truth, labels
+
+
+@pytest.mark.parametrize("task", BUDGET_TASKS)
+def test_budget_task_twe_is_measured_on_the_hidden_images(task: str, tmp_path: Path) -> None:
+    """The real spec's re-run on hidden images in the real layout (files + labels JSONL)."""
+    _budget_data(task, tmp_path / "data")
     out = tmp_path / "output"
     out.mkdir()
     (out / "main.py").write_text(READS_PIXEL)
@@ -536,3 +541,50 @@ def test_budget_task_twe_is_measured_on_the_hidden_images(task: str, tmp_path: P
     assert seconds is not None and 0.005 < seconds.value < 60
     assert twe is not None and twe.value == pytest.approx(1.0 / (seconds.value / 60))
     assert twe.details["rows"] == 12 and twe.details["timed_by"] == "evaluator"
+
+
+def test_budget_labels_in_the_data_folder_are_out_of_reach(tmp_path: Path) -> None:
+    """Even world-readable (as the evaluator image makes its data folder), the labels in the
+    data folder are hidden from the code: the sandbox covers the folder."""
+    with tempfile.TemporaryDirectory(prefix="h5-open-data-") as open_root:
+        Path(open_root).chmod(0o755)
+        _check_hidden_labels(Path(open_root) / "data", tmp_path)
+
+
+def _check_hidden_labels(data: Path, tmp_path: Path) -> None:
+    truth, labels = _budget_data("budget_model_inference", data)
+    for path in [data, *data.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    outside = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "cat", str(truth)],
+        capture_output=True,
+    )
+    assert outside.returncode == 0  # nobody could read them, were they not covered
+    out = tmp_path / "output"
+    out.mkdir()
+    (out / "main.py").write_text(
+        "import argparse, json, pathlib\n"
+        "p = argparse.ArgumentParser(); p.add_argument('--data_dir'); p.add_argument('--output')\n"
+        "a = p.parse_args()\n"
+        "ids = sorted(f.stem for f in (pathlib.Path(a.data_dir) / 'test').glob('*.pgm'))\n"
+        "guess = {i: '0' for i in ids}\n"
+        "try:\n"
+        f"    rows = [json.loads(x) for x in open({str(truth)!r})]\n"
+        "    guess.update({r['image_id']: r['digit_sum'] for r in rows})\n"
+        "except OSError as exc:\n"
+        "    print('labels:', exc)\n"
+        "open(a.output, 'w').write('image_id,digit_sum\\n' + "
+        "''.join(f'{i},{g}\\n' for i, g in guess.items()))\n"
+    )
+    outcome = evaluate(
+        EvalOptions(
+            model_args=str(out),
+            task="budget_model_inference",
+            record=False,
+            results_dir=tmp_path / "results",
+            data_dir=data,
+        )
+    )
+    acc = outcome.result.metric("predictions_accuracy")
+    zeros = sum(v == 0 for v in labels.values()) / len(labels)
+    assert acc is not None and acc.value == pytest.approx(zeros) and zeros < 0.5
