@@ -190,3 +190,20 @@ def test_container_past_its_limit_is_killed_and_removed(
     assert outcome.result.status == "error" and outcome.result.score is None
     assert "exceeded its time limit of 3 s" in outcome.result.errors[0].message
     assert _containers(docker_client) == []
+
+
+def test_container_over_its_memory_limit_gets_no_score(
+    env_image: str, docker_client: Any, data_dir: Path, tmp_path: Path
+) -> None:
+    # tail keeps a newline-free stream in memory: 600 MB against a 256 MB limit.
+    hog = (
+        "set -e\nhead -c 600000000 /dev/zero | tail > /dev/null\n"
+        'printf \'{"answer": "42"}\' > "$MLRB_OUTPUT/test_predictions.json"\n'
+    )
+    out = _deliver(tmp_path, "hog", hog)
+    with tempfile.TemporaryDirectory() as scratch:
+        outcome = rerun(_spec(), out, data_dir, Path(scratch), choice="docker")
+    assert outcome.failure is not None and outcome.output_file is None
+    assert outcome.sandbox.exit_code == 137  # the engine's OOM killer: SIGKILL
+    assert "Killed" in outcome.sandbox.log_tail
+    assert _containers(docker_client) == []
