@@ -30,7 +30,8 @@ DIGIT_SUMS_ANCHOR_SOURCE = (
     "measured with `python benchmarks/coderun.py --repeats 5`: medians of the evaluator's "
     "own sandboxed re-runs on the 300 hidden images (baseline: starter train.py defaults + "
     "main.py, accuracy 0.6833, 0.415 s; reference: agents/reference/agent.py, accuracy "
-    "0.7733, 0.431 s) on a 2-core shared CPU machine; the times, hence TWE, depend on the CPU"
+    "0.7733, 0.431 s) on a 2-core shared CPU machine; the times, hence TWE, depend on the CPU "
+    "and its load: the same script on the same machine, less loaded, measured 120.67 and 180.52"
 )
 DIGIT_METHOD_BASELINE_ACC = 0.8575
 """Test accuracy of the baseline method (nearest centroid), exact."""
