@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from agent_eval.coderun.sandbox import (
+    SANDBOX_UID,
     Backend,
     SandboxRequest,
     SandboxResult,
@@ -277,7 +278,10 @@ def rerun(
     _seal(work)
     _seal(inputs)
     output.mkdir()
-    os.chown(output, 65534, 65534) if os.geteuid() == 0 else output.chmod(0o777)
+    if os.geteuid() == 0:  # the code runs as nobody: the one folder it may write is its own
+        os.chown(output, SANDBOX_UID, SANDBOX_UID)
+    else:
+        output.chmod(0o777)
     command = tuple(part.replace("{method}", method or "") for part in code_run.command)
     in_image = code_run.pristine not in (None, "starter")
     name = f"mlrb-coderun-{spec.name.replace('_', '-')}-{uuid.uuid4().hex[:10]}"
