@@ -53,7 +53,9 @@ def code_statements(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
     outcome = _outcome(ctx, mspec)
     count = outcome.method_statements  # type: ignore[attr-defined]
     if count is None:
-        raise MetricError("code_statements: the method's file is missing from the deliverable")
+        raise MetricError(
+            "code_statements: the method's file is missing from the deliverable or is not Python"
+        )
     code_run = ctx.spec.evaluation.code_run
     baseline = code_run.baseline_statements if code_run else None
     return [

@@ -83,6 +83,28 @@ TEST_MEMORY_GB = 64
 """Host memory of the test-phase container (MLRC-Bench limits GPU memory only)."""
 
 
+SIDE_METRICS = (
+    MetricSpec(
+        name="code_runtime",
+        label="Efficiency: test-phase seconds",
+        direction="lower",
+        unit="s",
+        description="wall time of the evaluator's re-run of the test phase (MLRC-Bench's "
+        "efficiency; reported, not ranked; the % change against the baseline needs the "
+        "baseline's re-run time in the spec)",
+    ),
+    MetricSpec(
+        name="code_statements",
+        label="Simplicity: statements in the method file",
+        direction="lower",
+        unit="statements",
+        description="`ast` statement count of methods/<method>.py (MLRC-Bench's simplicity; "
+        "reported, not ranked)",
+    ),
+)
+"""MLRC-Bench's side metrics, computed from the evaluator's own re-run."""
+
+
 def code_run(facts: _Facts) -> CodeRun:
     """MLRC-Bench's test phase as a re-run: the method in the environment image, then its
     scorer in a second container that has the labels and none of the agent's code."""
@@ -152,6 +174,7 @@ def _spec(facts: _Facts, *, decisions: tuple[Decision, ...] = ()) -> TaskSpec:
                 params={"key": facts.key},
                 description=facts.metric_description,
             ),
+            *SIDE_METRICS,
         ),
         primary_metric="mlrc_score",
         anchors=ScoreAnchors(
