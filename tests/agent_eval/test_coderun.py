@@ -123,6 +123,21 @@ def test_digit_sums_twe_comes_from_the_measured_rerun(
     assert result.score is not None and result.score.raw == pytest.approx(twe.value)
 
 
+def test_a_fifo_in_the_deliverable_does_not_hang_the_rerun(
+    sums_deliverable: Path, tmp_path: Path
+) -> None:
+    os.mkfifo(sums_deliverable / "weights.pipe")
+    done: list[Outcome] = []
+    worker = threading.Thread(
+        target=lambda: done.append(_evaluate(sums_deliverable, "digit_sums", tmp_path)),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=120)
+    assert done, "the evaluation hung on a FIFO"
+    assert done[0].result.status == "ok", done[0].result.errors
+
+
 def _cheat(folder: Path, body: str) -> Path:
     folder.mkdir()
     (folder / "main.py").write_text(

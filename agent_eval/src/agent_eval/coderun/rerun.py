@@ -194,10 +194,18 @@ def _methods_and_name(deliverable: Path) -> tuple[Path, str]:
     return methods, name
 
 
+def _special(folder: str, names: list[str]) -> set[str]:
+    """Entries that are neither files, folders nor links (FIFOs, sockets, devices): opening a
+    FIFO would hang the copy, so they are left out of the work folder."""
+    kept = (stat.S_ISREG, stat.S_ISDIR, stat.S_ISLNK)
+    modes = {n: (Path(folder) / n).lstat().st_mode for n in names}
+    return {n for n, mode in modes.items() if not any(k(mode) for k in kept)}
+
+
 def _copy(source: Path, target: Path) -> None:
-    """Copy a file tree without following links, then make it root-owned and read-only."""
+    """Copy a file tree without following links or opening special files."""
     if source.is_dir():
-        shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+        shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True, ignore=_special)
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target, follow_symlinks=False)
