@@ -18,6 +18,18 @@ def check_constraints(spec: TaskSpec, ctx: MetricContext) -> list[ConstraintChec
     weights: Any = ctx.weights
     checks: list[ConstraintCheck] = []
     for c in spec.constraints:
+        if c.kind == "max_runtime_s" and c.phase == "test_run" and ctx.code_run is not None:
+            run = ctx.code_run.sandbox  # the evaluator's own re-run: measured here
+            checks.append(
+                ConstraintCheck(
+                    kind=c.kind,
+                    limit=c.limit_s,
+                    measured=round(run.wall_s, 3),
+                    passed=not run.timed_out and run.wall_s <= c.limit_s,
+                    detail=f"the evaluator's re-run in the {run.backend} sandbox",
+                )
+            )
+            continue
         if c.kind == "max_runtime_s":
             checks.append(
                 ConstraintCheck(

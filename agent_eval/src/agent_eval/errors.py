@@ -51,3 +51,9 @@ class DatabaseError(EvalError):
 
 class ImportFileError(EvalUsageError):
     """A reference-results file in the wrong shape (exit 2; nothing is imported)."""
+
+
+class CodeEnvironmentError(EvalError):
+    """A code deliverable cannot be re-run here: its image, data or sandbox is missing (exit 3)."""
+
+    exit_code = ExitCode.ENVIRONMENT

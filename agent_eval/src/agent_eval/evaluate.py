@@ -10,6 +10,7 @@ value of 0.
 from __future__ import annotations
 
 import difflib
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from agent_contracts.errors import ExitCode
 from agent_eval.data import data_dir as default_data_dir
 from agent_eval.data import force_offline
 from agent_eval.errors import (
+    CodeEnvironmentError,
     DatabaseError,
     EvalError,
     EvalUsageError,
@@ -187,6 +189,10 @@ def evaluate(
 
     spec, chosen = validate(options, spec)
     force_offline()
+    if spec.evaluation.code_run is not None:  # code deliverables: exit 3 before anything runs
+        from agent_eval.coderun import check_ready
+
+        check_ready(spec, default_data_dir(options.data_dir))
     started = utcnow()
     clock = time.perf_counter()
     deliverable = resolve_deliverable(options.model_args, spec.deliverable.path)
@@ -204,6 +210,7 @@ def evaluate(
         batch_size=options.batch_size,
         deliverable_folder=deliverable.path,
     )
+    scratch = tempfile.TemporaryDirectory(prefix="mlrb-eval-", ignore_cleanup_errors=True)
     errors: list[ErrorInfo] = []
     values: list[MetricValue] = []
     checks: list[ConstraintCheck] = []
@@ -216,7 +223,9 @@ def evaluate(
     try:
         if deliverable.missing is not None:
             raise deliverable.missing
-        if kind == "hf_model":
+        if spec.evaluation.code_run is not None:
+            model_info = _rerun_code(spec, deliverable.path, ctx, scratch.name, progress)
+        elif kind == "hf_model":
             registered = {m.name: _registered(m.name) for m in chosen}
             tokenizer_for = [
                 n for n, r in registered.items() if r is not None and r.needs == "tokenizer"
@@ -247,6 +256,9 @@ def evaluate(
             model_info = ModelInfo(
                 path=str(deliverable.path), format="method", sha256=content_hash(deliverable.path)
             )
+    except CodeEnvironmentError:
+        scratch.cleanup()
+        raise
     except EvalError as exc:
         failure = exc
         errors.append(_error("load", exc))
@@ -293,6 +305,7 @@ def evaluate(
                 checks = _constraints(spec, ctx)
             except METRIC_FAILURES as exc:
                 errors.append(_error("constraints", exc))
+    scratch.cleanup()  # the re-run's work folder and output are not kept
     from agent_eval.scores import score
 
     primary = next((v for v in values if v.name == spec.primary_metric), None)
@@ -386,6 +399,21 @@ def _measured_chance(spec: TaskSpec, primary: MetricValue) -> float | None:
     """The chance level the primary metric measured on the rows it scored, when it does."""
     chance = primary.details.get("chance") if spec.primary.chance_measured else None
     return float(chance) if isinstance(chance, int | float) else None
+
+
+def _rerun_code(
+    spec: TaskSpec, path: Path, ctx: Any, scratch: str, progress: Progress
+) -> ModelInfo:
+    """Re-run a code deliverable in a sandbox; its output becomes what the metrics score."""
+    from agent_eval.coderun import rerun
+    from agent_eval.loading import content_hash
+
+    progress(f"re-running the deliverable in a sandbox ({spec.name})")
+    outcome = rerun(spec, path, ctx.data_dir, Path(scratch))
+    ctx.code_run = outcome
+    ctx.predictions = outcome.output_file
+    folder = path if path.is_dir() else path.parent
+    return ModelInfo(path=str(folder), format="code", sha256=content_hash(folder))
 
 
 def _registered(name: str) -> Any:

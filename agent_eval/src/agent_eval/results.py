@@ -64,8 +64,8 @@ class ModelInfo(_Record):
     """Path as given (or resolved from a run folder)."""
     sha256: str | None = None
     """Content hash over every file of the deliverable (names and bytes), sorted by name."""
-    format: Literal["hf_model", "peft_adapter", "predictions_csv", "method", "unknown"]
-    """Kind of deliverable."""
+    format: Literal["hf_model", "peft_adapter", "predictions_csv", "method", "code", "unknown"]
+    """Kind of deliverable (``code``: a program the evaluator re-ran, see code-deliverables)."""
     architecture: str | None = None
     """Model class or ``model_type``."""
     base_model: str | None = None

@@ -69,7 +69,7 @@ def records(
         e.agent_provider, e.agent_model, e.status, e.primary_metric,
         e.primary_value.label("raw"), e.constraints_passed, e.finished_at,
         e.normalised_score.label("normalised"), e.absolute_improvement_pct.label("absolute"),
-        (r.input_tokens + r.output_tokens).label("tokens"), r.cost_usd,
+        (r.input_tokens + r.output_tokens).label("tokens"), r.cost_usd, e.model_format,
     ).outerjoin(r, r.run_id == e.run_id)  # fmt: skip
     # A quick check (--limit) scored a sample of the data: kept in history, never ranked.
     query = query.where(e.sample_limit.is_(None))

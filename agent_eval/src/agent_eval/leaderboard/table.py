@@ -93,6 +93,8 @@ class EvaluationRecord:
     """Model-API tokens (input plus output) of the evaluated run, when its record has them."""
     cost_usd: float | None = None
     """Model-API cost of the evaluated run in USD, when its record has it."""
+    model_format: str | None = None
+    """Format of what was evaluated (``code``: the evaluator re-ran the agent's code)."""
 
 
 def record_of(result: EvaluationResult | EvaluationRecord) -> EvaluationRecord:
@@ -114,6 +116,7 @@ def record_of(result: EvaluationResult | EvaluationRecord) -> EvaluationRecord:
         raw=result.primary_value,
         constraints_passed=result.constraints_passed,
         finished_at=result.finished_at,
+        model_format=result.model.format,
         normalised=result.score.normalised if result.score else None,
         absolute=result.score.absolute_improvement_pct if result.score else None,
     )
@@ -271,9 +274,11 @@ def trial_of(record: EvaluationRecord, spec: TaskSpec | None) -> Trial:
     Scores are recomputed with the current spec's anchors, so one board uses one scale; the
     stored score is used only for a task the catalogue no longer has. A primary metric the
     evaluator does not measure itself yet (a number the agent could have written, such as a
-    self-reported inference time) gives no score, even from a results file that holds one.
+    self-reported inference time) gives no score, even from a results file that holds one; so
+    does a re-run-only metric (TWE) of a result whose output the evaluator did not produce by
+    re-running the code itself.
     """
-    from agent_eval.metrics.registry import unmeasured_metrics
+    from agent_eval.metrics.registry import rerun_only_metrics, unmeasured_metrics
 
     trial_id = record.run_id or f"evaluation:{record.evaluation_id}"
     raw = record.raw
@@ -283,6 +288,7 @@ def trial_of(record: EvaluationRecord, spec: TaskSpec | None) -> Trial:
         or raw is None
         or not math.isfinite(raw)
         or record.primary_metric in unmeasured_metrics()
+        or (record.primary_metric in rerun_only_metrics() and record.model_format != "code")
     ):
         return Trial(
             trial_id, record.evaluation_id, record.status, None, None, None,

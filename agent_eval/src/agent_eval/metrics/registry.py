@@ -25,6 +25,7 @@ METRIC_MODULES = (
     "agent_eval.metrics.generation",
     "agent_eval.metrics.predictions",
     "agent_eval.metrics.mlrc",
+    "agent_eval.metrics.code",
 )
 """Modules whose import registers the built-in metrics."""
 
@@ -46,6 +47,9 @@ class MetricContext:
     """Samples (lm-eval) / windows (perplexity) / rows (generation) per task; None: all."""
     batch_size: int | None = None
     """Batch size from the command line, overriding the spec's pinned one."""
+    code_run: Any = None
+    """:class:`agent_eval.coderun.CodeRunOutcome` of the evaluator's re-run of a code
+    deliverable (None for other deliverables)."""
     cache: dict[str, Any] = field(default_factory=dict)
     """Results shared between metrics (e.g. one lm-eval run serving several keys)."""
     datasets: dict[str, Any] = field(default_factory=dict)
@@ -92,20 +96,32 @@ class Registered:
             )
         return self.function(ctx, mspec)
 
+    rerun_only: bool = False
+    """The value means something only when the evaluator produced the scored output itself, by
+    re-running the agent's code (``evaluation.code_run``): the leaderboard ranks such a result
+    only when its model format is ``code``, so an older results file that scored the agent's
+    own files is never ranked."""
+
 
 _REGISTRY: dict[str, Registered] = {}
 _loaded = False
 
 
 def metric(
-    key: str, *, needs: Needs = "model", unmeasured: str | None = None
+    key: str, *, needs: Needs = "model", unmeasured: str | None = None, rerun_only: bool = False
 ) -> Callable[[MetricFunction], MetricFunction]:
-    """Register a metric function under ``key`` (``unmeasured``: see :class:`Registered`)."""
+    """Register a metric function under ``key`` (``unmeasured``, ``rerun_only``: see
+    :class:`Registered`)."""
 
     def register(function: MetricFunction) -> MetricFunction:
         doc = (function.__doc__ or "").strip().split("\n")[0]
         _REGISTRY[key] = Registered(
-            key=key, function=function, needs=needs, description=doc, unmeasured=unmeasured
+            key=key,
+            function=function,
+            needs=needs,
+            description=doc,
+            unmeasured=unmeasured,
+            rerun_only=rerun_only,
         )
         return function
 
@@ -124,6 +140,11 @@ def available() -> dict[str, Registered]:
     """Every registered metric by key."""
     _load()
     return dict(sorted(_REGISTRY.items()))
+
+
+def rerun_only_metrics() -> set[str]:
+    """Keys of the metrics that count only from the evaluator's own re-run of the code."""
+    return {k for k, r in available().items() if r.rerun_only}
 
 
 def unmeasured_metrics() -> dict[str, str]:
