@@ -93,6 +93,14 @@ def run_command(
     results_dir: Annotated[
         Path, typer.Option("--results-dir", help="Where the evaluation's results JSON goes.")
     ] = Path("results"),
+    log_limit: Annotated[
+        str,
+        typer.Option("--log-limit", help="Cap of agent.log: 100M, 2G, 500K or bytes."),
+    ] = "100M",
+    share_gpus: Annotated[
+        bool,
+        typer.Option("--share-gpus", help="Run even if another run on this host holds the GPUs."),
+    ] = False,
 ) -> None:
     """Run an agent image (or a local command) for one task under a hard time limit."""
     from agent_harness.config import RunConfig
@@ -131,15 +139,24 @@ def run_command(
         eval_mode=eval_mode,
         eval_image=eval_image,
         results_dir=results_dir,
+        log_limit=log_limit,
+        share_gpus=share_gpus,
     )
     record, run_dir = guarded(lambda: run_agent(config, Progress(echo=not quiet)))
     code = record.exit_code or 0
     if code == 0 and record.evaluation is not None:
         code = int(record.evaluation.get("exit_code", 0))
-    if as_json:
-        print_json(record.model_dump(mode="json"))
-    else:
-        typer.echo(f"{record.status}: {run_dir}")
+    try:
+        if as_json:
+            print_json(record.model_dump(mode="json"))
+        else:
+            typer.echo(f"{record.status}: {run_dir}")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # stdout was closed (`... | head -3`): the run is recorded; keep its exit code.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     raise typer.Exit(code)
 
 
@@ -189,15 +206,21 @@ def runs_command(
 def cleanup_command(
     runs_dir: Annotated[Path, RUNS_DIR_OPTION] = Path("runs"),
     force: Annotated[
-        bool, typer.Option("--force", help="Also remove containers of harnesses still alive.")
+        bool, typer.Option("--force", help="Also remove containers of runs that may be alive.")
+    ] = False,
+    all_runs_dirs: Annotated[
+        bool,
+        typer.Option(
+            "--all-runs-dirs", help="Consider containers of every runs folder, not only --runs-dir."
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Remove containers left by a crashed harness (by label) and mark their runs as error."""
+    """Remove containers of abandoned runs (by label) and mark their runs as error."""
     from agent_harness.cleanup import as_json as cleaned_json
     from agent_harness.cleanup import cleanup
 
-    done = guarded(lambda: cleanup(runs_dir, force=force))
+    done = guarded(lambda: cleanup(runs_dir, force=force, all_runs_dirs=all_runs_dirs))
     if as_json:
         print_json(cleaned_json(done))
         return
@@ -211,7 +234,8 @@ def cleanup_command(
                 err=True,
             )
             continue
-        typer.echo(f"{item.action}: {item.run_id} {item.container or ''}".rstrip())
+        line = f"{item.action}: {item.run_id} {item.container or ''}".rstrip()
+        typer.echo(f"{line} ({item.reason})" if item.reason else line)
 
 
 @app.command("version")
