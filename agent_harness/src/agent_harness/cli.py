@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -142,7 +143,8 @@ def run_command(
         log_limit=log_limit,
         share_gpus=share_gpus,
     )
-    record, run_dir = guarded(lambda: run_agent(config, Progress(echo=not quiet)))
+    progress = Progress(echo=not quiet)
+    record, run_dir = guarded(lambda: run_agent(config, progress))
     code = record.exit_code or 0
     if code == 0 and record.evaluation is not None:
         code = int(record.evaluation.get("exit_code", 0))
@@ -154,9 +156,11 @@ def run_command(
         sys.stdout.flush()
     except BrokenPipeError:
         # stdout was closed (`... | head -3`): the run is recorded; keep its exit code.
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if not progress.drain(0):
+        # The console is stuck (a terminal that stopped reading): its writer thread holds
+        # stderr, and a normal exit would wait for it forever. The run is recorded.
+        os._exit(code)
     raise typer.Exit(code)
 
 

@@ -80,15 +80,7 @@ class _Agent:
         self.exit_code: int | None = None
         self._container: Any = None
         if order.runtime == "docker":
-            from agent_harness.runtimes.container import connect
-
-            client = connect()
-            from docker.errors import NotFound
-
-            try:
-                self._container = client.containers.get(order.container)
-            except NotFound:
-                self._container = None
+            self._container = _find_container(order)
 
     def alive(self) -> bool:
         """True while any of the agent's processes (or its container) runs."""
@@ -131,8 +123,31 @@ class _Agent:
         from docker.errors import DockerException
 
         if self._container is not None:
+            if self.exit_code is None:
+                self._container_alive()  # its exit code, for the record, while it exists
             with contextlib.suppress(DockerException):
                 self._container.remove(force=True)
+            self._container = None
+
+
+def _find_container(order: WatchOrder) -> Any:
+    """The run's container (None when it no longer exists); retried while the engine is busy."""
+    from docker.errors import DockerException, NotFound
+
+    from agent_harness.errors import EngineNotReadyError
+    from agent_harness.runtimes.container import connect
+
+    give_up = order.deadline + order.grace_s + BACKSTOP_S
+    while True:
+        try:
+            return connect().containers.get(order.container)
+        except NotFound:
+            return None
+        except (EngineNotReadyError, DockerException) as exc:
+            if time.time() > give_up:
+                _note(f"the engine does not answer; giving up on the container: {exc}")
+                return None
+            time.sleep(1)
 
 
 def group_members(pgid: int) -> list[int]:
@@ -153,19 +168,24 @@ def group_members(pgid: int) -> list[int]:
 
 
 def _note(text: str) -> None:
-    sys.stderr.write(f"{time.strftime('%H:%M:%S')} watchdog: {text}\n")
+    now = time.time()
+    stamp = time.strftime("%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    sys.stderr.write(f"{stamp} watchdog: {text}\n")
     sys.stderr.flush()
 
 
 def stop(agent: _Agent, grace_s: int) -> str:
     """SIGTERM, up to ``grace_s`` to end, SIGKILL; how it ended, in words."""
+    _note("deadline: SIGTERM")
     agent.signal(signal.SIGTERM)
     end = time.monotonic() + grace_s
     while time.monotonic() < end:
         if not agent.alive():
             return "it ended after SIGTERM"
-        time.sleep(_POLL_S)
+        time.sleep(min(_POLL_S, max(end - time.monotonic(), 0)))
+    _note("grace over: SIGKILL")
     agent.signal(signal.SIGKILL)
+    agent.remove()  # docker: gone at once, whatever the engine's state
     end = time.monotonic() + 10
     while agent.alive() and time.monotonic() < end:
         time.sleep(_POLL_S)
