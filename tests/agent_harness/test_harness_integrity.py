@@ -77,6 +77,8 @@ def test_deadline_holds_after_the_harness_is_killed(
         proc.wait(10)
         record = read_record(run_dir)
         assert record is not None and record.status == "running"
+        listed = harness("runs", "--runs-dir", str(runs_dir), env=clean_environ(COLUMNS="250"))
+        assert "running (harness gone)" in listed.stdout
         gone = _wait_gone(runtime, run_dir, engine, record.deadline + GRACE_S + SLACK_S)
         assert gone <= record.deadline + GRACE_S + SLACK_S, gone - record.deadline
         assert gone >= record.deadline - 0.5  # not before its time
@@ -247,3 +249,15 @@ def test_a_broken_console_pipe_is_swallowed(tmp_path: Path) -> None:
     assert progress.drain(1)
     with contextlib.suppress(BrokenPipeError):
         stream.close()  # what the failed write left in the buffer
+
+
+@pytest.mark.parametrize("limit", ["abc", "0", "10T", "-5M"])
+def test_a_bad_log_limit_is_a_usage_error_before_anything_starts(
+    limit: str, runs_dir: Path
+) -> None:
+    done = harness(
+        "run", BASE_IMAGE, "--task", TASK, "--runtime", "local", "--runs-dir", str(runs_dir),
+        "--command", "true", "--log-limit", limit,
+    )  # fmt: skip
+    assert done.returncode == 2 and "--log-limit" in done.stderr
+    assert not runs_dir.exists() or not list(runs_dir.iterdir())

@@ -186,22 +186,27 @@ def runs_command(
     from rich.console import Console
     from rich.table import Table
 
+    from agent_harness.cleanup import abandoned
     from agent_harness.timelimit import format_seconds
 
     table = Table(title=f"{len(found)} runs in {runs_dir}", header_style="bold")
     longest = max((len(r.run_id) for _, r in found), default=6)
     table.add_column("run id", no_wrap=True, min_width=longest)  # the id is what users copy
-    for column in ("task", "runtime", "image", "status", "exit", "duration"):
+    for column in ("task", "runtime", "image", "status", "exit", "duration", "ended by"):
         table.add_column(column, overflow="fold")
     for _, r in found:
+        status = r.status
+        if status == "running" and abandoned(r.harness_pid, r.host, None):
+            status = "running (harness gone)"  # cleanup will mark it
         table.add_row(
             r.run_id,
             r.task,
             r.runtime,
             r.image,
-            r.status,
+            status,
             "" if r.exit_code is None else str(r.exit_code),
             "" if r.duration_s is None else format_seconds(r.duration_s),
+            r.ended_by or "",
         )
     Console(width=max(Console().width, 120)).print(table)
 

@@ -81,8 +81,12 @@ class Progress:
         self._next_beat = 0.0
 
     def say(self, text: str) -> None:
-        """A line from the harness itself (never dropped, written in order)."""
-        self._post(f"agent-harness: {text}\n", 0)
+        """A line from the harness itself (never dropped, written in order).
+
+        Stripped of control sequences too: it may quote what the agent chose (a path in
+        submission.json, the evaluator's output about the agent's model).
+        """
+        self._post(f"agent-harness: {strip_controls(text)}\n", 0)
 
     def agent_output(self, text: str) -> None:
         """Redacted text from the agent: control sequences stripped, each line prefixed.
