@@ -195,7 +195,7 @@ def runs_command(
     for column in ("task", "runtime", "image", "status", "exit", "duration", "ended by"):
         table.add_column(column, overflow="fold")
     for _, r in found:
-        status = r.status
+        status: str = r.status
         if status == "running" and abandoned(r.harness_pid, r.host, None):
             status = "running (harness gone)"  # cleanup will mark it
         table.add_row(
