@@ -261,3 +261,44 @@ def test_a_bad_log_limit_is_a_usage_error_before_anything_starts(
     )  # fmt: skip
     assert done.returncode == 2 and "--log-limit" in done.stderr
     assert not runs_dir.exists() or not list(runs_dir.iterdir())
+
+
+def test_a_frozen_harness_cannot_keep_the_agent_past_its_deadline(runs_dir: Path) -> None:
+    """The harness stopped (SIGSTOP) past the deadline: the watchdog's backstop kills the agent;
+    the harness, resumed, records the run itself."""
+    from agent_harness.watchdog import BACKSTOP_S
+
+    proc = _start("local", runs_dir, STUBBORN, "--time-limit", "2")
+    try:
+        run_dir = wait_for_line(runs_dir, "started")
+        proc.send_signal(signal.SIGSTOP)
+        record = read_record(run_dir)
+        assert record is not None
+        limit = record.deadline + GRACE_S + BACKSTOP_S + SLACK_S
+        gone = _wait_gone("local", run_dir, None, limit)
+        assert record.deadline + GRACE_S + BACKSTOP_S - 0.5 <= gone <= limit
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=60)
+    final = read_record(run_dir)
+    assert final is not None and final.ended_by == "harness", err
+    assert final.status in ("timeout", "failed")
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("a\x1b[31mred\x1b[0m b", "ared b"),
+        ("t\x1b]0;title\x07x", "tx"),
+        ("c\x1b]52;c;ZXZpbA==\x1b\\d", "cd"),
+        ("e\x9b2Jf\x9d0;t\x9cg", "e2Jf0;tg"),
+        ("tab\tok\x00\x08\x7f", "tab\tok"),
+        ("x\x1bcy\x1b(Bz", "xyz"),
+        ("over\rwrite", "over\nwrite"),
+        ("half\x1b[", "half"),
+    ],
+)
+def test_strip_controls(raw: str, shown: str) -> None:
+    from agent_harness.progress import strip_controls
+
+    assert strip_controls(raw) == shown
