@@ -260,20 +260,21 @@ def _environment(plan: Plan, task_dir: str, output_dir: str, deadline: float) ->
 def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunRecord, Path]:
     """Run one agent for one task under its time limit; return the final record and run folder."""
     progress = progress or Progress()
-    plan = preflight(config, progress)
-    for note in plan.notes:
-        progress.say(note)
-    spec = plan.spec
-    run_id = new_run_id(spec.name)
-    # GPU tenancy: taken before the run folder exists; held (also by the watchdog) until the
-    # agent has stopped, and dropped by the kernel if both die.
-    lease = _lease_gpus(plan, run_id)
     try:
-        return _run(plan, run_id, lease, progress)
+        plan = preflight(config, progress)
+        for note in plan.notes:
+            progress.say(note)
+        run_id = new_run_id(plan.spec.name)
+        # GPU tenancy: taken before the run folder exists; held (also by the watchdog) until
+        # the agent has stopped, and dropped by the kernel if both die.
+        lease = _lease_gpus(plan, run_id)
+        try:
+            return _run(plan, run_id, lease, progress)
+        finally:
+            lease.release()
+            progress.note_dropped()
     finally:
-        lease.release()
-        progress.note_dropped()
-        progress.drain()
+        progress.drain()  # the console is written by a thread: what was said, in order
 
 
 def _lease_gpus(plan: Plan, run_id: str) -> GpuLease:

@@ -253,7 +253,7 @@ def _record(order: WatchOrder, died_at: float, how: str, exit_code: int | None) 
         "agent_exit_code": exit_code,
         "message": message,
     }
-    from agent_tasks.errors import MLRBError
+    from agent_contracts.errors import MLRBError
 
     with contextlib.suppress(OSError, ValueError, MLRBError):
         from agent_tasks.registry import resolve_task
