@@ -116,3 +116,49 @@ def test_a_run_asking_for_a_busy_gpu_exits_3_before_any_run_folder(
         holder.wait()
     record, run_dir, _ = run_once("local", runs_dir, "echo gpu=$CUDA_VISIBLE_DEVICES", gpus="0")
     assert record.status == "completed" and "gpu=0" in (run_dir / "agent.log").read_text()
+
+
+_RUN_HOLDING_GPU_0 = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from agent_harness import run\n"
+    "from agent_harness.config import RunConfig\n"
+    "run.check_gpus = lambda selection: None  # no GPU on these machines; the lock needs ids\n"
+    "run.run_agent(RunConfig(image='local', task='tiny_lm', benchmark='smoke', "
+    "runtime='local', runs_dir=Path(sys.argv[1]), gpus='0', time_limit='4', grace='1s', "
+    "command=sys.argv[2]))\n"
+)
+
+
+def test_the_watchdog_keeps_the_gpus_of_an_agent_whose_harness_died(
+    lock_dir: Path, tmp_path: Path
+) -> None:
+    import time
+
+    from harness_testkit import wait_for_line
+
+    runs_dir = tmp_path / "runs"
+    agent = 'trap "" TERM; echo started; while true; do sleep 1; done'
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _RUN_HOLDING_GPU_0, str(runs_dir), agent],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ,
+    )  # fmt: skip
+    try:
+        run_dir = wait_for_line(runs_dir, "started")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        with pytest.raises(GpuBusyError, match=run_dir.name):  # the watchdog holds it now
+            acquire_gpus(["0"], "next-run")
+        deadline = json.loads((run_dir / "run.json").read_text())["deadline"]
+        while time.time() < deadline + 1 + 5:
+            try:
+                with acquire_gpus(["0"], "next-run"):
+                    break
+            except GpuBusyError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("GPU 0 still held 5 s after deadline + grace")
+        assert time.time() >= deadline  # not before the agent's end
+    finally:
+        if proc.poll() is None:
+            proc.kill()
