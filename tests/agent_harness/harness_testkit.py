@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,18 @@ def harness(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
         env=env if env is not None else clean_environ(),
         timeout=timeout,
     )
+
+
+def wait_for_line(runs_dir: Path, text: str, timeout: float = 60) -> Path:
+    """The run folder under ``runs_dir`` once its agent.log holds ``text``."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        for log in runs_dir.glob("*/agent.log"):
+            with contextlib.suppress(OSError):
+                if text in log.read_text(errors="replace"):
+                    return log.parent
+        time.sleep(0.1)
+    raise AssertionError(f"no agent.log under {runs_dir} showed {text!r} in {timeout}s")
 
 
 def run_sh(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Any:

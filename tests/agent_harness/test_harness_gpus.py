@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from agent_contracts.errors import ExitCode
 from agent_harness.errors import ConfigError, GPUError
+from agent_harness.gpu_lock import GpuBusyError, acquire_gpus
 from agent_harness.gpus import GpuSelection, check_gpus, default_gpus, parse_gpus
 
 
@@ -35,3 +43,124 @@ def test_absent_gpus_are_an_environment_error() -> None:
         check_gpus(parse_gpus("0,3"), visible=["0", "1"])
     check_gpus(parse_gpus("none"), visible=[])
     check_gpus(parse_gpus("1"), visible=["0", "1"])
+
+
+# GPU tenancy: the lock works on ids, so no GPU is needed; only the visibility check is
+# replaced in the run tests (GPUs cannot exist on these machines).
+
+_HOLD = (
+    "import sys, time\n"
+    "from agent_harness.gpu_lock import acquire_gpus\n"
+    "lease = acquire_gpus(sys.argv[1].split(','), 'held-run-1')\n"
+    "print('held', flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+@pytest.fixture
+def lock_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private folder of GPU locks (MLRB_GPU_LOCK_DIR) for this test and its children."""
+    folder = tmp_path / "gpu-locks"
+    monkeypatch.setenv("MLRB_GPU_LOCK_DIR", str(folder))
+    return folder
+
+
+def _holder(ids: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, ids], stdout=subprocess.PIPE, text=True, env=os.environ
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_busy_gpu_is_refused_naming_its_run_and_freed_when_the_holder_dies(
+    lock_dir: Path,
+) -> None:
+    holder = _holder("1")
+    try:
+        with pytest.raises(GpuBusyError) as err:
+            acquire_gpus(["0", "1"], "second-run")
+        assert err.value.exit_code == ExitCode.ENVIRONMENT
+        assert "GPU 1" in err.value.message and "held-run-1" in err.value.message
+        assert f"pid {holder.pid}" in err.value.message
+        with acquire_gpus(["0"], "second-run") as lease:  # all or nothing: 0 was given back
+            assert lease.ids == ("0",)
+        with acquire_gpus(["1"], "sharing", share=True) as shared:  # asked for explicitly
+            assert shared.ids == ("1",)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with acquire_gpus(["0", "1"], "third-run"):  # the kernel dropped the dead holder's lock
+        assert json.loads((lock_dir / "gpu-1.lock").read_text())["run_id"] == "third-run"
+    with acquire_gpus(["1"], "fourth-run"):  # and the lease released both on exit
+        pass
+
+
+def test_a_run_asking_for_a_busy_gpu_exits_3_before_any_run_folder(
+    lock_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness_testkit import run_once
+
+    from agent_harness import run as run_module
+
+    monkeypatch.setattr(run_module, "check_gpus", lambda selection: None)  # no GPU here
+    runs_dir = tmp_path / "runs"
+    holder = _holder("0")
+    try:
+        with pytest.raises(GpuBusyError, match="held-run-1"):
+            run_once("local", runs_dir, "echo hi", gpus="0")
+        assert not list(runs_dir.iterdir())
+        record, _, _ = run_once("local", runs_dir, "echo $CUDA_VISIBLE_DEVICES", gpus="0",
+                                share_gpus=True)  # fmt: skip
+        assert record.status == "completed"
+    finally:
+        holder.kill()
+        holder.wait()
+    record, run_dir, _ = run_once("local", runs_dir, "echo gpu=$CUDA_VISIBLE_DEVICES", gpus="0")
+    assert record.status == "completed" and "gpu=0" in (run_dir / "agent.log").read_text()
+
+
+_RUN_HOLDING_GPU_0 = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from agent_harness import run\n"
+    "from agent_harness.config import RunConfig\n"
+    "run.check_gpus = lambda selection: None  # no GPU on these machines; the lock needs ids\n"
+    "run.run_agent(RunConfig(image='local', task='tiny_lm', benchmark='smoke', "
+    "runtime='local', runs_dir=Path(sys.argv[1]), gpus='0', time_limit='4', grace='1s', "
+    "command=sys.argv[2]))\n"
+)
+
+
+def test_the_watchdog_keeps_the_gpus_of_an_agent_whose_harness_died(
+    lock_dir: Path, tmp_path: Path
+) -> None:
+    import time
+
+    from harness_testkit import wait_for_line
+
+    runs_dir = tmp_path / "runs"
+    agent = 'trap "" TERM; echo started; while true; do sleep 1; done'
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _RUN_HOLDING_GPU_0, str(runs_dir), agent],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ,
+    )  # fmt: skip
+    try:
+        run_dir = wait_for_line(runs_dir, "started")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        with pytest.raises(GpuBusyError, match=run_dir.name):  # the watchdog holds it now
+            acquire_gpus(["0"], "next-run")
+        deadline = json.loads((run_dir / "run.json").read_text())["deadline"]
+        while time.time() < deadline + 1 + 5:
+            try:
+                with acquire_gpus(["0"], "next-run"):
+                    break
+            except GpuBusyError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("GPU 0 still held 5 s after deadline + grace")
+        assert time.time() >= deadline  # not before the agent's end
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -24,6 +24,9 @@ _LAZY = {
     "ImageError": "agent_harness.errors",
     "GPUError": "agent_harness.errors",
     "ConfigError": "agent_harness.errors",
+    "acquire_gpus": "agent_harness.gpu_lock",
+    "GpuLease": "agent_harness.gpu_lock",
+    "GpuBusyError": "agent_harness.gpu_lock",
 }
 
 __all__ = sorted(_LAZY)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -130,6 +131,14 @@ def run_command(
     results_dir: Annotated[
         Path, typer.Option("--results-dir", help="Where the evaluation's results JSON goes.")
     ] = Path("results"),
+    log_limit: Annotated[
+        str,
+        typer.Option("--log-limit", help="Cap of agent.log: 100M, 2G, 500K or bytes."),
+    ] = "100M",
+    share_gpus: Annotated[
+        bool,
+        typer.Option("--share-gpus", help="Run even if another run on this host holds the GPUs."),
+    ] = False,
 ) -> None:
     """Run an agent image (or a local command) for one task under a hard time limit."""
     from agent_harness.config import RunConfig
@@ -173,15 +182,27 @@ def run_command(
         eval_mode=eval_mode,
         eval_image=eval_image,
         results_dir=results_dir,
+        log_limit=log_limit,
+        share_gpus=share_gpus,
     )
-    record, run_dir = guarded(lambda: run_agent(config, Progress(echo=not quiet)))
+    progress = Progress(echo=not quiet)
+    record, run_dir = guarded(lambda: run_agent(config, progress))
     code = record.exit_code or 0
     if code == 0 and record.evaluation is not None:
         code = int(record.evaluation.get("exit_code", 0))
-    if as_json:
-        print_json(record.model_dump(mode="json"))
-    else:
-        typer.echo(f"{record.status}: {run_dir}")
+    try:
+        if as_json:
+            print_json(record.model_dump(mode="json"))
+        else:
+            typer.echo(f"{record.status}: {run_dir}")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # stdout was closed (`... | head -3`): the run is recorded; keep its exit code.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if not progress.drain(0):
+        # The console is stuck (a terminal that stopped reading): its writer thread holds
+        # stderr, and a normal exit would wait for it forever. The run is recorded.
+        os._exit(code)
     raise typer.Exit(code)
 
 
@@ -207,22 +228,27 @@ def runs_command(
     from rich.console import Console
     from rich.table import Table
 
+    from agent_harness.cleanup import abandoned
     from agent_harness.timelimit import format_seconds
 
     table = Table(title=f"{len(found)} runs in {runs_dir}", header_style="bold")
     longest = max((len(r.run_id) for _, r in found), default=6)
     table.add_column("run id", no_wrap=True, min_width=longest)  # the id is what users copy
-    for column in ("task", "runtime", "image", "status", "exit", "duration"):
+    for column in ("task", "runtime", "image", "status", "exit", "duration", "ended by"):
         table.add_column(column, overflow="fold")
     for _, r in found:
+        status: str = r.status
+        if status == "running" and abandoned(r.harness_pid, r.host, None):
+            status = "running (harness gone)"  # cleanup will mark it
         table.add_row(
             r.run_id,
             r.task,
             r.runtime,
             r.image,
-            r.status,
+            status,
             "" if r.exit_code is None else str(r.exit_code),
             "" if r.duration_s is None else format_seconds(r.duration_s),
+            r.ended_by or "",
         )
     Console(width=max(Console().width, 120)).print(table)
 
@@ -231,15 +257,21 @@ def runs_command(
 def cleanup_command(
     runs_dir: Annotated[Path, RUNS_DIR_OPTION] = Path("runs"),
     force: Annotated[
-        bool, typer.Option("--force", help="Also remove containers of harnesses still alive.")
+        bool, typer.Option("--force", help="Also remove containers of runs that may be alive.")
+    ] = False,
+    all_runs_dirs: Annotated[
+        bool,
+        typer.Option(
+            "--all-runs-dirs", help="Consider containers of every runs folder, not only --runs-dir."
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Remove containers left by a crashed harness (by label) and mark their runs as error."""
+    """Remove containers of abandoned runs (by label) and mark their runs as error."""
     from agent_harness.cleanup import as_json as cleaned_json
     from agent_harness.cleanup import cleanup
 
-    done = guarded(lambda: cleanup(runs_dir, force=force))
+    done = guarded(lambda: cleanup(runs_dir, force=force, all_runs_dirs=all_runs_dirs))
     if as_json:
         print_json(cleaned_json(done))
         return
@@ -253,7 +285,8 @@ def cleanup_command(
                 err=True,
             )
             continue
-        typer.echo(f"{item.action}: {item.run_id} {item.container or ''}".rstrip())
+        line = f"{item.action}: {item.run_id} {item.container or ''}".rstrip()
+        typer.echo(f"{line} ({item.reason})" if item.reason else line)
 
 
 @app.command("version")

@@ -72,3 +72,7 @@ class RunConfig(BaseModel):
     """Evaluator image (default: $AGENT_EVAL_IMAGE, else mlrb/agent-eval:latest)."""
     results_dir: Path = Path("results")
     """Folder that receives the evaluation's results JSON."""
+    log_limit: str = "100M"
+    """Cap of agent.log (``100M``, ``2G``, bytes); output past it is read and counted, not kept."""
+    share_gpus: bool = False
+    """Run even when another run on this host holds one of the GPUs (no GPU lock is taken)."""

@@ -210,6 +210,15 @@ class RunRecord(BaseModel):
     """Process id of the harness (cleanup leaves runs of live harnesses alone)."""
     host: str = ""
     """Machine the run ran on."""
+    # Integrity of the record (deadline watchdog, log cap).
+    ended_by: Literal["harness", "watchdog", "cleanup"] | None = None
+    """Who recorded the end: the harness; its watchdog (the harness died, the watchdog enforced
+    the deadline); or ``agent-harness cleanup`` (an abandoned run)."""
+    log_truncated: bool = False
+    """True when agent.log does not hold all of the agent's output (size cap, or the stream was
+    still arriving after the agent had ended); agent.log says so in a marker line."""
+    log_dropped_bytes: int = 0
+    """Bytes of the agent's output read but not kept in agent.log."""
 
 
 def utc_now() -> datetime:

@@ -15,12 +15,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from agent_contracts.errors import ExitCode
+from agent_harness.agentlog import AgentLog, parse_log_limit
 from agent_harness.config import RunConfig
 from agent_harness.disk_limit import DiskWatcher, gb_to_bytes, parse_size
 from agent_harness.errors import ConfigError, EngineNotReadyError, HarnessError, RunsFolderError
+from agent_harness.gpu_lock import GpuLease
 from agent_harness.gpus import GpuSelection, check_gpus, default_gpus, parse_gpus
 from agent_harness.handoff import EvalPlan
 from agent_harness.output_safety import close_run_folder, make_output_safe
@@ -37,6 +39,7 @@ from agent_harness.records import (
     hostname,
     iso,
     new_run_id,
+    read_record,
     utc_now,
     write_record,
 )
@@ -44,11 +47,11 @@ from agent_harness.runtimes.base import DEFAULT_PIDS_LIMIT, AgentProcess, Launch
 from agent_harness.secrets import (
     Credentials,
     Redactor,
-    StreamRedactor,
     read_env_file,
     select_credentials,
 )
 from agent_harness.timelimit import format_seconds, parse_grace, parse_time_limit
+from agent_harness.watchdog import WATCHDOG_LOG
 from agent_tasks.spec import TaskSpec
 
 HARNESS_VERSION = "0.1.0"
@@ -80,6 +83,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     proxy: ProxyPlan | None = None
     """The model-API proxy's plan (``--credentials proxy`` with a provider)."""
+    log_limit_bytes: int = 100 * 1024**2
 
 
 def _container_user(choice: str) -> str | None:
@@ -144,6 +148,7 @@ def preflight(config: RunConfig, progress: Progress | None = None) -> Plan:
     grace = parse_grace(config.grace)
     given_gpus = parse_gpus(config.gpus) if config.gpus else None
     given_disk = parse_size(config.disk_limit) if config.disk_limit is not None else None
+    log_limit = parse_log_limit(config.log_limit)
     spec = resolve_task(config.task, config.benchmark)
     limit = given_limit if given_limit is not None else spec.resources.time_limit_s
     gpus = given_gpus if given_gpus is not None else default_gpus(spec.resources.gpus)
@@ -175,6 +180,7 @@ def preflight(config: RunConfig, progress: Progress | None = None) -> Plan:
         disk_bytes=given_disk
         if config.disk_limit is not None
         else (gb_to_bytes(res.disk_gb) if res.disk_gb else None),
+        log_limit_bytes=log_limit,
     )
     if runtime.name == "docker":
         from agent_harness.runtimes.container import DockerRuntime, cpus_available, ensure_image
@@ -293,47 +299,42 @@ def _environment(plan: Plan, task_dir: str, output_dir: str, deadline: float) ->
     return env
 
 
-class _AgentLog:
-    """Writes the agent's output to agent.log and the console, credentials redacted."""
-
-    def __init__(self, path: Path, redactor: Redactor, progress: Progress) -> None:
-        self._file: IO[str] = path.open("w", encoding="utf-8")
-        self._stream = StreamRedactor(redactor)
-        self._progress = progress
-        self._lock = threading.Lock()
-
-    def __call__(self, chunk: bytes) -> None:
-        with self._lock:
-            self._emit(self._stream.feed(chunk))
-
-    def _emit(self, text: str) -> None:
-        if text:
-            self._file.write(text)
-            self._file.flush()
-            self._progress.agent_output(text)
-
-    def close(self) -> None:
-        """Write what is left and close the file."""
-        with self._lock:
-            rest = self._stream.flush()
-            if rest and not rest.endswith("\n"):
-                rest += "\n"
-            self._emit(rest)
-            self._file.close()
-
-
 def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunRecord, Path]:
     """Run one agent for one task under its time limit; return the final record and run folder."""
+    progress = progress or Progress()
+    try:
+        plan = preflight(config, progress)
+        for note in plan.notes:
+            progress.say(note)
+        run_id = new_run_id(plan.spec.name)
+        # GPU tenancy: taken before the run folder exists; held (also by the watchdog) until
+        # the agent has stopped, and dropped by the kernel if both die.
+        lease = _lease_gpus(plan, run_id)
+        try:
+            return _run(plan, run_id, lease, progress)
+        finally:
+            lease.release()
+            progress.note_dropped()
+    finally:
+        progress.drain()  # the console is written by a thread: what was said, in order
+
+
+def _lease_gpus(plan: Plan, run_id: str) -> GpuLease:
+    from agent_harness.gpu_lock import acquire_gpus
+    from agent_harness.gpus import visible_gpus
+
+    ids = visible_gpus() if plan.gpus.all else list(plan.gpus.ids)
+    return acquire_gpus(ids, run_id, share=plan.config.share_gpus)
+
+
+def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[RunRecord, Path]:
     from agent_harness.deliverable import Found, find_deliverable
+    from agent_harness.runtimes.container import container_name
     from agent_harness.runtimes.local import release
+    from agent_harness.watchdog import WatchOrder, release_watchdog, spawn, tell_pgid
     from agent_tasks.export import export_task
 
-    progress = progress or Progress()
-    plan = preflight(config, progress)
-    for note in plan.notes:
-        progress.say(note)
-    spec = plan.spec
-    run_id = new_run_id(spec.name)
+    config, spec = plan.config, plan.spec
     run_dir = config.runs_dir / run_id
     output_dir = run_dir / OUTPUT_DIR
     task_dir = run_dir / TASK_DIR
@@ -408,7 +409,8 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
             "mlrb.host": hostname(),
         },
     )
-    log = _AgentLog(run_dir / LOG_FILE, redactor, progress)
+    log = AgentLog(run_dir / LOG_FILE, redactor, progress, plan.log_limit_bytes)
+    watchdog = None
     interrupts = _Interrupts()
     status, exit_code, agent_code, message = "error", int(ExitCode.INTERNAL), None, None
     proc: AgentProcess | None = None
@@ -420,7 +422,24 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
     )
     try:
         with interrupts.installed():
+            # Started first, so the agent never runs without it; a local agent's group id
+            # follows on the pipe.
+            watchdog = spawn(
+                WatchOrder(
+                    run_dir=str(run_dir.resolve()),
+                    deadline=deadline_wall,
+                    grace_s=plan.grace_s,
+                    harness_pid=os.getpid(),
+                    runtime=record.runtime,
+                    container=container_name(run_id) if record.runtime == "docker" else None,
+                ),
+                run_dir / WATCHDOG_LOG,
+                pass_fds=lease.fds,
+            )
             proc = plan.runtime.start(launch, log)
+            pgid = getattr(proc, "pgid", None)
+            if pgid is not None:
+                tell_pgid(watchdog, pgid)
             if proxy is not None and plan.runtime.name == "docker":
                 proxy.attach(_network_namespace(plan.runtime, run_id))
             watcher = _watch_disk(plan, output_dir, proc)
@@ -468,7 +487,7 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
         if proc is not None:
             proc.close()
         usage = proxy.close() if proxy is not None else None
-        log.close()
+        logged = log.close(stream_complete=getattr(proc, "output_complete", True))
         if plan.runtime.name == "local":
             release(task_dir)
         # The agent has stopped: make its output safe before anything here reads it.
@@ -484,6 +503,11 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
             else Found(rejected=safety.rejection(output_dir))
         )
         ended = utc_now()
+        outside = read_record(run_dir)
+        if outside is not None and outside.ended_by == "cleanup":
+            # `agent-harness cleanup` removed the container: not the agent's own failure.
+            status, exit_code = "error", int(ExitCode.ENVIRONMENT)
+            message = outside.message
         record = record.model_copy(
             update={
                 "ended_at": iso(ended),
@@ -502,11 +526,15 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
                 "model_usage": usage,
                 "stop_reason": stop_reason,
                 "output_safety": safety.as_record(),
+                "log_truncated": logged.truncated,
+                "log_dropped_bytes": logged.dropped_bytes,
+                "ended_by": "harness",
             }
         )
         write_record(run_dir, record)
         if safety.safe:
             run_dir.chmod(open_mode)
+        release_watchdog(watchdog)
     progress.say(
         f"run {run_id} {status} (exit {exit_code}) after "
         f"{format_seconds(record.duration_s or 0)}; record in {run_dir}"

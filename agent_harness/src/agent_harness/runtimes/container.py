@@ -173,28 +173,77 @@ def ensure_image(client: Any, image: str, *, announce: Any = None) -> ImageInfo:
     return ImageInfo(id=found.id, digest=digests[0] if digests else None)
 
 
-class ContainerProcess:
-    """A started container: its exit is watched and its logs streamed by background threads."""
+OUTPUT_WAIT_S = 2.0
+"""How long the end of a run waits for the agent's output stream once the container is gone."""
 
-    def __init__(self, container: Any, sink: LogSink) -> None:
+_READ_BYTES = 1 << 20
+
+
+def _demultiplex(buffer: bytearray) -> bytes:
+    """Take the complete frames of Docker's attach stream off ``buffer``; their payload, joined.
+
+    Each frame is an 8-byte header (stream type, 3 zero bytes, big-endian payload size) and
+    the payload; stdout and stderr are kept together, in order.
+    """
+    parts = []
+    pos = 0
+    while len(buffer) - pos >= 8:
+        size = int.from_bytes(buffer[pos + 4 : pos + 8], "big")
+        if len(buffer) - pos - 8 < size:
+            break
+        parts.append(bytes(buffer[pos + 8 : pos + 8 + size]))
+        pos += 8 + size
+    del buffer[:pos]
+    return b"".join(parts)
+
+
+def _shut(attached: Any) -> None:
+    """Close an attach socket, waking a thread blocked reading it."""
+    import socket
+
+    raw = getattr(attached, "_sock", attached)
+    with contextlib.suppress(OSError, AttributeError):
+        raw.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        attached.close()
+
+
+class ContainerProcess:
+    """A started container: its exit is watched and its output read by background threads.
+
+    The output is read from an attach socket opened before the container starts (no line is
+    missed, and it is three times faster than following the engine's log for a flood of short
+    lines), in blocks of up to 1 MiB.
+    """
+
+    def __init__(self, container: Any, socket: Any, sink: LogSink) -> None:
         self._container = container
+        self._socket = socket
         self._exited = threading.Event()
         self._status: int | None = None
         self._closed = False
+        self.output_complete = True
+        """False when the run's end stopped waiting for the output stream."""
         self._logs = threading.Thread(target=self._stream, args=(sink,), daemon=True)
         self._waiter = threading.Thread(target=self._watch, daemon=True)
         self._logs.start()
         self._waiter.start()
 
     def _stream(self, sink: LogSink) -> None:
-        from docker.errors import DockerException
-        from requests.exceptions import RequestException
+        from docker.utils.socket import read
 
+        buffer = bytearray()
         try:
-            for chunk in self._container.logs(stream=True, follow=True):
-                sink(chunk)
-        except (DockerException, RequestException, OSError):
-            pass  # the container is gone; its exit status tells the rest
+            while True:
+                data = read(self._socket, _READ_BYTES)
+                if not data:
+                    break
+                buffer += data
+                payload = _demultiplex(buffer)
+                if payload:
+                    sink(payload)
+        except (OSError, ValueError):
+            pass  # the socket was closed by close(); the exit status tells the rest
 
     def _watch(self) -> None:
         from docker.errors import DockerException
@@ -248,7 +297,7 @@ class ContainerProcess:
         self._signal("SIGKILL")
 
     def close(self) -> None:
-        """Stop and remove the container; wait for the log stream to end."""
+        """Stop and remove the container; wait briefly (:data:`OUTPUT_WAIT_S`) for its output."""
         from docker.errors import DockerException
 
         if self._closed:
@@ -256,8 +305,11 @@ class ContainerProcess:
         if not self._exited.is_set():
             self.kill()
             self._exited.wait(10)
-        self._logs.join(timeout=10)
+        self._logs.join(timeout=OUTPUT_WAIT_S)
+        if self._logs.is_alive():
+            self.output_complete = False
         self._closed = True
+        _shut(self._socket)
         with contextlib.suppress(DockerException):  # already removed
             self._container.remove(force=True)
 
@@ -282,11 +334,17 @@ class DockerRuntime:
         settings = container_settings(launch)
         if "device_requests" in settings:
             settings["device_requests"] = [DeviceRequest(**r) for r in settings["device_requests"]]
-        container = None
+        container = attached = None
         try:
             container = self.client.containers.create(**settings)
+            # Attached before the start, so the first line is not missed.
+            attached = self.client.api.attach_socket(
+                container.id, params={"stdout": 1, "stderr": 1, "stream": 1}
+            )
             container.start()
         except APIError as exc:
+            if attached is not None:
+                _shut(attached)
             if container is not None:
                 with contextlib.suppress(APIError):
                     container.remove(force=True)
@@ -295,7 +353,7 @@ class DockerRuntime:
                 hint="check the image, --network, --user and the GPU runtime (nvidia "
                 "container toolkit)",
             ) from None
-        return ContainerProcess(container, sink)
+        return ContainerProcess(container, attached, sink)
 
 
 @dataclass(frozen=True)

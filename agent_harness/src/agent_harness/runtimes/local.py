@@ -42,6 +42,9 @@ PASSED_THROUGH = (
 )
 """Non-secret variables of the harness's environment that a local agent keeps (nothing else)."""
 
+OUTPUT_WAIT_S = 2.0
+"""How long the end of a run waits for the agent's output once its process group is killed."""
+
 _NOBODY = 65534
 _PR_CAPBSET_DROP = 24
 # CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_LINUX_IMMUTABLE
@@ -100,6 +103,9 @@ class LocalProcess:
         self._proc = proc
         self._pgid = proc.pid  # start_new_session: the group id is the leader's pid
         self._status: int | None = None
+        self.output_complete = True
+        """False when the run's end stopped waiting for the output (a process that left the
+        group still holds the pipe)."""
         self._reader = threading.Thread(target=self._stream, args=(sink,), daemon=True)
         self._reader.start()
 
@@ -114,6 +120,11 @@ class LocalProcess:
             if not chunk:
                 break
             sink(chunk)
+
+    @property
+    def pgid(self) -> int:
+        """The agent's process group (and session) id."""
+        return self._pgid
 
     def wait(self, timeout: float) -> int | None:
         """The exit status once the command has ended, or None after ``timeout``."""
@@ -141,8 +152,10 @@ class LocalProcess:
         self.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(timeout=10)
-        self._reader.join(timeout=10)
-        if self._proc.stdout is not None:
+        self._reader.join(timeout=OUTPUT_WAIT_S)
+        if self._reader.is_alive():
+            self.output_complete = False  # left to the daemon thread; the fd stays open for it
+        elif self._proc.stdout is not None:
             self._proc.stdout.close()
 
 
