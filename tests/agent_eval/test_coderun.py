@@ -123,7 +123,7 @@ def test_digit_sums_twe_comes_from_the_measured_rerun(
     assert result.score is not None and result.score.raw == pytest.approx(twe.value)
 
 
-def test_a_fifo_in_the_deliverable_does_not_hang_the_rerun(
+def test_a_fifo_in_the_deliverable_is_refused_without_hanging(
     sums_deliverable: Path, tmp_path: Path
 ) -> None:
     os.mkfifo(sums_deliverable / "weights.pipe")
@@ -135,7 +135,9 @@ def test_a_fifo_in_the_deliverable_does_not_hang_the_rerun(
     worker.start()
     worker.join(timeout=120)
     assert done, "the evaluation hung on a FIFO"
-    assert done[0].result.status == "ok", done[0].result.errors
+    result = done[0].result
+    assert result.status == "error" and result.score is None  # refused at the trust boundary
+    assert any("FIFO" in e.message for e in result.errors), result.errors
 
 
 def _cheat(folder: Path, body: str) -> Path:

@@ -32,6 +32,8 @@ DOCUMENTED = {
     "twe",
     "predictions_accuracy",
     "mlrc_score",
+    "code_runtime",
+    "code_statements",
 }
 
 
