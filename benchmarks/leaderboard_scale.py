@@ -21,11 +21,11 @@ from pathlib import Path
 
 from rich.console import Console
 
+from agent_contracts.results import AgentInfo, Environment, EvaluationResult, MetricValue, ModelInfo
 from agent_eval.leaderboard.importing import builtin_path, read_reference_file
 from agent_eval.leaderboard.page import write_page
 from agent_eval.leaderboard.query import import_batch, load_boards
 from agent_eval.leaderboard.views import render_board
-from agent_eval.results import AgentInfo, Environment, EvaluationResult, MetricValue, ModelInfo
 from agent_eval.scores import score
 from agent_eval.store import Store
 from agent_tasks.registry import list_tasks

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_store import make_run
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -253,17 +254,8 @@ def test_database_failure_keeps_the_json_and_exits_6(
 def test_run_folder_links_the_run(run_cli: Run, tiny_gpt2_dir: Path, tmp_path: Path) -> None:
     run = tmp_path / "runs" / "r-77"
     shutil.copytree(tiny_gpt2_dir, run / "output" / "model")
-    (run / "run.json").write_text(
-        json.dumps(
-            {
-                "run_id": "r-77",
-                "image": "lab/agent:2",
-                "provider": "anthropic",
-                "deliverable": {"path": "output/model", "source": "spec"},
-                "deliverable_rejected": None,
-            }
-        )
-    )
+    record = make_run("r-77", image="lab/agent:2", agent_label=None, provider="anthropic")
+    (run / "run.json").write_text(record.model_dump_json())
     proc = run_cli(
         "--model_args",
         str(run),

@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
+from agent_contracts.results import ConstraintCheck
 from agent_eval.evaluate import EvalOptions, evaluate
-from agent_eval.results import ConstraintCheck
 from agent_tasks.spec import TaskSpec
 
 CONSTRAINTS = [

@@ -17,7 +17,7 @@ from test_store import (
 )
 from typer.testing import CliRunner
 
-from agent_eval.results import EvaluationResult
+from agent_contracts.results import EvaluationResult
 from agent_eval.store import Store
 
 

@@ -15,6 +15,14 @@ from typing import Any
 
 import pytest
 
+from agent_contracts.results import (
+    AgentInfo,
+    ConstraintCheck,
+    Environment,
+    EvaluationResult,
+    MetricValue,
+    ModelInfo,
+)
 from agent_eval.leaderboard import (
     build_boards,
     builtin_path,
@@ -25,14 +33,6 @@ from agent_eval.leaderboard import (
     rank_rows,
     t_quantile,
     view_json,
-)
-from agent_eval.results import (
-    AgentInfo,
-    ConstraintCheck,
-    Environment,
-    EvaluationResult,
-    MetricValue,
-    ModelInfo,
 )
 from agent_eval.scores import score
 from agent_tasks.spec import (

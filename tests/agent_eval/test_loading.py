@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import torch
+from test_store import make_run
 
 from agent_eval.errors import ModelLoadError
 from agent_eval.loading import content_hash, load, resolve_deliverable
@@ -98,7 +99,8 @@ def test_peft_adapter_whose_base_is_not_here(tiny_gpt2_dir: Path, tmp_path: Path
 def _run_folder(root: Path, model: Path, run: dict[str, Any], where: str = "model") -> Path:
     (root / "output").mkdir(parents=True)
     shutil.copytree(model, root / "output" / where)
-    (root / "run.json").write_text(json.dumps(run))
+    record = make_run(str(run.pop("run_id", root.name)), **run).model_dump(mode="json")
+    (root / "run.json").write_text(json.dumps(record))
     return root
 
 
@@ -136,9 +138,8 @@ def test_run_folder_takes_the_path_run_json_accepted(tiny_gpt2_dir: Path, tmp_pa
 def test_run_folder_without_deliverable_is_linked_but_missing(tmp_path: Path) -> None:
     run = tmp_path / "run-empty"
     (run / "output").mkdir(parents=True)
-    (run / "run.json").write_text(
-        json.dumps({"run_id": "r-empty", "image": "lab/agent:1", "deliverable": None})
-    )
+    record = make_run("r-empty", image="lab/agent:1", deliverable=None)
+    (run / "run.json").write_text(record.model_dump_json())
     found = resolve_deliverable(str(run))
     assert found.run_id == "r-empty"
     assert found.missing is not None and "has no deliverable" in found.missing.message

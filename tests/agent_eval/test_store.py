@@ -20,8 +20,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from agent_eval.errors import DatabaseError, EvalUsageError, ImportFileError
-from agent_eval.results import (
+from agent_contracts.results import (
     AgentInfo,
     ConstraintCheck,
     Environment,
@@ -29,8 +28,10 @@ from agent_eval.results import (
     MetricValue,
     ModelInfo,
     Score,
-    write_result,
 )
+from agent_contracts.run_record import RunRecord
+from agent_eval.errors import DatabaseError, EvalUsageError, ImportFileError
+from agent_eval.results import write_result
 from agent_eval.settings import EvalSettings, mask_url, resolve_url
 from agent_eval.store import ReferenceRow, Store, record_result
 from agent_eval.store.migrate import head_revision, upgrade
@@ -127,26 +128,33 @@ def make_result(
     )
 
 
-def make_run(run_id: str, **overrides: Any) -> dict[str, Any]:
-    """A parsed run.json as the harness writes it."""
+def make_run(run_id: str, **overrides: Any) -> RunRecord:
+    """A run record as the harness writes it: the shared model, validated."""
     run: dict[str, Any] = {
         "run_id": run_id,
         "task": "llm_efficiency",
         "benchmark": "full_benchmark",
+        "task_version": "1.0",
         "image": "example/agent:1",
-        "image_digest": "sha256:" + "c" * 64,
+        "agent_label": "example/agent",
+        "image_id": "sha256:" + "b" * 64,
+        "image_digest": "example/agent@sha256:" + "c" * 64,
+        "runtime": "docker",
         "provider": "openai",
-        "gpus": "0",
-        "time_limit_s": 86400,
+        "gpus": ["0"],
+        "limits": {"time_limit_s": 86400, "grace_s": 30},
+        "started_at": "2026-03-01T09:00:00.000Z",
+        "deadline": 1772442000.0,
+        "ended_at": "2026-03-01T11:30:00.000Z",
+        "duration_s": 9000.0,
         "status": "completed",
         "exit_code": 0,
-        "started_at": "2026-03-01T09:00:00+00:00",
-        "finished_at": "2026-03-01T11:30:00Z",
-        "duration_s": 9000.0,
-        "deliverable": "output/model",
+        "agent_exit_code": 0,
+        "deliverable": {"path": "output/model", "source": "spec"},
+        "ended_by": "harness",
     }
     run.update(overrides)
-    return run
+    return RunRecord.model_validate(run)
 
 
 def closed_port() -> int:
@@ -416,13 +424,13 @@ def test_run_row_is_stored_and_linked(db_url: str) -> None:
             ).one()
         assert row[:6] == (
             "run-20260301-0001",
-            "sha256:" + "c" * 64,
+            "example/agent@sha256:" + "c" * 64,
             "openai",
             "completed",
             0,
             9000.0,
         )
-        assert store.run("run-20260301-0001") == run
+        assert store.run("run-20260301-0001") == run.model_dump(mode="json")
         # a second result of the same run does not duplicate the run
         assert store.record(make_result(run_id="run-20260301-0001"), run=run) is True
         assert count(store, "runs") == 1
@@ -434,7 +442,8 @@ def test_result_synced_before_its_run_gets_a_stub_completed_later(db_url: str) -
         store.record(result)
         assert store.run("run-late") == {"run_id": "run-late"}
         store.record(result, run=make_run("run-late", status="timeout"))
-        assert store.run("run-late") == make_run("run-late", status="timeout")
+        late = make_run("run-late", status="timeout")
+        assert store.run("run-late") == late.model_dump(mode="json")
         assert count(store, "runs") == 1
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_store import make_run
 
 from agent_eval.deliverable_check import DeliverableRefusedError
 from agent_eval.evaluate import EvalOptions, evaluate
@@ -38,16 +39,8 @@ def run_folder(
     (root / "output").mkdir(parents=True)
     if model is not None:
         shutil.copytree(model, root / "output" / where)
-    record = {
-        "schema_version": 1,
-        "run_id": root.name,
-        "task": "evaltest_params",
-        "image": "lab/hostile:1",
-        "status": "completed",
-        "deliverable": None,
-        "deliverable_rejected": None,
-        **run,
-    }
+    fields = {"task": "evaltest_params", "image": "lab/hostile:1", "deliverable": None, **run}
+    record = make_run(root.name, **fields).model_dump(mode="json")
     (root / "run.json").write_text(json.dumps(record))
     return root
 
@@ -331,15 +324,9 @@ def _agent_eval(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[
 @pytest.fixture
 def stale_twe_result(tmp_path: Path) -> Iterator[Path]:
     """A results file of an older evaluator: TWE 64 from a self-reported 0.6 s, scored 6400."""
+    from agent_contracts.results import AgentInfo, EvaluationResult, MetricValue, ModelInfo
     from agent_eval.environment import collect
-    from agent_eval.results import (
-        AgentInfo,
-        EvaluationResult,
-        MetricValue,
-        ModelInfo,
-        utcnow,
-        write_result,
-    )
+    from agent_eval.results import utcnow, write_result
     from agent_eval.scores import score
     from agent_tasks.registry import get_task
 

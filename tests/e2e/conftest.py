@@ -152,7 +152,7 @@ def stand_in_eval_image(
     """
     from datetime import UTC, datetime
 
-    from agent_eval.results import Environment, EvaluationResult, ModelInfo
+    from agent_contracts.results import Environment, EvaluationResult, ModelInfo
 
     now = datetime.now(UTC)
     result = EvaluationResult(

@@ -231,3 +231,27 @@ def test_run_sh_gives_the_agent_its_key_and_keeps_it_out_of_the_run_folder(
             assert FAKE_KEY.encode() not in path.read_bytes(), path
     assert "the key is" in (run_dir / "agent.log").read_text()
     assert set(record["credentials"]) == {"OPENAI_API_KEY", "OPENAI"}
+
+
+def test_the_run_record_the_harness_writes_becomes_a_runs_row_with_its_label(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    import sqlite3
+
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    done = evaluated_run(
+        "ignored-for-local", runs, results, "--runtime", "local", "--time-limit", "1m",
+        "--agent-label", "careful-agent", "--command", f"cp -r {tiny_model} $OUTPUT_DIR/model",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    run_dir, record = only_run(runs)
+    assert record["agent_label"] == "careful-agent"
+    with sqlite3.connect(results / "mlrb.sqlite") as db:
+        row = db.execute(
+            "SELECT run_id, agent_label, task, status, exit_code, started_at, finished_at, "
+            "duration_s FROM runs"
+        ).fetchone()
+        label = db.execute("SELECT agent_label FROM evaluations").fetchone()
+    assert row[:5] == (run_dir.name, "careful-agent", "tiny_lm", "completed", 0)
+    assert row[5] is not None and row[6] is not None and row[7] == record["duration_s"]
+    assert label == ("careful-agent",)

@@ -1,7 +1,8 @@
-"""What the packages of the ML Research Benchmark share: errors and exit codes, the CLI boundary.
+"""What the packages of the ML Research Benchmark share: errors and exit codes, the CLI boundary,
+the run record (``run_record``) and the results file's schema (``results``).
 
-See docs/contracts.md. This package is light (pydantic, typer, rich) and imports none of the
-others; every other package depends on it.
+See docs/contracts.md. This package is light (pydantic, typer) and imports none of the others;
+every other package depends on it.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ The public API: :func:`evaluate` with :class:`EvalOptions` runs one evaluation;
 :func:`write_result`; :func:`metric` registers a metric function under a key.
 """
 
+from agent_contracts.results import EvaluationResult
 from agent_eval.errors import (
     DatabaseError,
     DatasetMissingError,
@@ -15,7 +16,7 @@ from agent_eval.errors import (
 )
 from agent_eval.evaluate import EvalOptions, Outcome, evaluate
 from agent_eval.metrics.registry import metric
-from agent_eval.results import EvaluationResult, read_result, write_result
+from agent_eval.results import read_result, write_result
 
 __all__ = [
     "DatabaseError",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent_contracts.results import ConstraintCheck
 from agent_eval.metrics.registry import MetricContext
-from agent_eval.results import ConstraintCheck
 from agent_tasks.spec import TaskSpec
 
 

@@ -25,11 +25,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO, Literal
+from typing import BinaryIO
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agent_contracts.run_record import RunRecord
 from agent_eval.errors import EvalUsageError, ModelLoadError
 
 GIB = 1 << 30
@@ -83,35 +84,9 @@ def load_limits() -> DeliverableLimits:
 # --------------------------------------------------------------------------- run.json
 
 
-class RunDeliverable(BaseModel):
-    """``run.json``'s ``deliverable``, as agent-harness writes it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
-
-    path: str
-    """Path relative to the run folder, e.g. ``output/model``."""
-    source: Literal["submission.json", "spec"]
-    """Found through submission.json's model_path, or at the spec's default path."""
-
-
-class RunVerdict(BaseModel):
-    """The two keys of ``run.json`` that say what the harness accepted as the deliverable.
-
-    A view of the harness's run record, not the whole record: the other keys are ignored here
-    until the record's model is shared by both packages (the evaluator does not import the
-    harness).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="ignore", use_attribute_docstrings=True)
-
-    deliverable: RunDeliverable | None = None
-    """The deliverable the harness accepted inside the output folder (None: none)."""
-    deliverable_rejected: str | None = None
-    """Why the harness refused what the agent named as its deliverable."""
-
-
-def read_run_record(folder: Path) -> dict[str, Any]:
-    """``run.json`` of a run folder as a dict; a link, a special file or a huge file is refused."""
+def read_run_record(folder: Path) -> RunRecord:
+    """``run.json`` of a run folder, read with the harness's own model; a link, a special file, a
+    huge file or a record that is not the harness's is refused."""
     path = folder / "run.json"
     info = _lstat(path)
     if not stat.S_ISREG(info.st_mode):
@@ -131,22 +106,21 @@ def read_run_record(folder: Path) -> dict[str, Any]:
         raise ModelLoadError(f"run record {str(path)!r} is unreadable: {exc}") from None
     if not isinstance(data, dict):
         raise ModelLoadError(f"run record {str(path)!r} is not a JSON object")
-    return data
-
-
-def accepted_deliverable(folder: Path, run: dict[str, Any]) -> Path:
-    """The deliverable ``run.json`` accepted, inside ``folder``; anything else is refused."""
-    shown = str(folder)
     try:
-        verdict = RunVerdict.model_validate(run)
+        return RunRecord.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         raise DeliverableRefusedError(
-            f"run {shown!r}: run.json's {where!r} is not as agent-harness writes it "
-            f"({first['msg']})",
+            f"run record {str(path)!r} is not a run record as agent-harness writes it: "
+            f"{where}: {first['msg']} ({exc.error_count()} problem(s))",
             hint="evaluate a run folder made by agent-harness, or pass the model folder itself",
         ) from None
+
+
+def accepted_deliverable(folder: Path, verdict: RunRecord) -> Path:
+    """The deliverable ``run.json`` accepted, inside ``folder``; anything else is refused."""
+    shown = str(folder)
     if verdict.deliverable is None:
         if verdict.deliverable_rejected:
             raise DeliverableRefusedError(

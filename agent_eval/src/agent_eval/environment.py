@@ -7,7 +7,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from agent_eval.results import Environment
+from agent_contracts.results import Environment
 
 
 def package_version(*names: str) -> str | None:

@@ -18,6 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from agent_contracts.errors import ExitCode
+from agent_contracts.results import (
+    AgentInfo,
+    ConstraintCheck,
+    ErrorInfo,
+    EvaluationResult,
+    MetricValue,
+    ModelInfo,
+    Status,
+)
+from agent_contracts.run_record import RunRecord
 from agent_eval.data import data_dir as default_data_dir
 from agent_eval.data import force_offline
 from agent_eval.errors import (
@@ -28,17 +38,7 @@ from agent_eval.errors import (
     MetricError,
     ResultsWriteError,
 )
-from agent_eval.results import (
-    AgentInfo,
-    ConstraintCheck,
-    ErrorInfo,
-    EvaluationResult,
-    MetricValue,
-    ModelInfo,
-    Status,
-    utcnow,
-    write_result,
-)
+from agent_eval.results import utcnow, write_result
 from agent_tasks.spec import MetricSpec, TaskSpec
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -433,7 +433,7 @@ def _constraints(spec: TaskSpec, ctx: Any) -> list[ConstraintCheck]:
 
 def record(
     result: EvaluationResult,
-    run: dict[str, Any] | None,
+    run: RunRecord | None,
     url: str | None,
     results_dir: Path | None = None,
 ) -> tuple[bool, DatabaseError | None]:

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent_contracts.results import AgentInfo, ModelInfo
+from agent_contracts.run_record import RunRecord
 from agent_eval.errors import ModelLoadError
-from agent_eval.results import AgentInfo, ModelInfo
 
 if TYPE_CHECKING:
     from agent_eval.deliverable_check import CheckedTree
@@ -79,8 +80,8 @@ class Deliverable:
     """Folder (or file) to evaluate."""
     given: str
     """The path as given on the command line."""
-    run: dict[str, Any] | None = None
-    """Contents of ``run.json`` when a run folder was given."""
+    run: RunRecord | None = None
+    """The run record (``run.json``) when a run folder was given."""
     run_id: str | None = None
     agent: AgentInfo | None = None
     missing: ModelLoadError | None = None
@@ -150,7 +151,7 @@ def resolve_deliverable(given: str, deliverable_path: str = "model") -> Delivera
     if path.is_dir() and os.path.lexists(path / "run.json"):
         run = read_run_record(path)
         found.run = run
-        found.run_id = str(run.get("run_id") or run.get("id") or path.name)
+        found.run_id = run.run_id
         found.agent = _agent(run)
         found.path = path / "output" / deliverable_path  # shown when nothing was accepted
         try:
@@ -165,19 +166,12 @@ def resolve_deliverable(given: str, deliverable_path: str = "model") -> Delivera
     return found
 
 
-def _agent(run: dict[str, Any]) -> AgentInfo | None:
-    agent = run.get("agent") if isinstance(run.get("agent"), dict) else {}
-    assert isinstance(agent, dict)
-    image = agent.get("image") or run.get("image") or run.get("command")
-    provider = agent.get("provider") or run.get("provider")
-    label = agent.get("label") or run.get("agent_label") or image
-    if not label:
-        return None
+def _agent(run: RunRecord) -> AgentInfo:
+    """The agent as its run record names it (label, image, provider)."""
     return AgentInfo(
-        label=str(label),
-        image=str(image) if image else None,
-        provider=str(provider) if provider else None,
-        model=str(agent.get("model") or run.get("llm") or "") or None,
+        label=run.agent_label or run.image,
+        image=run.image if run.runtime == "docker" else None,
+        provider=run.provider,
     )
 
 

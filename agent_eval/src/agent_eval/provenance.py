@@ -1,8 +1,8 @@
 """Data provenance: which dataset an evaluation read, at which revision, how much, and a hash.
 
 Every metric that reads evaluation data reports it with :func:`record_use`; the results carry
-one :class:`~agent_eval.results.DatasetUse` per dataset. A dataset scored on fewer examples than
-its full set (a trimmed data folder, ``--limit``) is marked ``complete: false`` and the whole
+one :class:`~agent_contracts.results.DatasetUse` per dataset. A dataset scored on fewer examples
+than its full set (a trimmed data folder, ``--limit``) is marked ``complete: false`` and the whole
 result ``data_subset: true``, which keeps it off the leaderboard like ``--limit``.
 
 Revisions: the built-in evaluation sets below and the specs' datasets carry a ``revision``
@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from agent_eval.results import DatasetUse
+from agent_contracts.results import DatasetUse
 from agent_tasks.spec import DatasetSpec
 
 SUPERGLUE_VALIDATION_ROWS = {

@@ -14,7 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from agent_eval.results import EvaluationResult
+from agent_contracts.results import EvaluationResult
 
 ARROWS = {"higher": "↑", "lower": "↓"}
 STATUS_STYLE = {"ok": "bold green", "partial": "bold yellow", "error": "bold red"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent_eval.results import Score
+from agent_contracts.results import Score
 from agent_tasks.spec import TaskSpec
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from agent_contracts.results import EvaluationResult
 from agent_eval.errors import EvalUsageError
-from agent_eval.results import EvaluationResult
 
 BATCH_SIZE = 500
 """Results written per transaction."""

@@ -39,6 +39,14 @@ def run_command(
     benchmark: Annotated[
         str | None, typer.Option("--benchmark", "-b", help="Benchmark the task is asked under.")
     ] = None,
+    agent_label: Annotated[
+        str | None,
+        typer.Option(
+            "--agent-label",
+            help="Name of the agent on the leaderboard (recorded in run.json).",
+            show_default="the image's name without registry and tag",
+        ),
+    ] = None,
     provider: Annotated[
         Provider, typer.Option("--provider", "-p", help="Provider whose key the agent gets.")
     ] = "none",
@@ -60,11 +68,15 @@ def run_command(
     ] = None,
     gpus: Annotated[
         str | None,
-        typer.Option("--gpus", help="none, all, 0 or 0,1 [default: as many as the task asks]"),
+        typer.Option(
+            "--gpus", help="none, all, 0 or 0,1.", show_default="as many as the task asks"
+        ),
     ] = None,
     time_limit: Annotated[
         str | None,
-        typer.Option("--time-limit", help="24h, 90m, 1h30m, 45s or seconds [default: the task's]"),
+        typer.Option(
+            "--time-limit", help="24h, 90m, 1h30m, 45s or seconds.", show_default="the task's"
+        ),
     ] = None,
     grace: Annotated[
         str, typer.Option("--grace", help="Time between SIGTERM and SIGKILL at the deadline.")
@@ -73,7 +85,8 @@ def run_command(
         str | None,
         typer.Option(
             "--disk-limit",
-            help="Disk the agent may fill: 500M, 20G or none [default: the task's disk_gb].",
+            help="Disk the agent may fill: 500M, 20G or none.",
+            show_default="the task's disk_gb",
         ),
     ] = None,
     env_file: Annotated[
@@ -126,7 +139,11 @@ def run_command(
     ] = "auto",
     eval_image: Annotated[
         str | None,
-        typer.Option("--eval-image", help="Evaluator image [default: mlrb/agent-eval:latest]."),
+        typer.Option(
+            "--eval-image",
+            help="Evaluator image.",
+            show_default="$AGENT_EVAL_IMAGE or mlrb/agent-eval:latest",
+        ),
     ] = None,
     results_dir: Annotated[
         Path, typer.Option("--results-dir", help="Where the evaluation's results JSON goes.")
@@ -159,6 +176,7 @@ def run_command(
             )
     config = RunConfig(
         image=image,
+        agent_label=agent_label,
         task=task,
         benchmark=benchmark,
         provider=provider,
@@ -189,7 +207,7 @@ def run_command(
     record, run_dir = guarded(lambda: run_agent(config, progress))
     code = record.exit_code or 0
     if code == 0 and record.evaluation is not None:
-        code = int(record.evaluation.get("exit_code", 0))
+        code = record.evaluation.exit_code
     try:
         if as_json:
             print_json(record.model_dump(mode="json"))

@@ -23,6 +23,8 @@ class RunConfig(BaseModel):
 
     image: str = Field(min_length=1)
     """Agent image (docker runtime); a label for the agent under the local runtime."""
+    agent_label: str | None = None
+    """Name of the agent on the leaderboard (None: derived from the image, see run.json)."""
     task: str = Field(min_length=1)
     """Task name (or alias)."""
     benchmark: str | None = None

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from agent_contracts.errors import ExitCode
+from agent_contracts.run_record import EvaluationLink
 from agent_harness.choices import EvalModeChoice
 from agent_harness.errors import EngineNotReadyError, HarnessError
 from agent_harness.gpus import GpuSelection
@@ -35,25 +34,6 @@ DATABASE_KEYS = ("DATABASE_URL", "DB_USER", "DB_PASSWORD", "DB_HOST", "DB_PORT",
 
 CONTAINER_RUN_DIR = "/run-record"
 CONTAINER_RESULTS_DIR = "/results"
-
-
-class EvaluationLink(BaseModel):
-    """How the run was evaluated, recorded in run.json."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
-
-    mode: Literal["image", "process"]
-    """Where the evaluator ran."""
-    image: str | None = None
-    """Evaluator image, in image mode."""
-    exit_code: int
-    """Exit code of ``agent-eval`` (0 ok, 5 evaluation failed, 6 saved but not recorded)."""
-    results: list[str] = []
-    """Results files it wrote (relative to the results folder)."""
-    results_dir: str
-    """Folder the results went to."""
-    recorded: bool
-    """Whether the result reached the database."""
 
 
 @dataclass(frozen=True)

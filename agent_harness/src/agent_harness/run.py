@@ -299,6 +299,22 @@ def _environment(plan: Plan, task_dir: str, output_dir: str, deadline: float) ->
     return env
 
 
+def default_agent_label(image: str, runtime: str) -> str:
+    """The agent's leaderboard name when none is given: the image's repository path without
+    registry, tag or digest (``ghcr.io/lab/agent:v2`` -> ``lab/agent``); for a local command
+    the image argument as given (there it is only a label)."""
+    if runtime == "local":
+        return image
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)
+    if ":" in last[-1]:
+        name = name[: name.rindex(":")]
+    parts = name.split("/")
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = parts[1:]  # a registry host
+    return "/".join(parts)
+
+
 def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunRecord, Path]:
     """Run one agent for one task under its time limit; return the final record and run folder."""
     progress = progress or Progress()
@@ -359,6 +375,7 @@ def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[
         benchmark=spec.benchmark,
         task_version=spec.version,
         image=config.image,
+        agent_label=config.agent_label or default_agent_label(config.image, plan.runtime.name),
         image_id=plan.image_id,
         image_digest=plan.image_digest,
         runtime="docker" if plan.runtime.name == "docker" else "local",
@@ -579,7 +596,7 @@ def _evaluate(
         client=getattr(plan.runtime, "client", None),
         say=progress.say,
     )
-    record = record.model_copy(update={"evaluation": link.model_dump(mode="json")})
+    record = record.model_copy(update={"evaluation": link})
     write_record(run_dir, record)
     results = ", ".join(link.results) or "none"
     progress.say(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from agent_contracts.results import EvaluationResult
 from agent_eval.leaderboard.stats import (
     PASS_AT,
     SUCCESS_THRESHOLD,
@@ -23,7 +24,6 @@ from agent_eval.leaderboard.stats import (
     mean_interval,
     pass_at_k,
 )
-from agent_eval.results import EvaluationResult
 from agent_eval.scores import score as score_value
 from agent_tasks.spec import TaskSpec
 

@@ -8,9 +8,9 @@ anything the agent wrote about itself.
 
 from __future__ import annotations
 
+from agent_contracts.results import MetricValue
 from agent_eval.errors import MetricError
 from agent_eval.metrics.registry import MetricContext, metric, value
-from agent_eval.results import MetricValue
 from agent_tasks.spec import MetricSpec
 
 

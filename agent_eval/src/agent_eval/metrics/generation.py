@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent_contracts.results import MetricValue
 from agent_eval.data import hf_split_path, missing, read_jsonl
 from agent_eval.errors import MetricError
 from agent_eval.metrics.registry import MetricContext, metric, param, value
-from agent_eval.results import MetricValue
 from agent_tasks.spec import MetricSpec
 
 DEFAULT_TEMPLATE = (

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent_contracts.results import MetricValue
 from agent_eval.data import missing
 from agent_eval.errors import MetricError
 from agent_eval.metrics.registry import MetricContext, metric, param, value
-from agent_eval.results import MetricValue
 from agent_tasks.spec import MetricSpec
 
 MMLU_CATEGORIES = ("stem", "humanities", "social_sciences", "other")

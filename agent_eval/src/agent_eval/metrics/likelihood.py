@@ -16,10 +16,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from agent_contracts.results import MetricValue
 from agent_eval.data import load_text_dataset
 from agent_eval.errors import MetricError
 from agent_eval.metrics.registry import MetricContext, metric, param, value
-from agent_eval.results import MetricValue
 from agent_tasks.spec import MetricSpec
 
 

@@ -8,9 +8,9 @@ cannot be computed here; published results are imported with ``agent-eval import
 
 from __future__ import annotations
 
+from agent_contracts.results import MetricValue
 from agent_eval.errors import MetricError
 from agent_eval.metrics.registry import MetricContext, metric, param, value
-from agent_eval.results import MetricValue
 from agent_tasks.spec import MetricSpec
 
 

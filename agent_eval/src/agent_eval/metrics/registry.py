@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from agent_contracts.results import MetricValue
 from agent_eval.errors import MetricError
-from agent_eval.results import MetricValue
 from agent_tasks.spec import MetricSpec, TaskSpec
 
 Needs = Literal["model", "tokenizer", "predictions", "nothing"]
@@ -53,7 +53,7 @@ class MetricContext:
     cache: dict[str, Any] = field(default_factory=dict)
     """Results shared between metrics (e.g. one lm-eval run serving several keys)."""
     datasets: dict[str, Any] = field(default_factory=dict)
-    """:class:`agent_eval.results.DatasetUse` of every dataset read (see ``provenance``)."""
+    """:class:`agent_contracts.results.DatasetUse` of every dataset read (see ``provenance``)."""
     artifacts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Rows saved beside the results file as ``<stem>.<name>.jsonl`` (e.g. ``generations``)."""
 

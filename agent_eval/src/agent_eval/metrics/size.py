@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent_contracts.results import MetricValue
 from agent_eval.metrics.registry import MetricContext, metric, value
-from agent_eval.results import MetricValue
 from agent_tasks.spec import MetricSpec
 
 

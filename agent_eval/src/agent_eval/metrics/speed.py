@@ -17,10 +17,10 @@ import statistics
 import time
 from typing import Any
 
+from agent_contracts.results import MetricValue
 from agent_eval.errors import MetricError
 from agent_eval.metrics.likelihood import model_context
 from agent_eval.metrics.registry import MetricContext, metric, param, value
-from agent_eval.results import MetricValue
 from agent_tasks.spec import MetricSpec
 
 PROMPT_TEXT = (

@@ -24,8 +24,9 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from agent_contracts.results import EvaluationResult
+from agent_contracts.run_record import RunRecord
 from agent_eval.errors import DatabaseError, EvalUsageError, ImportFileError
-from agent_eval.results import EvaluationResult
 from agent_eval.settings import mask_url, resolve_url
 from agent_eval.store.schema import (
     METRIC_KINDS,
@@ -175,63 +176,34 @@ def _create_engine(url: URL) -> Engine:
     return engine
 
 
-def _first(data: Mapping[str, Any], *paths: str) -> Any:
-    """The first present, non-empty value among dotted key paths (``agent.image``)."""
-    for path in paths:
-        node: Any = data
-        for key in path.split("."):
-            node = node.get(key) if isinstance(node, Mapping) else None
-        if node not in (None, ""):
-            return node
-    return None
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _moment(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return _utc(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
-    if isinstance(value, str):
-        try:
-            return _utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
-        except ValueError:
-            return None
-    return None
-
-
-def _number(value: Any, kind: type[int] | type[float]) -> Any:
-    if isinstance(value, bool) or value is None:
+def _moment(value: str | None) -> datetime | None:
+    """A run record's ISO 8601 time as an aware datetime (None when absent)."""
+    if not value:
         return None
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        return None
+    return _utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
 
 
-def _run_row(run: Mapping[str, Any], run_id: str, now: datetime) -> RunRow:
-    """A ``runs`` row from a parsed run.json (lenient: unknown or missing keys become NULL)."""
+def _run_row(run: RunRecord, now: datetime) -> RunRow:
+    """The ``runs`` row of a run record (one mapping, typed fields: no key guessing)."""
+    usage = run.model_usage
     return RunRow(
-        run_id=run_id,
-        task=_text(_first(run, "task", "task.name")),
-        benchmark=_text(_first(run, "benchmark")),
-        agent_label=_text(_first(run, "agent_label", "label", "agent.label", "agent_name")),
-        agent_image=_text(_first(run, "image", "agent_image", "agent.image")),
-        image_digest=_text(_first(run, "image_digest", "digest", "agent.digest", "image_id")),
-        provider=_text(_first(run, "provider", "agent.provider")),
-        status=_text(_first(run, "status")),
-        exit_code=_number(_first(run, "exit_code"), int),
-        started_at=_moment(_first(run, "started_at", "start", "started")),
-        finished_at=_moment(_first(run, "finished_at", "ended_at", "end", "finished")),
-        duration_s=_number(_first(run, "duration_s", "duration"), float),
-        model_calls=_number(_first(run, "model_usage.calls"), int),
-        input_tokens=_number(_first(run, "model_usage.input_tokens"), int),
-        output_tokens=_number(_first(run, "model_usage.output_tokens"), int),
-        cost_usd=_number(_first(run, "model_usage.cost_usd"), float),
-        run_json=dict(run),
+        run_id=run.run_id,
+        task=run.task,
+        benchmark=run.benchmark,
+        agent_label=run.agent_label or run.image,
+        agent_image=run.image,
+        image_digest=run.image_digest or run.image_id,
+        provider=run.provider,
+        status=run.status,
+        exit_code=run.exit_code,
+        started_at=_moment(run.started_at),
+        finished_at=_moment(run.ended_at),
+        duration_s=run.duration_s,
+        model_calls=usage.calls if usage else None,
+        input_tokens=usage.input_tokens if usage else None,
+        output_tokens=usage.output_tokens if usage else None,
+        cost_usd=usage.cost_usd if usage else None,
+        run_json=run.model_dump(mode="json"),
         recorded_at=now,
     )
 
@@ -362,22 +334,22 @@ class Store:
 
     # -- writes --------------------------------------------------------------------------------
 
-    def record(self, result: EvaluationResult, run: Mapping[str, Any] | None = None) -> bool:
+    def record(self, result: EvaluationResult, run: RunRecord | None = None) -> bool:
         """Store one result (and its run); False when this evaluation id was already stored."""
         return self.record_many([result], run=run)[0] == 1
 
     def record_many(
-        self, results: Iterable[EvaluationResult], run: Mapping[str, Any] | None = None
+        self, results: Iterable[EvaluationResult], run: RunRecord | None = None
     ) -> tuple[int, int]:
         """Store results in one transaction; return (added, already present)."""
         batch = list(results)
-        run_id = self._run_id(batch, run)
+        self._check_run(batch, run)
         added = present = 0
         try:
             with self._writing() as session:
                 now = _now()
-                if run is not None and run_id is not None:
-                    self._put_run(session, run, run_id, now)
+                if run is not None:
+                    self._put_run(session, run, now)
                 ids = [r.evaluation_id for r in batch]
                 known = set(
                     session.scalars(
@@ -403,33 +375,26 @@ class Store:
         return added, present
 
     @staticmethod
-    def _run_id(batch: Sequence[EvaluationResult], run: Mapping[str, Any] | None) -> str | None:
+    def _check_run(batch: Sequence[EvaluationResult], run: RunRecord | None) -> None:
+        """A run record given with results must be theirs."""
         if run is None:
-            return None
-        given = _first(run, "run_id", "id")
+            return
         linked = {r.run_id for r in batch if r.run_id is not None}
-        if given is not None and linked and linked != {str(given)}:
+        if linked and linked != {run.run_id}:
             raise EvalUsageError(
-                f"run record {given!r} does not match the result's run id "
+                f"run record {run.run_id!r} does not match the result's run id "
                 f"{', '.join(sorted(linked))!r}",
                 hint="pass the run.json of the run the result was evaluated from",
             )
-        run_id = str(given) if given is not None else (next(iter(linked)) if linked else None)
-        if run_id is None:
-            raise EvalUsageError(
-                "the run record has no run_id and the result names no run",
-                hint="pass the run.json written by agent-harness",
-            )
-        return run_id
 
     @staticmethod
-    def _put_run(session: Session, run: Mapping[str, Any], run_id: str, now: datetime) -> None:
-        existing = session.get(RunRow, run_id)
+    def _put_run(session: Session, run: RunRecord, now: datetime) -> None:
+        existing = session.get(RunRow, run.run_id)
         if existing is None:
-            session.add(_run_row(run, run_id, now))
+            session.add(_run_row(run, now))
             session.flush()
         elif existing.run_json is None:  # a stub from a result synced before its run record
-            full = _run_row(run, run_id, now)
+            full = _run_row(run, now)
             for column in [c.key for c in RunRow.__table__.columns]:
                 if column != "run_id":
                     setattr(existing, column, getattr(full, column))
@@ -602,7 +567,7 @@ class Store:
             ]
 
     def run(self, run_id: str) -> dict[str, Any] | None:
-        """The stored run record (the run.json as given), or None."""
+        """The stored run record (run.json as the harness wrote it), or None."""
         with self._session() as session:
             row = session.get(RunRow, run_id)
             return None if row is None else dict(row.run_json or {"run_id": row.run_id})
@@ -613,7 +578,7 @@ SYNC_HINT = "the result is saved as JSON; run `agent-eval sync {folder}` when th
 
 def record_result(
     result: EvaluationResult,
-    run: Mapping[str, Any] | None = None,
+    run: RunRecord | None = None,
     url: str | None = None,
     *,
     results_dir: str | Path | None = None,
