@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from agent_harness.choices import DEFAULT_GRACE, EvalModeChoice, Network, Provider, Runtime
+from agent_harness.runset.cli import batch_app
 from agent_tasks.boundary import guarded, print_json
 
 app = typer.Typer(
@@ -18,6 +19,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+app.add_typer(batch_app, name="batch")
 
 RUNS_DIR_OPTION = typer.Option(
     "--runs-dir", envvar="AGENT_HARNESS_RUNS_DIR", help="Folder of run records."

@@ -19,7 +19,13 @@ from typing import IO, Any
 
 from agent_harness.config import RunConfig
 from agent_harness.errors import ConfigError, EngineNotReadyError, HarnessError, RunsFolderError
-from agent_harness.gpus import GpuSelection, check_gpus, default_gpus, parse_gpus
+from agent_harness.gpus import (
+    GpuSelection,
+    check_gpus,
+    default_gpus,
+    device_request,
+    parse_gpus,
+)
 from agent_harness.handoff import EvalPlan
 from agent_harness.progress import Progress
 from agent_harness.records import (
@@ -334,14 +340,18 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
         host=hostname(),
     )
     write_record(run_dir, record)
+    requested, gpu_env = device_request(plan.gpus)  # differs only in a test-only simulation
     launch = Launch(
         run_id=run_id,
         image=config.image,
         task_dir=task_dir,
         output_dir=output_dir,
-        environment=_environment(plan, agent_task_dir, agent_output_dir, deadline_wall),
+        environment={
+            **_environment(plan, agent_task_dir, agent_output_dir, deadline_wall),
+            **gpu_env,
+        },
         command=config.command,
-        gpus=plan.gpus,
+        gpus=requested,
         memory_bytes=plan.memory_bytes,
         cpus=plan.cpus,
         network=plan.network or "none",
@@ -451,7 +461,7 @@ def _evaluate(
         evaluation,
         run_dir,
         plan.spec.name,
-        gpus=plan.gpus,
+        gpus=device_request(plan.gpus)[0],
         client=getattr(plan.runtime, "client", None),
         say=progress.say,
     )

@@ -1,0 +1,125 @@
+"""The run-set file: validated as a whole, every problem named by its place; stable cells."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from runset_testkit import write_runset
+
+from agent_harness.runset.attempts import harness_argv
+from agent_harness.runset.model import RunSetError, load_runset
+
+pytestmark = pytest.mark.usefixtures("runset_plugin")
+
+
+def _problems(path: Path) -> list[str]:
+    with pytest.raises(RunSetError) as caught:
+        load_runset(path)
+    assert caught.value.exit_code == 2
+    return [line.strip() for line in caught.value.message.splitlines()[1:]]
+
+
+def test_every_problem_is_named_with_its_place(tmp_path: Path) -> None:
+    path = write_runset(
+        tmp_path,
+        agents=[
+            {"name": "ok", "image": "x/agent:1"},
+            {"name": "no-way"},
+            {"name": "bad name!", "image": "y", "harness_args": ["--gpus", "3"]},
+        ],
+        tasks=["rstest_cpu", {"name": "rstest_gpu1", "time_limit": "soon"}],
+        trials=0,
+        gpus="0,00",
+        colour="blue",
+    )
+    problems = _problems(path)
+    places = [p.split(":", 1)[0] for p in problems]
+    assert "agents[1]" in places  # neither image nor command
+    assert "agents[2].name" in places
+    assert "agents[2].harness_args" in places
+    assert "tasks[1].time_limit" in places
+    assert "trials" in places
+    assert "gpus" in places  # duplicate ids in any spelling
+    assert "colour" in places  # unknown field
+    assert any("give an image" in p for p in problems)
+
+
+def test_catalogue_problems_are_named_too(tmp_path: Path) -> None:
+    path = write_runset(
+        tmp_path,
+        agents=[{"name": "a", "command": "true", "env_file": "missing.env"}],
+        tasks=["rstest_cpu", "rstest_gpuu2", "rstest_gpu2"],
+        benchmarks=["nobench"],
+        gpus="0",
+        simulate_gpus=True,
+    )
+    problems = _problems(path)
+    assert any(p.startswith("tasks[1]: unknown task 'rstest_gpuu2'") for p in problems)
+    assert any("did you mean" in p and "rstest_gpu2" in p for p in problems)
+    assert any(p.startswith("benchmarks[0]: unknown benchmark 'nobench'") for p in problems)
+    assert any(p.startswith("gpus: task 'rstest_gpu2' needs 2 GPU(s)") for p in problems)
+    assert any(p.startswith("agents[0].env_file") for p in problems)
+
+
+def test_yaml_syntax_and_shape_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("agents: [\n", encoding="utf-8")
+    assert "not valid YAML at line" in _problems(bad)[0]
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- a\n- b\n", encoding="utf-8")
+    assert "a run set is a mapping" in _problems(listing)[0]
+
+
+def test_cells_expand_with_stable_ids_widest_first(tmp_path: Path) -> None:
+    content = {
+        "agents": [{"name": "a", "command": "true"}, {"name": "b", "image": "img:1"}],
+        "benchmarks": ["rstest"],
+        "tasks": ["rstest_cpu", {"name": "rstest_gpu1", "time_limit": "45s"}],
+        "trials": 2,
+        "time_limit": "90s",
+        "gpus": "0,1,2,3",
+        "simulate_gpus": True,
+    }
+    first = load_runset(write_runset(tmp_path, **content))
+    again = load_runset(write_runset(tmp_path, **content))
+    ids = [c.cell_id for c in first.cells]
+    assert ids == [c.cell_id for c in again.cells] and first.digest == again.digest
+    assert len(ids) == len(set(ids)) == 2 * 3 * 2  # a task named twice runs once
+    assert ids[0] == "a--rstest_gpu2--1"
+    assert [c.gpus for c in first.cells] == sorted((c.gpus for c in first.cells), reverse=True)
+    limits = {c.task: c.time_limit_s for c in first.cells}
+    assert limits == {"rstest_gpu2": 90, "rstest_gpu1": 45, "rstest_cpu": 90}
+    assert first.folder == tmp_path / "set" and first.gpu_ids == ("0", "1", "2", "3")
+    changed = load_runset(write_runset(tmp_path, **{**content, "trials": 3}))
+    assert changed.digest != first.digest
+
+
+def test_harness_command_line_carries_the_cell_and_no_secret(tmp_path: Path) -> None:
+    (tmp_path / "agent.env").write_text("OPENAI_API_KEY=sk-FAKE-123\n", encoding="utf-8")
+    loaded = load_runset(
+        write_runset(
+            tmp_path,
+            agents=[
+                {
+                    "name": "b",
+                    "image": "img:1",
+                    "provider": "openai",
+                    "env_file": "agent.env",
+                    "harness_args": ["--pass-env", "EXTRA"],
+                }
+            ],
+            tasks=["rstest_gpu2"],
+            gpus="0,1",
+            simulate_gpus=True,
+            evaluate=True,
+        )
+    )
+    cell = loaded.cells[0]
+    argv = harness_argv(loaded, cell, ["0", "1"], tmp_path / "a1")
+    text = " ".join(argv)
+    assert argv[argv.index("--gpus") + 1] == "0,1"
+    assert argv[argv.index("--task") + 1] == "rstest_gpu2"
+    assert argv[argv.index("--env-file") + 1] == str(tmp_path / "agent.env")
+    assert "--evaluate" in argv and argv[-2:] == ["--pass-env", "EXTRA"]
+    assert "sk-FAKE-123" not in text
