@@ -69,3 +69,73 @@ def start_batch(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[
             stderr=subprocess.STDOUT,
             env=env,
         )
+
+
+def ledger_events(folder: Path) -> list[dict[str, Any]]:
+    """The set's ledger, one dict per event."""
+    import json
+
+    path = folder / "ledger.jsonl"
+    if not path.is_file():
+        return []
+    found = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            found.append(json.loads(line))
+        except ValueError:
+            continue
+    return found
+
+
+def results_in_ledger(folder: Path) -> dict[str, str]:
+    """Cell id -> the run folder of its final result, as the ledger says."""
+    return {
+        e["cell"]: e["run_dir"]
+        for e in ledger_events(folder)
+        if e["event"] == "end" and e["outcome"] in ("completed", "failed", "timeout", "error")
+    }
+
+
+def run_folders(folder: Path) -> dict[str, list[tuple[Path, str]]]:
+    """Cell id -> every run folder the harness made for it, with its run.json status."""
+    import json
+
+    found: dict[str, list[tuple[Path, str]]] = {}
+    runs = folder / "runs"
+    if not runs.is_dir():
+        return found
+    for record in sorted(runs.glob("*/a*/*/run.json")):
+        cell = record.parents[2].name
+        status = json.loads(record.read_text(encoding="utf-8"))["status"]
+        found.setdefault(cell, []).append((record.parent, status))
+    return found
+
+
+def audit(folder: Path, cells: list[str], before: dict[str, str]) -> dict[str, int]:
+    """After a resume: cells run again though finished before, lost, and duplicated trials.
+
+    ``before``: the results the ledger held when the scheduler was killed.
+    """
+    after = results_in_ledger(folder)
+    folders = run_folders(folder)
+    rerun = sum(1 for c, run_dir in before.items() if after.get(c) != run_dir)
+    rerun += sum(1 for c in before if any(s != "interrupted" for p, s in folders.get(c, [])[1:]))
+    lost = sum(1 for c in cells if c not in after)
+    duplicated = sum(
+        1
+        for c in cells
+        if sum(1 for _, s in folders.get(c, []) if s in ("completed", "failed", "timeout")) > 1
+    )
+    return {"rerun": rerun, "lost": lost, "duplicated": duplicated}
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> None:
+    """Poll ``predicate`` until it holds; fail after ``timeout`` seconds."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
