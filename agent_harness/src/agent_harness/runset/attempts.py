@@ -143,7 +143,7 @@ def judge(folder: Path, exit_code: int | None, *, stopping: bool = False) -> Ver
     if record is not None and record.status == "interrupted":
         # Stopped by Ctrl-C or cancel: the cell was never given its full chance; run it again.
         return Verdict("interrupted", exit_code, record, run_dir)
-    if stopping and record is None and exit_code is not None and exit_code >= 128:
+    if stopping and record is None and (exit_code is None or exit_code >= 128):
         return Verdict("interrupted", exit_code, None, None)
     if exit_code == 2 and record is None:
         # A usage error is the set's own mistake: every further attempt would fail the same way.

@@ -35,28 +35,30 @@ def run_set(
 ) -> tuple[LoadedRunSet, Summary]:
     """Run the set in ``path`` (or resume it); return it and where it ended."""
     loaded = load_runset(path, local_gpus=not backend.picks_gpus)
-    started = Ledger(loaded.folder).exists()
-    if resume and not started:
-        raise RunSetError(
-            f"the set in {str(loaded.folder)!r} has not been started",
-            hint=f"start it with `agent-harness batch run {path}`",
-        )
-    if fresh and started:
-        raise RunSetError(
-            f"the set in {str(loaded.folder)!r} was already started",
-            hint=f"continue it with `agent-harness batch resume {path}`, or see its state with "
-            "`agent-harness batch status`",
-        )
-    if hasattr(backend, "prepare"):
-        backend.prepare(loaded)
-    scheduler = Scheduler(loaded, backend, view)
-    if view is not None:
-        view.start()
     try:
-        summary = scheduler.run()
-    finally:
+        if hasattr(backend, "prepare"):
+            backend.prepare(loaded)  # its address, token and capacity first: cheap to refuse
+        started = Ledger(loaded.folder).exists()
+        if resume and not started:
+            raise RunSetError(
+                f"the set in {str(loaded.folder)!r} has not been started",
+                hint=f"start it with `agent-harness batch run {path}`",
+            )
+        if fresh and started:
+            raise RunSetError(
+                f"the set in {str(loaded.folder)!r} was already started",
+                hint=f"continue it with `agent-harness batch resume {path}`, or see its state "
+                "with `agent-harness batch status`",
+            )
+        scheduler = Scheduler(loaded, backend, view)
         if view is not None:
-            view.stop()
+            view.start()
+        try:
+            summary = scheduler.run()
+        finally:
+            if view is not None:
+                view.stop()
+    finally:
         backend.close()
     return loaded, summary
 

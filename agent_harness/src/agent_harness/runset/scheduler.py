@@ -135,6 +135,7 @@ class Scheduler:
         self.not_before: dict[str, float] = {}
         self.durations: dict[str, list[float]] = {}
         self.stops = 0
+        self.stops_passed = 0
         self.summary = Summary(total=len(loaded.cells))
         self.started = time.monotonic()
         rs = loaded.runset
@@ -207,6 +208,7 @@ class Scheduler:
 
     def _loop(self) -> None:
         while True:
+            self._pass_stops_on()
             if self.stops and not self.running:
                 self.summary.interrupted = True
                 return
@@ -313,7 +315,9 @@ class Scheduler:
                 verdict = Verdict(
                     "infra", verdict.exit_code, verdict.record, verdict.run_dir, ended.note
                 )
-            self._record(run.cell, run.attempt, verdict, gpus=ended.gpus or run.gpus)
+            self._record(
+                run.cell, run.attempt, verdict, gpus=ended.gpus or run.gpus, node=ended.node
+            )
             self._release(run.gpus)
             self.durations.setdefault(run.cell.task, []).append(time.monotonic() - run.started)
 
@@ -326,6 +330,7 @@ class Scheduler:
         verdict: Verdict,
         *,
         gpus: list[str] | None = None,
+        node: str = "",
         reconciled: bool = False,
     ) -> None:
         state = self.states[cell.cell_id]
@@ -358,6 +363,7 @@ class Scheduler:
             status=record.status if record is not None else None,
             duration_s=record.duration_s if record is not None else None,
             gpus=gpus if gpus is not None else [],
+            node=node or hostname(),
             evaluation_exit=None if evaluation is None else evaluation.get("exit_code"),
             results=None if evaluation is None else evaluation.get("results"),
             message=verdict.message[-500:] if verdict.message else None,
@@ -458,8 +464,17 @@ class Scheduler:
                 signal.signal(sig, handler)
 
     def _stop(self, signum: int, frame: object) -> None:
-        """Ctrl-C (or cancel): start nothing more, ask every running cell to stop cleanly."""
+        """Ctrl-C (or cancel): start nothing more; the loop asks every running cell to stop.
+
+        Only a counter here: backends (Ray's client above all) must not be called from inside
+        a signal handler.
+        """
         self.stops += 1
+
+    def _pass_stops_on(self) -> None:
+        if self.stops <= self.stops_passed:
+            return
+        self.stops_passed = self.stops
         self._say(
             "stopping: every running cell is asked to stop and is recorded"
             + (" (again: its agent is killed now)" if self.stops > 1 else "")

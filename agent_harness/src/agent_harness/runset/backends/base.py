@@ -44,6 +44,8 @@ class Ended:
     """GPU ids the cell ran on, when the backend picked them."""
     note: str = ""
     """What the backend knows about the end (e.g. the node was lost)."""
+    node: str = ""
+    """Where it ran, when the backend places cells on several machines."""
 
 
 class Backend(Protocol):

@@ -37,6 +37,10 @@ TOKEN_ENV = ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 
 _PR_SET_PDEATHSIG = 1
 
+STOP_FILE = "stop-requested"
+"""Written into the attempt folder by the driver to stop a running attempt: the shared folder
+is a channel that works whatever Ray does with signals in its workers."""
+
 
 def address_host(address: str) -> str:
     """The host part of a Ray address (``ray://host:port``, ``host:port``, ``[v6]:port``)."""
@@ -76,12 +80,18 @@ def check_address(address: str | None, environ: dict[str, str] | None = None) ->
 
 
 def _die_with_parent() -> None:
-    """In the harness child: SIGINT when the Ray worker dies (force cancel, node shutdown)."""
+    """In the harness child: default signal handling, its own session, and SIGINT when the Ray
+    worker dies (force cancel, node shutdown)."""
     import ctypes
 
+    # A Ray worker blocks (and may ignore) signals in the thread that runs the task; the mask
+    # and ignored dispositions survive exec, and the harness must hear the stop request.
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+    os.setsid()  # signals for the worker's group do not reach the harness twice
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
-    os.setsid()  # signals for the worker's group do not reach the harness twice
 
 
 def run_attempt(
@@ -108,8 +118,15 @@ def run_attempt(
             env=environ,
             preexec_fn=_die_with_parent,
         )
+    stop = path / STOP_FILE
+    asked = False
     try:
         while proc.poll() is None:
+            if not asked and stop.exists():
+                # The driver asked through the shared folder: the harness stops its agent
+                # (grace, then kill), removes the container and records ``interrupted``.
+                proc.send_signal(signal.SIGINT)
+                asked = True
             time.sleep(0.2)
     except BaseException:
         # Ray cancelled the task: the harness stops its agent within its grace and records it.
@@ -220,15 +237,17 @@ class RayBackend:
                 note=f"run folder {run_dir} written on node {out['node']} is not visible to "
                 "the driver: the set's folder must be on a filesystem shared by every node",
             )
-        return Ended(exit_code=int(out["exit_code"]), gpus=list(out["gpus"]))
+        return Ended(exit_code=int(out["exit_code"]), gpus=list(out["gpus"]), node=out["node_id"])
 
     def cancel(self, handle: RayHandle) -> None:
         """Cancel the task: the harness on the node gets SIGINT and records ``interrupted``."""
         import ray
 
         handle.cancelled = True
+        with contextlib.suppress(OSError):
+            (handle.folder / STOP_FILE).write_text("stop\n")
         with contextlib.suppress(Exception):
-            ray.cancel(handle.ref, force=False)
+            ray.cancel(handle.ref, force=False)  # a task still queued never starts
 
     def pid(self, handle: RayHandle) -> int | None:
         """No local process."""
