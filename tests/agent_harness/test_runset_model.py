@@ -123,3 +123,52 @@ def test_harness_command_line_carries_the_cell_and_no_secret(tmp_path: Path) -> 
     assert argv[argv.index("--env-file") + 1] == str(tmp_path / "agent.env")
     assert "--evaluate" in argv and argv[-2:] == ["--pass-env", "EXTRA"]
     assert "sk-FAKE-123" not in text
+
+
+def test_ledger_survives_a_torn_last_line(tmp_path: Path) -> None:
+    from agent_harness.runset.ledger import Ledger
+
+    ledger = Ledger(tmp_path)
+    ledger.append("launch", cell="a--t--1", attempt=1, folder="runs/a--t--1/a1", gpus=["0"])
+    with ledger.path.open("ab") as torn:
+        torn.write(b'{"event": "end", "cell": "a--t--1", "outc')  # a crash mid-write
+    ledger.append("started", cell="a--t--1", attempt=1, pid=42)
+    _, cells = ledger.replay()
+    attempt = cells["a--t--1"].open_attempt
+    assert attempt is not None and attempt.pid == 42 and attempt.gpus == ["0"]
+    assert len(ledger.path.read_text().splitlines()) == 3
+
+
+def test_progress_lines_show_counts_gpus_and_time() -> None:
+    import io
+
+    from agent_harness.runset.progress import SetView
+
+    snap = {
+        "name": "m",
+        "total": 24,
+        "queued": 10,
+        "running": [{"cell": "a--t--1", "gpus": ["0", "1"], "elapsed_s": 5.0, "limit_s": 60}],
+        "finished": {"completed": 11, "failed": 2},
+        "gpus": {"0": "a--t--1", "1": "a--t--1", "2": "", "3": ""},
+        "gpus_used": 2,
+        "gpus_total": 4,
+        "elapsed_s": 65.0,
+        "eta_s": 130.0,
+        "stopping": False,
+    }
+    plain = io.StringIO()
+    view = SetView(plain)
+    view.update(snap)
+    line = plain.getvalue()
+    assert "13/24 finished (11 completed, 2 failed/timeout/error)" in line
+    assert "1 running | 10 queued | GPUs 2/4 busy" in line and "0:02:10 left" in line
+    from rich.console import Console
+
+    from agent_harness.runset.progress import panel
+
+    shown = io.StringIO()
+    Console(file=shown, width=160).print(panel(snap))
+    text = shown.getvalue()
+    assert "a--t--1" in text and "0,1" in text and "0:00:05 / 0:01:00" in text
+    assert "GPUs: 0 1 2 3" in text
