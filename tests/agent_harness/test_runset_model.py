@@ -172,3 +172,27 @@ def test_progress_lines_show_counts_gpus_and_time() -> None:
     text = shown.getvalue()
     assert "a--t--1" in text and "0,1" in text and "0:00:05 / 0:01:00" in text
     assert "GPUs: 0 1 2 3" in text
+
+
+def test_batch_cli_reports_a_bad_file_and_an_unstarted_set(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from agent_harness.cli import app
+
+    runner = CliRunner()
+    bad = write_runset(tmp_path, name="bad.yaml", agents=[], tasks=["rstest_cpu"])
+    result = runner.invoke(app, ["batch", "run", str(bad)])
+    assert result.exit_code == 2 and "agents: " in result.output
+    good = write_runset(tmp_path, agents=[{"name": "a", "command": "true"}], tasks=["rstest_cpu"])
+    result = runner.invoke(app, ["batch", "resume", str(good)])
+    assert result.exit_code == 2 and "has not been started" in result.output
+    status = runner.invoke(app, ["batch", "status", str(good), "--json"])
+    assert status.exit_code == 0
+    shown = json.loads(status.output)
+    assert shown["scheduler_pid"] is None
+    assert [(c["cell"], c["state"]) for c in shown["cells"]] == [("a--rstest_cpu--1", "queued")]
+    cancelled = runner.invoke(app, ["batch", "cancel", str(good)])
+    assert cancelled.exit_code == 0 and "nothing was running" in cancelled.output
+    assert not (tmp_path / "set" / "ledger.jsonl").exists()  # still startable

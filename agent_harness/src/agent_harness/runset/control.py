@@ -110,6 +110,8 @@ def cancel_set(path: Path, *, wait_s: float = 120.0, say: Any = None) -> dict[st
         while lock_holder(loaded.folder) is not None and time.monotonic() < end:
             time.sleep(0.2)
         return {"scheduler": holder, "stopped": lock_holder(loaded.folder) is None, "harnesses": []}
+    if not Ledger(loaded.folder).exists():
+        return {"scheduler": None, "stopped": True, "harnesses": []}  # never started
     # No scheduler (it was killed): stop the harnesses it left, then record them as a resume would.
     _, states = Ledger(loaded.folder).replay()
     pids: list[int] = []
