@@ -198,3 +198,24 @@ def test_cancel_stops_the_harnesses_a_killed_scheduler_left(tmp_path: Path) -> N
     assert not any(harness_pids(a) for a in attempts)
     ends = [e for e in ledger_events(folder) if e["event"] == "end"]
     assert {e["outcome"] for e in ends} == {"interrupted"} and len(ends) == 2
+
+
+def test_simulated_gpus_exist_only_where_gpus_are_listed_and_requested(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from agent_harness.gpus import SIMULATED_GPUS_ENV
+
+    argv = [sys.executable, "-m", "agent_harness", "run", "sim", "--task", "rstest_gpu1",
+            "--runtime", "local", "--gpus", "1", "--runs-dir", str(tmp_path / "runs"),
+            "--command", "echo $CUDA_VISIBLE_DEVICES > seen.txt", "--quiet"]  # fmt: skip
+    real = {k: v for k, v in os.environ.items() if k != SIMULATED_GPUS_ENV}
+    refused = subprocess.run(argv, capture_output=True, text=True, env=real, timeout=120)
+    assert refused.returncode == 3 and "GPU" in refused.stderr  # no GPU here: refused
+    simulated = {**real, SIMULATED_GPUS_ENV: "0,1"}
+    done = subprocess.run(argv, capture_output=True, text=True, env=simulated, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (seen,) = (tmp_path / "runs").glob("*/output/seen.txt")
+    assert seen.read_text().strip() == "1"
+    record = json.loads((seen.parents[1] / "run.json").read_text())
+    assert record["gpus"] == ["1"]
