@@ -26,6 +26,42 @@ def batch(*args: str) -> list[str]:
     return [sys.executable, "-m", "agent_harness", "batch", *args]
 
 
+def kill_then_resume(spec: dict[str, Any], address: str, env: dict[str, str]) -> dict[str, Any]:
+    """kill -9 of the driver while cells run, then resume once their harnesses have stopped."""
+    folder = Path(spec["kill_folder"])
+    with Path(spec["kill_log"]).open("ab") as log:
+        proc = subprocess.Popen(
+            batch("run", spec["kill_runset"], "--backend", "ray", "--address", address),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    end = time.monotonic() + 120
+    while time.monotonic() < end:
+        if len(list(folder.glob("runs/*/a1/*/run.json"))) >= 2:
+            break
+        time.sleep(0.2)
+    time.sleep(1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    records = [json.loads(p.read_text()) for p in folder.glob("runs/*/a1/*/run.json")]
+    done = subprocess.run(
+        batch("resume", spec["kill_runset"], "--backend", "ray", "--address", address, "--json"),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    return {
+        "statuses_at_kill": sorted(r["status"] for r in records),
+        "resume": {
+            "returncode": done.returncode,
+            "stdout": done.stdout,
+            "stderr": done.stderr[-3000:],
+        },
+    }
+
+
 def main() -> None:
     """Start the cluster, run the scenarios, record, shut down."""
     spec = json.loads(Path(sys.argv[1]).read_text())
@@ -103,6 +139,8 @@ def main() -> None:
             time.sleep(2)  # the containers start after run.json is first written
             proc.send_signal(signal.SIGINT)
             out["cancel"] = {"returncode": proc.wait(timeout=120)}
+        if spec.get("kill_runset"):
+            out["kill"] = kill_then_resume(spec, cluster.address, env)
     finally:
         import ray
 

@@ -81,7 +81,23 @@ def test_ray_cluster_of_two_nodes_runs_busybox_agents_through_the_harness(
         simulate_gpus=True,
         grace="2s",
     )
+    kill_dir = tmp_path / "kill"
+    kill_dir.mkdir()
+    duration = kill_dir / "duration"
+    duration.write_text("8")
+    kill_set = write_runset(
+        kill_dir,
+        agents=[{"name": "s", "command": f"sleep $(cat {duration})"}],
+        tasks=["rstest_gpu1"],
+        trials=3,
+        simulate_gpus=True,
+        grace="2s",
+    )
     spec = {
+        "kill_runset": str(kill_set),
+        "kill_folder": str(kill_dir / "set"),
+        "kill_log": str(tmp_path / "kill.log"),
+        "kill_duration_file": str(duration),
         "runset": str(runset),
         "cancel_runset": str(cancel_set),
         "cancel_folder": str(cancel_dir / "set"),
@@ -143,3 +159,19 @@ def test_ray_cluster_of_two_nodes_runs_busybox_agents_through_the_harness(
         assert not docker_client.containers.list(
             all=True, filters={"label": f"{LABEL_RUN_ID}={record['run_id']}"}
         )
+
+    # kill -9 of the driver while cells run: Ray ends the workers and their children; resume
+    # adopts any attempt still running instead of starting it again, judges the others from
+    # their records, and every cell completes exactly once.
+    kill = out["kill"]
+    assert kill["statuses_at_kill"] and "running" in kill["statuses_at_kill"]
+    resumed = kill["resume"]
+    assert resumed["returncode"] == 0, resumed["stderr"]
+    cells = json.loads(resumed["stdout"])["cells"]
+    assert len(cells) == 3 and {c["outcome"] for c in cells} == {"completed"}
+    for cell in cells:
+        found = [
+            json.loads(p.read_text())["status"]
+            for p in (kill_dir / "set" / "runs" / cell["cell"]).glob("a*/*/run.json")
+        ]
+        assert found.count("completed") == 1, (cell["cell"], found)

@@ -15,10 +15,11 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 from agent_harness.errors import HarnessError
-from agent_harness.records import hostname
+from agent_harness.records import hostname, read_record
 from agent_harness.runset.attempts import (
     GPUS_PLACEHOLDER,
     Verdict,
@@ -27,8 +28,9 @@ from agent_harness.runset.attempts import (
     harness_environment,
     harness_pids,
     judge,
+    run_folder,
 )
-from agent_harness.runset.backends.base import Backend, Job
+from agent_harness.runset.backends.base import Backend, Ended, Job
 from agent_harness.runset.ledger import RESULTS, CellState, Ledger
 from agent_harness.runset.model import Cell, LoadedRunSet, RunSetError
 from agent_tasks.errors import ExitCode
@@ -184,20 +186,19 @@ class Scheduler:
                 continue
             folder = self.loaded.folder / attempt.folder
             live = harness_pids(folder) if attempt.host == hostname() else []
-            if live and self.backend.name != "local":
-                # A harness whose Ray worker died with the driver is stopping (parent-death
-                # signal); let it finish its record before judging the attempt.
-                end = time.monotonic() + 120
-                while harness_pids(folder) and time.monotonic() < end:
-                    time.sleep(0.2)
-                live = []
-            if live:
-                adopt = getattr(self.backend, "adopt")  # noqa: B009 - local backend only
+            handle: Any = None
+            if live and self.backend.name == "local":
+                handle = getattr(self.backend, "adopt")(live[0])  # noqa: B009 - local only
+            elif live or _may_still_run(folder):
+                # Started elsewhere (a Ray node) and maybe still running: watch its record
+                # rather than start the trial a second time.
+                handle = Watch(folder, live)
+            if handle is not None:
                 held = [g for g in attempt.gpus if g in self.free]
                 for gpu in held:
                     self.free.remove(gpu)
                 self.running[cell_id] = Running(
-                    by_id[cell_id], attempt.number, held, adopt(live[0]), time.monotonic(), True
+                    by_id[cell_id], attempt.number, held, handle, time.monotonic(), True
                 )
                 self.summary.adopted += 1
                 self._say(f"{cell_id}: attempt {attempt.number} is still running; adopted")
@@ -305,7 +306,11 @@ class Scheduler:
 
     def _collect(self) -> None:
         for cell_id, run in list(self.running.items()):
-            ended = self.backend.poll(run.handle)
+            ended = (
+                run.handle.poll()
+                if isinstance(run.handle, Watch)
+                else self.backend.poll(run.handle)
+            )
             if ended is None:
                 continue
             del self.running[cell_id]
@@ -480,7 +485,53 @@ class Scheduler:
             + (" (again: its agent is killed now)" if self.stops > 1 else "")
         )
         for run in list(self.running.values()):
-            self.backend.cancel(run.handle)
+            if isinstance(run.handle, Watch):
+                run.handle.cancel()
+            else:
+                self.backend.cancel(run.handle)
+
+
+WATCH_MARGIN_S = 60.0
+"""How long past its deadline and grace an adopted run may stay ``running`` before it counts as
+lost (its harness or node is gone)."""
+
+
+def _may_still_run(folder: Path) -> bool:
+    """True when the attempt's record says running and its deadline (plus grace) is ahead."""
+    run_dir = run_folder(folder)
+    record = read_record(run_dir) if run_dir is not None else None
+    if record is None or record.status != "running":
+        return False
+    if record.host == hostname():
+        return False  # a harness on this host would have been found by its command line
+    return time.time() < record.deadline + record.limits.grace_s + WATCH_MARGIN_S
+
+
+class Watch:
+    """An attempt a previous scheduler started elsewhere (or through another backend): ended
+    when its harness is gone, its record is final, or its deadline has long passed."""
+
+    def __init__(self, folder: Path, pids: list[int]) -> None:
+        self.folder = folder
+        self.pids = pids
+
+    def poll(self) -> Ended | None:
+        """None while the attempt may still be running."""
+        from agent_harness.runset.backends.local import _alive
+
+        if self.pids:
+            return None if any(_alive(p) for p in self.pids) else Ended(exit_code=None)
+        return None if _may_still_run(self.folder) else Ended(exit_code=None)
+
+    def cancel(self) -> None:
+        """Ask it to stop: SIGINT to a local harness, the stop file for a Ray task."""
+        from agent_harness.runset.backends.ray import STOP_FILE
+
+        for pid in self.pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
+        with contextlib.suppress(OSError):
+            (self.folder / STOP_FILE).write_text("stop\n")
 
 
 def _gpu_order(gpu: str) -> tuple[int, str]:
