@@ -219,3 +219,26 @@ def test_simulated_gpus_exist_only_where_gpus_are_listed_and_requested(tmp_path:
     assert seen.read_text().strip() == "1"
     record = json.loads((seen.parents[1] / "run.json").read_text())
     assert record["gpus"] == ["1"]
+
+
+def test_cells_are_evaluated_through_the_hand_off_and_the_set_gets_its_leaderboard(
+    tmp_path: Path,
+) -> None:
+    path = write_runset(
+        tmp_path,
+        agents=[{"name": "noop", "command": "echo no model"}],
+        tasks=["rstest_cpu"],
+        evaluate=True,
+        eval_mode="process",
+    )
+    done = batch("run", str(path), env=_sets_env())
+    assert done.returncode == 0, done.stderr
+    end = next(e for e in ledger_events(tmp_path / "set") if e["event"] == "end")
+    # No deliverable: the evaluator records an error linked to the run (exit 5), never a score;
+    # the run itself is the cell's result.
+    assert (end["outcome"], end["evaluation_exit"]) == ("completed", 5)
+    saved = list((tmp_path / "set" / "results").glob("*.json"))
+    assert [p.name for p in saved] == end["results"]
+    result = json.loads(saved[0].read_text())
+    assert result["status"] == "error" and result["run_id"] == end["run_id"]
+    assert "Average" in done.stderr and "never counted as 0" in done.stderr  # the leaderboard
