@@ -8,14 +8,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: dev demo test lint typecheck pytest services-start services-stop clean
 
-$(STAMP): constraints.txt agent_tasks/pyproject.toml agent_harness/pyproject.toml agent_eval/pyproject.toml
+$(STAMP): constraints.txt agent_contracts/pyproject.toml agent_tasks/pyproject.toml agent_harness/pyproject.toml agent_eval/pyproject.toml
 	@echo "==> creating $(VENV) and installing the three packages (first time: a few minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt \
-		-e ./agent_tasks -e ./agent_harness -e "./agent_eval[dev]"
+		-e ./agent_contracts -e ./agent_tasks -e "./agent_harness[test]" -e "./agent_eval[dev]"
 	@touch $(STAMP)
 
-dev: $(STAMP) ## venv + editable installs of all three packages
+dev: $(STAMP) ## venv + editable installs of the four packages
 	@echo "development environment ready: source $(VENV)/bin/activate"
 
 demo: $(STAMP) ## the main job on the embedded defaults (no GPU, no external database)
@@ -23,7 +23,7 @@ demo: $(STAMP) ## the main job on the embedded defaults (no GPU, no external dat
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check agent_tasks agent_harness agent_eval agents tests scripts benchmarks
+	$(BIN)/ruff format --check agent_contracts agent_tasks agent_harness agent_eval agents tests scripts benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -6,9 +6,9 @@
 #
 # A thin wrapper: every check and all behaviour live in `agent-harness run` (docs/harness.md).
 # The Hugging Face token of the 8-argument form reaches the harness through its environment,
-# never its argv, and is never printed. MLRB_RUN_ARGS adds further options, as shell words,
-# e.g. MLRB_RUN_ARGS="--network none --grace 10s". MLRB_EVALUATE=1 evaluates the deliverable
-# right after the run (agent-harness run --evaluate).
+# never its argv, and is never printed. MLRB_RUN_ARGS adds further options, as words (quotes
+# group, nothing is expanded or run), e.g. MLRB_RUN_ARGS="--network none --grace '10s'".
+# MLRB_EVALUATE=1 evaluates the deliverable right after the run (agent-harness run --evaluate).
 set -euo pipefail
 
 usage() {
@@ -51,13 +51,20 @@ if [[ ! -x "$harness" ]]; then
 fi
 if [[ -z "$harness" ]]; then
   echo "error: agent-harness is not installed" >&2
-  echo "hint: run 'make dev' in $here, or pip install ./agent_tasks ./agent_harness" >&2
+  echo "hint: run 'make dev' in $here, or pip install ./agent_contracts ./agent_tasks ./agent_harness" >&2
   exit 3
 fi
 
 extra=()
 if [[ -n "${MLRB_RUN_ARGS:-}" ]]; then
-  eval "extra=(${MLRB_RUN_ARGS})"
+  # Split into words as xargs does (quotes and backslashes group, nothing is expanded or run):
+  # never eval, so $(...), `...` and ; in MLRB_RUN_ARGS stay plain text.
+  mapfile -d '' extra < <(printf '%s' "$MLRB_RUN_ARGS" | xargs -r printf '%s\0')
+  if ! wait "$!"; then
+    echo "error: MLRB_RUN_ARGS cannot be split into words (an unmatched quote?)" >&2
+    echo "hint: quote words with '...' or \"...\"; MLRB_RUN_ARGS is not evaluated by a shell" >&2
+    exit 2
+  fi
 fi
 
 if [[ "${MLRB_EVALUATE:-0}" == "1" ]]; then

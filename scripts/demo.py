@@ -1,6 +1,8 @@
 """The one-command demo: the whole loop on the CPU smoke task, with the embedded defaults.
 
-A task is chosen (``tiny_lm``), the scripted reference agent runs under a time limit through the
+A task is chosen (``tiny_lm``, or with ``--task`` one of the code smoke tasks ``digit_sums`` and
+``digit_method``, whose deliverable the evaluator re-runs in a sandbox), the scripted reference
+agent runs under a time limit through the
 harness (docker when an engine answers and the agent image exists, else a local process), the
 model it trained is evaluated, the result is saved as JSON and recorded in the embedded SQLite
 database, and the leaderboard is printed and written as a web page. Running it again adds a trial.
@@ -21,6 +23,8 @@ BIN = Path(sys.executable).parent
 AGENT = ROOT / "agents" / "reference" / "agent.py"
 AGENT_IMAGE = "mlrb/reference-agent:latest"
 TASK = "tiny_lm"
+TASKS = ("tiny_lm", "digit_sums", "digit_method")
+"""The smoke tasks the reference agent solves."""
 
 
 def say(text: str) -> None:
@@ -56,6 +60,7 @@ def docker_image_ready() -> bool:
 def main() -> int:
     """Run the loop; exit with the first failing step's code."""
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--task", default=TASK, choices=TASKS, help="the smoke task to run")
     parser.add_argument("--time-limit", default="6m", help="the agent's time limit")
     parser.add_argument("--steps", type=int, default=None, help="training steps for the agent")
     parser.add_argument("--runs-dir", default="runs")
@@ -66,8 +71,9 @@ def main() -> int:
     page = results / "leaderboard.html"
     started = time.monotonic()
 
-    say(f"the task: {TASK} (smoke benchmark)")
-    subprocess.run([tool("agent-tasks"), "show", TASK], check=True)
+    task = args.task
+    say(f"the task: {task} (smoke benchmark)")
+    subprocess.run([tool("agent-tasks"), "show", task], check=True)
 
     runs_dir = Path(args.runs_dir)
     runs_before = set(runs_dir.iterdir()) if runs_dir.is_dir() else set()
@@ -79,7 +85,7 @@ def main() -> int:
         "run",
         AGENT_IMAGE if use_docker else "reference-agent",
         "--task",
-        TASK,
+        task,
         "--time-limit",
         args.time_limit,
         "--runs-dir",
@@ -132,7 +138,7 @@ def main() -> int:
     new_results = sorted(set(results.glob("*.json")) - results_before)
     say(f"done in {time.monotonic() - started:.0f} s. Where everything is (under {ROOT}):")
     for run_dir in new_runs:
-        print(f"  this run         {run_dir}/ (run.json, agent.log, output/model)")
+        print(f"  this run         {run_dir}/ (run.json, agent.log, output/)")
     for result in new_results:
         print(f"  its evaluation   {result}")
     print(f"  all runs         {runs_dir}/")

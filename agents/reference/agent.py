@@ -74,6 +74,9 @@ def main() -> int:
     log(f"task {spec['name']} ({spec['benchmark']}): {spec['title']}")
 
     deliverable = spec["deliverable"]
+    code_solver = CODE_SOLVERS.get(spec["name"])
+    if code_solver is not None:
+        return code_solver(task_dir / "starter", output_dir)
     starter = task_dir / "starter" / STARTER
     if deliverable["kind"] != "hf_model" or not starter.is_file():
         log(
@@ -103,6 +106,84 @@ def main() -> int:
     )
     log(f"deliverable ready in {target}")
     return 0 if code < 0 else code  # stopped early by the agent: the checkpoint is the result
+
+
+KNN_METHOD = '''"""3-nearest-neighbour digits (Euclidean distance on raw pixels)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from methods.base import BaseMethod
+
+
+class KnnMethod(BaseMethod):
+    """Majority label of the 3 nearest training images."""
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Keep the training images."""
+        self.x = x.reshape(len(x), -1).astype(np.float64)
+        self.y = y
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Vote of the 3 nearest neighbours."""
+        flat = x.reshape(len(x), -1).astype(np.float64)
+        d = (flat**2).sum(1)[:, None] - 2 * flat @ self.x.T + (self.x**2).sum(1)[None]
+        nearest = self.y[np.argsort(d, axis=1)[:, :3]]
+        return np.array([np.bincount(row, minlength=10).argmax() for row in nearest])
+'''
+"""The method the reference agent writes for ``digit_method``."""
+
+
+def solve_digit_sums(starter: Path, output_dir: Path) -> int:
+    """digit_sums: train the starter's softmax slot classifier; deliver main.py and weights."""
+    import shutil
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, str(starter / "train.py"), "--method", "softmax"]
+    command += ["--epochs", "1000", "--out", str(output_dir / "weights.npz")]
+    log("training a softmax slot classifier with the starter's train.py")
+    code = subprocess.call(command)
+    if code != 0:
+        return code
+    shutil.copy(starter / "main.py", output_dir / "main.py")
+    log(f"deliverable ready: {output_dir / 'main.py'} and weights.npz")
+    return 0
+
+
+def solve_digit_method(starter: Path, output_dir: Path) -> int:
+    """digit_method: add a 3-nearest-neighbour method, check it on dev, deliver methods/."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch) / "task"
+        shutil.copytree(starter, work)
+        for path in [work, *work.rglob("*")]:  # /task is read-only; the copy is ours to edit
+            path.chmod(path.stat().st_mode | 0o200)
+        (work / "methods" / "knn.py").write_text(KNN_METHOD, encoding="utf-8")
+        registry = work / "methods" / "__init__.py"
+        text = registry.read_text(encoding="utf-8")
+        text = text.replace(
+            "from methods.baseline import BaselineMethod\n",
+            "from methods.baseline import BaselineMethod\nfrom methods.knn import KnnMethod\n",
+        ).replace('{"baseline": BaselineMethod}', '{"baseline": BaselineMethod, "knn": KnnMethod}')
+        registry.write_text(text, encoding="utf-8")
+        for method in ("baseline", "knn"):
+            log(f"dev phase of {method}")
+            code = subprocess.call([sys.executable, "main.py", "-m", method, "-p", "dev"], cwd=work)
+            if code != 0:
+                return code
+        output_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(output_dir / "methods", ignore_errors=True)
+        shutil.copytree(work / "methods", output_dir / "methods")
+    (output_dir / "submission.json").write_text(json.dumps({"method": "knn"}), encoding="utf-8")
+    log(f"deliverable ready: {output_dir / 'methods'} with method 'knn'")
+    return 0
+
+
+CODE_SOLVERS = {"digit_sums": solve_digit_sums, "digit_method": solve_digit_method}
+"""Code smoke tasks this agent knows how to solve, by task name."""
 
 
 def run_until(command: list[str], stop_at: float) -> int:

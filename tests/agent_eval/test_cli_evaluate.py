@@ -254,7 +254,15 @@ def test_run_folder_links_the_run(run_cli: Run, tiny_gpt2_dir: Path, tmp_path: P
     run = tmp_path / "runs" / "r-77"
     shutil.copytree(tiny_gpt2_dir, run / "output" / "model")
     (run / "run.json").write_text(
-        json.dumps({"run_id": "r-77", "image": "lab/agent:2", "provider": "anthropic"})
+        json.dumps(
+            {
+                "run_id": "r-77",
+                "image": "lab/agent:2",
+                "provider": "anthropic",
+                "deliverable": {"path": "output/model", "source": "spec"},
+                "deliverable_rejected": None,
+            }
+        )
     )
     proc = run_cli(
         "--model_args",
@@ -277,3 +285,25 @@ def test_prefetch_rejects_unknown_task(run_cli: Run, tmp_path: Path) -> None:
     proc = run_cli("prefetch", "--tasks", "no_such_task", "--data-dir", str(tmp_path))
     _no_traceback(proc)
     assert proc.returncode == 2 and "unknown task" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "default"),
+    [
+        ("evaluate", "--results-dir", "$AGENT_EVAL_RESULTS_DIR or results/"),
+        ("evaluate", "--data-dir", "$AGENT_EVAL_DATA_DIR or ~/.cache/mlrb-eval/data"),
+        ("evaluate", "--device", "auto"),
+        ("prefetch", "--data-dir", "$AGENT_EVAL_DATA_DIR or ~/.cache/mlrb-eval/data"),
+        ("leaderboard", "--results-dir", "$AGENT_EVAL_RESULTS_DIR or results/"),
+        ("history", "--results-dir", "$AGENT_EVAL_RESULTS_DIR or results/"),
+    ],
+)
+def test_help_renders_every_default(command: str, option: str, default: str) -> None:
+    from typer.testing import CliRunner
+
+    from agent_eval.cli import app
+
+    out = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "300", "NO_COLOR": "1"})
+    assert out.exit_code == 0
+    line = next(row for row in out.stdout.splitlines() if f" {option} " in row)
+    assert f"[default: {default}]" in line or f"[default: ({default})]" in line, line

@@ -10,6 +10,7 @@ import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,3 +59,44 @@ def test_auto_device_prefers_the_gpu(run_cli: Run, tiny_gpt2_dir: Path, tmp_path
     assert proc.returncode == 0, proc.stderr
     (path,) = results.glob("*.json")
     assert json.loads(path.read_text())["environment"]["device"].startswith("cuda")
+
+
+def test_edge_memory_limit_on_the_gpu_measures_the_device_holding_the_weights(
+    tiny_gpt2_dir: Path, eval_data_dir: Path, tmp_path: Path
+) -> None:
+    """An edge task (limit stated for CPU DRAM) on a GPU: the GPU peak, on the weights' device."""
+    import torch
+
+    from agent_eval.evaluate import EvalOptions, evaluate
+    from agent_tasks.registry import get_task
+
+    device = f"cuda:{torch.cuda.device_count() - 1}"
+    outcome = evaluate(
+        EvalOptions(
+            model_args=str(tiny_gpt2_dir),
+            task="mini_edge_llm_training",
+            results_dir=tmp_path / "results",
+            device=device,
+            record=False,
+            data_dir=eval_data_dir,
+            metrics=["peak_memory", "parameters"],
+        )
+    )
+    result = outcome.result
+    assert result.environment.device == device
+    peak = result.metric("peak_memory")
+    assert peak is not None
+    assert peak.details["device"] == "gpu"
+    assert peak.details["measured_on"].startswith(device)
+    weights_gb = sum(p.numel() * p.element_size() for p in _weights(tiny_gpt2_dir)) / 1e9
+    assert weights_gb <= peak.value < weights_gb + 1.0  # the weights sit in what was measured
+    spec = get_task("mini_edge_llm_training")
+    assert any(c.kind == "max_memory_gb" for c in spec.constraints)
+    memory = next(c for c in result.constraints if c.kind == "max_memory_gb")
+    assert memory.passed is True and device in memory.detail
+
+
+def _weights(folder: Path) -> list[Any]:
+    from safetensors.torch import load_file
+
+    return list(load_file(str(folder / "model.safetensors")).values())

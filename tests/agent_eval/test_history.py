@@ -17,7 +17,6 @@ from test_store import (
 )
 from typer.testing import CliRunner
 
-from agent_eval.cli_store import register
 from agent_eval.results import EvaluationResult
 from agent_eval.store import Store
 
@@ -30,10 +29,10 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def app() -> typer.Typer:
-    """An app carrying only the store's commands."""
-    application = typer.Typer(add_completion=False)
-    register(application)
-    return application
+    """The agent-eval app, whose boundary turns errors into exit codes."""
+    from agent_eval.cli import app as product_app
+
+    return product_app
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from test_leaderboard import make_spec, paper_reference_data, paper_specs
 
+from agent_contracts.errors import ExitCode
 from agent_eval.errors import ImportFileError
 from agent_eval.leaderboard import (
     builtin_names,
@@ -17,7 +18,6 @@ from agent_eval.leaderboard import (
     parse_reference_data,
     read_reference_file,
 )
-from agent_tasks.errors import ExitCode
 
 
 def _specs() -> list[Any]:

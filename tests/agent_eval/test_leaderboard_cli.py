@@ -382,3 +382,18 @@ def test_a_quick_check_is_kept_in_history_but_never_ranked(results_dir: Path) ->
     assert result.exit_code == 0, result.stderr
     agents = [r["agent"] for r in json.loads(result.stdout)["benchmarks"][0]["rows"]]
     assert agents == ["careful"]
+
+
+def test_file_names_are_printed_literally(tmp_path: Path) -> None:
+    folder = tmp_path / "[red]results"
+    page = tmp_path / "[bold]page.html"
+    result = invoke("leaderboard", "--results-dir", str(folder), "--html", str(page))
+    assert result.exit_code == 0, result.output
+    assert f"wrote {page}" in result.stderr
+    bad = folder / "[red]x.json"
+    folder.mkdir()
+    bad.write_text("{not json", encoding="utf-8")
+    synced = invoke("sync", str(folder))
+    assert synced.exit_code == 2
+    assert str(bad) in synced.stderr
+    assert f"synced {folder} into" in synced.stdout

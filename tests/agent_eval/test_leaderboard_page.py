@@ -457,3 +457,32 @@ def test_plot_keeps_long_task_labels_inside_the_picture(browser: Browser, tmp_pa
     assert all(x >= 0 for _, x, _ in labels), labels  # nothing cut off on the left
     assert labels[0][0] == "Tiny language model on the CPU"
     assert labels[1][0].endswith("…") and len(labels[1][0]) == 40
+
+
+def test_page_of_an_empty_database_shows_every_benchmarks_task_details(
+    browser: Browser, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from agent_eval.cli import app
+    from agent_tasks.registry import benchmarks, get_task
+
+    page = tmp_path / "site" / "index.html"
+    result = CliRunner().invoke(
+        app, ["leaderboard", "--results-dir", str(tmp_path / "results"), "--html", str(page)]
+    )
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "results").exists()  # a view writes no database
+    browser.open(page.as_uri() + "#view=details&benchmark=mlrc_bench")
+    names = browser.js(
+        "[...document.querySelectorAll('#bench-select option')].map(o => o.textContent)"
+    )
+    assert sorted(names) == sorted(benchmarks())
+    cards = browser.js(
+        "[...document.querySelectorAll('#details .card')].map(c => "
+        "[c.dataset.task, (c.querySelector('a') || {}).href || null])"
+    )
+    spec = get_task("mlrc_llm_merging")
+    links = dict(cards)
+    assert spec.competition_url and links[spec.name].rstrip("/") == spec.competition_url.rstrip("/")
+    assert len(cards) == 7

@@ -102,44 +102,46 @@ def _run_folder(root: Path, model: Path, run: dict[str, Any], where: str = "mode
     return root
 
 
-def test_run_folder_default_deliverable_and_agent(tiny_gpt2_dir: Path, tmp_path: Path) -> None:
+def test_run_folder_deliverable_and_agent(tiny_gpt2_dir: Path, tmp_path: Path) -> None:
     run = _run_folder(
         tmp_path / "run1",
         tiny_gpt2_dir,
-        {"run_id": "r-123", "image": "lab/agent:1", "provider": "openai"},
+        {
+            "run_id": "r-123",
+            "image": "lab/agent:1",
+            "provider": "openai",
+            "deliverable": {"path": "output/model", "source": "spec"},
+            "deliverable_rejected": None,
+        },
     )
     found = resolve_deliverable(str(run))
+    assert found.missing is None
     assert found.path == run / "output" / "model"
     assert found.run_id == "r-123"
     assert found.agent is not None and found.agent.image == "lab/agent:1"
     assert found.agent.provider == "openai"
 
 
-def test_run_folder_submission_json_inside_output(tiny_gpt2_dir: Path, tmp_path: Path) -> None:
-    run = _run_folder(tmp_path / "run2", tiny_gpt2_dir, {"run_id": "r-2"}, where="final")
-    (run / "output" / "submission.json").write_text(json.dumps({"model_path": "/app/output/final"}))
+def test_run_folder_takes_the_path_run_json_accepted(tiny_gpt2_dir: Path, tmp_path: Path) -> None:
+    run = _run_folder(
+        tmp_path / "run3",
+        tiny_gpt2_dir,
+        {"run_id": "r-3", "deliverable": {"path": "output/final", "source": "submission.json"}},
+        where="final",
+    )
+    shutil.copytree(tiny_gpt2_dir, run / "output" / "model")  # never looked at
     assert resolve_deliverable(str(run)).path == run / "output" / "final"
-    (run / "output" / "submission.json").write_text(json.dumps({"model_path": "../../etc"}))
-    rejected = resolve_deliverable(str(run))
-    assert rejected.run_id == "r-2"
-    assert rejected.missing is not None
-    assert "outside the output folder" in rejected.missing.message
 
 
 def test_run_folder_without_deliverable_is_linked_but_missing(tmp_path: Path) -> None:
     run = tmp_path / "run-empty"
     (run / "output").mkdir(parents=True)
-    (run / "run.json").write_text(json.dumps({"run_id": "r-empty", "image": "lab/agent:1"}))
+    (run / "run.json").write_text(
+        json.dumps({"run_id": "r-empty", "image": "lab/agent:1", "deliverable": None})
+    )
     found = resolve_deliverable(str(run))
     assert found.run_id == "r-empty"
     assert found.missing is not None and "has no deliverable" in found.missing.message
-
-
-def test_run_folder_deliverable_named_in_run_json(tiny_gpt2_dir: Path, tmp_path: Path) -> None:
-    run = _run_folder(
-        tmp_path / "run3", tiny_gpt2_dir, {"run_id": "r-3", "deliverable": "output/m"}, where="m"
-    )
-    assert resolve_deliverable(str(run)).path == run / "output" / "m"
 
 
 def test_load_errors_are_model_load_errors(tiny_gpt2_dir: Path, tmp_path: Path) -> None:

@@ -115,11 +115,9 @@ def test_scoring_functions_on_known_text() -> None:
     assert rouge_l(["completely different words"], refs)[0] == 0.0
 
 
-def test_predictions_accuracy_and_twe(
-    eval_data_dir: Path, tmp_path: Path, make_spec: Callable[..., TaskSpec]
-) -> None:
+def _budget_spec(make_spec: Callable[..., TaskSpec]) -> TaskSpec:
     params = {"dataset": "example/labels", "label_column": "label"}
-    spec = make_spec(
+    return make_spec(
         "budget",
         [{"name": "twe", "params": params}, {"name": "predictions_accuracy", "params": params}],
         deliverable={
@@ -130,28 +128,65 @@ def test_predictions_accuracy_and_twe(
         },
         evaluation={"datasets": [{"id": "example/labels", "splits": {"test": 10}}]},
     )
-    out = tmp_path / "out"
-    out.mkdir()
+
+
+def _predictions(folder: Path) -> Path:
+    folder.mkdir()
     # 10 rows, labels i % 3; predict 0 everywhere: 4 right (i = 0, 3, 6, 9).
     lines = ["image_id,label"] + [f"img{i},0" for i in range(10)]
-    (out / "submission.csv").write_text("\n".join(lines) + "\n")
-    (out / "inference.json").write_text(json.dumps({"inference_time_s": 30}))
+    (folder / "submission.csv").write_text("\n".join(lines) + "\n")
+    return folder / "submission.csv"
+
+
+@pytest.fixture
+def unmeasured_metric() -> Any:
+    """A metric registered as needing a measurement the evaluator lacks; removed afterwards."""
+    from agent_eval.metrics import registry
+
+    @registry.metric("self_timed", needs="nothing", unmeasured="the agent timed itself")
+    def self_timed(ctx: Any, mspec: Any) -> list[Any]:
+        """Reads a number the agent wrote (it must never run)."""
+        raise AssertionError("an unmeasured metric must not run")
+
+    yield "self_timed"
+    del registry._REGISTRY["self_timed"]
+
+
+def test_an_unmeasured_metric_records_an_error_never_a_value(
+    tmp_path: Path, make_spec: Callable[..., TaskSpec], unmeasured_metric: str
+) -> None:
+    spec = make_spec(
+        "timed",
+        [{"name": unmeasured_metric}],
+        deliverable={"kind": "method", "path": "method", "description": "code"},
+        anchors={"source": "t", "baseline": 0.0, "reference": 1.0},
+    )
+    method = tmp_path / "method"
+    method.mkdir()
+    (method / "inference.json").write_text(json.dumps({"inference_time_s": 0.6}))
     outcome = evaluate(
-        EvalOptions(
-            model_args=str(out),
-            task="x",
-            record=False,
-            data_dir=eval_data_dir,
-            results_dir=tmp_path / "r",
-        ),
+        EvalOptions(model_args=str(method), task="x", record=False, results_dir=tmp_path / "r"),
         spec=spec,
     )
-    result = outcome.result
-    assert result.model.format == "predictions_csv"
-    acc = result.metric("predictions_accuracy")
-    twe = result.metric("twe")
-    assert acc is not None and acc.value == pytest.approx(0.4)
-    assert twe is not None and twe.value == pytest.approx(0.4**2 / 0.5)
+    saved = json.loads(outcome.path.read_text())
+    assert outcome.exit_code == 5
+    assert saved["status"] == "error" and saved["score"] is None and saved["metrics"] == []
+    (error,) = saved["errors"]
+    assert error["stage"] == "metric:self_timed" and error["type"] == "NotMeasuredError"
+    assert "not measured by the evaluator: the agent timed itself" in error["message"]
+
+
+def test_accuracy_of_predictions_against_hidden_labels(
+    eval_data_dir: Path, tmp_path: Path, make_spec: Callable[..., TaskSpec]
+) -> None:
+    """The scoring the evaluator's own re-run will use, on a CSV it produced."""
+    from agent_eval.metrics.predictions import accuracy
+    from agent_eval.metrics.registry import MetricContext
+
+    spec = _budget_spec(make_spec)
+    ctx = MetricContext(spec=spec, data_dir=eval_data_dir, predictions=_predictions(tmp_path / "o"))
+    acc, rows, facts = accuracy(ctx, spec.metrics[1])
+    assert acc == pytest.approx(0.4) and rows == 10 and facts["predicted"] == 10
 
 
 def _result(
@@ -197,3 +232,16 @@ def test_report_shows_values_units_arrows_constraints_score_and_path(
     assert "status: partial" in text
     assert "mmlu" in text and "failed" in text
     assert "score:" in text and str(outcome.path) in text
+
+
+def test_metrics_command_names_what_is_not_measured_yet(unmeasured_metric: str) -> None:
+    from typer.testing import CliRunner
+
+    from agent_eval.cli import app
+
+    result = CliRunner().invoke(app, ["metrics", "--json"], catch_exceptions=False)
+    rows = {r["key"]: r for r in json.loads(result.stdout)}
+    assert rows[unmeasured_metric]["unmeasured"] == "the agent timed itself"
+    assert rows["perplexity"]["unmeasured"] is None
+    table = CliRunner().invoke(app, ["metrics"], env={"COLUMNS": "400"}, catch_exceptions=False)
+    assert "not measured by the evaluator yet: the agent timed itself" in table.stdout

@@ -734,7 +734,7 @@ def test_upgrade_from_the_first_revision_remembers_quick_checks(db_url: str) -> 
             values = {
                 c.name: getattr(row, c.name)
                 for c in row.__table__.columns
-                if c.name != "sample_limit"
+                if c.name not in {"sample_limit", "data_subset"}
             }
             conn.execute(row.__table__.insert().values(**values))
     assert upgrade(engine) is True

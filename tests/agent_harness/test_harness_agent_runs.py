@@ -79,7 +79,7 @@ def test_credentials_reach_the_agent_but_never_the_log(
         "env | sort"
     )
     record, run_dir, console = run_once(
-        runtime, runs_dir, command, provider="openai", env_file=env_file
+        runtime, runs_dir, command, provider="openai", env_file=env_file, credentials="direct"
     )
     assert record.status == "completed"
     log = _log(run_dir)

@@ -73,9 +73,48 @@ def test_env_file_without_the_provider_key(runs_dir: Path, tmp_path: Path) -> No
     assert "OPENAI_API_KEY" in result.stderr
 
 
-def test_database_credentials_are_refused(runs_dir: Path, env_file: Path) -> None:
-    result = harness(*_local(runs_dir, "--env-file", str(env_file), "--pass-env", "DB_PASSWORD"))
+@pytest.mark.parametrize(
+    "name", ["DB_PASSWORD", "db_password", "Database_Url", "POSTGRES_PASSWORD", "pgpassword"]
+)
+def test_database_credentials_are_refused_in_any_case(
+    runs_dir: Path, env_file: Path, name: str
+) -> None:
+    env = clean_environ(**{name: "db-FAKE-secret"})
+    result = harness(*_local(runs_dir, "--env-file", str(env_file), "--pass-env", name), env=env)
     assert result.returncode == 2 and "database credential" in result.stderr
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
+    # Not even as an "unsafe" name: that option is for names that break the image, not secrets.
+    result = harness(
+        *_local(runs_dir, "--env-file", str(env_file), "--pass-env-unsafe", name), env=env
+    )
+    assert result.returncode == 2 and "database credential" in result.stderr
+
+
+def test_image_breaking_names_pass_only_when_asked_for(runs_dir: Path, env_file: Path) -> None:
+    # Harmless values: the harness itself runs with this environment.
+    env = clean_environ(LD_MLRB_TEST="x", PYTHONHASHSEED="0")
+    for name in ("PATH", "LD_PRELOAD", "PYTHONPATH", "ld_library_path", "LD_MLRB_TEST"):
+        result = harness(*_local(runs_dir, "--pass-env", name), env=env)
+        assert result.returncode == 2, result.stderr
+        assert f"--pass-env-unsafe {name}" in result.stderr and "Traceback" not in result.stderr
+    result = harness(*_local(runs_dir, "--pass-env-unsafe", "PYTHONHASHSEED", "--json"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "PYTHONHASHSEED" in json.loads(result.stdout)["credentials"]
+
+
+@pytest.mark.parametrize("size", ["20X", "-1G", "0", "1e9", "9" * 5000, "\u0662G"])
+def test_odd_disk_limits_are_usage_errors(runs_dir: Path, size: str) -> None:
+    result = harness(*_local(runs_dir, "--disk-limit", size))
+    assert result.returncode == 2, result.stderr
+    assert "invalid disk limit" in result.stderr and "Traceback" not in result.stderr
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+@pytest.mark.parametrize("gpus", ["0,00", "1,01", " 0, 0", "0,1,0", "\u0660", "1" * 5000])
+def test_gpus_named_twice_or_odd_are_usage_errors(runs_dir: Path, gpus: str) -> None:
+    result = harness(*_local(runs_dir, "--gpus", gpus))
+    assert result.returncode == 2, result.stderr
+    assert "invalid GPU selection" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_local_runtime_needs_a_command(runs_dir: Path) -> None:
@@ -127,6 +166,7 @@ def test_a_run_through_the_real_cli(
     result = harness(
         "run", BASE_IMAGE, "--task", TASK, "--benchmark", BENCHMARK, "--provider", "openai",
         "--env-file", str(env_file), "--runs-dir", str(runs_dir), "--network", "none",
+        "--credentials", "direct",
         "--time-limit", "1m", "--json", "--command", "echo $OPENAI_API_KEY; exit 5",
     )  # fmt: skip
     assert result.returncode == 4
@@ -207,7 +247,22 @@ def test_env_file_is_never_copied(runs_dir: Path, env_file: Path) -> None:
     assert os.environ.get("OPENAI_API_KEY") is None
 
 
-@pytest.mark.parametrize("limit", ["9" * 400, "\u00b2", "99999999999999999999"])
+@pytest.mark.parametrize(
+    "limit",
+    [
+        "9" * 400,
+        "9" * 5000,  # beyond int()'s digit limit
+        "\u00b2",
+        "\u0663\u0660m",
+        "99999999999999999999",
+        "99999999999999999999h",
+        "1e9",
+        "-5",
+        "24hh",
+        "1h\n2m",
+        "x" * 5000,
+    ],
+)
 def test_odd_time_limits_are_usage_errors_not_tracebacks(runs_dir: Path, limit: str) -> None:
     result = harness(*_local(runs_dir, "--time-limit", limit))
     assert result.returncode == 2, result.stderr

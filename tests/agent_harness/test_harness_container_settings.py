@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent_harness.gpus import parse_gpus
-from agent_harness.runtimes.base import Launch
-from agent_harness.runtimes.container import LABEL_RUN_ID, container_settings
+from agent_harness.runtimes.base import DEFAULT_PIDS_LIMIT, Launch
+from agent_harness.runtimes.container import LABEL_RUN_ID, ROOT_CAPABILITIES, container_settings
 
 
 def _launch(tmp_path: Path, **changes: object) -> Launch:
@@ -53,3 +53,17 @@ def test_limits_gpus_and_command(tmp_path: Path) -> None:
     assert s["command"] == ["/bin/sh", "-c", "python agent.py"]
     all_gpus = container_settings(_launch(tmp_path, gpus=parse_gpus("all")))
     assert all_gpus["device_requests"] == [{"count": -1, "capabilities": [["gpu"]]}]
+
+
+def test_capabilities_process_limit_and_log_are_bounded(tmp_path: Path) -> None:
+    for user in ("0:0", "0", "root", None):
+        s = container_settings(_launch(tmp_path, user=user))
+        assert s["cap_drop"] == ["ALL"] and s["cap_add"] == list(ROOT_CAPABILITIES)
+    s = container_settings(_launch(tmp_path, user="1000:1000"))
+    assert s["cap_drop"] == ["ALL"] and "cap_add" not in s
+    for never in ("MKNOD", "SYS_ADMIN", "SETFCAP", "FSETID", "NET_RAW", "SYS_PTRACE"):
+        assert never not in ROOT_CAPABILITIES
+    assert s["security_opt"] == ["no-new-privileges"]
+    assert s["pids_limit"] == DEFAULT_PIDS_LIMIT
+    assert container_settings(_launch(tmp_path, pids_limit=64))["pids_limit"] == 64
+    assert s["log_config"] == {"type": "json-file", "config": {"max-size": "512m", "max-file": "2"}}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from agent_contracts.errors import ExitCode
 from agent_harness.errors import ConfigError, GPUError
 from agent_harness.gpus import GpuSelection, check_gpus, default_gpus, parse_gpus
-from agent_tasks.errors import ExitCode
 
 
 def test_forms() -> None:
@@ -18,7 +18,9 @@ def test_forms() -> None:
     assert default_gpus(2).ids == ("0", "1")
 
 
-@pytest.mark.parametrize("text", ["gpu0", "0,0", "1,a", "-1"])
+@pytest.mark.parametrize(
+    "text", ["gpu0", "0,0", "0,00", "1,01", " 0, 0", "00,0", "1,a", "-1", "\u0661", "9" * 5000]
+)
 def test_bad_forms_are_usage_errors(text: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_gpus(text)

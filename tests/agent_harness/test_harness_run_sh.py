@@ -70,7 +70,9 @@ def test_gpus_absent_and_image_missing(
 def test_eight_argument_form_passes_the_token_by_environment(
     agent_images: dict[str, str], env_file: Path, runs_dir: Path, docker_client: Any
 ) -> None:
-    command = "--command 'echo token=$HF_TOKEN; echo key=$OPENAI_API_KEY' --json"
+    command = (
+        "--credentials direct --command 'echo token=$HF_TOKEN; echo key=$OPENAI_API_KEY' --json"
+    )
     result = run_sh(BASE_IMAGE, BENCH, "openai", "none", TASK, "1m", FAKE_HF, str(env_file),
                     env=_env(runs_dir, command))  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -81,3 +83,28 @@ def test_eight_argument_form_passes_the_token_by_environment(
     assert "token=[REDACTED]" in log and "key=[REDACTED]" in log
     for text in (log, result.stdout, result.stderr):
         assert FAKE_HF not in text and FAKE_KEY not in text
+
+
+def test_run_args_are_words_never_shell_code(
+    env_file: Path, runs_dir: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran"
+    for attack in (f"$(touch {marker})", f"`touch {marker}`", f"; touch {marker}"):
+        env = clean_environ(MLRB_RUN_ARGS=f"--runs-dir {runs_dir} {attack}")
+        result = run_sh(BASE_IMAGE, BENCH, "none", "none", TASK, "1m", str(env_file), env=env)
+        assert result.returncode == 2, result.stderr  # the harness sees stray words, not code
+        assert not marker.exists(), attack
+    words = (
+        f"--runs-dir '{runs_dir}' --runtime local --network none --grace \"10s\" "
+        "--command 'echo \"two words\" $TASK_NAME' --json"
+    )
+    result = run_sh(BASE_IMAGE, BENCH, "none", "none", TASK, "1m", str(env_file),
+                    env=clean_environ(MLRB_RUN_ARGS=words))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["limits"]["grace_s"] == 10 and record["runtime"] == "local"
+    log = (runs_dir / record["run_id"] / "agent.log").read_text(encoding="utf-8")
+    assert f"two words {TASK}" in log  # $TASK_NAME expanded by the agent's shell, not run.sh's
+    result = run_sh(BASE_IMAGE, BENCH, "none", "none", TASK, "1m", str(env_file),
+                    env=clean_environ(MLRB_RUN_ARGS="--grace '10s"))  # fmt: skip
+    assert result.returncode == 2 and "cannot be split into words" in result.stderr

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from agent_contracts.errors import ExitCode
 from agent_harness.errors import CredentialError
 from agent_harness.secrets import (
     REDACTED,
@@ -14,7 +15,6 @@ from agent_harness.secrets import (
     read_env_file,
     select_credentials,
 )
-from agent_tasks.errors import ExitCode
 
 KEY = "sk-test-FAKE-0000111122223333"
 
@@ -47,11 +47,18 @@ def test_pass_env_passes_named_values_and_refuses_database_credentials() -> None
     values = {"WANDB_API_KEY": "wb-FAKE", "DB_PASSWORD": "pw", "DATABASE_URL": "postgres://"}
     creds = select_credentials("none", values, environ={}, pass_env=["WANDB_API_KEY"])
     assert creds.names == ["WANDB_API_KEY"]
-    for name in ("DB_PASSWORD", "DATABASE_URL", "TASK_DIR", "not a name"):
+    refused = ("DB_PASSWORD", "db_password", "DATABASE_URL", "database_url", "PGPASSWORD",
+               "pgpass", "POSTGRES_PASSWORD", "postgres_user", "AGENT_EVAL_RESULTS_DIR",
+               "TASK_DIR", "not a name", "PATH", "LD_PRELOAD", "PYTHONPATH")  # fmt: skip
+    for name in refused:
         with pytest.raises(CredentialError):
             select_credentials("none", values, environ={}, pass_env=[name])
     with pytest.raises(CredentialError, match="MISSING"):
         select_credentials("none", values, environ={}, pass_env=["MISSING"])
+    unsafe = select_credentials("none", {}, environ={"PATH": "/x"}, pass_env_unsafe=["PATH"])
+    assert unsafe.values == {"PATH": "/x"}
+    with pytest.raises(CredentialError, match="database credential"):
+        select_credentials("none", values, environ={}, pass_env_unsafe=["db_password"])
 
 
 def test_env_file_reading(tmp_path: Path) -> None:

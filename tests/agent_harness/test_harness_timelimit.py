@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from agent_contracts.errors import ExitCode
 from agent_harness.errors import TimeLimitError
 from agent_harness.timelimit import format_seconds, parse_grace, parse_time_limit
-from agent_tasks.errors import ExitCode
 
 
 @pytest.mark.parametrize(

@@ -209,8 +209,9 @@ def test_mlrc_task_carries_the_paper_facts(name: str) -> None:
     assert spec.aliases == (key,)
     assert spec.paper_url == "https://arxiv.org/abs/2504.09702"
     assert spec.competition_url is not None and spec.competition_url.startswith("https://")
-    (metric,) = spec.metrics
+    metric = spec.primary
     assert (metric.name, metric.direction, metric.params) == ("mlrc_score", "higher", {"key": key})
+    assert [m.name for m in spec.metrics] == ["mlrc_score", "code_runtime", "code_statements"]
     limit = spec.constraint("max_runtime_s")
     assert (limit.limit_s, limit.phase) == (runtime_s, "test_run")
     assert spec.resources.gpu_memory_gb == gpu_gb

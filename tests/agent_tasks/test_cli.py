@@ -63,9 +63,19 @@ def test_show_json_is_the_public_spec() -> None:
     out = invoke("show", "tiny_lm", "--json")
     assert out.exit_code == 0, out.output
     data = json.loads(out.stdout)
-    assert data == get_task("tiny_lm").public_dict()
-    assert "evaluation" not in data
+    # What a user reads there, stated independently of the code that printed it.
+    assert data["name"] == "tiny_lm" and data["benchmark"] == "smoke"
+    assert data["primary_metric"] == "bits_per_byte"
+    assert data["metrics"][0]["name"] == "bits_per_byte"
+    assert data["metrics"][0]["direction"] == "lower"
+    assert data["resources"]["gpus"] == 0
+    assert data["resources"]["time_limit_s"] == 600
+    assert "prompt" in data and "tiny" in data["prompt"].lower()
+    assert "evaluation" not in data  # hidden evaluation data never shown
     assert "heldout.txt" not in out.stdout
+    # Every other field of the spec is there, as JSON.
+    spec = get_task("tiny_lm")
+    assert set(data) == set(type(spec).model_fields) - {"evaluation"}
 
 
 def test_show_table_has_the_facts_a_user_looks_for() -> None:

@@ -128,6 +128,26 @@ def test_image_mode_runs_the_evaluator_offline_on_the_read_only_run_and_records_
 
 
 @pytest.mark.docker
+def test_image_mode_exits_6_when_the_result_cannot_be_recorded(
+    tmp_path: Path, delivering_image: str, stand_in_eval_image: tuple[str, str]
+) -> None:
+    image, _ = stand_in_eval_image
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    down = "postgresql+psycopg2://mlrb@127.0.0.1:1/none"  # nothing listens on port 1
+    done = cli(
+        "agent-harness", "run", delivering_image, "--task", "tiny_lm", "--runtime", "docker",
+        "--network", "none", "--runs-dir", str(runs), "--results-dir", str(results),
+        "--evaluate", "--eval-mode", "image", "--eval-image", image,
+        env=clean_env(DATABASE_URL=down),
+    )  # fmt: skip
+    assert done.returncode == 6, done.stdout[-3000:] + done.stderr[-3000:]
+    _, record = only_run(runs)
+    link = record["evaluation"]
+    assert link["exit_code"] == 6 and link["recorded"] is False
+    assert (results / "stand-in-result.json").is_file()  # saved as JSON: nothing lost
+
+
+@pytest.mark.docker
 def test_timed_out_run_with_a_deliverable_is_evaluated_anyway(
     tmp_path: Path, delivering_image: str
 ) -> None:
@@ -196,7 +216,8 @@ def test_run_sh_gives_the_agent_its_key_and_keeps_it_out_of_the_run_folder(
         cwd=tmp_path,
         timeout=300,
         env=clean_env(
-            MLRB_RUN_ARGS=f"--runtime docker --network none --grace 1s --command '{command}'"
+            MLRB_RUN_ARGS="--runtime docker --network none --grace 1s --credentials direct "
+            f"--command '{command}'"
         ),
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

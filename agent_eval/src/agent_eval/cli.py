@@ -14,9 +14,10 @@ from typing import Annotated
 
 import typer
 
-from agent_tasks.boundary import fail, guarded, print_json
+from agent_contracts.boundary import GuardedTyper, fail, guarded, print_json
+from agent_eval.cli_leaderboard import RESULTS_DIR_DEFAULT
 
-app = typer.Typer(
+app = GuardedTyper(
     name="agent-eval",
     help="Evaluate what an ML Research Benchmark agent produced; record and rank results.",
     no_args_is_help=True,
@@ -85,7 +86,8 @@ def evaluate_command(
         Path | None,
         typer.Option(
             "--results-dir",
-            help=f"Folder for the results JSON [default: ${RESULTS_DIR_ENV} or results/].",
+            help="Folder for the results JSON.",
+            show_default=RESULTS_DIR_DEFAULT,
         ),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -115,7 +117,11 @@ def evaluate_command(
     ] = False,
     data_dir: Annotated[
         Path | None,
-        typer.Option("--data-dir", help="Evaluation data folder [default: $AGENT_EVAL_DATA_DIR]."),
+        typer.Option(
+            "--data-dir",
+            help="Evaluation data folder.",
+            show_default="$AGENT_EVAL_DATA_DIR or ~/.cache/mlrb-eval/data",
+        ),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result JSON instead of the table.")
@@ -183,7 +189,9 @@ def prefetch_command(
     data_dir: Annotated[
         Path | None,
         typer.Option(
-            "--data-dir", help="Where to lay the data out [default: $AGENT_EVAL_DATA_DIR]."
+            "--data-dir",
+            help="Where to lay the data out.",
+            show_default="$AGENT_EVAL_DATA_DIR or ~/.cache/mlrb-eval/data",
         ),
     ] = None,
 ) -> None:
@@ -216,7 +224,13 @@ def metrics_command(
     found = available()
     if as_json:
         rows = [
-            {"key": r.key, "needs": r.needs, "description": r.description} for r in found.values()
+            {
+                "key": r.key,
+                "needs": r.needs,
+                "description": r.description,
+                "unmeasured": r.unmeasured,
+            }
+            for r in found.values()
         ]
         print_json(rows)
         return
@@ -224,7 +238,8 @@ def metrics_command(
     for column in ("Metric", "Needs", "Description"):
         table.add_column(column)
     for r in found.values():
-        table.add_row(r.key, r.needs, r.description)
+        note = f" (not measured by the evaluator yet: {r.unmeasured})" if r.unmeasured else ""
+        table.add_row(r.key, r.needs, r.description + note)
     Console().print(table)
 
 

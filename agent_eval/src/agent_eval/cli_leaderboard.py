@@ -12,10 +12,9 @@ import typer
 if TYPE_CHECKING:
     from agent_eval.leaderboard.table import Metric, TrialsMode
 
-RESULTS_DIR_HELP = (
-    "Folder of the embedded SQLite database, when no DATABASE_URL or DB_* is set "
-    "(default: AGENT_EVAL_RESULTS_DIR or results/)."
-)
+RESULTS_DIR_HELP = "Folder of the embedded SQLite database, when no DATABASE_URL or DB_* is set."
+RESULTS_DIR_DEFAULT = "$AGENT_EVAL_RESULTS_DIR or results/"
+"""How ``--help`` shows the results folder's default (it is resolved at run time)."""
 
 
 class MetricChoice(StrEnum):
@@ -68,18 +67,21 @@ def leaderboard_command(
         typer.Option("--html", help="Write one self-contained web page to this path."),
     ] = None,
     results_dir: Annotated[
-        Path | None, typer.Option("--results-dir", help=RESULTS_DIR_HELP)
+        Path | None,
+        typer.Option("--results-dir", help=RESULTS_DIR_HELP, show_default=RESULTS_DIR_DEFAULT),
     ] = None,
 ) -> None:
     """Rank agents by normalised score per task, with imported published results beside them."""
     from rich.console import Console
 
+    from agent_contracts.boundary import print_json
     from agent_eval.leaderboard.page import write_page
     from agent_eval.leaderboard.query import load_boards
     from agent_eval.leaderboard.views import render_board, view_json
     from agent_eval.settings import mask_url, resolve_url
     from agent_eval.store import Store
-    from agent_tasks.boundary import guarded, print_json
+
+    every = html is not None  # the page shows every benchmark's tasks, results or not
 
     def read() -> tuple[str, list[Any]]:
         url = resolve_url(results_dir=results_dir)
@@ -88,17 +90,18 @@ def leaderboard_command(
             # A view writes nothing: a missing SQLite file (a mistyped --results-dir, a first
             # start) is an empty database, not one created on the spot.
             with Store.open("sqlite://") as empty:
-                return mask_url(url), load_boards(empty, benchmark, task)
+                return mask_url(url), load_boards(empty, benchmark, task, every_benchmark=every)
         with Store.open(results_dir=results_dir) as store:
-            return store.url, load_boards(store, benchmark, task)
+            return store.url, load_boards(store, benchmark, task, every_benchmark=every)
 
-    url, boards = guarded(read)
+    url, boards = read()
     m: Metric = metric.value
     k: TrialsMode = trials.value
     if html is not None:
-        path = guarded(lambda: write_page(boards, html))
+        path = write_page(boards, html)
         Console(stderr=True, highlight=False).print(
-            f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB, {len(boards)} benchmark(s))"
+            f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB, {len(boards)} benchmark(s))",
+            markup=False,
         )
         if not as_json:
             return
@@ -112,11 +115,13 @@ def leaderboard_command(
         return
     console = Console(highlight=False)
     if not boards:
-        console.print(EMPTY_MESSAGE.format(url=url))
+        console.print(EMPTY_MESSAGE.format(url=url), markup=False)
         return
     for board in boards:
         if not board.rows:
-            console.print(f"No results recorded for benchmark {board.benchmark!r} yet ({url}).")
+            console.print(
+                f"No results recorded for benchmark {board.benchmark!r} yet ({url}).", markup=False
+            )
             continue
         render_board(board, console, m, k)
 
@@ -137,7 +142,8 @@ def import_command(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
     results_dir: Annotated[
-        Path | None, typer.Option("--results-dir", help=RESULTS_DIR_HELP)
+        Path | None,
+        typer.Option("--results-dir", help=RESULTS_DIR_HELP, show_default=RESULTS_DIR_DEFAULT),
     ] = None,
 ) -> None:
     """Import published per-task results (a paper's table, a top human entry) as reference rows.
@@ -147,11 +153,11 @@ def import_command(
     """
     from rich.console import Console
 
+    from agent_contracts.boundary import print_json
     from agent_eval.errors import EvalUsageError
     from agent_eval.leaderboard.importing import builtin_names, builtin_path, read_reference_file
     from agent_eval.leaderboard.query import import_batch
     from agent_eval.store import Store
-    from agent_tasks.boundary import guarded, print_json
     from agent_tasks.registry import list_tasks
 
     out = Console(highlight=False, soft_wrap=True)
@@ -189,14 +195,15 @@ def import_command(
             )
         return summary
 
-    summary = guarded(run)
+    summary = run()
     if as_json:
         print_json(summary)
         return
     if summary.get("checked_only"):
         out.print(
             f"ok: {summary['file']} is valid: {summary['values']} values for "
-            f"{summary['agents']} rows of {summary['benchmark']} (nothing written)"
+            f"{summary['agents']} rows of {summary['benchmark']} (nothing written)",
+            markup=False,
         )
         return
     out.print(

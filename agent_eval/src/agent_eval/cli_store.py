@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from agent_eval.cli_leaderboard import RESULTS_DIR_DEFAULT, RESULTS_DIR_HELP
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
@@ -28,21 +30,22 @@ def sync_command(
     loaded are named and the command exits 2 after loading the others.
     """
     from rich.console import Console
+    from rich.markup import escape
 
+    from agent_contracts.boundary import fail, print_json
     from agent_eval.errors import EvalUsageError
     from agent_eval.sync import sync_folder
-    from agent_tasks.boundary import fail, guarded, print_json
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     with err.status(f"syncing {results_dir} ..."):
-        report = guarded(lambda: sync_folder(results_dir))
+        report = sync_folder(results_dir)
     if as_json:
         print_json(report.model_dump(mode="json"))
     else:
         render_sync(report, Console(highlight=False, soft_wrap=True))
     if report.bad:
         for bad in report.bad:
-            err.print(f"[yellow]bad results file:[/] {bad.path}: {bad.error}", markup=True)
+            err.print(f"[yellow]bad results file:[/] {escape(str(bad.path))}: {escape(bad.error)}")
         count = len(report.bad)
         raise fail(
             EvalUsageError(
@@ -54,7 +57,7 @@ def sync_command(
 
 def render_sync(report: SyncReport, console: Console) -> None:
     """Print the counts of a sync."""
-    console.print(f"synced {report.folder} into {report.database}")
+    console.print(f"synced {report.folder} into {report.database}", markup=False)
     console.print(f"  added            {report.added}")
     console.print(f"  already present  {report.present}")
     if report.skipped:
@@ -69,19 +72,15 @@ def history_command(
     ] = 20,
     results_dir: Annotated[
         Path | None,
-        typer.Option(
-            "--results-dir",
-            help="Folder of the embedded SQLite database, when no DATABASE_URL or DB_* is set "
-            "(default: AGENT_EVAL_RESULTS_DIR or results/).",
-        ),
+        typer.Option("--results-dir", help=RESULTS_DIR_HELP, show_default=RESULTS_DIR_DEFAULT),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List recorded evaluations, newest first."""
     from rich.console import Console
 
+    from agent_contracts.boundary import print_json
     from agent_eval.store import Store
-    from agent_tasks.boundary import guarded, print_json
 
     def read() -> tuple[str, list[HistoryEntry]]:
         from agent_eval.settings import mask_url, resolve_url
@@ -94,14 +93,14 @@ def history_command(
         with Store.open(results_dir=results_dir) as store:
             return store.url, store.history(task=task, limit=limit or None)
 
-    url, entries = guarded(read)
+    url, entries = read()
     if as_json:
         print_json([entry.model_dump(mode="json") for entry in entries])
         return
     console = Console(highlight=False, soft_wrap=True)
     if not entries:
         where = f" for task {task!r}" if task else ""
-        console.print(f"no evaluations recorded{where} in {url}")
+        console.print(f"no evaluations recorded{where} in {url}", markup=False)
         return
     console.print(history_table(entries, title=f"{len(entries)} evaluations in {url}"))
 

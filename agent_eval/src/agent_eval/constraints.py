@@ -18,6 +18,18 @@ def check_constraints(spec: TaskSpec, ctx: MetricContext) -> list[ConstraintChec
     weights: Any = ctx.weights
     checks: list[ConstraintCheck] = []
     for c in spec.constraints:
+        if c.kind == "max_runtime_s" and c.phase == "test_run" and ctx.code_run is not None:
+            run = ctx.code_run.sandbox  # the evaluator's own re-run: measured here
+            checks.append(
+                ConstraintCheck(
+                    kind=c.kind,
+                    limit=c.limit_s,
+                    measured=round(run.wall_s, 3),
+                    passed=not run.timed_out and run.wall_s <= c.limit_s,
+                    detail=f"the evaluator's re-run in the {run.backend} sandbox",
+                )
+            )
+            continue
         if c.kind == "max_runtime_s":
             checks.append(
                 ConstraintCheck(
@@ -43,14 +55,23 @@ def check_constraints(spec: TaskSpec, ctx: MetricContext) -> list[ConstraintChec
             continue
         if c.kind == "max_memory_gb":
             peak = cached_peak(ctx, c.device)
-            applies = c.device == "any" or c.device == peak.device
+            # A model on a GPU runs in GPU memory: a limit stated for the CPU (a device's DRAM)
+            # is judged on that peak. Only a GPU limit on a CPU run cannot be checked.
+            applies = not (c.device == "gpu" and peak.device == "cpu")
+            moved = c.device == "cpu" and peak.device == "gpu"
             checks.append(
                 ConstraintCheck(
                     kind=c.kind,
                     limit=c.limit_gb,
                     measured=round(peak.gb, 4),
                     passed=peak.gb <= c.limit_gb if applies else None,
-                    detail=f"{peak.device} peak during inference ({peak.method})"
+                    detail=f"{peak.device} peak during inference on {peak.where} ({peak.method})"
+                    + (
+                        "; the limit is stated for CPU memory and the model ran on the GPU, so "
+                        "its GPU peak is judged"
+                        if moved
+                        else ""
+                    )
                     + (
                         "" if applies else f"; the limit is on {c.device} memory, not measured here"
                     ),

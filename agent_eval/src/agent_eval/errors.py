@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent_tasks.errors import ExitCode, MLRBError
+from agent_contracts.errors import ExitCode, MLRBError
 
 
 class EvalError(MLRBError):
@@ -25,6 +25,12 @@ class DatasetMissingError(EvalError):
     """An evaluation dataset is not on disk (evaluation never downloads)."""
 
 
+class HubUnreachableError(EvalError):
+    """``prefetch`` cannot reach the Hugging Face Hub (exit 3: the environment is not ready)."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
 class MetricError(EvalError):
     """A metric could not be computed."""
 
@@ -45,3 +51,9 @@ class DatabaseError(EvalError):
 
 class ImportFileError(EvalUsageError):
     """A reference-results file in the wrong shape (exit 2; nothing is imported)."""
+
+
+class CodeEnvironmentError(EvalError):
+    """A code deliverable cannot be re-run here: its image, data or sandbox is missing (exit 3)."""
+
+    exit_code = ExitCode.ENVIRONMENT

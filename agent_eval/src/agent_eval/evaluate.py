@@ -10,15 +10,18 @@ value of 0.
 from __future__ import annotations
 
 import difflib
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent_contracts.errors import ExitCode
 from agent_eval.data import data_dir as default_data_dir
 from agent_eval.data import force_offline
 from agent_eval.errors import (
+    CodeEnvironmentError,
     DatabaseError,
     EvalError,
     EvalUsageError,
@@ -36,12 +39,12 @@ from agent_eval.results import (
     utcnow,
     write_result,
 )
-from agent_tasks.errors import ExitCode
 from agent_tasks.spec import MetricSpec, TaskSpec
 
 DEVICES = ("auto", "cpu", "cuda")
-METRIC_FAILURES = (EvalError, RuntimeError, ValueError, OSError, MemoryError)
-"""Failures recorded against one metric (out of memory, a model that cannot run ...)."""
+METRIC_FAILURES = (EvalError, RuntimeError, ValueError, OSError, MemoryError, ImportError)
+"""Failures recorded against one metric (out of memory, a model that cannot run, a package
+the metric needs is absent ...); anything else is a bug and keeps its traceback."""
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 
@@ -186,6 +189,10 @@ def evaluate(
 
     spec, chosen = validate(options, spec)
     force_offline()
+    if spec.evaluation.code_run is not None:  # code deliverables: exit 3 before anything runs
+        from agent_eval.coderun import check_ready
+
+        check_ready(spec, default_data_dir(options.data_dir))
     started = utcnow()
     clock = time.perf_counter()
     deliverable = resolve_deliverable(options.model_args, spec.deliverable.path)
@@ -203,6 +210,7 @@ def evaluate(
         batch_size=options.batch_size,
         deliverable_folder=deliverable.path,
     )
+    scratch = tempfile.TemporaryDirectory(prefix="mlrb-eval-", ignore_cleanup_errors=True)
     errors: list[ErrorInfo] = []
     values: list[MetricValue] = []
     checks: list[ConstraintCheck] = []
@@ -215,7 +223,9 @@ def evaluate(
     try:
         if deliverable.missing is not None:
             raise deliverable.missing
-        if kind == "hf_model":
+        if spec.evaluation.code_run is not None:
+            model_info = _rerun_code(spec, deliverable.path, ctx, scratch.name, progress)
+        elif kind == "hf_model":
             registered = {m.name: _registered(m.name) for m in chosen}
             tokenizer_for = [
                 n for n, r in registered.items() if r is not None and r.needs == "tokenizer"
@@ -246,6 +256,9 @@ def evaluate(
             model_info = ModelInfo(
                 path=str(deliverable.path), format="method", sha256=content_hash(deliverable.path)
             )
+    except CodeEnvironmentError:
+        scratch.cleanup()
+        raise
     except EvalError as exc:
         failure = exc
         errors.append(_error("load", exc))
@@ -255,13 +268,26 @@ def evaluate(
                 ctx.weights = inspect_weights(deliverable.path)
             except EvalError:
                 ctx.weights = None
+            # -- what the files say is recorded even when the model cannot be loaded --
+            if ctx.weights is not None:
+                from agent_eval.loading import dtype_label
+
+                model_info = model_info.model_copy(
+                    update={
+                        "format": "peft_adapter"
+                        if (deliverable.path / "adapter_config.json").is_file()
+                        else "hf_model",
+                        "dtype": dtype_label(ctx.weights.stored_dtypes),
+                        "quantization": tuple(ctx.weights.quantization),
+                    }
+                )
             if ctx.weights is not None and spec.constraints:
                 checks = _constraints(spec, ctx)
     if failure is None:
         for mspec in chosen:
             progress(f"computing {mspec.name}")
             try:
-                values += get_metric(mspec.name).function(ctx, mspec)
+                values += get_metric(mspec.name).compute(ctx, mspec)  # unmeasured: an error
             except METRIC_FAILURES as exc:
                 failed.add(mspec.name)
                 errors.append(_error(f"metric:{mspec.name}", exc))
@@ -279,6 +305,7 @@ def evaluate(
                 checks = _constraints(spec, ctx)
             except METRIC_FAILURES as exc:
                 errors.append(_error("constraints", exc))
+    scratch.cleanup()  # the re-run's work folder and output are not kept
     from agent_eval.scores import score
 
     primary = next((v for v in values if v.name == spec.primary_metric), None)
@@ -296,6 +323,7 @@ def evaluate(
 
     environment = collect(
         device=device,
+        device_requested=options.device,
         dtype=running_dtype,
         batch_size=options.batch_size or _pinned(chosen, spec, "batch_size"),
         num_fewshot=_pinned(chosen, spec, "num_fewshot"),
@@ -312,9 +340,16 @@ def evaluate(
         status=status,
         metrics=tuple(values),
         primary_metric=spec.primary_metric,
-        score=score(spec, primary.value) if primary is not None else None,
+        score=(
+            score(spec, primary.value, _measured_chance(spec, primary))
+            if primary is not None
+            else None
+        ),
         constraints=tuple(checks),
         errors=tuple(errors),
+        # -- data provenance: what was read, and whether it was the spec's full set --
+        datasets=tuple(ctx.datasets.values()),
+        data_subset=options.limit is not None or any(not d.complete for d in ctx.datasets.values()),
         environment=environment,
         started_at=started,
         finished_at=finished,
@@ -330,13 +365,55 @@ def evaluate(
             hint="the result JSON is printed on stdout; save it and load it later with "
             "'agent-eval sync FOLDER'",
         ) from None
+    # -- audit files beside the results (generations ...), see save_artifacts --
     outcome = Outcome(result=result, path=path, failure=failure)
+    outcome.notes += save_artifacts(path, ctx.artifacts)
     if options.record:
         progress("recording in the database")
         outcome.recorded, outcome.db_error = record(
             result, deliverable.run, options.database_url, options.results_dir
         )
     return outcome
+
+
+def artifact_path(results_file: Path, name: str) -> Path:
+    """Where an audit file of a result is saved: ``<results file stem>.<name>.jsonl``."""
+    return results_file.with_name(f"{results_file.stem}.{name}.jsonl")
+
+
+def save_artifacts(results_file: Path, artifacts: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Write each audit file beside the results; notes for those that could not be written."""
+    from agent_eval.data import write_jsonl
+
+    notes = []
+    for name, rows in artifacts.items():
+        target = artifact_path(results_file, name)
+        try:
+            write_jsonl(target, rows)
+        except OSError as exc:
+            notes.append(f"{name} not saved to {str(target)!r}: {exc.strerror or exc}")
+    return notes
+
+
+def _measured_chance(spec: TaskSpec, primary: MetricValue) -> float | None:
+    """The chance level the primary metric measured on the rows it scored, when it does."""
+    chance = primary.details.get("chance") if spec.primary.chance_measured else None
+    return float(chance) if isinstance(chance, int | float) else None
+
+
+def _rerun_code(
+    spec: TaskSpec, path: Path, ctx: Any, scratch: str, progress: Progress
+) -> ModelInfo:
+    """Re-run a code deliverable in a sandbox; its output becomes what the metrics score."""
+    from agent_eval.coderun import rerun
+    from agent_eval.loading import content_hash
+
+    progress(f"re-running the deliverable in a sandbox ({spec.name})")
+    outcome = rerun(spec, path, ctx.data_dir, Path(scratch))
+    ctx.code_run = outcome
+    ctx.predictions = outcome.output_file
+    folder = path if path.is_dir() else path.parent
+    return ModelInfo(path=str(folder), format="code", sha256=content_hash(folder))
 
 
 def _registered(name: str) -> Any:

@@ -2,10 +2,11 @@
 
 Rules (see docs/evaluator.md):
 
-- a **run folder** (has ``run.json``): the deliverable is ``run.json``'s ``deliverable`` path,
-  else where ``output/submission.json`` ``{"model_path": ...}`` points (inside ``output/``),
-  else ``output/<the spec's deliverable path>`` (``output/model``); the evaluation is linked to
-  the run's id and its agent;
+- a **run folder** (has ``run.json``): the deliverable is exactly ``run.json``'s
+  ``deliverable.path``, the one the harness accepted; none, or a rejected one, is an error
+  linked to the run's id and its agent (never a look at ``output/model`` behind the harness);
+- **any deliverable** first passes :mod:`agent_eval.deliverable_check` (no special files, no
+  links leaving it, sizes capped) before anything opens it;
 - a **PEFT adapter folder** (has ``adapter_config.json``): the base model named there must be on
   this machine (a folder, or in the local Hugging Face cache); the adapter is merged into it;
 - a **Hugging Face model folder** (has ``config.json``): safetensors or ``.bin`` weights,
@@ -19,13 +20,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import struct
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_eval.errors import ModelLoadError
 from agent_eval.results import AgentInfo, ModelInfo
+
+if TYPE_CHECKING:
+    from agent_eval.deliverable_check import CheckedTree
 
 WEIGHT_FILES = (
     "model.safetensors",
@@ -80,8 +84,11 @@ class Deliverable:
     run_id: str | None = None
     agent: AgentInfo | None = None
     missing: ModelLoadError | None = None
-    """Why a run folder has nothing to evaluate (the evaluation is then recorded as an error
-    linked to the run: no valid output, never a score of zero)."""
+    """Why there is nothing to evaluate: a run whose run.json accepted no deliverable, or a
+    deliverable refused by the trust-boundary checks (the evaluation is then recorded as an
+    error, linked to the run if any: never a score, never a score of zero)."""
+    checked: CheckedTree | None = None
+    """The deliverable's files as the checks listed them (None when refused)."""
 
 
 @dataclass
@@ -118,86 +125,44 @@ class LoadedModel:
 
 
 def resolve_deliverable(given: str, deliverable_path: str = "model") -> Deliverable:
-    """Turn the ``--model_args`` path into the folder to evaluate (following a run folder)."""
+    """Turn the ``--model_args`` path into the checked deliverable (following a run folder).
+
+    Nothing is opened here but ``run.json``: the deliverable passes the trust-boundary checks
+    of :mod:`agent_eval.deliverable_check` first, and a refusal is kept in ``missing`` (the
+    evaluation is then recorded as an error, never a score).
+    """
+    from agent_eval.deliverable_check import (
+        DeliverableRefusedError,
+        accepted_deliverable,
+        check_tree,
+        load_limits,
+        read_run_record,
+    )
+
     path = Path(given).expanduser()
-    if not path.exists():
+    if not os.path.lexists(path):
         raise ModelLoadError(
             f"model path {given!r} does not exist",
             hint="pass a Hugging Face model folder, a PEFT adapter folder or a run folder",
         )
-    if not (path.is_dir() and (path / "run.json").is_file()):
-        return Deliverable(path=path, given=given)
-    try:
-        run = json.loads((path / "run.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(
-            f"run record {str(path / 'run.json')!r} is unreadable: {exc}"
-        ) from None
-    if not isinstance(run, dict):
-        raise ModelLoadError(f"run record {str(path / 'run.json')!r} is not a JSON object")
-    output = path / "output"
-    run_id = str(run.get("run_id") or run.get("id") or path.name)
-    found = Deliverable(
-        path=output / deliverable_path, given=given, run=run, run_id=run_id, agent=_agent(run)
-    )
-    try:
-        found.path = _run_target(run, path, output, deliverable_path)
-    except ModelLoadError as exc:
-        found.missing = ModelLoadError(
-            f"run {given!r} has no valid deliverable: {exc}", hint=exc.hint
-        )
-        return found
-    if not found.path.exists():
-        rejected = run.get("deliverable_rejected")
-        found.missing = ModelLoadError(
-            f"run {given!r} has no deliverable at {str(found.path)!r}"
-            + (f" ({rejected})" if rejected else ""),
-            hint="the agent left nothing to evaluate (see the run's agent.log); the run is "
-            "recorded as having no valid output",
-        )
-    return found
-
-
-def _inside(child: Path, parent: Path) -> bool:
-    try:
-        child.resolve().relative_to(parent.resolve())
-    except ValueError:
-        return False
-    return True
-
-
-def _run_target(run: dict[str, Any], folder: Path, output: Path, default: str) -> Path:
-    named = run.get("deliverable")
-    if isinstance(named, dict):
-        named = named.get("path")
-    if isinstance(named, str) and named:
-        candidate = Path(named)
-        if not candidate.is_absolute():
-            candidate = folder / named
-            if not candidate.exists() and (output / named).exists():
-                candidate = output / named
-        return candidate
-    submission = output / "submission.json"
-    if submission.is_file():
+    limits = load_limits()
+    found = Deliverable(path=path, given=given)
+    if path.is_dir() and os.path.lexists(path / "run.json"):
+        run = read_run_record(path)
+        found.run = run
+        found.run_id = str(run.get("run_id") or run.get("id") or path.name)
+        found.agent = _agent(run)
+        found.path = path / "output" / deliverable_path  # shown when nothing was accepted
         try:
-            model_path = json.loads(submission.read_text(encoding="utf-8")).get("model_path")
-        except (OSError, json.JSONDecodeError, AttributeError):
-            raise ModelLoadError(f"{str(submission)!r} is not a JSON object") from None
-        if not isinstance(model_path, str) or not model_path:
-            raise ModelLoadError(f"{str(submission)!r} has no 'model_path' string")
-        rel = (
-            model_path.removeprefix("/app/output").lstrip("/")
-            if model_path.startswith("/app/output")
-            else model_path
-        )
-        candidate = output / rel
-        if Path(rel).is_absolute() or not _inside(candidate, output):
-            raise ModelLoadError(
-                f"submission.json model_path {model_path!r} points outside the output folder",
-                hint="model_path must name a folder inside /app/output",
-            )
-        return candidate
-    return output / default
+            found.path = accepted_deliverable(path, run)
+        except DeliverableRefusedError as exc:
+            found.missing = exc
+            return found
+    try:
+        found.checked = check_tree(found.path, limits)
+    except DeliverableRefusedError as exc:
+        found.missing = exc
+    return found
 
 
 def _agent(run: dict[str, Any]) -> AgentInfo | None:
@@ -216,14 +181,20 @@ def _agent(run: dict[str, Any]) -> AgentInfo | None:
     )
 
 
-def content_hash(path: Path) -> str:
-    """sha256 over the sorted relative file names and their bytes (a file: its bytes)."""
+def content_hash(path: Path, checked: CheckedTree | None = None) -> str:
+    """sha256 over the sorted relative file names and their bytes (a file: its bytes).
+
+    It covers exactly the files of the checked deliverable (``checked``, else ``path`` is
+    checked here): regular files inside it, and links inside it under their own name with the
+    bytes they point at; nothing outside the deliverable, nothing that is not a regular file.
+    """
+    from agent_eval.deliverable_check import check_tree, open_regular
+
+    tree = checked if checked is not None else check_tree(path)
     digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for file in files:
-        rel = file.name if path.is_file() else file.relative_to(path).as_posix()
-        digest.update(rel.encode() + b"\0")
-        with file.open("rb") as fh:
+    for file in tree.files:
+        digest.update(file.name.encode() + b"\0")
+        with open_regular(file.real) as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
         digest.update(b"\0")
@@ -253,31 +224,25 @@ def _weight_files(folder: Path) -> list[Path]:
     return []
 
 
-def safetensors_header(path: Path) -> dict[str, Any]:
-    """The JSON header of a safetensors file, checked against the file's size."""
-    size = path.stat().st_size
+def safetensors_tensors(path: Path) -> dict[str, tuple[str, list[int]]]:
+    """Each tensor's stored dtype (``F32``, ``I8`` ...) and shape, from a safetensors header.
+
+    The ``safetensors`` library checks the header against the file: a truncated, padded or
+    garbled file is a :class:`ModelLoadError`.
+    """
+    from safetensors import SafetensorError, safe_open
+
     try:
-        with path.open("rb") as fh:
-            raw = fh.read(8)
-            (length,) = struct.unpack("<Q", raw)
-            if length <= 0 or 8 + length > size:
-                raise ValueError("header length beyond the end of the file")
-            header: dict[str, Any] = json.loads(fh.read(length))
-    except (struct.error, ValueError, UnicodeDecodeError) as exc:
+        with safe_open(str(path), framework="pt") as fh:
+            return {
+                name: (fh.get_slice(name).get_dtype(), list(fh.get_slice(name).get_shape()))
+                for name in fh.keys()  # noqa: SIM118 (a safe_open handle is not a dict)
+            }
+    except SafetensorError as exc:
         raise ModelLoadError(
             f"weights file {str(path)!r} is corrupt or truncated ({exc})",
             hint="copy the model folder again; the file does not parse as safetensors",
         ) from None
-    end = max(
-        (int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0
-    )
-    if 8 + length + end != size:
-        raise ModelLoadError(
-            f"weights file {str(path)!r} is corrupt or truncated "
-            f"({size} bytes, header announces {8 + length + end})",
-            hint="copy the model folder again; the file is incomplete",
-        )
-    return header
 
 
 def stored_dtypes(files: list[Path]) -> tuple[dict[str, int], list[str]]:
@@ -286,12 +251,10 @@ def stored_dtypes(files: list[Path]) -> tuple[dict[str, int], list[str]]:
     suspicious: list[str] = []
     for file in files:
         if file.suffix == ".safetensors":
-            for name, entry in safetensors_header(file).items():
-                if name == "__metadata__":
-                    continue
-                dtype = _SAFETENSORS_DTYPES.get(entry["dtype"], entry["dtype"].lower())
+            for name, (stored, shape) in safetensors_tensors(file).items():
+                dtype = _SAFETENSORS_DTYPES.get(stored, stored.lower())
                 numel = 1
-                for dim in entry["shape"]:
+                for dim in shape:
                     numel *= int(dim)
                 counts[dtype] = counts.get(dtype, 0) + numel
                 if _quantized_tensor(name, dtype):
@@ -413,8 +376,8 @@ def pick_device(device: str) -> str:
     if device == "auto":
         return "cuda:0" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
+        from agent_contracts.errors import ExitCode
         from agent_eval.errors import EvalUsageError
-        from agent_tasks.errors import ExitCode
 
         raise EvalUsageError(
             f"--device {device} was asked for but no CUDA device is available",
@@ -422,8 +385,8 @@ def pick_device(device: str) -> str:
             exit_code=ExitCode.ENVIRONMENT,
         )
     if device.startswith("cuda:"):
+        from agent_contracts.errors import ExitCode
         from agent_eval.errors import EvalUsageError
-        from agent_tasks.errors import ExitCode
 
         index = device.removeprefix("cuda:")
         count = torch.cuda.device_count()
@@ -448,6 +411,20 @@ def _from_pretrained(cls: Any, source: str | Path, config: Any, dtype: str) -> A
         )
     except ModelLoadError:
         raise
+    except ImportError as exc:
+        # transformers asks for a quantization backend (bitsandbytes, GPTQ ...) named in
+        # config.json's quantization_config: the deliverable cannot run here, record why.
+        quant = getattr(config, "quantization_config", None)
+        if isinstance(quant, dict):
+            method = str(quant.get("quant_method", "?"))
+        else:
+            method = str(getattr(quant, "quant_method", "?"))
+        first = str(exc).strip().split("\n")[0]
+        raise ModelLoadError(
+            f"cannot load {str(source)!r}: its config.json asks for quantization "
+            f"(quant_method={method!r}) that needs a package this evaluator lacks: {first}",
+            hint="deliver the weights unquantized (the tasks allow FP16/FP32 only)",
+        ) from None
     except (OSError, ValueError, RuntimeError, KeyError, EOFError) as exc:
         first = str(exc).strip().split("\n")[0]
         raise ModelLoadError(
@@ -494,18 +471,23 @@ def _peft_base(adapter: Path) -> tuple[str, dict[str, Any]]:
     local = Path(base).expanduser()
     if not local.is_absolute() and (adapter / base).is_dir():
         local = adapter / base
-    if local.is_dir():
-        return str(local), cfg
-    try:
-        from huggingface_hub import snapshot_download
+    if not local.is_dir():
+        try:
+            from huggingface_hub import snapshot_download
 
-        return snapshot_download(base, local_files_only=True), cfg
-    except Exception:  # any cache miss (several exception types across hub versions)
-        raise ModelLoadError(
-            f"base model {base!r} of the PEFT adapter {str(adapter)!r} is not on this machine",
-            hint="evaluation is offline: mount the base model and name its folder in "
-            "adapter_config.json, or merge the adapter into the base and deliver that",
-        ) from None
+            local = Path(snapshot_download(base, local_files_only=True))
+        except Exception:  # any cache miss (several exception types across hub versions)
+            raise ModelLoadError(
+                f"base model {base!r} of the PEFT adapter {str(adapter)!r} is not on this machine",
+                hint="evaluation is offline: mount the base model and name its folder in "
+                "adapter_config.json, or merge the adapter into the base and deliver that",
+            ) from None
+    from agent_eval.deliverable_check import check_tree
+
+    # The base is this machine's model (the Hugging Face cache links its snapshots into a blob
+    # store), so links may leave it; a FIFO or device node in it is still refused unopened.
+    check_tree(local, links_may_leave=True)
+    return str(local), cfg
 
 
 def load(
@@ -517,13 +499,15 @@ def load(
 ) -> LoadedModel:
     """Load the model once; ``need_tokenizer`` names what needs one (None: optional)."""
     folder = deliverable.path
+    if deliverable.missing is not None:
+        raise deliverable.missing
     if not folder.is_dir():
         raise ModelLoadError(
             f"{str(folder)!r} is a file, not a model folder",
             hint="pass the folder holding config.json and the weights",
         )
     run_on = pick_device(device)
-    digest = content_hash(folder)
+    digest = content_hash(folder, deliverable.checked)  # checks the folder when not yet done
     adapter = (folder / "adapter_config.json").is_file()
     adapter_params: int | None = None
     if adapter:
@@ -579,6 +563,7 @@ def load(
         architecture=f"{arch} ({config_dict.get('model_type', '?')})",
         base_model=base_name,
         dtype=dtype_label(counts),
+        quantization=tuple(quantization_signs(quant_folder, config_dict, suspicious)),
     )
     return LoadedModel(
         model=model,

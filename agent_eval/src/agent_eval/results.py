@@ -64,14 +64,44 @@ class ModelInfo(_Record):
     """Path as given (or resolved from a run folder)."""
     sha256: str | None = None
     """Content hash over every file of the deliverable (names and bytes), sorted by name."""
-    format: Literal["hf_model", "peft_adapter", "predictions_csv", "method", "unknown"]
-    """Kind of deliverable."""
+    format: Literal["hf_model", "peft_adapter", "predictions_csv", "method", "code", "unknown"]
+    """Kind of deliverable (``code``: a program the evaluator re-ran, see code-deliverables)."""
     architecture: str | None = None
     """Model class or ``model_type``."""
     base_model: str | None = None
     """Base model of a PEFT adapter."""
     dtype: str | None = None
     """Dtype of the stored floating-point weights."""
+    quantization: tuple[str, ...] = ()
+    """Signs of quantization found in the files (config, side files, integer weights); empty
+    when none, or when the files could not be read."""
+
+
+class DatasetUse(_Record):
+    """One dataset an evaluation read: where it comes from, how much of it, and a hash."""
+
+    id: str
+    """Hub dataset id (``cais/mmlu``), or ``bundled:<name>`` for data shipped in the package."""
+    config: str | None = None
+    """Configuration (subset) name; several read together are listed in ``details``."""
+    split: str
+    """Split scored (``test``, ``validation``, ``train[-400:]`` ...)."""
+    revision: str | None = None
+    """Hub revision the spec pins; None: not yet pinned (whatever prefetch fetched)."""
+    fetched_revision: str | None = None
+    """Hub commit prefetch downloaded, when its manifest recorded one."""
+    examples: int
+    """Examples scored (rows, questions, sentence pairs; for text: windows)."""
+    full_examples: int | None = None
+    """Examples in the spec's full set; None when not known."""
+    complete: bool
+    """True when the full set was scored; False marks a sample, which is never ranked."""
+    sha256: str
+    """sha256 over the files read (relative names and bytes, sorted by name)."""
+    used_by: tuple[str, ...] = ()
+    """Metric keys that read it."""
+    details: dict[str, Any] = Field(default_factory=dict)
+    """Per-part counts (subjects, phenomena, subtasks) and the files read."""
 
 
 class AgentInfo(_Record):
@@ -127,7 +157,9 @@ class Environment(_Record):
     python_version: str
     platform: str
     device: str
-    """``cpu``, ``cuda:0`` ..."""
+    """``cpu``, ``cuda:0`` ... (what ran; ``auto`` resolved)."""
+    device_requested: str | None = None
+    """The ``--device`` asked for (``auto``, ``cpu``, ``cuda``, ``cuda:N``)."""
     device_name: str | None = None
     """GPU model, or the CPU description."""
     dtype: str | None = None
@@ -158,6 +190,11 @@ class EvaluationResult(_Record):
     """Normalised primary score; None when the primary metric was not computed."""
     constraints: tuple[ConstraintCheck, ...] = ()
     errors: tuple[ErrorInfo, ...] = ()
+    datasets: tuple[DatasetUse, ...] = ()
+    """Every dataset the metrics read, with its revision, split, size used and hash."""
+    data_subset: bool = False
+    """True when fewer examples than the spec's full set were scored (a dataset incomplete or
+    ``--limit``): kept in history, never ranked."""
     environment: Environment
     started_at: datetime
     finished_at: datetime

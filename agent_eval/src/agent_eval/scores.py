@@ -19,11 +19,19 @@ def improvement_pct(value: float, baseline: float, direction: str) -> float | No
     return change if direction == "higher" else -change
 
 
-def score(spec: TaskSpec, value: float) -> Score:
-    """The primary metric's value as a :class:`Score` for this task."""
+def score(spec: TaskSpec, value: float, measured_chance: float | None = None) -> Score:
+    """The primary metric's value as a :class:`Score` for this task.
+
+    ``measured_chance``: the chance level the metric measured on the data it scored (reported
+    in its details as ``chance``); it replaces the spec's nominal level, so the level scored
+    against is the one of what was averaged.
+    """
     primary = spec.primary
     anchors = spec.anchors
+    chance = measured_chance if measured_chance is not None else primary.chance
     baseline, reference = anchors.baseline, anchors.reference_value
+    if anchors.baseline_is_chance and chance is not None:
+        baseline = chance
     if baseline is not None and reference is not None:
         return Score(
             metric=primary.name,
@@ -34,13 +42,13 @@ def score(spec: TaskSpec, value: float) -> Score:
             reference=reference,
             method="anchors",
         )
-    if primary.chance is not None and primary.direction == "higher" and primary.chance < 1:
+    if chance is not None and primary.direction == "higher" and chance < 1:
         return Score(
             metric=primary.name,
             raw=value,
-            normalised=normalise(value, primary.chance, 1.0),
-            absolute_improvement_pct=improvement_pct(value, primary.chance, "higher"),
-            baseline=primary.chance,
+            normalised=normalise(value, chance, 1.0),
+            absolute_improvement_pct=improvement_pct(value, chance, "higher"),
+            baseline=chance,
             reference=1.0,
             method="chance",
         )

@@ -18,3 +18,7 @@ DEFAULT_GRACE = "30s"
 
 EvalModeChoice = Literal["auto", "image", "process"]
 """Where ``--evaluate`` runs the evaluator: its image, a process, or the image when available."""
+
+CredentialsMode = Literal["proxy", "direct"]
+"""How the agent reaches its provider: through the harness's model-API proxy with a per-run
+token (the key stays on the host), or with the real key handed over (the original behaviour)."""

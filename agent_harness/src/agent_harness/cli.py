@@ -8,9 +8,16 @@ from typing import Annotated
 
 import typer
 
-from agent_harness.choices import DEFAULT_GRACE, EvalModeChoice, Network, Provider, Runtime
+from agent_contracts.boundary import guarded, print_json
+from agent_harness.choices import (
+    DEFAULT_GRACE,
+    CredentialsMode,
+    EvalModeChoice,
+    Network,
+    Provider,
+    Runtime,
+)
 from agent_harness.runset.cli import batch_app
-from agent_tasks.boundary import guarded, print_json
 
 app = typer.Typer(
     name="agent-harness",
@@ -37,6 +44,22 @@ def run_command(
     provider: Annotated[
         Provider, typer.Option("--provider", "-p", help="Provider whose key the agent gets.")
     ] = "none",
+    credentials: Annotated[
+        CredentialsMode,
+        typer.Option(
+            "--credentials",
+            help="proxy: a per-run token for the harness's model-API proxy (the key stays "
+            "here); direct: the real key, as the original system did.",
+        ),
+    ] = "proxy",
+    budget_tokens: Annotated[
+        int | None,
+        typer.Option("--budget-tokens", min=1, help="Model-API token budget (proxy only)."),
+    ] = None,
+    budget_usd: Annotated[
+        float | None,
+        typer.Option("--budget-usd", min=0.000001, help="Model-API cost budget in USD (proxy)."),
+    ] = None,
     gpus: Annotated[
         str | None,
         typer.Option("--gpus", help="none, all, 0 or 0,1 [default: as many as the task asks]"),
@@ -48,12 +71,26 @@ def run_command(
     grace: Annotated[
         str, typer.Option("--grace", help="Time between SIGTERM and SIGKILL at the deadline.")
     ] = DEFAULT_GRACE,
+    disk_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--disk-limit",
+            help="Disk the agent may fill: 500M, 20G or none [default: the task's disk_gb].",
+        ),
+    ] = None,
     env_file: Annotated[
         Path | None, typer.Option("--env-file", help="Dotenv file with the credentials.")
     ] = None,
     pass_env: Annotated[
         list[str] | None,
         typer.Option("--pass-env", help="Pass this variable too (repeatable)."),
+    ] = None,
+    pass_env_unsafe: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pass-env-unsafe",
+            help="Pass a variable that replaces the image's own: PATH, LD_*, PYTHON* (repeatable).",
+        ),
     ] = None,
     runtime: Annotated[
         Runtime, typer.Option("--runtime", help="docker, local, or auto (docker if it answers).")
@@ -104,8 +141,8 @@ def run_command(
 
     for value, what in ((image, "IMAGE"), (task, "--task")):
         if not value.strip():
+            from agent_contracts.boundary import fail
             from agent_harness.errors import ConfigError
-            from agent_tasks.boundary import fail
 
             raise fail(
                 ConfigError(
@@ -119,11 +156,16 @@ def run_command(
         task=task,
         benchmark=benchmark,
         provider=provider,
+        credentials=credentials,
+        budget_tokens=budget_tokens,
+        budget_usd=budget_usd,
         gpus=gpus,
         time_limit=time_limit,
         grace=grace,
+        disk_limit=disk_limit,
         env_file=env_file,
         pass_env=tuple(pass_env or ()),
+        pass_env_unsafe=tuple(pass_env_unsafe or ()),
         runtime=runtime,
         runs_dir=runs_dir,
         command=command,

@@ -6,7 +6,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent_harness.choices import DEFAULT_GRACE, EvalModeChoice, Network, Provider, Runtime
+from agent_harness.choices import (
+    DEFAULT_GRACE,
+    CredentialsMode,
+    EvalModeChoice,
+    Network,
+    Provider,
+    Runtime,
+)
 
 
 class RunConfig(BaseModel):
@@ -22,16 +29,27 @@ class RunConfig(BaseModel):
     """Benchmark the task is asked for under (``mini_benchmark`` selects mini variants)."""
     provider: Provider = "none"
     """Provider whose key the agent receives."""
+    credentials: CredentialsMode = "proxy"
+    """With a provider: ``proxy`` (a per-run token for the harness's model-API proxy, which holds
+    the key, counts usage and cost and enforces the budget) or ``direct`` (the real key)."""
+    budget_tokens: int | None = Field(default=None, gt=0)
+    """Model-API token budget of the run, input plus output (proxy only; None: no limit)."""
+    budget_usd: float | None = Field(default=None, gt=0)
+    """Model-API cost budget of the run in USD, from the pinned price table (proxy only)."""
     gpus: str | None = None
     """``none``, ``all``, ``0`` or ``0,1``; None: as many as the task spec asks for."""
     time_limit: str | None = None
     """``24h``, ``90m``, ``1h30m``, ``45s`` or seconds; None: the task spec's limit."""
     grace: str = DEFAULT_GRACE
     """Time between SIGTERM and SIGKILL at the deadline."""
+    disk_limit: str | None = None
+    """Disk the agent may fill (``500M``, ``20G``, ``none``); None: the task spec's ``disk_gb``."""
     env_file: Path | None = None
     """Dotenv file with credentials; never mounted or copied."""
     pass_env: tuple[str, ...] = ()
     """More variable names to pass to the agent (from the environment or the env file)."""
+    pass_env_unsafe: tuple[str, ...] = ()
+    """Names passed although they replace the image's own (``PATH``, ``LD_*``, ``PYTHON*``)."""
     runtime: Runtime = "auto"
     """Where the agent runs."""
     runs_dir: Path = Path("runs")

@@ -1,12 +1,12 @@
 """The harness's errors: every one tells the user what went wrong and what to do next.
 
-``HarnessError`` derives from :class:`agent_tasks.errors.MLRBError`; usage problems exit 2,
+``HarnessError`` derives from :class:`agent_contracts.errors.MLRBError`; usage problems exit 2,
 an environment that is not ready exits 3 (see docs/harness.md, "Exit codes").
 """
 
 from __future__ import annotations
 
-from agent_tasks.errors import ExitCode, MLRBError
+from agent_contracts.errors import ExitCode, MLRBError
 
 
 class HarnessError(MLRBError):

@@ -51,9 +51,15 @@ def parse_gpus(text: str) -> GpuSelection:
     if value == "all":
         return GpuSelection(all=True)
     parts = [p.strip() for p in value.split(",")]
-    if not all(re.fullmatch(r"\d+", p) for p in parts) or len(set(parts)) != len(parts):
-        raise ConfigError(f"invalid GPU selection {text!r}", hint=f"use {GPU_FORMS}")
-    return GpuSelection(ids=tuple(str(int(p)) for p in parts))
+    # ASCII digits only (\d takes other scripts' digits), and short: an id is a small number.
+    if len(value) > 256 or not all(re.fullmatch(r"[0-9]{1,6}", p) for p in parts):
+        raise ConfigError(f"invalid GPU selection {text[:256]!r}", hint=f"use {GPU_FORMS}")
+    ids = tuple(str(int(p)) for p in parts)
+    if len(set(ids)) != len(ids):  # 0,00 and 1,01 name one GPU twice
+        raise ConfigError(
+            f"invalid GPU selection {text!r}: a GPU is named twice", hint=f"use {GPU_FORMS}"
+        )
+    return GpuSelection(ids=ids)
 
 
 def default_gpus(count: int) -> GpuSelection:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from agent_contracts.errors import ExitCode
 from agent_harness.choices import EvalModeChoice
 from agent_harness.errors import EngineNotReadyError, HarnessError
 from agent_harness.gpus import GpuSelection
@@ -80,6 +81,16 @@ def evaluator_environment(file_values: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in file_values.items() if k in DATABASE_KEYS and k not in os.environ}
 
 
+def _unrecorded(executable: str | None) -> str | None:
+    """The note for image mode when nothing on this machine can record the result."""
+    if executable is not None:
+        return None
+    return (
+        "agent-eval is not installed on this machine: the evaluator image saves the results JSON, "
+        "but nothing records it in the database (exit 6); load it later with `agent-eval sync`"
+    )
+
+
 def plan_evaluation(
     mode: EvalModeChoice,
     *,
@@ -108,14 +119,14 @@ def plan_evaluation(
                 hint="build it (docker/eval/Dockerfile, see docs/evaluator.md), or use "
                 "--eval-mode process",
             )
-        return EvalPlan("image", results_dir, image, executable, env)
+        return EvalPlan("image", results_dir, image, executable, env, _unrecorded(executable))
     if mode == "auto" and image_ok:
-        return EvalPlan("image", results_dir, image, executable, env)
+        return EvalPlan("image", results_dir, image, executable, env, _unrecorded(executable))
     if executable is None:
         raise EngineNotReadyError(
             "agent-eval is not installed, so the run cannot be evaluated as a process",
-            hint="pip install ./agent_tasks ./agent_eval (or `make dev`), or build the evaluator "
-            "image and use --eval-mode image",
+            hint="pip install ./agent_contracts ./agent_tasks ./agent_eval (or `make dev`), or "
+            "build the evaluator image and use --eval-mode image",
         )
     note = None
     if mode == "auto" and runtime == "docker":
@@ -161,6 +172,9 @@ def evaluate_run(
             )
             recorded = sync.returncode == 0
             say(sync.stdout.strip() or sync.stderr.strip())
+        if code == 0 and not recorded:
+            # Saved as JSON but not in the database: the documented exit 6, as in process mode.
+            code = int(ExitCode.DATABASE_FAILED)
     else:
         assert plan.executable is not None
         argv = [

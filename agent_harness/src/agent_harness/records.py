@@ -37,6 +37,88 @@ class Limits(BaseModel):
     """Memory limit of the container (None: not limited)."""
     cpus: float | None = None
     """CPU limit of the container (None: not limited)."""
+    budget_tokens: int | None = None
+    """Model-API token budget (input plus output; None: not limited)."""
+    budget_usd: float | None = None
+    """Model-API cost budget in USD (None: not limited)."""
+    disk_bytes: int | None = None
+    """Disk the agent may fill (output folder plus container layer), watched by the harness
+    (None: not limited)."""
+    pids_limit: int | None = None
+    """Processes and threads the container may hold at once (None: not limited; local runs)."""
+
+
+class ModelUsage(BaseModel):
+    """What a run's model calls used through the harness's proxy (``--credentials proxy``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    calls: int = 0
+    """Calls forwarded to the provider (refused ones not included)."""
+    refused_calls: int = 0
+    """Calls the proxy refused because the budget was spent (answered 429)."""
+    input_tokens: int = 0
+    """Prompt tokens as the provider reported them, cached ones included."""
+    output_tokens: int = 0
+    """Output tokens as the provider reported them, reasoning tokens included."""
+    cached_input_tokens: int = 0
+    """Prompt tokens read from the provider's cache."""
+    cache_write_tokens: int = 0
+    """Prompt tokens written to the provider's cache (Anthropic)."""
+    reasoning_tokens: int = 0
+    """Reasoning tokens (part of ``output_tokens``), where the provider reports them."""
+    cost_usd: float = 0.0
+    """Cost in USD from the pinned price table (calls of unpriced models count 0)."""
+    unpriced_calls: int = 0
+    """Calls of a model the price table does not list (their cost is unknown)."""
+    budget_tokens: int | None = None
+    """Token budget of the run (input plus output), None when not limited."""
+    budget_usd: float | None = None
+    """Cost budget of the run in USD, None when not limited."""
+    budget_exhausted: bool = False
+    """The budget was spent: later calls were, or would have been, refused."""
+    budget_message: str | None = None
+    """Which budget was spent, and by how much."""
+    price_table: str = ""
+    """Date of the price table the cost comes from."""
+    calls_file: str = "model_calls.jsonl"
+    """One JSON line per call, relative to the run folder."""
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+
+StopReason = Literal["deadline", "interrupted", "disk_limit"]
+"""Why the harness stopped the agent before it ended on its own."""
+
+
+class OutputSafety(BaseModel):
+    """What the harness did to the output folder before anything on the host read it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    owner: str
+    """``uid:gid`` the output was handed to (the invoking user; under sudo, ``SUDO_UID``)."""
+    safe: bool
+    """True when everything could be made safe; False leaves the run folder 0700 and rejects
+    the deliverable."""
+    removed: dict[str, int] = {}
+    """How many entries were removed, by reason (``device node``, ``fifo``, ``socket``,
+    ``link leaving the folder``, ``hard link to a file outside the folder``, ...)."""
+    removed_examples: list[str] = []
+    """A few removed paths, relative to the output folder, with the reason."""
+    modes_changed: int = 0
+    """Files and folders whose setuid, setgid or sticky bits were cleared."""
+    mode_examples: list[str] = []
+    """A few of them, with the mode before and after."""
+    owners_changed: int = 0
+    """Entries handed to ``owner``."""
+    unsafe_count: int = 0
+    """Entries that could not be made safe (a harness that is not root and root's files)."""
+    unsafe: list[str] = []
+    """A few of them, with the reason."""
 
 
 class Deliverable(BaseModel):
@@ -79,6 +161,11 @@ class RunRecord(BaseModel):
     """Provider whose key the agent received (``none``: no key)."""
     credentials: list[str] = []
     """Names of the variables passed as credentials (never their values)."""
+    credentials_mode: Literal["proxy", "direct"] | None = None
+    """``proxy``: the agent got a per-run token for the harness's model-API proxy; ``direct``:
+    the real key (None: no provider)."""
+    model_usage: ModelUsage | None = None
+    """Model calls, tokens and cost through the proxy (proxy mode only)."""
     gpus: str | list[str]
     """``"all"`` or the GPU ids (empty: none)."""
     network: str | None = None
@@ -103,6 +190,10 @@ class RunRecord(BaseModel):
     """The agent's own exit status (a signal shows as 128 + its number)."""
     message: str | None = None
     """What went wrong, for status ``error``."""
+    stop_reason: StopReason | None = None
+    """Why the harness stopped the agent (None: it ended on its own)."""
+    output_safety: OutputSafety | None = None
+    """What was removed or changed in the output folder to make it safe for the host."""
     deliverable: Deliverable | None = None
     """The deliverable, if one was found inside the output folder."""
     deliverable_rejected: str | None = None

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from agent_contracts.errors import ExitCode
 from agent_harness.config import RunConfig
+from agent_harness.disk_limit import DiskWatcher, gb_to_bytes, parse_size
 from agent_harness.errors import ConfigError, EngineNotReadyError, HarnessError, RunsFolderError
 from agent_harness.gpus import (
     GpuSelection,
@@ -27,7 +29,9 @@ from agent_harness.gpus import (
     parse_gpus,
 )
 from agent_harness.handoff import EvalPlan
+from agent_harness.output_safety import close_run_folder, make_output_safe
 from agent_harness.progress import Progress
+from agent_harness.proxy.session import ProxyPlan, ProxySession
 from agent_harness.records import (
     LOG_FILE,
     OUTPUT_DIR,
@@ -35,13 +39,14 @@ from agent_harness.records import (
     Deliverable,
     Limits,
     RunRecord,
+    StopReason,
     hostname,
     iso,
     new_run_id,
     utc_now,
     write_record,
 )
-from agent_harness.runtimes.base import AgentProcess, Launch, Runtime
+from agent_harness.runtimes.base import DEFAULT_PIDS_LIMIT, AgentProcess, Launch, Runtime
 from agent_harness.secrets import (
     Credentials,
     Redactor,
@@ -50,7 +55,6 @@ from agent_harness.secrets import (
     select_credentials,
 )
 from agent_harness.timelimit import format_seconds, parse_grace, parse_time_limit
-from agent_tasks.errors import ExitCode
 from agent_tasks.spec import TaskSpec
 
 HARNESS_VERSION = "0.1.0"
@@ -75,10 +79,13 @@ class Plan:
     user: str | None
     memory_bytes: int | None
     cpus: float | None
+    disk_bytes: int | None = None
     image_id: str | None = None
     image_digest: str | None = None
     evaluation: EvalPlan | None = None
     notes: list[str] = field(default_factory=list)
+    proxy: ProxyPlan | None = None
+    """The model-API proxy's plan (``--credentials proxy`` with a provider)."""
 
 
 def _container_user(choice: str) -> str | None:
@@ -142,14 +149,18 @@ def preflight(config: RunConfig, progress: Progress | None = None) -> Plan:
     given_limit = parse_time_limit(config.time_limit) if config.time_limit is not None else None
     grace = parse_grace(config.grace)
     given_gpus = parse_gpus(config.gpus) if config.gpus else None
+    given_disk = parse_size(config.disk_limit) if config.disk_limit is not None else None
     spec = resolve_task(config.task, config.benchmark)
     limit = given_limit if given_limit is not None else spec.resources.time_limit_s
     gpus = given_gpus if given_gpus is not None else default_gpus(spec.resources.gpus)
     file_values = read_env_file(config.env_file) if config.env_file is not None else {}
-    credentials = select_credentials(config.provider, file_values, os.environ, config.pass_env)
+    credentials = select_credentials(
+        config.provider, file_values, os.environ, config.pass_env, config.pass_env_unsafe
+    )
     user = _container_user(config.user)
     _check_runs_dir(config.runs_dir)
     runtime = _select_runtime(config)
+    proxy, credentials = _plan_proxy(config, credentials, runtime.name)  # docs/proxy.md
     check_gpus(gpus)
     res = spec.resources
     memory = int(res.ram_gb * 1024**3) if res.ram_gb else None
@@ -166,6 +177,10 @@ def preflight(config: RunConfig, progress: Progress | None = None) -> Plan:
         user=None,
         memory_bytes=memory,
         cpus=cpus,
+        proxy=proxy,
+        disk_bytes=given_disk
+        if config.disk_limit is not None
+        else (gb_to_bytes(res.disk_gb) if res.disk_gb else None),
     )
     if runtime.name == "docker":
         from agent_harness.runtimes.container import DockerRuntime, cpus_available, ensure_image
@@ -179,7 +194,7 @@ def preflight(config: RunConfig, progress: Progress | None = None) -> Plan:
         plan.network = (
             config.network
             if config.network != "auto"
-            else ("none" if config.provider == "none" else "bridge")
+            else ("none" if config.provider == "none" or proxy is not None else "bridge")
         )
         plan.user = user
         announce = progress.say if progress is not None else None
@@ -201,6 +216,25 @@ def preflight(config: RunConfig, progress: Progress | None = None) -> Plan:
         if plan.evaluation.note:
             plan.notes.append(plan.evaluation.note)
     return plan
+
+
+def _plan_proxy(
+    config: RunConfig, credentials: Credentials, runtime: str
+) -> tuple[ProxyPlan | None, Credentials]:
+    """The proxy's plan and what is left for the agent; budgets need the proxy (exit 2)."""
+    from agent_harness.proxy.ledger import Budget
+    from agent_harness.proxy.session import plan_proxy
+
+    budgeted = config.budget_tokens is not None or config.budget_usd is not None
+    if config.provider == "none" or config.credentials == "direct":
+        if budgeted:
+            raise ConfigError(
+                "--budget-tokens and --budget-usd need a provider and --credentials proxy",
+                hint="name the provider (--provider openai) and keep --credentials proxy",
+            )
+        return None, credentials
+    budget = Budget(tokens=config.budget_tokens, usd=config.budget_usd)
+    return plan_proxy(config.provider, credentials, budget, runtime)
 
 
 class _Interrupts:
@@ -241,6 +275,14 @@ def _stop(proc: AgentProcess, grace_s: int, interrupts: _Interrupts) -> int | No
             break
     proc.kill()
     return proc.wait(15)
+
+
+def _watch_disk(plan: Plan, output_dir: Path, proc: AgentProcess) -> DiskWatcher | None:
+    """Start watching the disk the agent fills (None when the run has no disk limit)."""
+    if plan.disk_bytes is None:
+        return None
+    layer = getattr(proc, "writable_layer_bytes", None)  # docker: the container's own layer
+    return DiskWatcher(plan.disk_bytes, output_dir, proc.kill, layer_bytes=layer).start()
 
 
 def _environment(plan: Plan, task_dir: str, output_dir: str, deadline: float) -> dict[str, str]:
@@ -288,7 +330,7 @@ class _AgentLog:
 
 def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunRecord, Path]:
     """Run one agent for one task under its time limit; return the final record and run folder."""
-    from agent_harness.deliverable import find_deliverable
+    from agent_harness.deliverable import Found, find_deliverable
     from agent_harness.runtimes.local import release
     from agent_tasks.export import export_task
 
@@ -301,13 +343,17 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
     run_dir = config.runs_dir / run_id
     output_dir = run_dir / OUTPUT_DIR
     task_dir = run_dir / TASK_DIR
-    output_dir.mkdir(parents=True)
+    run_dir.mkdir(parents=True)
+    open_mode = close_run_folder(run_dir)  # closed before the output exists; reopened once safe
+    output_dir.mkdir()
     if config.user == "image" and plan.runtime.name == "docker":
         output_dir.chmod(0o777)  # the image's user may be anyone
     # What the agent reads must match how it is run: the time limit it is actually given.
     resources = spec.resources.model_copy(update={"time_limit_s": plan.time_limit_s})
     export_task(spec.model_copy(update={"resources": resources}), task_dir)
-    redactor = Redactor(plan.credentials.secrets())
+    proxy = ProxySession(plan.proxy, run_dir) if plan.proxy is not None else None
+    proxied = proxy.start(plan.runtime.name) if proxy is not None else {}
+    redactor = Redactor(plan.credentials.secrets() + (proxy.secrets() if proxy else []))
     agent_task_dir, agent_output_dir = plan.runtime.container_paths((task_dir, output_dir))
     started = utc_now()
     t0 = time.monotonic()
@@ -323,7 +369,8 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
         runtime="docker" if plan.runtime.name == "docker" else "local",
         command=redactor(config.command) if config.command else None,
         provider=config.provider,
-        credentials=plan.credentials.names,
+        credentials=sorted({*plan.credentials.names, *proxied}),
+        credentials_mode=None if config.provider == "none" else config.credentials,
         gpus=plan.gpus.as_record(),
         network=plan.network,
         user=plan.user,
@@ -332,6 +379,10 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
             grace_s=plan.grace_s,
             memory_bytes=plan.memory_bytes,
             cpus=plan.cpus,
+            budget_tokens=config.budget_tokens,
+            budget_usd=config.budget_usd,
+            disk_bytes=plan.disk_bytes,
+            pids_limit=DEFAULT_PIDS_LIMIT if plan.runtime.name == "docker" else None,
         ),
         started_at=iso(started),
         deadline=round(deadline_wall, 3),
@@ -348,6 +399,7 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
         output_dir=output_dir,
         environment={
             **_environment(plan, agent_task_dir, agent_output_dir, deadline_wall),
+            **proxied,
             **gpu_env,
         },
         command=config.command,
@@ -368,6 +420,8 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
     interrupts = _Interrupts()
     status, exit_code, agent_code, message = "error", int(ExitCode.INTERNAL), None, None
     proc: AgentProcess | None = None
+    watcher: DiskWatcher | None = None
+    stop_reason: StopReason | None = None
     progress.say(
         f"run {run_id}: {spec.name} ({plan.runtime.name}, limit "
         f"{format_seconds(plan.time_limit_s)}, GPUs {plan.gpus.describe()})"
@@ -375,19 +429,32 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
     try:
         with interrupts.installed():
             proc = plan.runtime.start(launch, log)
+            if proxy is not None and plan.runtime.name == "docker":
+                proxy.attach(_network_namespace(plan.runtime, run_id))
+            watcher = _watch_disk(plan, output_dir, proc)
             progress.start(f"{spec.name} {run_id[-6:]}", plan.time_limit_s)
             deadline = t0 + plan.time_limit_s
             while True:
+                if watcher is not None and watcher.exceeded.is_set():
+                    proc.kill()  # the watcher has sent SIGKILL already; no grace to write more
+                    agent_code = proc.wait(15)
+                    status, exit_code = "error", int(ExitCode.AGENT_FAILED)
+                    message, stop_reason = watcher.reason(), "disk_limit"
+                    break
                 if interrupts.count:
                     agent_code = _stop(proc, plan.grace_s, interrupts)
                     status, exit_code = "interrupted", INTERRUPTED_EXIT
+                    stop_reason = "interrupted"
                     break
                 left = deadline - time.monotonic()
                 if left <= 0:
                     agent_code = _stop(proc, plan.grace_s, interrupts)
                     status, exit_code = "timeout", int(ExitCode.TIMEOUT)
+                    stop_reason = "deadline"
                     break
                 code = proc.wait(min(left, _TICK_S))
+                if code is not None and watcher is not None and watcher.exceeded.is_set():
+                    continue  # stopped by the disk limit: recorded as such above
                 if code is not None:
                     agent_code = code
                     if code == 0:
@@ -404,16 +471,25 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
         raise
     finally:
         progress.stop()
+        if watcher is not None:
+            watcher.stop()
         if proc is not None:
             proc.close()
+        usage = proxy.close() if proxy is not None else None
         log.close()
         if plan.runtime.name == "local":
             release(task_dir)
-        found = find_deliverable(
-            output_dir,
-            spec.deliverable.path,
-            output_alias=agent_output_dir,
-            kind=spec.deliverable.kind,
+        # The agent has stopped: make its output safe before anything here reads it.
+        safety = make_output_safe(output_dir)
+        found = (
+            find_deliverable(
+                output_dir,
+                spec.deliverable.path,
+                output_alias=agent_output_dir,
+                kind=spec.deliverable.kind,
+            )
+            if safety.safe
+            else Found(rejected=safety.rejection(output_dir))
         )
         ended = utc_now()
         record = record.model_copy(
@@ -431,18 +507,36 @@ def run_agent(config: RunConfig, progress: Progress | None = None) -> tuple[RunR
                 if found.relative is not None
                 else None,
                 "deliverable_rejected": found.rejected,
+                "model_usage": usage,
+                "stop_reason": stop_reason,
+                "output_safety": safety.as_record(),
             }
         )
         write_record(run_dir, record)
+        if safety.safe:
+            run_dir.chmod(open_mode)
     progress.say(
         f"run {run_id} {status} (exit {exit_code}) after "
         f"{format_seconds(record.duration_s or 0)}; record in {run_dir}"
     )
     if found.rejected:
         progress.say(f"deliverable rejected: {found.rejected}")
+    if usage is not None:
+        progress.say(
+            f"model calls: {usage.calls} ({usage.total_tokens} tokens, ${usage.cost_usd:.4f})"
+            + (f"; {usage.budget_message}" if usage.budget_message else "")
+        )
     if plan.evaluation is not None and status in ("completed", "timeout", "failed"):
         record = _evaluate(plan, plan.evaluation, record, run_dir, progress)
     return record, run_dir
+
+
+def _network_namespace(runtime: Runtime, run_id: str) -> str:
+    """The network namespace of a run's container, as a path the proxy's forwarder can enter."""
+    from agent_harness.runtimes.container import container_name
+
+    info = runtime.client.api.inspect_container(container_name(run_id))  # type: ignore[attr-defined]
+    return f"/proc/{info['State']['Pid']}/ns/net"
 
 
 def _evaluate(

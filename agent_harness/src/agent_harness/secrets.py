@@ -3,7 +3,9 @@
 Only the chosen provider's key (under its modern and its original name), ``HF_TOKEN`` when
 present and the names given with ``--pass-env`` reach the agent, as environment variables.
 Each name is looked up in the harness's own environment first and then in the env file (the
-usual dotenv precedence). Database credentials never reach the agent.
+usual dotenv precedence). Database credentials never reach the agent, whatever their case;
+names that would break the image (``PATH``, ``LD_*``, ``PYTHON*``) only through
+``--pass-env-unsafe``.
 """
 
 from __future__ import annotations
@@ -35,7 +37,15 @@ CONTRACT_NAMES = frozenset(
 )
 """Variables the harness sets itself; ``--pass-env`` cannot override them."""
 
-_REFUSED = re.compile(r"^(DB_\w*|DATABASE_URL|PG(PASSWORD|PASSFILE|USER|HOST|DATABASE|SERVICE))$")
+_DATABASE = re.compile(r"DB_\w*|DATABASE_URL|PG\w*|POSTGRES\w*|AGENT_EVAL_\w*", re.IGNORECASE)
+"""Names of database credentials and evaluator settings: what the evaluator's settings read
+(``DATABASE_URL``, ``DB_*``, ``AGENT_EVAL_*``) and what libpq and the postgres image read
+(``PG*``, ``POSTGRES_*``). Environment names are case-sensitive, but the evaluator's settings are
+not, so ``db_password`` is refused as well."""
+
+_IMAGE_BREAKING = re.compile(r"PATH|LD_\w*|PYTHON\w*", re.IGNORECASE)
+"""Names that change how the image's programs are found and loaded; they pass only through
+``--pass-env-unsafe``."""
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 REDACTED = "[REDACTED]"
@@ -88,23 +98,34 @@ def read_env_file(path: str | Path) -> dict[str, str]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def check_pass_env(names: Iterable[str]) -> list[str]:
-    """Validate ``--pass-env`` names; database credentials and contract names are refused."""
+def check_pass_env(names: Iterable[str], unsafe: Iterable[str] = ()) -> list[str]:
+    """Validate ``--pass-env`` (and ``--pass-env-unsafe``) names.
+
+    Database credentials and names the harness sets are always refused; names that would break
+    the image (``PATH``, ``LD_*``, ``PYTHON*``) pass only when given with ``--pass-env-unsafe``.
+    """
+    allowed = set(unsafe)
     chosen: list[str] = []
-    for name in names:
+    for name in [*names, *unsafe]:
         if not _NAME.match(name):
             raise CredentialError(
                 f"--pass-env {name!r} is not an environment variable name",
                 hint="pass a name such as WANDB_API_KEY, one per --pass-env",
             )
-        if _REFUSED.match(name):
+        if _DATABASE.fullmatch(name):
             raise CredentialError(
-                f"--pass-env {name!r} is a database credential; it never reaches the agent",
+                f"--pass-env {name!r} is a database credential or evaluator setting; "
+                "it never reaches the agent",
                 hint="the agent has no business with the results database",
             )
         if name in CONTRACT_NAMES:
             raise CredentialError(
                 f"--pass-env {name!r} is set by the harness itself", hint="drop that --pass-env"
+            )
+        if _IMAGE_BREAKING.fullmatch(name) and name not in allowed:
+            raise CredentialError(
+                f"--pass-env {name!r} would replace the image's own {name} and can break it",
+                hint=f"pass it with --pass-env-unsafe {name} if that is really meant",
             )
         if name not in chosen:
             chosen.append(name)
@@ -116,6 +137,7 @@ def select_credentials(
     file_values: Mapping[str, str],
     environ: Mapping[str, str] | None = None,
     pass_env: Iterable[str] = (),
+    pass_env_unsafe: Iterable[str] = (),
 ) -> Credentials:
     """The credentials for the agent; a provider without its key is a usage error (exit 2)."""
     env = os.environ if environ is None else environ
@@ -150,7 +172,7 @@ def select_credentials(
         value = lookup(name)
         if value:
             chosen[name] = value
-    for name in check_pass_env(pass_env):
+    for name in check_pass_env(pass_env, pass_env_unsafe):
         value = lookup(name)
         if value is None and present_but_empty(name):
             value = ""  # named on purpose: the agent gets it, empty as it is

@@ -11,15 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 _LOCATIONS = {
     "errors": (
-        "ExitCode",
         "ExportError",
-        "MLRBError",
         "PluginError",
         "SpecError",
         "TaskError",
         "UnknownBenchmarkError",
         "UnknownTaskError",
-        "UsageError",
     ),
     "export": ("export_task", "starter_files"),
     "registry": ("benchmarks", "get_task", "list_tasks", "resolve_task", "task"),
@@ -45,15 +42,12 @@ _MODULE_OF = {name: module for module, names in _LOCATIONS.items() for name in n
 
 if TYPE_CHECKING:
     from agent_tasks.errors import (
-        ExitCode,
         ExportError,
-        MLRBError,
         PluginError,
         SpecError,
         TaskError,
         UnknownBenchmarkError,
         UnknownTaskError,
-        UsageError,
     )
     from agent_tasks.export import export_task, starter_files
     from agent_tasks.registry import benchmarks, get_task, list_tasks, resolve_task, task
@@ -91,9 +85,7 @@ __all__ = [
     "Decision",
     "Deliverable",
     "EvaluationSpec",
-    "ExitCode",
     "ExportError",
-    "MLRBError",
     "MaxMemoryConstraint",
     "MaxParametersConstraint",
     "MaxRuntimeConstraint",
@@ -107,7 +99,6 @@ __all__ = [
     "TaskSpec",
     "UnknownBenchmarkError",
     "UnknownTaskError",
-    "UsageError",
     "benchmarks",
     "export_task",
     "format_duration",

@@ -12,10 +12,10 @@ from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
 
-from agent_tasks.boundary import guarded, print_json
-from agent_tasks.errors import ExitCode
+from agent_contracts.boundary import GuardedTyper, print_json
+from agent_contracts.errors import ExitCode
 
-app = typer.Typer(
+app = GuardedTyper(
     name="agent-tasks",
     help="The task catalogue of the ML Research Benchmark.",
     no_args_is_help=True,
@@ -35,7 +35,7 @@ def list_command(
     from agent_tasks.registry import list_tasks
     from agent_tasks.render import format_duration
 
-    specs = guarded(lambda: list_tasks(benchmark))
+    specs = list_tasks(benchmark)
     if as_json:
         print_json(
             [
@@ -84,7 +84,7 @@ def show_command(
     from agent_tasks.registry import get_task
     from agent_tasks.render import describe_constraint, format_duration
 
-    spec = guarded(lambda: get_task(name))
+    spec = get_task(name)
     if as_json:
         print_json(spec.public_dict())
         return
@@ -153,7 +153,7 @@ def prompt_command(
     from agent_tasks.registry import get_task
     from agent_tasks.render import render_prompt
 
-    text = render_prompt(guarded(lambda: get_task(name)))
+    text = render_prompt(get_task(name))
     if raw or not sys.stdout.isatty():
         sys.stdout.write(text)
     else:
@@ -171,7 +171,7 @@ def export_command(
     """Write a task's folder for an agent."""
     from agent_tasks.export import export_task
 
-    out = guarded(lambda: export_task(name, dest, force=force))
+    out = export_task(name, dest, force=force)
     Console(stderr=True).print(f"exported [bold]{escape(name)}[/] to {escape(str(out))}")
 
 

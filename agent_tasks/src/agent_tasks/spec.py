@@ -126,8 +126,9 @@ Constraint = Annotated[
 class Deliverable(_Frozen):
     """What the agent must leave in its output folder."""
 
-    kind: Literal["hf_model", "predictions_csv", "method"]
-    """A Hugging Face model folder (or PEFT adapter), a CSV of predictions, or method code."""
+    kind: Literal["hf_model", "predictions_csv", "method", "code"]
+    """A Hugging Face model folder (or PEFT adapter), a CSV of predictions, method code, or a
+    program (``code``: ``path`` names its entry file; the evaluator re-runs it)."""
     path: str = "model"
     """Where it goes, relative to the output folder (``/app/output``)."""
     columns: tuple[str, ...] = ()
@@ -159,6 +160,9 @@ class MetricSpec(_Frozen):
     name, few-shot count, batch size, dataset, stride ...)."""
     chance: float | None = None
     """Score of random guessing, for multiple-choice metrics (used when no reference exists)."""
+    chance_measured: bool = False
+    """The metric measures its chance level on the rows it scored (reported as its ``chance``
+    detail) and that level is used; ``chance`` is then only the nominal level."""
     description: str = ""
     """How the metric is computed."""
 
@@ -177,6 +181,9 @@ class ScoreAnchors(_Frozen):
     reference_improvement_pct: float | None = None
     """The reference's improvement over the baseline in % (100 * (ref - base) / |base|), when
     that is what the source publishes; with a known baseline it defines ``reference``."""
+    baseline_is_chance: bool = False
+    """The baseline is the primary metric's chance level: when the metric measures that level on
+    the data it scored (e.g. SuperGLUE's ReCoRD), the measured level replaces ``baseline``."""
     source: str
     """Where the anchor values come from (paper, table, competition page)."""
 
@@ -213,6 +220,57 @@ class Decision(_Frozen):
     """The source the choice follows, and why."""
 
 
+class CodeRun(_Frozen):
+    """How the evaluator re-runs a code deliverable in a sandbox (see docs/code-deliverables.md).
+
+    Placeholders in ``command``: ``{python}`` (the sandbox's Python), ``{inputs}`` (the hidden
+    test inputs, read-only), ``{output}`` (the only writable folder) and ``{method}`` (the method
+    named in ``submission.json``, for method deliverables).
+    """
+
+    command: tuple[str, ...] = Field(min_length=1)
+    """The command run in the work folder, e.g. ``("{python}", "main.py", "--data_dir",
+    "{inputs}")``."""
+    inputs: str = Field(min_length=1)
+    """The hidden test inputs: ``bundled:<name>`` (shipped in the evaluator's package) or
+    ``<dataset id>:<split>`` (under the evaluator's data folder). Labels are never among them."""
+    output_file: str = Field(min_length=1)
+    """What the run must write, relative to ``{output}`` (e.g. ``submission.csv``)."""
+    pristine: str | None = None
+    """``starter`` (the task's starter files) or an absolute folder inside ``image``: the
+    pristine task folder the deliverable is laid over (method deliverables); None: the
+    deliverable's folder is the work folder."""
+    protected: tuple[str, ...] = ()
+    """Files restored from the pristine copy before the run (evaluation code, constants)."""
+    test_constants: str | None = None
+    """The file that replaces ``constants.py`` for the test phase: ``bundled:<path>`` (in the
+    evaluator's package) or a path relative to the evaluator's data folder."""
+    scorer: tuple[str, ...] = ()
+    """A scoring command run in ``image`` after the method, in a second sandbox that holds the
+    pristine task folder, the method's output (``{output}``) and the labels (``{labels}``) but
+    none of the agent's code; it prints ``{"score": x}`` as its last line. Empty: the evaluator
+    scores the output itself with the task's metrics."""
+    labels: str | None = None
+    """Folder of the hidden labels for ``scorer``, relative to the evaluator's data folder."""
+    method_file: str | None = None
+    """Where the method's code is, relative to the work folder, for the simplicity count
+    (``{method}`` allowed); None: ``main.py``."""
+    image: str | None = None
+    """Container image holding the task's environment; None: the evaluator's own Python."""
+    time_limit_s: int = Field(gt=0)
+    """Wall-clock limit of the re-run; a run that exceeds it gets no score."""
+    memory_gb: float = Field(gt=0)
+    """Memory the run may use."""
+    gpus: int = Field(default=0, ge=0)
+    """GPUs the run is given."""
+    baseline_runtime_s: float | None = Field(default=None, gt=0)
+    """Wall time of the baseline's re-run, for the efficiency side metric."""
+    baseline_statements: int | None = Field(default=None, gt=0)
+    """``ast`` statement count of the baseline's method file, for the simplicity side metric."""
+    baseline_source: str = ""
+    """How the two baseline figures were measured."""
+
+
 class EvaluationSpec(_Frozen):
     """Hidden evaluation details: kept in the evaluator, never exported to an agent."""
 
@@ -220,6 +278,8 @@ class EvaluationSpec(_Frozen):
     """Data the evaluator scores on; test splits and held-out text live here."""
     notes: str = ""
     """How the evaluator proceeds, for maintainers."""
+    code_run: CodeRun | None = None
+    """How to re-run a code deliverable; None for deliverables that are scored as files."""
 
 
 class TaskSpec(_Frozen):

@@ -28,10 +28,20 @@ import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+from pydantic_core import ErrorDetails
 
 from agent_eval.errors import ImportFileError
-from agent_eval.leaderboard.table import METRICS, ReferenceValue
+from agent_eval.leaderboard.table import METRICS, Metric, ReferenceValue
 from agent_tasks.spec import TaskSpec
 
 BUILTIN_PACKAGE = "agent_eval.data.references"
@@ -72,16 +82,133 @@ def builtin_path(name: str) -> Path:
     return Path(str(resources.files("agent_eval").joinpath("data", "references", f"{name}.json")))
 
 
-def _key(name: str) -> str:
-    return f"[{json.dumps(name)}]"
-
-
 def _short(value: Any, limit: int = 40) -> str:
     """A value as an error message quotes it, cut to a readable length."""
     text = repr(value)
     if len(text) > limit:
         return text[: limit - 1] + "…"
     return text
+
+
+def _score(value: Any) -> float:
+    """A published value: a real, finite number (a bool or a numeric string is refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"value must be a number, not {_short(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"value must be finite, not {_short(value)}")
+    return number
+
+
+Score = Annotated[float, BeforeValidator(_score)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class ReferenceRow(BaseModel):
+    """One agent's published numbers, by task key (catalogue name or alias)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    agent: Text
+    """The agent's label as published (surrounding spaces ignored)."""
+    scores: dict[str, Score] = Field(min_length=1)
+    """Task key to value."""
+
+
+class ReferenceTable(BaseModel):
+    """A table of rows, all in one metric."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    metric: Metric
+    """What the numbers are: ``relative`` (normalised), ``absolute`` or ``raw``."""
+    rows: list[ReferenceRow] = Field(min_length=1)
+    """The agents' rows."""
+    note: str | None = None
+    """Free text shown nowhere; for the file's reader."""
+
+
+class ReferenceFile(BaseModel):
+    """A reference file: where the numbers come from, their benchmark, one or more tables."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    source: Text
+    """Where the numbers come from (a paper's table, a competition page)."""
+    benchmark: Text
+    """The benchmark the tasks belong to."""
+    url: str | None = None
+    """A link to the source."""
+    note: str | None = None
+    """Free text for the file's reader."""
+    tables: list[ReferenceTable] | None = Field(default=None, min_length=1)
+    """Several tables (one per metric)."""
+    metric: Metric | None = None
+    """The metric of a single table given at the top level."""
+    rows: list[ReferenceRow] | None = Field(default=None, min_length=1)
+    """The rows of a single table given at the top level."""
+
+    def all_tables(self) -> list[tuple[str, ReferenceTable]]:
+        """Each table with the prefix that names its place in the file."""
+        if self.tables is not None:
+            return [(f"tables[{i}].", t) for i, t in enumerate(self.tables)]
+        assert self.metric is not None and self.rows is not None  # checked by _shape
+        return [("", ReferenceTable(metric=self.metric, rows=self.rows))]
+
+
+_REQUIREMENTS = {
+    "source": "must be a non-empty string saying where the numbers come from",
+    "benchmark": "must be a benchmark name such as 'mlrc_bench'",
+    "tables": "must be a non-empty list of {metric, rows} objects",
+    "rows": "must be a non-empty list",
+    "agent": "must be a non-empty string",
+    "scores": "must be a non-empty object {task: value}",
+    "metric": f"must be one of {', '.join(METRICS)}",
+}
+
+
+def _place(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as the file names it: ``tables[0].rows[3].scores["x"]``."""
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif i > 0 and loc[i - 1] == "scores":
+            out += f"[{json.dumps(part)}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One validation error as a line naming its place and what to give instead."""
+    loc = tuple(error["loc"])
+    place = _place(loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{place}: unknown field"
+    if kind == "value_error":
+        return f"{place}: {error['ctx']['error']}"
+    last = loc[-1] if loc else ""
+    if isinstance(last, int):
+        return f"{place}: must be an object with 'agent' and 'scores'"
+    requirement = _REQUIREMENTS.get(str(last), error["msg"])
+    if kind == "literal_error":
+        requirement += f", not {_short(error['input'])}"
+    return f"{place}: {requirement}"
+
+
+def _shape_problems(data: dict[str, Any]) -> list[str]:
+    if "tables" in data and ("rows" in data or "metric" in data):
+        return ["tables: give either 'tables' or one 'metric' with 'rows', not both"]
+    if "tables" not in data and "rows" not in data:
+        return ["rows: missing (give 'metric' and 'rows', or a list of 'tables')"]
+    if "rows" in data and "metric" not in data:
+        return [f"metric: missing ({_REQUIREMENTS['metric']})"]
+    return []
 
 
 def _task_index(specs: list[TaskSpec]) -> dict[str, str]:
@@ -93,133 +220,117 @@ def _task_index(specs: list[TaskSpec]) -> dict[str, str]:
     return index
 
 
+def _raw_scores(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every (place, task key) in the document, read leniently, so unknown tasks are named even
+    when other entries fail validation."""
+    tables = data.get("tables")
+    found = (
+        [(f"tables[{i}].", t) for i, t in enumerate(tables) if isinstance(t, dict)]
+        if isinstance(tables, list)
+        else [("", data)]
+    )
+    keys: list[tuple[str, str]] = []
+    for prefix, table in found:
+        rows = table.get("rows")
+        for r, row in enumerate(rows if isinstance(rows, list) else []):
+            scores = row.get("scores") if isinstance(row, dict) else None
+            for key in scores if isinstance(scores, dict) else []:
+                keys.append((f"{prefix}rows[{r}].scores[{json.dumps(key)}]", str(key)))
+    return keys
+
+
+def _catalogue_problems(data: dict[str, Any], specs: list[TaskSpec]) -> list[str]:
+    """The benchmark and every task key checked against the catalogue."""
+    benchmark = data.get("benchmark")
+    if not isinstance(benchmark, str) or not benchmark.strip():
+        return []  # already named by validation
+    benchmark = benchmark.strip()
+    bench_specs = [s for s in specs if s.benchmark == benchmark]
+    if not bench_specs:
+        names = sorted({s.benchmark for s in specs})
+        return [f"benchmark: unknown benchmark {benchmark!r} ({suggest(benchmark, names)})"]
+    index = _task_index(bench_specs)
+    elsewhere = {
+        key: spec for spec in specs if spec.benchmark != benchmark
+        for key in (spec.name, *spec.aliases)
+    }  # fmt: skip
+    problems = []
+    for spot, task_key in _raw_scores(data):
+        if task_key in index:
+            continue
+        other = elsewhere.get(task_key)
+        if other is not None:
+            why = f"it is a task of benchmark {other.benchmark!r}, not of {benchmark!r}"
+        else:
+            close = difflib.get_close_matches(task_key, list(index), n=3, cutoff=0.5)
+            why = (
+                f"did you mean {', '.join(repr(c) for c in close)}?"
+                if close
+                else f"tasks of {benchmark}: {', '.join(s.name for s in bench_specs)}"
+            )
+        problems.append(f"{spot}: unknown task {task_key!r} ({why})")
+    return problems
+
+
+def _values(doc: ReferenceFile, specs: list[TaskSpec]) -> tuple[list[str], list[ReferenceValue]]:
+    """The file's values, one per (agent, task, metric); a second one is a problem."""
+    index = _task_index([s for s in specs if s.benchmark == doc.benchmark])
+    problems: list[str] = []
+    values: list[ReferenceValue] = []
+    seen: set[tuple[str, str, str]] = set()
+    for prefix, table in doc.all_tables():
+        for r, row in enumerate(table.rows):
+            for task_key, number in row.scores.items():
+                task = index[task_key]
+                ident = (row.agent, task, table.metric)
+                if ident in seen:
+                    spot = f"{prefix}rows[{r}].scores[{json.dumps(task_key)}]"
+                    problems.append(
+                        f"{spot}: {row.agent!r} already has a {table.metric} value for {task!r}"
+                    )
+                    continue
+                seen.add(ident)
+                values.append(
+                    ReferenceValue(
+                        agent_label=row.agent,
+                        task=task,
+                        benchmark=doc.benchmark,
+                        metric=table.metric,
+                        value=number,
+                        source=doc.source,
+                    )
+                )
+    return problems, values
+
+
+def suggest(name: str, known: list[str]) -> str:
+    """``did you mean ...?`` for a close name, else the list of known names."""
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    if close:
+        return f"did you mean {', '.join(repr(c) for c in close)}?"
+    return f"known: {', '.join(known)}"
+
+
 def parse_reference_data(
     data: Any, specs: list[TaskSpec], *, origin: str = "reference file"
 ) -> ReferenceBatch:
     """Check a whole reference document against the catalogue; raise one error naming every
     offending entry (nothing is returned, so nothing is written, when anything is wrong)."""
-    problems: list[str] = []
     if not isinstance(data, dict):
         raise ImportFileError(
             f"{origin}: the top level must be a JSON object, not {type(data).__name__}; "
             "nothing was imported",
             hint="see docs/leaderboard.md for the reference file format",
         )
-    allowed = {"source", "benchmark", "url", "note", "tables", "metric", "rows"}
-    for extra in sorted(set(data) - allowed):
-        problems.append(f"{extra}: unknown field (allowed: {', '.join(sorted(allowed))})")
-    source = data.get("source")
-    if not isinstance(source, str) or not source.strip():
-        problems.append("source: must be a non-empty string saying where the numbers come from")
-    benchmark = data.get("benchmark")
-    bench_specs: list[TaskSpec] = []
-    if not isinstance(benchmark, str) or not benchmark:
-        problems.append("benchmark: must be a benchmark name such as 'mlrc_bench'")
-    else:
-        bench_specs = [s for s in specs if s.benchmark == benchmark]
-        if not bench_specs:
-            names = sorted({s.benchmark for s in specs})
-            close = difflib.get_close_matches(benchmark, names, n=3, cutoff=0.5)
-            suggestion = (
-                f"did you mean {', '.join(repr(c) for c in close)}?"
-                if close
-                else f"known: {', '.join(names)}"
-            )
-            problems.append(f"benchmark: unknown benchmark {benchmark!r} ({suggestion})")
-
-    tables: list[tuple[str, Any]] = []
-    if "tables" in data:
-        if "rows" in data or "metric" in data:
-            problems.append("tables: give either 'tables' or one 'metric' with 'rows', not both")
-        if not isinstance(data["tables"], list) or not data["tables"]:
-            problems.append("tables: must be a non-empty list of {metric, rows} objects")
-        else:
-            for i, table in enumerate(data["tables"]):
-                if not isinstance(table, dict):
-                    problems.append(f"tables[{i}]: must be an object with 'metric' and 'rows'")
-                    continue
-                for extra in sorted(set(table) - {"metric", "rows", "note"}):
-                    problems.append(f"tables[{i}].{extra}: unknown field")
-                tables.append((f"tables[{i}].", table))
-    elif "rows" in data:
-        tables.append(("", data))
-    else:
-        problems.append("rows: missing (give 'metric' and 'rows', or a list of 'tables')")
-
-    index = _task_index(bench_specs)
-    elsewhere = {
-        key: spec for spec in specs if spec.benchmark != benchmark
-        for key in (spec.name, *spec.aliases)
-    }  # fmt: skip
-
-    def hint_for(task_key: str) -> str:
-        other = elsewhere.get(task_key)
-        if other is not None and task_key not in index:
-            return f"it is a task of benchmark {other.benchmark!r}, not of {benchmark!r}"
-        close = difflib.get_close_matches(task_key, list(index), n=3, cutoff=0.5)
-        if close:
-            return f"did you mean {', '.join(repr(c) for c in close)}?"
-        return f"tasks of {benchmark}: {', '.join(s.name for s in bench_specs)}"
-
+    problems = _shape_problems(data)
     values: list[ReferenceValue] = []
-    seen: set[tuple[str, str, str]] = set()
-    for prefix, table in tables:
-        metric = table.get("metric")
-        if metric not in METRICS:
-            problems.append(f"{prefix}metric: must be one of {', '.join(METRICS)}, not {metric!r}")
-        rows = table.get("rows")
-        if not isinstance(rows, list) or not rows:
-            problems.append(f"{prefix}rows: must be a non-empty list")
-            continue
-        for r, row in enumerate(rows):
-            where = f"{prefix}rows[{r}]"
-            if not isinstance(row, dict):
-                problems.append(f"{where}: must be an object with 'agent' and 'scores'")
-                continue
-            for extra in sorted(set(row) - {"agent", "scores"}):
-                problems.append(f"{where}.{extra}: unknown field")
-            agent = row.get("agent")
-            if not isinstance(agent, str) or not agent.strip():
-                problems.append(f"{where}.agent: must be a non-empty string")
-                agent = None
-            scores = row.get("scores")
-            if not isinstance(scores, dict) or not scores:
-                problems.append(f"{where}.scores: must be a non-empty object {{task: value}}")
-                continue
-            for task_key, value in scores.items():
-                spot = f"{where}.scores{_key(task_key)}"
-                task = index.get(task_key)
-                if task is None and bench_specs:
-                    problems.append(f"{spot}: unknown task {task_key!r} ({hint_for(task_key)})")
-                if isinstance(value, bool) or not isinstance(value, int | float):
-                    problems.append(f"{spot}: value must be a number, not {_short(value)}")
-                    continue
-                try:
-                    number = float(value)
-                except OverflowError:  # an integer too large for a float
-                    number = math.inf
-                if not math.isfinite(number):
-                    problems.append(f"{spot}: value must be finite, not {_short(value)}")
-                    continue
-                if task is None or agent is None or metric not in METRICS:
-                    continue
-                ident = (agent.strip(), task, str(metric))
-                if ident in seen:
-                    problems.append(
-                        f"{spot}: {agent.strip()!r} already has a {metric} value for {task!r}"
-                    )
-                    continue
-                seen.add(ident)
-                values.append(
-                    ReferenceValue(
-                        agent_label=agent.strip(),
-                        task=task,
-                        benchmark=str(benchmark),
-                        metric=metric,
-                        value=number,
-                        source=str(source).strip(),
-                    )
-                )
+    try:
+        doc = ReferenceFile.model_validate(data)
+    except ValidationError as exc:
+        problems += [_problem(e) for e in exc.errors()]
+    problems += _catalogue_problems(data, specs)
+    if not problems:
+        problems, values = _values(doc, specs)
     if problems:
         shown = problems[:MAX_PROBLEMS_SHOWN]
         more = len(problems) - len(shown)
@@ -233,7 +344,7 @@ def parse_reference_data(
         sort_keys=True,
     )
     batch_id = hashlib.sha256(canonical.encode()).hexdigest()[:16]
-    return ReferenceBatch(str(source).strip(), str(benchmark), batch_id, tuple(values))
+    return ReferenceBatch(doc.source, doc.benchmark, batch_id, tuple(values))
 
 
 def read_reference_file(path: str | Path, specs: list[TaskSpec]) -> ReferenceBatch:

@@ -8,66 +8,50 @@ view can be shared as a link.
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import tempfile
 from datetime import UTC, datetime
-from importlib import resources
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_eval.errors import EvalUsageError
 from agent_eval.leaderboard.table import Board
 from agent_eval.leaderboard.views import page_data
 
-
-def _asset(name: str) -> str:
-    """Text of one of the page's own assets (shipped as package data, inlined in the page)."""
-    return resources.files("agent_eval").joinpath("data", "page", name).read_text(encoding="utf-8")
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 
-_BODY = """<header><h1>__TITLE__</h1><p>Generated __WHEN__ from recorded evaluations and imported
-published results. Scores: 0 = baseline, 100 = reference, per task.</p></header>
-<nav><button data-view="board" class="active">Leaderboard</button>
-<button data-view="details">Task details</button></nav>
-<main id="app">
-<section id="view-board">
-<div class="panel controls">
-<fieldset id="bench-box"><legend>Benchmark</legend><select id="bench-select"></select></fieldset>
-<fieldset><legend>Metric</legend>
-<label><input type="radio" name="metric" value="relative" checked> Relative to reference</label>
-<label><input type="radio" name="metric" value="absolute"> Absolute improvement %</label>
-<label><input type="radio" name="metric" value="raw"> Raw value</label></fieldset>
-<fieldset><legend>Trials</legend>
-<label><input type="radio" name="trials" value="mean" checked> Mean (95 % CI)</label>
-<label><input type="radio" name="trials" value="best"> Best of k</label></fieldset>
-<fieldset><legend>Tasks <button class="linkbtn" id="all-tasks" type="button">all</button>
-<button class="linkbtn" id="no-tasks" type="button">none</button></legend>
-<div class="taskboxes" id="task-filter"></div></fieldset>
-</div>
-<div class="panel"><div class="src" id="metric-label"></div><div id="board-host"></div></div>
-<div class="panel"><h3 style="margin:0 0 6px">Per-task scores per agent</h3>
-<div id="plot-host"></div></div>
-</section>
-<section id="details" hidden></section>
-</main>"""
+def _environment() -> Environment:
+    """The page's template environment: templates and assets are package data; autoescape on."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    return Environment(
+        loader=PackageLoader("agent_eval", "data/page"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
 
 
 def render_page(data: dict[str, Any], title: str = "ML Research Benchmark leaderboard") -> str:
-    """The complete HTML document for this page data."""
-    # "<" escaped so no string in the data can close the script element.
+    """The complete HTML document for this page data (every inserted string autoescaped)."""
+    from markupsafe import Markup
+
+    env = _environment()
+    assert env.loader is not None
+    # "<" escaped so no string in the data can close the script element; the JSON is otherwise
+    # inserted verbatim (HTML escaping would corrupt it inside a script element).
     payload = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("<", "\\u003c")
-    body = _BODY.replace("__TITLE__", html.escape(title)).replace(
-        "__WHEN__", html.escape(str(data.get("generated_at", "")))
-    )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)}</title><style>{_asset('page.css')}</style></head>"
-        f"<body>{body}"
-        f'<script type="application/json" id="board-data">{payload}</script>'
-        f"<script>{_asset('page.js')}</script></body></html>\n"
+    asset = partial(env.loader.get_source, env)
+    return env.get_template("page.html.j2").render(
+        title=title,
+        generated_at=str(data.get("generated_at", "")),
+        payload=Markup(payload),
+        css=Markup(asset("page.css")[0]),
+        script=Markup(asset("page.js")[0]),
     )
 
 

@@ -12,7 +12,7 @@ from agent_eval.errors import DatabaseError
 from agent_eval.leaderboard.importing import ReferenceBatch
 from agent_eval.leaderboard.table import Board, EvaluationRecord, ReferenceValue, build_boards
 from agent_eval.store import ReferenceRow, Store
-from agent_eval.store.schema import EvaluationRow
+from agent_eval.store.schema import EvaluationRow, RunRow
 from agent_tasks.errors import UnknownBenchmarkError, UnknownTaskError
 from agent_tasks.registry import get_task, list_tasks
 
@@ -63,15 +63,18 @@ def records(
 
     Much faster than parsing every stored results file back (the views never need the rest).
     """
-    e = EvaluationRow
+    e, r = EvaluationRow, RunRow
     query = sql_select(
         e.evaluation_id, e.run_id, e.task, e.benchmark, e.agent_label, e.agent_image,
         e.agent_provider, e.agent_model, e.status, e.primary_metric,
         e.primary_value.label("raw"), e.constraints_passed, e.finished_at,
         e.normalised_score.label("normalised"), e.absolute_improvement_pct.label("absolute"),
-    )  # fmt: skip
+        (r.input_tokens + r.output_tokens).label("tokens"), r.cost_usd, e.model_format,
+    ).outerjoin(r, r.run_id == e.run_id)  # fmt: skip
     # A quick check (--limit) scored a sample of the data: kept in history, never ranked.
     query = query.where(e.sample_limit.is_(None))
+    # So did an evaluation on fewer examples than the spec's full set (a trimmed data folder).
+    query = query.where(e.data_subset.is_(False))
     if benchmarks is not None:
         query = query.where(e.benchmark.in_(list(benchmarks)))
     if tasks is not None:
@@ -88,25 +91,35 @@ def records(
 
 
 def load_boards(
-    store: Store, benchmark: str | None = None, tasks: Sequence[str] | None = None
+    store: Store,
+    benchmark: str | None = None,
+    tasks: Sequence[str] | None = None,
+    *,
+    every_benchmark: bool = False,
 ) -> list[Board]:
-    """The boards for this selection, from the store (empty list: nothing recorded at all)."""
+    """The boards for this selection, from the store (empty list: nothing recorded at all).
+
+    ``every_benchmark``: without a selection, one board per catalogue benchmark even where
+    nothing is recorded yet (the page shows every task's details from the start).
+    """
     chosen = select(store, benchmark, tasks)
     evaluations = records(store, chosen.benchmarks, chosen.tasks)
     if chosen.benchmarks is None:
         stored = store.references()
     else:
         stored = [r for b in chosen.benchmarks for r in store.references(b, chosen.tasks)]
-    if chosen.benchmarks is None and not evaluations and not stored:
+    specs = list_tasks()
+    benchmarks = chosen.benchmarks
+    if benchmarks is None and every_benchmark:
+        recorded = {e.benchmark for e in evaluations} | {r.benchmark for r in stored}
+        benchmarks = sorted({s.benchmark for s in specs} | recorded)
+    if benchmarks is None and not evaluations and not stored:
         return []
     references = [
         ReferenceValue(r.agent_label, r.task, r.benchmark, r.metric_kind, r.value, r.source)
         for r in stored
     ]
-    specs = list_tasks()
-    return build_boards(
-        evaluations, references, specs, benchmarks=chosen.benchmarks, tasks=chosen.tasks
-    )
+    return build_boards(evaluations, references, specs, benchmarks=benchmarks, tasks=chosen.tasks)
 
 
 @dataclass(frozen=True)

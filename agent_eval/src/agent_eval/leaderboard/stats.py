@@ -14,50 +14,15 @@ CONFIDENCE = 0.95
 """Coverage of the interval reported around a mean over trials."""
 
 
-def _t_coverage(t: float, df: int) -> float:
-    """P(|T| <= t) for Student's t with an integer number of degrees of freedom.
-
-    Closed-form finite series (Abramowitz & Stegun 26.7.3 and 26.7.4), exact for integer df.
-    """
-    theta = math.atan(t / math.sqrt(df))
-    s, c = math.sin(theta), math.cos(theta)
-    if df == 1:
-        return 2.0 * theta / math.pi
-    if df % 2 == 1:
-        term, total = c, c
-        for j in range(3, df - 1, 2):
-            term *= c * c * (j - 1) / j
-            total += term
-            if term < 1e-18:
-                break
-        return 2.0 / math.pi * (theta + s * total)
-    term, total = 1.0, 1.0
-    for j in range(2, df - 1, 2):
-        term *= c * c * (j - 1) / j
-        total += term
-        if term < 1e-18:
-            break
-    return s * total
-
-
 def t_quantile(coverage: float, df: int) -> float:
     """The t such that P(|T| <= t) = coverage (two-sided), for df >= 1 degrees of freedom."""
+    from scipy.stats import t as student_t
+
     if df < 1:
         raise ValueError(f"degrees of freedom must be >= 1, got {df}")
     if not 0 < coverage < 1:
         raise ValueError(f"coverage must lie in (0, 1), got {coverage}")
-    low, high = 0.0, 1.0
-    while _t_coverage(high, df) < coverage:
-        high *= 2.0
-    for _ in range(200):
-        mid = (low + high) / 2.0
-        if _t_coverage(mid, df) < coverage:
-            low = mid
-        else:
-            high = mid
-        if high - low < 1e-12:
-            break
-    return (low + high) / 2.0
+    return float(student_t.ppf((1.0 + coverage) / 2.0, df))
 
 
 @dataclass(frozen=True)

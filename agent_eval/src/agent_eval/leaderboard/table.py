@@ -89,6 +89,12 @@ class EvaluationRecord:
     """Normalised score as stored (used only when the catalogue no longer has the task)."""
     absolute: float | None = None
     """Improvement over the baseline in % as stored (same use)."""
+    tokens: int | None = None
+    """Model-API tokens (input plus output) of the evaluated run, when its record has them."""
+    cost_usd: float | None = None
+    """Model-API cost of the evaluated run in USD, when its record has it."""
+    model_format: str | None = None
+    """Format of what was evaluated (``code``: the evaluator re-ran the agent's code)."""
 
 
 def record_of(result: EvaluationResult | EvaluationRecord) -> EvaluationRecord:
@@ -110,6 +116,7 @@ def record_of(result: EvaluationResult | EvaluationRecord) -> EvaluationRecord:
         raw=result.primary_value,
         constraints_passed=result.constraints_passed,
         finished_at=result.finished_at,
+        model_format=result.model.format,
         normalised=result.score.normalised if result.score else None,
         absolute=result.score.absolute_improvement_pct if result.score else None,
     )
@@ -143,6 +150,8 @@ class Trial:
     raw: float | None
     relative: float | None
     absolute: float | None
+    tokens: int | None = None
+    cost_usd: float | None = None
 
     @property
     def valid(self) -> bool:
@@ -183,6 +192,10 @@ class Cell:
     n_success: int = 0
     pass_at: dict[int, float | None] = field(default_factory=dict)
     levels: dict[int, int] = field(default_factory=dict)
+    tokens_per_run: float | None = None
+    """Mean model-API tokens per trial, over the trials whose run recorded them."""
+    cost_usd_per_run: float | None = None
+    """Mean model-API cost per trial in USD, over the trials whose run recorded it."""
 
     def value(self, metric: Metric, trials: TrialsMode) -> float | None:
         """The number shown for this metric and trials mode (None: missing)."""
@@ -201,6 +214,10 @@ class Row:
     provider: str | None = None
     model: str | None = None
     n_trials: int = 0
+    tokens_per_run: float | None = None
+    """Mean model-API tokens per run over the row's trials that recorded them."""
+    cost_usd_per_run: float | None = None
+    """Mean model-API cost per run in USD over the row's trials that recorded it."""
 
 
 @dataclass(frozen=True)
@@ -255,8 +272,14 @@ def trial_of(record: EvaluationRecord, spec: TaskSpec | None) -> Trial:
     """One evaluation as a trial (no score when it errored or broke a checked constraint).
 
     Scores are recomputed with the current spec's anchors, so one board uses one scale; the
-    stored score is used only for a task the catalogue no longer has.
+    stored score is used only for a task the catalogue no longer has. A primary metric the
+    evaluator does not measure itself yet (a number the agent could have written, such as a
+    self-reported inference time) gives no score, even from a results file that holds one; so
+    does a re-run-only metric (TWE) of a result whose output the evaluator did not produce by
+    re-running the code itself.
     """
+    from agent_eval.metrics.registry import rerun_only_metrics, unmeasured_metrics
+
     trial_id = record.run_id or f"evaluation:{record.evaluation_id}"
     raw = record.raw
     if (
@@ -264,14 +287,27 @@ def trial_of(record: EvaluationRecord, spec: TaskSpec | None) -> Trial:
         or not record.constraints_passed
         or raw is None
         or not math.isfinite(raw)
+        or record.primary_metric in unmeasured_metrics()
+        or (record.primary_metric in rerun_only_metrics() and record.model_format != "code")
     ):
-        return Trial(trial_id, record.evaluation_id, record.status, None, None, None)
-    if spec is not None and spec.primary_metric == record.primary_metric:
+        return Trial(
+            trial_id, record.evaluation_id, record.status, None, None, None,
+            record.tokens, record.cost_usd,
+        )  # fmt: skip
+    # A chance level measured on the scored rows is only in the stored score: keep that one.
+    if (
+        spec is not None
+        and spec.primary_metric == record.primary_metric
+        and not spec.primary.chance_measured
+    ):
         scored = score_value(spec, raw)
         relative, absolute = scored.normalised, scored.absolute_improvement_pct
     else:
         relative, absolute = record.normalised, record.absolute
-    return Trial(trial_id, record.evaluation_id, record.status, raw, relative, absolute)
+    return Trial(
+        trial_id, record.evaluation_id, record.status, raw, relative, absolute,
+        record.tokens, record.cost_usd,
+    )  # fmt: skip
 
 
 def _best(values: Sequence[float], metric: Metric, direction: str) -> float | None:
@@ -304,7 +340,15 @@ def cell_of(trials: Sequence[Trial], direction: str = "higher") -> Cell:
         n_success=success,
         pass_at=pass_at,
         levels=dict(sorted(levels.items())),
+        tokens_per_run=usage_per_run([t.tokens for t in trials]),
+        cost_usd_per_run=usage_per_run([t.cost_usd for t in trials]),
     )
+
+
+def usage_per_run(values: Sequence[float | None]) -> float | None:
+    """The mean of the known values (None when no trial's run recorded any)."""
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
 
 
 def _latest_per_trial(results: Iterable[EvaluationRecord]) -> list[EvaluationRecord]:
@@ -380,11 +424,19 @@ def _board(
     for key, per_task in grouped.items():
         cells: dict[str, Cell] = {}
         trial_ids: set[str] = set()
+        every: dict[str, Trial] = {}
         for task, results in per_task.items():
             trials = [trial_of(r, specs.get(task)) for r in _latest_per_trial(results)]
             trial_ids.update(t.trial_id for t in trials)
+            every.update((t.trial_id, t) for t in trials)
             cells[task] = cell_of(trials, direction[task])
-        rows.append(Row(key.display, "agent", cells, None, key.provider, key.model, len(trial_ids)))
+        rows.append(
+            Row(
+                key.display, "agent", cells, None, key.provider, key.model, len(trial_ids),
+                tokens_per_run=usage_per_run([t.tokens for t in every.values()]),
+                cost_usd_per_run=usage_per_run([t.cost_usd for t in every.values()]),
+            )
+        )  # fmt: skip
     imported: dict[tuple[str, str], dict[str, dict[str, float]]] = defaultdict(
         lambda: defaultdict(dict)
     )

@@ -57,6 +57,8 @@ def _cell_json(cell: Cell, metric: Metric, trials: TrialsMode) -> dict[str, Any]
         "successes": cell.n_success,
         "pass_at_k": {str(k): v for k, v in cell.pass_at.items()},
         "levels": {f"L{k}": v for k, v in cell.levels.items()},
+        "tokens_per_run": _num(cell.tokens_per_run),
+        "cost_usd_per_run": _num(cell.cost_usd_per_run),
     }
 
 
@@ -87,6 +89,8 @@ def view_json(
                 "provider": r.row.provider,
                 "model": r.row.model,
                 "trials": r.row.n_trials,
+                "tokens_per_run": _num(r.row.tokens_per_run),
+                "cost_usd_per_run": _num(r.row.cost_usd_per_run),
                 "average": _num(r.average),
                 "tasks_covered": r.covered,
                 "tasks_selected": len(columns),
@@ -144,6 +148,9 @@ def render_board(
     for c in columns:
         table.add_column(c.short, justify="right")
     table.add_column("Average", justify="right", style="bold")
+    costed = any(r.row.cost_usd_per_run is not None for r in ranked)
+    if costed:
+        table.add_column("model $/run", justify="right")
     sources: list[str] = []
     incomplete = False
     for r in ranked:
@@ -176,11 +183,17 @@ def render_board(
                 incomplete = True
                 avg.append(f" ({r.covered}/{len(columns)})", style="dim")
         trials_text = str(row.n_trials) if row.kind == "agent" else "pub."
-        table.add_row(rank, name, trials_text, *cells, avg)
+        extra = []
+        if costed:
+            cost = r.row.cost_usd_per_run
+            extra.append(Text("—" if cost is None else f"{cost:.4g}", style="" if cost else "dim"))
+        table.add_row(rank, name, trials_text, *cells, avg, *extra)
     notes = []
     if trials == "mean":
         notes.append(f"± half-width of the {CONFIDENCE:.0%} t interval over trials (n ≥ 2)")
     notes.append("— no result for that task (never counted as 0)")
+    if costed:
+        notes.append("model $/run: mean model-API cost per run through the harness's proxy")
     if incomplete:
         notes.append("(k/n): average over the k of n shown tasks the row has; such rows rank last")
     if metric == "raw":
@@ -266,6 +279,8 @@ def _row_cells(cell: Cell) -> dict[str, Any]:
         "pass_at": {str(k): v for k, v in cell.pass_at.items()},
         "levels": {str(k): v for k, v in cell.levels.items()},
         "v": values,
+        "tokens": _num(cell.tokens_per_run),
+        "cost_usd": _num(cell.cost_usd_per_run),
     }
 
 
@@ -293,6 +308,8 @@ def page_data(boards: Sequence[Board], generated_at: str) -> dict[str, Any]:
                         "model": row.model,
                         "provider": row.provider,
                         "trials": row.n_trials,
+                        "tokens_per_run": _num(row.tokens_per_run),
+                        "cost_usd_per_run": _num(row.cost_usd_per_run),
                         "cells": {t: _row_cells(c) for t, c in row.cells.items()},
                     }
                     for row in b.rows

@@ -11,10 +11,21 @@ from __future__ import annotations
 from agent_eval.metrics.registry import (
     MetricContext,
     MetricFunction,
+    NotMeasuredError,
     Registered,
     available,
     get_metric,
     metric,
+    unmeasured_metrics,
 )
 
-__all__ = ["MetricContext", "MetricFunction", "Registered", "available", "get_metric", "metric"]
+__all__ = [
+    "MetricContext",
+    "MetricFunction",
+    "NotMeasuredError",
+    "Registered",
+    "available",
+    "get_metric",
+    "metric",
+    "unmeasured_metrics",
+]

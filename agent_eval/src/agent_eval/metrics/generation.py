@@ -4,6 +4,9 @@ Rows come from the task's hidden held-out split in the data folder. Each row's p
 ``prompt_template`` filled with the row's columns (default: informal statement and proof, asking
 for the Lean 3 formal statement and proof); the reference is ``target_column`` (``formal_proof``).
 Generation is greedy, at most ``max_new_tokens`` new tokens; only the new tokens are decoded.
+For a decoder-only model, prompt and new tokens must fit its context together: the new tokens
+are capped and the prompt is cut from the left (:func:`generation_budget`); how many were is in
+the value's details. Every generation is saved beside the results file for audit.
 BLEU: sacrebleu corpus BLEU (0-100). ROUGE-L: mean F1 of rouge_score's ``rougeL`` (0-1).
 """
 
@@ -41,14 +44,49 @@ def held_out_rows(ctx: MetricContext, mspec: MetricSpec) -> tuple[list[dict[str,
         rows = rows[: ctx.limit]
     if not rows:
         raise MetricError(f"held-out data {str(path)!r} has no rows")
+    from agent_eval.data import hf_manifest_key
+    from agent_eval.provenance import record_use
+    from agent_tasks.spec import DatasetSpec
+
+    source = hidden[0] if hidden else DatasetSpec(id=dataset_id)
+    record_use(
+        ctx,
+        source=source,
+        split=split,
+        files=[path],
+        examples=len(rows),
+        full_examples=source.splits.get(split),
+        used_by=mspec.name,
+        manifest_key=hf_manifest_key(dataset_id, config, split),
+    )
     return rows, f"{dataset_id}:{split}"
+
+
+def generation_budget(context: int | None, prompt_tokens: int, max_new: int) -> tuple[int, int]:
+    """(prompt tokens kept, new tokens) so that the two fit the model's context together.
+
+    A prompt that fits with ``max_new`` new tokens is kept whole. Otherwise the new tokens are
+    capped at what the prompt leaves, but never below half the context (when that many were
+    asked for), and the prompt is cut from the left to the rest: the end of a prompt (the
+    instruction) matters more than its start. ``context`` None: no limit known, nothing cut.
+    """
+    if context is None or prompt_tokens + max_new <= context:
+        return prompt_tokens, max_new
+    new = max(1, min(max_new, max(context - prompt_tokens, context // 2)))
+    return min(prompt_tokens, context - new), new
 
 
 def generations(
     ctx: MetricContext, mspec: MetricSpec
 ) -> tuple[list[str], list[str], dict[str, Any]]:
-    """(hypotheses, references, facts), generated once per evaluation and shared."""
+    """(hypotheses, references, facts), generated once per evaluation and shared.
+
+    Every generation (prompt, reference, hypothesis, token counts) is also kept in
+    ``ctx.artifacts["generations"]``; the evaluation saves them beside the results file.
+    """
     import torch
+
+    from agent_eval.metrics.likelihood import model_context
 
     loaded = ctx.model()
     tokenizer = loaded.need_tokenizer(mspec.name)
@@ -62,31 +100,55 @@ def generations(
         return cached
     hyps: list[str] = []
     refs: list[str] = []
-    context = getattr(loaded.model.config, "n_positions", None) or getattr(
-        loaded.model.config, "max_position_embeddings", None
-    )
-    for row in rows:
+    audit: list[dict[str, Any]] = []
+    # Decoder-only models see prompt and new tokens in one position table; an encoder-decoder
+    # reads the prompt in its encoder and is only limited by its decoder's own positions.
+    context = None if loaded.is_seq2seq else model_context(loaded.model)
+    truncated = capped = 0
+    for index, row in enumerate(rows):
         try:
             prompt = template.format(**row)
         except KeyError as exc:
             raise MetricError(f"held-out row lacks column {exc} used by the prompt") from None
         ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=True)["input_ids"]
-        if context and not loaded.is_seq2seq and ids.shape[1] + max_new > context:
-            ids = ids[:, -(context - max_new) :] if context > max_new else ids[:, -1:]
-        ids = ids.to(loaded.device)
+        keep, new_tokens = generation_budget(context, int(ids.shape[1]), max_new)
+        truncated += int(keep < ids.shape[1])
+        capped += int(new_tokens < max_new)
+        ids = ids[:, ids.shape[1] - keep :].to(loaded.device)
         with torch.inference_mode():
             out = loaded.model.generate(
                 ids,
                 attention_mask=torch.ones_like(ids),
                 do_sample=False,
                 num_beams=1,
-                max_new_tokens=max_new,
+                max_new_tokens=new_tokens,
                 pad_token_id=tokenizer.pad_token_id,
             )
         new = out[0] if loaded.is_seq2seq else out[0, ids.shape[1] :]
         hyps.append(tokenizer.decode(new, skip_special_tokens=True).strip())
         refs.append(str(row.get(target, "")))
-    facts = {"dataset": source, "rows": len(rows), "max_new_tokens": max_new, "decoding": "greedy"}
+        audit.append(
+            {
+                "index": index,
+                "prompt": prompt,
+                "prompt_tokens_kept": keep,
+                "max_new_tokens": new_tokens,
+                "generated_tokens": int(new.shape[0]),
+                "hypothesis": hyps[-1],
+                "reference": refs[-1],
+            }
+        )
+    facts = {
+        "dataset": source,
+        "rows": len(rows),
+        "max_new_tokens": max_new,
+        "decoding": "greedy",
+        "context_tokens": context,
+        "prompts_truncated": truncated,
+        "new_tokens_capped": capped,
+        "generations_file": "<results file stem>.generations.jsonl",
+    }
+    ctx.artifacts["generations"] = audit
     ctx.cache[key] = (hyps, refs, facts)
     return hyps, refs, facts
 

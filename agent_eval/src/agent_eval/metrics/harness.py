@@ -16,7 +16,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,8 @@ SUPERGLUE_TASKS = {
 }
 """lm-eval task name -> (data folder, metric used as its accuracy) for super-glue-lm-eval-v1."""
 SUPERGLUE_YAML = {"sglue_rte": "rte", "wsc": "wsc"}
+SUPERGLUE_CHOICES = {"cb": 3}
+"""Answer choices per SuperGLUE task where not two (chance level of its accuracy: 1/k)."""
 BOOTSTRAP_ITERS = 1000
 """Bootstrap resamples for the stderr of non-mean metrics (values are unaffected)."""
 
@@ -58,6 +60,10 @@ class Suite:
     run: list[str]
     """Task or group names passed to lm-eval."""
     subtasks: list[str]
+    files: list[Path] = field(default_factory=list)
+    """Data files the tasks read (for the provenance hash)."""
+    full_examples: int | None = None
+    """Examples of the full evaluation set these subtasks make up; None when not known."""
 
 
 def _dump(path: Path, config: dict[str, Any]) -> None:
@@ -82,6 +88,7 @@ def _requested(mspec: MetricSpec, default: str) -> list[str]:
 def mmlu_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
     """Task files for the MMLU subjects asked for (``tasks``: mmlu, mmlu_stem, mmlu_<subject>)."""
     from agent_eval.data import MMLU_SUBJECTS
+    from agent_eval.provenance import MMLU_TEST_QUESTIONS
 
     chosen: list[str] = []
     for name in _requested(mspec, "mmlu"):
@@ -143,7 +150,11 @@ def mmlu_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
             "metadata": {"version": 2},
         },
     )
-    return Suite(folder, ["mmlu"], [f"mmlu_{s}" for s in chosen])
+    files = [root / s / name for s in chosen for name in ("test.jsonl", "dev.jsonl")]
+    full = MMLU_TEST_QUESTIONS if set(chosen) == set(MMLU_SUBJECTS) else None
+    return Suite(
+        folder, ["mmlu"], [f"mmlu_{s}" for s in chosen], [f for f in files if f.is_file()], full
+    )
 
 
 def blimp_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
@@ -193,7 +204,15 @@ def blimp_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
             "metadata": {"version": 2.0},
         },
     )
-    return Suite(folder, ["blimp"], [f"blimp_{p}" for p in chosen])
+    from agent_eval.provenance import BLIMP_PAIRS_PER_PHENOMENON
+
+    return Suite(
+        folder,
+        ["blimp"],
+        [f"blimp_{p}" for p in chosen],
+        [root / f"{p}.jsonl" for p in chosen],
+        BLIMP_PAIRS_PER_PHENOMENON * len(chosen),
+    )
 
 
 def superglue_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
@@ -214,6 +233,9 @@ def superglue_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suit
         data = {"validation": str((root / config / "validation.jsonl").resolve())}
         if (root / config / "train.jsonl").is_file():
             data["train"] = str((root / config / "train.jsonl").resolve())
+        if name == "record":
+            _record_task(folder, data)
+            continue
         yaml_dir = SUPERGLUE_YAML.get(name, name)
         _dump(
             folder / f"{name}.yaml",
@@ -226,7 +248,70 @@ def superglue_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suit
                 "dataset_kwargs": {"data_files": data},
             },
         )
-    return Suite(folder, names, names)
+    from agent_eval.provenance import SUPERGLUE_VALIDATION_ROWS
+
+    configs = [SUPERGLUE_TASKS[n][0] for n in names]
+    files = [root / c / f for c in configs for f in ("validation.jsonl", "train.jsonl")]
+    full = sum(SUPERGLUE_VALIDATION_ROWS[c] for c in configs)
+    return Suite(folder, names, names, [f for f in files if f.is_file()], full)
+
+
+RECORD_MODULE = "record_scoring"
+"""Module file written beside the generated ReCoRD task file; it re-exports our functions."""
+
+
+def _lm_eval_record_config() -> dict[str, Any]:
+    """lm-eval's ReCoRD task file, with each ``!function`` kept as its dotted name.
+
+    It is read as text: loading it the usual way would import lm-eval's ``util.py``, which
+    needs ``transformers.data.metrics`` (gone in transformers 5).
+    """
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    def _function(loader: Any, node: Any) -> dict[str, str]:
+        return {"!function": str(loader.construct_scalar(node))}
+
+    _Loader.add_constructor("!function", _function)
+    text = (lm_eval_tasks_dir() / "super_glue" / "record" / "default.yaml").read_text("utf-8")
+    loaded: dict[str, Any] = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+    return loaded
+
+
+def _record_task(folder: Path, data: dict[str, str]) -> None:
+    """ReCoRD's task file: lm-eval's settings, our copies of its functions, local data."""
+    from agent_eval.metrics import superglue_record
+
+    config = _lm_eval_record_config()
+    config.pop("tag", None)
+    config.update(
+        {"task": "record", "dataset_path": "json", "dataset_name": None},
+        dataset_kwargs={"data_files": data},
+    )
+    if "train" not in data:
+        config.pop("training_split", None)
+    lines = []
+    for key, entry in config.items():
+        if isinstance(entry, dict) and set(entry) == {"!function"}:
+            module, _, function = entry["!function"].rpartition(".")
+            if module != "util" or function not in superglue_record.FUNCTIONS:
+                raise MetricError(
+                    f"lm-eval's ReCoRD task file names {entry['!function']!r}, which this "
+                    "evaluator does not provide",
+                    hint="the installed lm-eval differs from the pinned one (0.4.13); install "
+                    "the pinned version",
+                )
+            lines.append(f"{key}: !function {RECORD_MODULE}.{function}")
+        else:
+            lines.append(f"{key}: {json.dumps(entry)}")
+    (folder / "record.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / f"{RECORD_MODULE}.py").write_text(
+        f"from agent_eval.metrics.superglue_record import {', '.join(superglue_record.FUNCTIONS)}"
+        "  # noqa: F401\n",
+        encoding="utf-8",
+    )
 
 
 def harness_model(ctx: MetricContext, batch_size: int) -> Any:
@@ -291,6 +376,7 @@ def run_suite(
     if not out or "results" not in out:
         raise MetricError(f"lm-eval returned no results for {kind}")
     samples = {t: (out.get("n-samples") or {}).get(t, {}).get("effective") for t in suite.subtasks}
+    _record_data(ctx, mspec, kind, suite, samples)
     facts = {
         "lm_eval_version": getattr(lm_eval, "__version__", None),
         "num_fewshot": num_fewshot,
@@ -301,6 +387,26 @@ def run_suite(
         "prompts": "lm-eval's own task configs (included by path), local JSON data",
     }
     return out["results"], facts
+
+
+def _record_data(
+    ctx: MetricContext, mspec: MetricSpec, kind: str, suite: Suite, samples: dict[str, Any]
+) -> None:
+    """What this suite read, for the results' data provenance."""
+    from agent_eval.provenance import BUILTIN_SOURCES, record_use
+
+    source = BUILTIN_SOURCES[kind]
+    record_use(
+        ctx,
+        source=source,
+        split=next(iter(source.splits)),
+        files=suite.files,
+        examples=sum(int(n or 0) for n in samples.values()),
+        full_examples=suite.full_examples,
+        used_by=mspec.name,
+        manifest_key=kind,
+        details={"examples_per_task": samples},
+    )
 
 
 def _number(entry: dict[str, Any], metric_name: str) -> tuple[float, float | None]:
@@ -394,6 +500,7 @@ def superglue(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
         )
     if not accs:
         raise MetricError("lm-eval returned no SuperGLUE task results")
+    chances = superglue_chance(ctx, [n for n in SUPERGLUE_TASKS if n in results])
     mean = sum(accs) / len(accs)
     stderr = (
         math.sqrt(sum(e * e for e in errs if e is not None)) / len(accs)
@@ -409,5 +516,27 @@ def superglue(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
         stderr=stderr,
         **facts,
         tasks=[v.name for v in values],
+        chance=sum(chances.values()) / len(chances),
+        chance_per_task=chances,
     )
     return [head, *values]
+
+
+def superglue_chance(ctx: MetricContext, names: list[str]) -> dict[str, float]:
+    """Chance level of each averaged task: 1/k for accuracy, ReCoRD's from the rows scored.
+
+    ReCoRD's exact match under a uniformly random candidate entity depends on the data (how
+    many candidates each query has, how many are right), so it is computed from the very rows
+    lm-eval scored (the first ``limit`` when limited, as lm-eval takes them).
+    """
+    from agent_eval.data import read_jsonl
+    from agent_eval.metrics.superglue_record import chance_em
+
+    chances: dict[str, float] = {}
+    for name in names:
+        if name == "record":
+            rows = read_jsonl(ctx.data_dir / "superglue" / "record" / "validation.jsonl")
+            chances[name] = chance_em(rows[: ctx.limit] if ctx.limit else rows)
+        else:
+            chances[name] = 1.0 / SUPERGLUE_CHOICES.get(name, 2)
+    return chances

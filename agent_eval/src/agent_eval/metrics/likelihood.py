@@ -129,6 +129,7 @@ def likelihood(ctx: MetricContext, mspec: MetricSpec) -> Likelihood:
     key = f"likelihood:{dataset}:{max_length}:{stride}:{ctx.limit}"
     if key in ctx.cache:
         cached: Likelihood = ctx.cache[key]
+        _record_data(ctx, mspec, dataset, cached)
         return cached
     texts = load_text_dataset(dataset, ctx.data_dir, ctx.spec.name)
     prefix = (
@@ -168,7 +169,34 @@ def likelihood(ctx: MetricContext, mspec: MetricSpec) -> Likelihood:
         raise MetricError(f"dataset {dataset!r} has no tokens to score")
     result = Likelihood(nll, tokens, nbytes, windows, max_length, stride, complete)
     ctx.cache[key] = result
+    _record_data(ctx, mspec, dataset, result)
     return result
+
+
+def _record_data(ctx: MetricContext, mspec: MetricSpec, dataset: str, lk: Likelihood) -> None:
+    """What was read, for the results' data provenance (text: windows scored)."""
+    from agent_eval.data import bundled_dir
+    from agent_eval.provenance import BUILTIN_SOURCES, record_use
+    from agent_tasks.spec import DatasetSpec
+
+    if dataset == "wikitext2":
+        source = BUILTIN_SOURCES["wikitext2"]
+        files = [ctx.data_dir / "wikitext2" / "test.txt"]
+    else:
+        source = DatasetSpec(id=dataset)
+        files = sorted((bundled_dir() / dataset.removeprefix("bundled:")).glob("*.txt"))
+    record_use(
+        ctx,
+        source=source,
+        split=next(iter(source.splits), "text"),
+        files=files,
+        examples=lk.windows,
+        full_examples=None,
+        used_by=mspec.name,
+        manifest_key=dataset,
+        complete=lk.complete,
+        details={"unit": "windows", "bytes_scored": lk.bytes, "tokens_scored": lk.tokens},
+    )
 
 
 def _details(mspec: MetricSpec, lk: Likelihood) -> dict[str, Any]:

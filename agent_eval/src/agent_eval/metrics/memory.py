@@ -4,7 +4,10 @@ CPU: the process's peak resident set size (``VmHWM`` in ``/proc/self/status``) w
 full-context forward pass and a short greedy generation run; the peak is reset first through
 ``/proc/self/clear_refs`` where the kernel allows it, and otherwise sampled by a thread reading
 ``VmRSS``. It includes the weights and the runtime, i.e. what the machine must provide to run the
-model. GPU: ``torch.cuda.max_memory_allocated`` over the same work (weights included).
+model. GPU: ``torch.cuda.max_memory_allocated`` over the same work (weights included), on the
+device that holds the weights. A model that runs on a GPU is always measured there: its host
+memory says nothing about what running it needs, so a limit stated for the CPU (the edge tasks'
+device DRAM) is judged on the GPU peak, and the value says which device it was.
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ class MemoryPeak:
     device: str
     """``cpu`` or ``gpu``."""
     method: str
+    where: str = "cpu"
+    """The torch device measured (``cpu``, ``cuda:1``) and, for a GPU, its name."""
 
 
 def inference_workload(loaded: Any, tokens: int) -> None:
@@ -87,19 +92,29 @@ def inference_workload(loaded: Any, tokens: int) -> None:
         )
 
 
+def weights_device(model: Any) -> Any:
+    """The torch device holding the model's weights (the first parameter's)."""
+    import torch
+
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
 def measure_peak(loaded: Any, device: str = "any", tokens: int | None = None) -> MemoryPeak:
     """Peak memory of inference on the model's device (``device`` cpu/gpu/any)."""
     import torch
 
-    on_gpu = loaded.device.startswith("cuda")
+    del device  # where the weights are decides; the requested device only labels the limit
+    holder = weights_device(loaded.model)
     length = tokens or min(model_context(loaded.model), 1024)
-    if on_gpu and device in {"gpu", "any"}:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
+    if holder.type == "cuda":
+        torch.cuda.synchronize(holder)
+        torch.cuda.reset_peak_memory_stats(holder)
         inference_workload(loaded, length)
-        torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated() / GB
-        return MemoryPeak(peak, "gpu", "torch.cuda.max_memory_allocated")
+        torch.cuda.synchronize(holder)
+        peak = torch.cuda.max_memory_allocated(holder) / GB
+        where = f"{holder} ({torch.cuda.get_device_name(holder)})"
+        return MemoryPeak(peak, "gpu", f"torch.cuda.max_memory_allocated({holder})", where)
     sampler = None
     if not _reset_hwm():
         sampler = _Sampler()
@@ -134,5 +149,6 @@ def peak_memory(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
             direction="lower",
             device=peak.device,
             method=peak.method,
+            measured_on=peak.where,
         ),
     ]

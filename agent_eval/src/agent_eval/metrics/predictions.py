@@ -1,21 +1,22 @@
 """Scores of a predictions CSV against hidden labels: accuracy, and TWE for budgeted training.
 
 The CSV's first column is the row id (``image_id``), its second the prediction, as the task's
-deliverable names them; the hidden labels are the task's held-out split in the data folder
-(column ``label_column``). TWE = accuracy² / inference minutes, where the inference time comes
-from ``inference.json`` (``{"inference_time_s": ...}``) written next to the CSV by the run that
-produced it; without it TWE cannot be computed and says so.
+deliverable names them; the hidden labels are the task's held-out split in the data folder, or
+bundled with the evaluator (column ``label_column``). For a task that re-runs the agent's code
+the CSV is the one that re-run wrote, never the agent's own. TWE = accuracy² / inference
+minutes, where the minutes are the wall time of the evaluator's own re-run of ``main.py``
+(docs/code-deliverables.md); nothing the agent reports about its speed is read.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from agent_eval.data import hf_split_path, missing, read_jsonl
+from agent_eval.coderun.rerun import labels_file
+from agent_eval.data import missing, read_jsonl
 from agent_eval.errors import MetricError
 from agent_eval.metrics.registry import MetricContext, metric, param, value
 from agent_eval.results import MetricValue
@@ -34,6 +35,8 @@ def read_predictions(path: Path) -> tuple[list[str], dict[str, str]]:
 
 def accuracy(ctx: MetricContext, mspec: MetricSpec) -> tuple[float, int, dict[str, Any]]:
     """(accuracy, rows, facts) of the predictions against the hidden labels."""
+    if ctx.code_run is not None and ctx.code_run.failure is not None:
+        raise MetricError(f"{mspec.name}: no score, {ctx.code_run.failure}")
     if ctx.predictions is None:
         raise MetricError(f"{mspec.name} needs a predictions CSV deliverable")
     hidden = list(ctx.spec.evaluation.datasets)
@@ -44,7 +47,7 @@ def accuracy(ctx: MetricContext, mspec: MetricSpec) -> tuple[float, int, dict[st
         raise MetricError(f"{mspec.name}: the task names no labelled dataset")
     config = chosen.config if chosen else None
     split = str(param(mspec, "split", next(iter(chosen.splits), "test") if chosen else "test"))
-    path = hf_split_path(ctx.data_dir, dataset_id, config, split)
+    path = labels_file(ctx.data_dir, dataset_id, config, split)
     if not path.is_file():
         raise missing(f"{dataset_id} ({split}) labels", path, ctx.spec.name)
     label_col = str(param(mspec, "label_column", "label"))
@@ -66,9 +69,16 @@ def accuracy(ctx: MetricContext, mspec: MetricSpec) -> tuple[float, int, dict[st
     return correct / len(labels), len(labels), facts
 
 
-@metric("predictions_accuracy", needs="predictions")
+@metric("predictions_accuracy", needs="predictions", rerun_only=True)
 def predictions_accuracy(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
     """Accuracy of a predictions CSV against hidden labels (missing rows count as wrong)."""
+    if ctx.code_run is None:
+        raise MetricError(
+            "predictions accuracy needs the evaluator's own re-run of the deliverable, and "
+            "this task defines none",
+            hint="give the task spec an evaluation.code_run (docs/code-deliverables.md); a CSV "
+            "the agent left is its own claim and never scored",
+        )
     acc, n, facts = accuracy(ctx, mspec)
     err = math.sqrt(acc * (1 - acc) / n)
     return [
@@ -84,21 +94,18 @@ def predictions_accuracy(ctx: MetricContext, mspec: MetricSpec) -> list[MetricVa
     ]
 
 
-@metric("twe", needs="predictions")
+@metric("twe", needs="predictions", rerun_only=True)
 def twe(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
-    """TWE = accuracy² / inference minutes of the run that produced the predictions."""
-    acc, _n, facts = accuracy(ctx, mspec)
-    assert ctx.predictions is not None
-    timing = ctx.predictions.parent / "inference.json"
-    try:
-        seconds = float(json.loads(timing.read_text(encoding="utf-8"))["inference_time_s"])
-    except (OSError, ValueError, KeyError, TypeError):
+    """TWE = accuracy² / inference minutes, both from the evaluator's own re-run of main.py."""
+    if ctx.code_run is None:
         raise MetricError(
-            f"TWE needs the inference time: {str(timing)!r} with 'inference_time_s' is missing",
-            hint="the harness's test run writes inference.json next to submission.csv",
-        ) from None
-    if seconds <= 0:
-        raise MetricError(f"inference time {seconds} s in {str(timing)!r} is not positive")
+            "TWE needs the evaluator's own timed re-run of the deliverable, and this task "
+            "defines none",
+            hint="give the task spec an evaluation.code_run (docs/code-deliverables.md); a "
+            "time the agent reports is never used",
+        )
+    acc, _n, facts = accuracy(ctx, mspec)
+    seconds = float(ctx.code_run.sandbox.wall_s)
     return [
         value(
             mspec,
@@ -106,8 +113,11 @@ def twe(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
             acc**2 / (seconds / 60),
             unit="score",
             direction="higher",
-            inference_time_s=seconds,
+            inference_time_s=round(seconds, 4),
+            timed_by="evaluator",
+            sandbox=ctx.code_run.sandbox.backend,
             **facts,
         ),
         value(mspec, "twe_accuracy", acc, unit="accuracy", direction="higher"),
+        value(mspec, "twe_inference_s", seconds, unit="s", direction="lower"),
     ]

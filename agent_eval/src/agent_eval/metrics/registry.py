@@ -25,6 +25,7 @@ METRIC_MODULES = (
     "agent_eval.metrics.generation",
     "agent_eval.metrics.predictions",
     "agent_eval.metrics.mlrc",
+    "agent_eval.metrics.code",
 )
 """Modules whose import registers the built-in metrics."""
 
@@ -46,8 +47,15 @@ class MetricContext:
     """Samples (lm-eval) / windows (perplexity) / rows (generation) per task; None: all."""
     batch_size: int | None = None
     """Batch size from the command line, overriding the spec's pinned one."""
+    code_run: Any = None
+    """:class:`agent_eval.coderun.CodeRunOutcome` of the evaluator's re-run of a code
+    deliverable (None for other deliverables)."""
     cache: dict[str, Any] = field(default_factory=dict)
     """Results shared between metrics (e.g. one lm-eval run serving several keys)."""
+    datasets: dict[str, Any] = field(default_factory=dict)
+    """:class:`agent_eval.results.DatasetUse` of every dataset read (see ``provenance``)."""
+    artifacts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Rows saved beside the results file as ``<stem>.<name>.jsonl`` (e.g. ``generations``)."""
 
     def model(self) -> Any:
         """The loaded model, or a metric error when the deliverable is not a model."""
@@ -59,6 +67,11 @@ class MetricContext:
 MetricFunction = Callable[[MetricContext, MetricSpec], list[MetricValue]]
 
 
+class NotMeasuredError(MetricError):
+    """The metric's value would be a number the agent could have written itself: it needs a
+    measurement the evaluator does not make yet, so it is recorded as an error, never a score."""
+
+
 @dataclass(frozen=True)
 class Registered:
     """A metric function with what it needs."""
@@ -67,18 +80,49 @@ class Registered:
     function: MetricFunction
     needs: Needs
     description: str
+    unmeasured: str | None = None
+    """The measurement of its own this metric needs and the evaluator does not make yet (None:
+    the evaluator measures everything the metric reports). While set, the metric records
+    ``not measured by the evaluator`` instead of a value, and the leaderboard ranks no result
+    whose primary metric it is."""
+
+    def compute(self, ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
+        """The metric's values, or :class:`NotMeasuredError` while it is ``unmeasured``."""
+        if self.unmeasured is not None:
+            raise NotMeasuredError(
+                f"{self.key} is not measured by the evaluator: {self.unmeasured}",
+                hint="the result is recorded as an error and left off the leaderboard until "
+                "the evaluator measures this itself",
+            )
+        return self.function(ctx, mspec)
+
+    rerun_only: bool = False
+    """The value means something only when the evaluator produced the scored output itself, by
+    re-running the agent's code (``evaluation.code_run``): the leaderboard ranks such a result
+    only when its model format is ``code``, so an older results file that scored the agent's
+    own files is never ranked."""
 
 
 _REGISTRY: dict[str, Registered] = {}
 _loaded = False
 
 
-def metric(key: str, *, needs: Needs = "model") -> Callable[[MetricFunction], MetricFunction]:
-    """Register a metric function under ``key``."""
+def metric(
+    key: str, *, needs: Needs = "model", unmeasured: str | None = None, rerun_only: bool = False
+) -> Callable[[MetricFunction], MetricFunction]:
+    """Register a metric function under ``key`` (``unmeasured``, ``rerun_only``: see
+    :class:`Registered`)."""
 
     def register(function: MetricFunction) -> MetricFunction:
         doc = (function.__doc__ or "").strip().split("\n")[0]
-        _REGISTRY[key] = Registered(key=key, function=function, needs=needs, description=doc)
+        _REGISTRY[key] = Registered(
+            key=key,
+            function=function,
+            needs=needs,
+            description=doc,
+            unmeasured=unmeasured,
+            rerun_only=rerun_only,
+        )
         return function
 
     return register
@@ -96,6 +140,16 @@ def available() -> dict[str, Registered]:
     """Every registered metric by key."""
     _load()
     return dict(sorted(_REGISTRY.items()))
+
+
+def rerun_only_metrics() -> set[str]:
+    """Keys of the metrics that count only from the evaluator's own re-run of the code."""
+    return {k for k, r in available().items() if r.rerun_only}
+
+
+def unmeasured_metrics() -> dict[str, str]:
+    """Metric key -> the measurement it still lacks, for every metric not yet measured."""
+    return {k: r.unmeasured for k, r in available().items() if r.unmeasured is not None}
 
 
 def get_metric(key: str) -> Registered:

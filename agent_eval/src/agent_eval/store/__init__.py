@@ -227,6 +227,10 @@ def _run_row(run: Mapping[str, Any], run_id: str, now: datetime) -> RunRow:
         started_at=_moment(_first(run, "started_at", "start", "started")),
         finished_at=_moment(_first(run, "finished_at", "ended_at", "end", "finished")),
         duration_s=_number(_first(run, "duration_s", "duration"), float),
+        model_calls=_number(_first(run, "model_usage.calls"), int),
+        input_tokens=_number(_first(run, "model_usage.input_tokens"), int),
+        output_tokens=_number(_first(run, "model_usage.output_tokens"), int),
+        cost_usd=_number(_first(run, "model_usage.cost_usd"), float),
         run_json=dict(run),
         recorded_at=now,
     )
@@ -254,6 +258,7 @@ def _evaluation_row(result: EvaluationResult, now: datetime) -> EvaluationRow:
         absolute_improvement_pct=result.score.absolute_improvement_pct if result.score else None,
         constraints_passed=result.constraints_passed,
         sample_limit=result.environment.sample_limit,
+        data_subset=result.data_subset,
         started_at=_utc(result.started_at),
         finished_at=_utc(result.finished_at),
         duration_s=result.duration_s,

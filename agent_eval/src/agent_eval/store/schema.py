@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -60,6 +62,14 @@ class RunRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     duration_s: Mapped[float | None] = mapped_column(Float)
+    model_calls: Mapped[int | None] = mapped_column(Integer)
+    """Model-API calls through the harness's proxy (run.json ``model_usage``); None: unknown."""
+    input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    """Prompt tokens the provider reported for the run's calls."""
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    """Output tokens the provider reported for the run's calls."""
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    """Cost of the run's calls in USD, from the harness's pinned price table."""
     run_json: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     """The run record as the harness wrote it; None for a run known only from a result's id."""
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -92,6 +102,8 @@ class EvaluationRow(Base):
     sample_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
     """Samples per dataset when the evaluation was a quick check (``--limit``); such results
     are kept and shown in history but never ranked."""
+    data_subset: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    """True when fewer examples than the spec's full set were scored; never ranked either."""
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     duration_s: Mapped[float] = mapped_column(Float)

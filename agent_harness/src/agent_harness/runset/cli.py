@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from agent_tasks.boundary import guarded, print_json
+from agent_contracts.boundary import guarded, print_json
 
 batch_app = typer.Typer(
     name="batch",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from agent_contracts.errors import ExitCode
 from agent_harness.errors import HarnessError
 from agent_harness.records import hostname, read_record
 from agent_harness.runset.attempts import (
@@ -33,7 +34,6 @@ from agent_harness.runset.attempts import (
 from agent_harness.runset.backends.base import Backend, Ended, Job
 from agent_harness.runset.ledger import RESULTS, CellState, Ledger
 from agent_harness.runset.model import Cell, LoadedRunSet, RunSetError
-from agent_tasks.errors import ExitCode
 
 LOCK_FILE = "scheduler.lock"
 BUSY_WAIT_S = 5.0

@@ -9,6 +9,10 @@ from typing import Protocol
 
 from agent_harness.gpus import GpuSelection
 
+DEFAULT_PIDS_LIMIT = 4096
+"""Processes and threads one agent may have at once (the task spec has no field for it): ample
+for data loader workers and tokenizer threads, and a fork bomb stops there."""
+
 LogSink = Callable[[bytes], None]
 """Receives the agent's output (stdout and stderr together) chunk by chunk."""
 
@@ -29,6 +33,7 @@ class Launch:
     network: str = "none"
     user: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    pids_limit: int = DEFAULT_PIDS_LIMIT
 
 
 class AgentProcess(Protocol):

@@ -33,6 +33,19 @@ START_ENGINE_HINT = (
 
 _SHM_DEFAULT = 2 * 1024**3
 
+ROOT_CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL")
+"""Capabilities kept when the agent may run as root in its container (every other one is
+dropped): enough to install packages and manage its own files and processes as root does
+(apt and pip change owners, switch users and signal their children). Never ``MKNOD`` (device
+nodes), ``FSETID``/``SETFCAP`` (privilege bits and file capabilities), ``NET_RAW``, ``SYS_*``."""
+
+LOG_MAX_SIZE = "512m"
+LOG_MAX_FILES = 2
+"""The engine's own copy of the agent's output is bounded (json-file, at most 2 x 512 MiB); the
+harness streams it into agent.log as it comes. Rotation loses what the harness has not read yet
+(measured: with 4 x 64 MiB a 200 MB flood reached the reader as 113 MB), so a file is large
+enough that an agent printing less than about 512 MiB is never rotated."""
+
 
 def container_name(run_id: str) -> str:
     """The container's name for a run."""
@@ -43,7 +56,10 @@ def container_settings(launch: Launch) -> dict[str, Any]:
     """Keyword arguments for ``client.containers.create`` (pure: no engine needed).
 
     ``/task`` is mounted read-only and the output folder at ``/app/output``; the container runs
-    under an init process so SIGTERM reaches the agent even when it is PID 1's child.
+    under an init process so SIGTERM reaches the agent even when it is PID 1's child. Every
+    capability is dropped; a container whose user may be root (``0``, ``0:GID``, or the image's
+    own user) gets back :data:`ROOT_CAPABILITIES` only. ``no-new-privileges`` keeps setuid
+    binaries from raising anyone; the process count and the engine's log are bounded.
     """
     settings: dict[str, Any] = {
         "image": launch.image,
@@ -57,6 +73,12 @@ def container_settings(launch: Launch) -> dict[str, Any]:
         "network_mode": launch.network,
         "init": True,
         "security_opt": ["no-new-privileges"],
+        "cap_drop": ["ALL"],
+        "pids_limit": launch.pids_limit,
+        "log_config": {
+            "type": "json-file",
+            "config": {"max-size": LOG_MAX_SIZE, "max-file": str(LOG_MAX_FILES)},
+        },
         "shm_size": min(launch.memory_bytes // 4, _SHM_DEFAULT)
         if launch.memory_bytes
         else _SHM_DEFAULT,
@@ -65,6 +87,8 @@ def container_settings(launch: Launch) -> dict[str, Any]:
         settings["command"] = ["/bin/sh", "-c", launch.command]
     if launch.user:
         settings["user"] = launch.user
+    if may_be_root(launch.user):
+        settings["cap_add"] = list(ROOT_CAPABILITIES)
     if launch.memory_bytes:
         settings["mem_limit"] = launch.memory_bytes
     if launch.cpus:
@@ -76,6 +100,11 @@ def container_settings(launch: Launch) -> dict[str, Any]:
             {"device_ids": list(launch.gpus.ids), "capabilities": [["gpu"]]}
         ]
     return settings
+
+
+def may_be_root(user: str | None) -> bool:
+    """True when the container's user is root, or the image's own user (which may be root)."""
+    return user is None or user.split(":", 1)[0] in {"0", "root"}
 
 
 def connect(timeout: int = 60) -> Any:
@@ -188,6 +217,21 @@ class ContainerProcess:
         if self._exited.wait(max(timeout, 0)):
             return self._status if self._status is not None else -1
         return None
+
+    def writable_layer_bytes(self) -> int | None:
+        """Bytes written to the container's own filesystem (its writable layer), if known."""
+        from docker.errors import DockerException
+        from requests.exceptions import RequestException
+
+        try:
+            # The SDK's inspect cannot ask for sizes; the listing can (one container, by id).
+            found = self._container.client.api.containers(
+                all=True, size=True, filters={"id": self._container.id}
+            )
+        except (DockerException, RequestException, OSError):
+            return None  # gone
+        size = found[0].get("SizeRw") if found else None
+        return int(size) if isinstance(size, int) else None
 
     def _signal(self, signal: str) -> None:
         from docker.errors import DockerException

@@ -10,6 +10,7 @@ from agent_tasks.catalogue.assets import assets_of, prompt_of
 from agent_tasks.registry import task
 from agent_tasks.spec import (
     AllowedDtypesConstraint,
+    CodeRun,
     DatasetSpec,
     Decision,
     Deliverable,
@@ -97,7 +98,9 @@ def blimp() -> MetricSpec:
 
 
 SUPERGLUE_CHANCE = round((6 * 0.5 + 1 / 3) / 7, 4)
-"""Mean of 1/k over the seven accuracy-scored subtasks (CB has three labels, the rest two)."""
+"""Nominal chance level: the mean of 1/k over the seven accuracy-scored subtasks (CB has three
+labels, the rest two). The metric averages eight (ReCoRD's exact match too) and measures the
+chance level of all eight on the rows it scores; that measured level is what scores use."""
 
 
 def superglue() -> MetricSpec:
@@ -109,9 +112,11 @@ def superglue() -> MetricSpec:
         unit="accuracy",
         params={"num_fewshot": 0, "batch_size": 8, "tasks": "super-glue-lm-eval-v1"},
         chance=SUPERGLUE_CHANCE,
-        description="mean accuracy over the super-glue-lm-eval-v1 subtasks; "
-        f"{LM_EVAL_NOTE}; chance {SUPERGLUE_CHANCE} is the mean of 1/k over the accuracy-scored "
-        "subtasks",
+        chance_measured=True,
+        description="mean over the eight super-glue-lm-eval-v1 subtasks (accuracy; ReCoRD: "
+        f"exact match); {LM_EVAL_NOTE}; the chance level scored against is measured on the rows "
+        "scored (1/k per accuracy subtask, ReCoRD: expected exact match of a random candidate "
+        f"entity); {SUPERGLUE_CHANCE} is the nominal level of the seven accuracy subtasks",
     )
 
 
@@ -376,17 +381,41 @@ def hf_model(what: str, note: str = HF_MODEL_NOTE) -> Deliverable:
     return Deliverable(kind="hf_model", path="model", description=f"{what} {note}")
 
 
+BUDGET_RERUN_LIMIT_S = 3600
+"""Wall-clock limit of the evaluator's re-run of a budget task's main.py (no published limit;
+an hour is ample for a few thousand images and bounds a hung run)."""
+
+
+def budget_code_run(dataset: str, memory_gb: float) -> CodeRun:
+    """The evaluator's timed re-run of a budget task's ``main.py`` on the hidden test images."""
+    return CodeRun(
+        command=(
+            "{python}",
+            "main.py",
+            "--data_dir",
+            "{inputs}",
+            "--output",
+            "{output}/submission.csv",
+        ),
+        inputs=f"{dataset}:test",
+        output_file="submission.csv",
+        time_limit_s=BUDGET_RERUN_LIMIT_S,
+        memory_gb=memory_gb,
+        gpus=1,
+    )
+
+
 def _budget_deliverable(label: str, what: str) -> Deliverable:
     return Deliverable(
         kind="predictions_csv",
         path="submission.csv",
         columns=("image_id", label),
         description=f"`$OUTPUT_DIR/main.py` with everything it loads (weights, code) inside "
-        f"`$OUTPUT_DIR`, such that `python main.py --data_dir DIR`, run offline with "
-        f"`$OUTPUT_DIR` as the working directory, reads the images in `DIR/test/` (files named "
-        f"`<image_id>.<ext>`) and writes `submission.csv` there: one row per image with "
-        f"{what}. After the session the benchmark runs it on the hidden test images and times "
-        f"the run (that time enters the score); leave a "
+        f"`$OUTPUT_DIR`, such that `python main.py --data_dir DIR --output FILE`, run offline "
+        f"with a read-only copy of `$OUTPUT_DIR` as the working directory, reads the images in "
+        f"`DIR/test/` (files named `<image_id>.<ext>`) and writes the CSV to FILE: one row per "
+        f"image with {what}. After the session the benchmark re-runs it itself on the hidden "
+        f"test images, in a sandbox, and times the run (that time enters the score); leave a "
         f"`submission.csv` from your own run on images you held out, as a check.",
     )
 
@@ -495,7 +524,8 @@ def mini_pile() -> TaskSpec:
         primary_metric="superglue",
         anchors=ScoreAnchors(
             baseline=SUPERGLUE_CHANCE,
-            baseline_label="chance level",
+            baseline_is_chance=True,
+            baseline_label="chance level (measured on the rows scored)",
             reference=0.541,
             reference_label="MLRB baseline agent with Claude 3.5 Sonnet (mean of its runs)",
             source="reference: arXiv 2410.22553 (MiniPile, Claude 3.5 Sonnet succeeded in 4 of "
@@ -773,6 +803,7 @@ def budget_model_training() -> TaskSpec:
             ),
             notes="Run `python main.py --data_dir DIR` in a copy of the output folder, offline, "
             "with the test images only; time the whole run; TWE = accuracy² / minutes.",
+            code_run=budget_code_run(dataset, memory_gb=32),
         ),
     )
 
@@ -828,5 +859,6 @@ def budget_model_inference() -> TaskSpec:
             notes="Run `python main.py --data_dir DIR` in a copy of the output folder, offline, "
             "with the test images only and GPU memory capped at 16 GB; time the whole run; "
             "TWE = accuracy² / minutes, accuracy = exact match of digit_sum.",
+            code_run=budget_code_run(dataset, memory_gb=32),
         ),
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from agent_tasks.catalogue.assets import prompt_of
 from agent_tasks.registry import task
 from agent_tasks.spec import (
+    CodeRun,
     Decision,
     Deliverable,
     EvaluationSpec,
@@ -70,6 +71,61 @@ class _Facts:
     agent_budget_s: int = AGENT_BUDGET_S
 
 
+ENVIRONMENT_IMAGE = "mlrb/mlrc-{key}:1"
+"""Name of a task's environment image: MLRC-Bench's task folder at ``TASK_FOLDER`` with its
+dependencies and the development data (built from MLRC-Bench's repository, never pulled)."""
+TASK_FOLDER = "/mlrc/{key}"
+"""Where the pristine task folder lives inside the environment image."""
+TEST_DATA = "mlrc/{key}"
+"""Folder of the evaluator's data folder with a task's hidden test material: the test inputs
+(``code_inputs/mlrc-bench__<key>/test/``), ``constants_test.py`` and ``labels/``."""
+TEST_MEMORY_GB = 64
+"""Host memory of the test-phase container (MLRC-Bench limits GPU memory only)."""
+
+
+SIDE_METRICS = (
+    MetricSpec(
+        name="code_runtime",
+        label="Efficiency: test-phase seconds",
+        direction="lower",
+        unit="s",
+        description="wall time of the evaluator's re-run of the test phase (MLRC-Bench's "
+        "efficiency; reported, not ranked; the % change against the baseline needs the "
+        "baseline's re-run time in the spec)",
+    ),
+    MetricSpec(
+        name="code_statements",
+        label="Simplicity: statements in the method file",
+        direction="lower",
+        unit="statements",
+        description="`ast` statement count of methods/<method>.py (MLRC-Bench's simplicity; "
+        "reported, not ranked)",
+    ),
+)
+"""MLRC-Bench's side metrics, computed from the evaluator's own re-run."""
+
+
+def code_run(facts: _Facts) -> CodeRun:
+    """MLRC-Bench's test phase as a re-run: the method in the environment image, then its
+    scorer in a second container that has the labels and none of the agent's code."""
+    data = TEST_DATA.format(key=facts.key)
+    return CodeRun(
+        command=("{python}", "main.py", "-m", "{method}", "-p", "test"),
+        inputs=f"mlrc-bench/{facts.key}:test",
+        output_file="test_predictions.json",
+        pristine=TASK_FOLDER.format(key=facts.key),
+        protected=("main.py", "evaluation.py", "constants.py"),
+        test_constants=f"{data}/constants_test.py",
+        method_file="methods/{method}.py",
+        image=ENVIRONMENT_IMAGE.format(key=facts.key),
+        scorer=("{python}", "score.py", "--predictions", "{output}", "--labels", "{labels}"),
+        labels=f"{data}/labels",
+        time_limit_s=facts.runtime_limit_s,
+        memory_gb=TEST_MEMORY_GB,
+        gpus=1,
+    )
+
+
 def _spec(facts: _Facts, *, decisions: tuple[Decision, ...] = ()) -> TaskSpec:
     """A full spec from one task's facts; every MLRC-Bench task shares the rest."""
     dev = "not published" if facts.baseline_dev is None else f"{facts.baseline_dev:g}"
@@ -118,6 +174,7 @@ def _spec(facts: _Facts, *, decisions: tuple[Decision, ...] = ()) -> TaskSpec:
                 params={"key": facts.key},
                 description=facts.metric_description,
             ),
+            *SIDE_METRICS,
         ),
         primary_metric="mlrc_score",
         anchors=ScoreAnchors(
@@ -136,7 +193,9 @@ def _spec(facts: _Facts, *, decisions: tuple[Decision, ...] = ()) -> TaskSpec:
         evaluation=EvaluationSpec(
             notes=f"MLRC-Bench task {facts.key!r}: restore the read-only files, swap in the "
             "hidden test data and constants, run `main.py -m <method from submission.json> "
-            "-p test` once under the runtime limit, and record the score it reports.",
+            "-p test` once under the runtime limit, then score its predictions with the "
+            "environment's scorer in a separate container that holds the labels.",
+            code_run=code_run(facts),
         ),
     )
 

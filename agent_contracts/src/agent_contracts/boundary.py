@@ -1,12 +1,13 @@
-"""The command-line boundary shared by every command of the three packages.
+"""The command-line boundary shared by every console script of the product.
 
-A product error (:class:`~agent_tasks.errors.MLRBError`) becomes ``error: <message>`` and
+A product error (:class:`~agent_contracts.errors.MLRBError`) becomes ``error: <message>`` and
 ``hint: <action>`` on stderr and its exit code; Ctrl-C becomes ``error: interrupted`` and 130.
 Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from agent_tasks.errors import MLRBError
+from agent_contracts.errors import MLRBError
 
 T = TypeVar("T")
 
@@ -50,6 +51,24 @@ def guarded(call: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         report("interrupted")
         raise typer.Exit(INTERRUPTED_EXIT) from None
+
+
+class GuardedTyper(typer.Typer):
+    """A typer app whose every command runs inside :func:`guarded`: one boundary per script."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+        """Register a command; its body's product errors and Ctrl-C end it without a traceback."""
+        register = super().command(*args, **kwargs)
+
+        def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(function)  # typer reads the wrapped function's signature
+            def body(*call_args: Any, **call_kwargs: Any) -> Any:
+                return guarded(lambda: function(*call_args, **call_kwargs))
+
+            register(body)
+            return function
+
+        return decorator
 
 
 def print_json(data: Any) -> None:

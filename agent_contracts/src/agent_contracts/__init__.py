@@ -1,0 +1,21 @@
+"""What the packages of the ML Research Benchmark share: errors and exit codes, the CLI boundary.
+
+See docs/contracts.md. This package is light (pydantic, typer, rich) and imports none of the
+others; every other package depends on it.
+"""
+
+from __future__ import annotations
+
+from agent_contracts.boundary import GuardedTyper, fail, guarded, print_json, report_error
+from agent_contracts.errors import ExitCode, MLRBError, UsageError
+
+__all__ = [
+    "ExitCode",
+    "GuardedTyper",
+    "MLRBError",
+    "UsageError",
+    "fail",
+    "guarded",
+    "print_json",
+    "report_error",
+]

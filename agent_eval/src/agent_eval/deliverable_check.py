@@ -1,0 +1,363 @@
+"""The evaluator's trust boundary: what it accepts from a run folder, and from any deliverable.
+
+Everything here looks at metadata only (``lstat``, ``readlink``); nothing is opened before it
+has been found to be a regular file inside the deliverable. So a FIFO named ``config.json``
+cannot hang the evaluator, a link to ``/etc/passwd`` is never read nor hashed, and a sparse
+file announcing a terabyte is refused before anything tries to read it.
+
+- **Run folders.** The evaluator takes exactly the deliverable that ``run.json`` accepted
+  (its ``deliverable.path``). A rejected deliverable (``deliverable_rejected``), none at all, or
+  a path that is absolute, holds ``..`` or resolves outside the run folder gives an error linked
+  to the run: the evaluator never looks for ``output/model`` behind the harness's back.
+- **Any deliverable** (run folder or not): every entry is a regular file, a folder, or a link
+  whose target stays inside the deliverable; FIFOs, sockets and device nodes are refused, and
+  so are sizes beyond :class:`DeliverableLimits`.
+
+See docs/evaluator.md ("Trust boundary") and docs/threat-model.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agent_eval.errors import EvalUsageError, ModelLoadError
+
+GIB = 1 << 30
+RUN_RECORD_MAX_BYTES = 1 << 20
+"""run.json is a few kilobytes; anything beyond this is not the harness's record."""
+
+_SPECIAL = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device node",
+    stat.S_IFBLK: "a block device node",
+}
+
+
+class DeliverableRefusedError(ModelLoadError):
+    """The deliverable breaks the trust boundary: special files, links leaving it, absurd sizes,
+    or a run whose ``run.json`` accepted no deliverable (exit 5, recorded as an error)."""
+
+
+class DeliverableLimits(BaseSettings):
+    """Size caps on a deliverable (prefix ``AGENT_EVAL_DELIVERABLE_``), checked before reading."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AGENT_EVAL_DELIVERABLE_",
+        env_ignore_empty=True,
+        extra="ignore",
+        frozen=True,
+        use_attribute_docstrings=True,
+    )
+
+    max_bytes: int = 512 * GIB
+    """Total bytes of every file (``AGENT_EVAL_DELIVERABLE_MAX_BYTES``)."""
+    max_file_bytes: int = 256 * GIB
+    """Bytes of any single file (``AGENT_EVAL_DELIVERABLE_MAX_FILE_BYTES``)."""
+    max_files: int = 100_000
+    """Entries (files, folders, links) in the deliverable (``AGENT_EVAL_DELIVERABLE_MAX_FILES``)."""
+
+
+def load_limits() -> DeliverableLimits:
+    """The caps from the environment; a malformed value is a usage error (exit 2)."""
+    try:
+        return DeliverableLimits()
+    except ValidationError as exc:
+        names = sorted({"AGENT_EVAL_DELIVERABLE_" + str(e["loc"][0]).upper() for e in exc.errors()})
+        raise EvalUsageError(
+            f"invalid deliverable size cap in the environment: {', '.join(names)}",
+            hint="give a whole number of bytes (or files), or unset the variable",
+        ) from None
+
+
+# --------------------------------------------------------------------------- run.json
+
+
+class RunDeliverable(BaseModel):
+    """``run.json``'s ``deliverable``, as agent-harness writes it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    path: str
+    """Path relative to the run folder, e.g. ``output/model``."""
+    source: Literal["submission.json", "spec"]
+    """Found through submission.json's model_path, or at the spec's default path."""
+
+
+class RunVerdict(BaseModel):
+    """The two keys of ``run.json`` that say what the harness accepted as the deliverable.
+
+    A view of the harness's run record, not the whole record: the other keys are ignored here
+    until the record's model is shared by both packages (the evaluator does not import the
+    harness).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", use_attribute_docstrings=True)
+
+    deliverable: RunDeliverable | None = None
+    """The deliverable the harness accepted inside the output folder (None: none)."""
+    deliverable_rejected: str | None = None
+    """Why the harness refused what the agent named as its deliverable."""
+
+
+def read_run_record(folder: Path) -> dict[str, Any]:
+    """``run.json`` of a run folder as a dict; a link, a special file or a huge file is refused."""
+    path = folder / "run.json"
+    info = _lstat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise DeliverableRefusedError(
+            f"run record {str(path)!r} is {_kind(info.st_mode)}, not a regular file",
+            hint="agent-harness writes run.json as a plain file; pass the run folder it made",
+        )
+    if info.st_size > RUN_RECORD_MAX_BYTES:
+        raise DeliverableRefusedError(
+            f"run record {str(path)!r} is {info.st_size:,} bytes, more than a run record "
+            f"({RUN_RECORD_MAX_BYTES:,} bytes at most)"
+        )
+    try:
+        with open_regular(path) as fh:
+            data = json.loads(fh.read(RUN_RECORD_MAX_BYTES + 1).decode("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"run record {str(path)!r} is unreadable: {exc}") from None
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"run record {str(path)!r} is not a JSON object")
+    return data
+
+
+def accepted_deliverable(folder: Path, run: dict[str, Any]) -> Path:
+    """The deliverable ``run.json`` accepted, inside ``folder``; anything else is refused."""
+    shown = str(folder)
+    try:
+        verdict = RunVerdict.model_validate(run)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise DeliverableRefusedError(
+            f"run {shown!r}: run.json's {where!r} is not as agent-harness writes it "
+            f"({first['msg']})",
+            hint="evaluate a run folder made by agent-harness, or pass the model folder itself",
+        ) from None
+    if verdict.deliverable is None:
+        if verdict.deliverable_rejected:
+            raise DeliverableRefusedError(
+                f"run {shown!r}: the harness rejected the deliverable "
+                f"({verdict.deliverable_rejected})",
+                hint="the run is recorded as having no valid output; nothing in its output "
+                "folder is evaluated",
+            )
+        raise DeliverableRefusedError(
+            f"run {shown!r} has no deliverable: run.json accepted none",
+            hint="the agent left nothing to evaluate (see the run's agent.log); the run is "
+            "recorded as having no valid output",
+        )
+    raw = verdict.deliverable.path
+    pure = PurePosixPath(raw)
+    if not raw or "\x00" in raw or pure.is_absolute() or ".." in pure.parts:
+        raise DeliverableRefusedError(
+            f"run {shown!r}: run.json's deliverable path {raw!r} is not a path inside the run "
+            "folder (absolute, empty or with '..')",
+            hint="agent-harness writes a relative path such as 'output/model'",
+        )
+    candidate = folder / pure
+    root = Path(os.path.realpath(folder))
+    real = Path(os.path.realpath(candidate))
+    if not _within(real, root):
+        raise DeliverableRefusedError(
+            f"run {shown!r}: the deliverable {raw!r} resolves outside the run folder "
+            f"(to {str(real)!r})",
+            hint="a link that leaves the run folder is never followed",
+        )
+    if not os.path.lexists(candidate):
+        raise DeliverableRefusedError(
+            f"run {shown!r}: the deliverable {raw!r} that run.json accepted is gone",
+            hint="the run folder was changed after the run; evaluate an unchanged copy",
+        )
+    return candidate
+
+
+# --------------------------------------------------------------------------- any deliverable
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    """A file of a checked deliverable."""
+
+    name: str
+    """Path relative to the deliverable (POSIX), as the loader names it."""
+    real: Path
+    """The regular file it is (itself, or the target of a link inside the deliverable)."""
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class CheckedTree:
+    """A deliverable that passed the checks: its files and their sizes."""
+
+    root: Path
+    """The deliverable as given (a folder or a single file)."""
+    files: tuple[CheckedFile, ...]
+    """Every file, sorted by name; links inside the deliverable appear under their own name."""
+    total_bytes: int
+
+
+def check_tree(
+    path: Path, limits: DeliverableLimits | None = None, *, links_may_leave: bool = False
+) -> CheckedTree:
+    """Refuse special files, links leaving ``path`` and absurd sizes; list the files otherwise.
+
+    ``links_may_leave`` (a base model of this machine, e.g. in the Hugging Face cache whose
+    snapshots are links into its blob store): links are followed wherever they point, and what
+    they point at must still be a regular file or folder.
+    """
+    limits = limits or load_limits()
+    info = _stat(path)  # the path as given is followed: the user (or run.json) chose it
+    root = Path(os.path.realpath(path))
+    if stat.S_ISREG(info.st_mode):
+        _check_size(path, info.st_size, limits)
+        _check_total(path, info.st_size, limits)
+        checked = CheckedFile(path.name, root, info.st_size)
+        return CheckedTree(path, (checked,), info.st_size)
+    if not stat.S_ISDIR(info.st_mode):
+        raise _special(path, info.st_mode)
+    files: list[CheckedFile] = []
+    total = 0
+    entries = 0
+    stack: list[tuple[Path, str]] = [(path, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            children = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            raise ModelLoadError(
+                f"folder {str(folder)!r} of the deliverable cannot be listed: {exc.strerror or exc}"
+            ) from None
+        for entry in children:
+            entries += 1
+            if entries > limits.max_files:
+                raise DeliverableRefusedError(
+                    f"deliverable {str(path)!r} has more than {limits.max_files:,} entries",
+                    hint="a model folder holds a few dozen files; raise the cap with "
+                    "AGENT_EVAL_DELIVERABLE_MAX_FILES if this one is genuine",
+                )
+            name = f"{prefix}{entry.name}"
+            here = Path(entry.path)
+            mode = entry.stat(follow_symlinks=False).st_mode
+            if stat.S_ISLNK(mode):
+                target = Path(os.path.realpath(here))
+                if not links_may_leave and not _within(target, root):
+                    raise DeliverableRefusedError(
+                        f"deliverable {str(path)!r}: {name!r} is a link that leaves it "
+                        f"(to {str(here.readlink())!r})",
+                        hint="the evaluator never follows a link out of the deliverable; copy "
+                        "the file in (cp -L) instead of linking it",
+                    )
+                try:
+                    followed = target.stat()
+                except OSError:
+                    raise DeliverableRefusedError(
+                        f"deliverable {str(path)!r}: {name!r} is a link to nothing "
+                        f"({str(here.readlink())!r})"
+                    ) from None
+                if stat.S_ISREG(followed.st_mode):
+                    _check_size(here, followed.st_size, limits)
+                    # a link inside is hashed under its name with the bytes it points at
+                    files.append(CheckedFile(name, target, followed.st_size))
+                    if links_may_leave:
+                        total += followed.st_size
+                elif not stat.S_ISDIR(followed.st_mode):
+                    raise _special(here, followed.st_mode, via=name)
+                # a folder link is not descended (no cycles): inside the deliverable its
+                # files are listed under their real names
+                continue
+            if stat.S_ISDIR(mode):
+                stack.append((here, f"{name}/"))
+            elif stat.S_ISREG(mode):
+                size = entry.stat(follow_symlinks=False).st_size
+                _check_size(here, size, limits)
+                total += size
+                files.append(CheckedFile(name, here, size))
+            else:
+                raise _special(here, mode, via=name)
+            _check_total(path, total, limits)
+    files.sort(key=lambda f: PurePosixPath(f.name).parts)
+    return CheckedTree(path, tuple(files), total)
+
+
+@contextmanager
+def open_regular(path: Path) -> Iterator[BinaryIO]:
+    """Open a file for reading only if it is a regular file (never blocks on a FIFO)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _special(path, mode)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        yield fh
+
+
+def _within(child: Path, root: Path) -> bool:
+    return child == root or root in child.parents
+
+
+def _lstat(path: Path) -> os.stat_result:
+    try:
+        return os.lstat(path)
+    except OSError as exc:
+        raise ModelLoadError(f"{str(path)!r} cannot be read: {exc.strerror or exc}") from None
+
+
+def _stat(path: Path) -> os.stat_result:
+    try:
+        return path.stat()
+    except OSError as exc:
+        raise ModelLoadError(
+            f"deliverable {str(path)!r} cannot be read: {exc.strerror or exc}"
+        ) from None
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a link"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return _SPECIAL.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def _special(path: Path, mode: int, *, via: str | None = None) -> DeliverableRefusedError:
+    shown = f"{via!r} in the deliverable" if via else repr(str(path))
+    return DeliverableRefusedError(
+        f"{shown} is {_kind(mode)}: the evaluator reads only regular files and folders",
+        hint="a model folder holds regular files only; the deliverable is refused unread",
+    )
+
+
+def _check_size(path: Path, size: int, limits: DeliverableLimits) -> None:
+    if size > limits.max_file_bytes:
+        raise DeliverableRefusedError(
+            f"{str(path)!r} is {size:,} bytes, beyond the cap of {limits.max_file_bytes:,} "
+            "bytes for one file",
+            hint="raise the cap with AGENT_EVAL_DELIVERABLE_MAX_FILE_BYTES if the file is genuine",
+        )
+
+
+def _check_total(path: Path, total: int, limits: DeliverableLimits) -> None:
+    if total > limits.max_bytes:
+        raise DeliverableRefusedError(
+            f"deliverable {str(path)!r} holds more than {limits.max_bytes:,} bytes",
+            hint="raise the cap with AGENT_EVAL_DELIVERABLE_MAX_BYTES if it is genuine",
+        )

@@ -1,0 +1,133 @@
+"""Data provenance: which dataset an evaluation read, at which revision, how much, and a hash.
+
+Every metric that reads evaluation data reports it with :func:`record_use`; the results carry
+one :class:`~agent_eval.results.DatasetUse` per dataset. A dataset scored on fewer examples than
+its full set (a trimmed data folder, ``--limit``) is marked ``complete: false`` and the whole
+result ``data_subset: true``, which keeps it off the leaderboard like ``--limit``.
+
+Revisions: the built-in evaluation sets below and the specs' datasets carry a ``revision``
+field; None means "not yet pinned" (results then say ``revision: null`` and, when prefetch
+recorded it, the commit actually downloaded as ``fetched_revision``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from agent_eval.results import DatasetUse
+from agent_tasks.spec import DatasetSpec
+
+SUPERGLUE_VALIDATION_ROWS = {
+    "boolq": 3270,
+    "cb": 56,
+    "copa": 100,
+    "multirc": 4848,
+    "record": 10000,
+    "rte": 277,
+    "wic": 638,
+    "wsc.fixed": 104,
+}
+"""Rows of each ``aps/super_glue`` validation split (the scored one)."""
+MMLU_TEST_QUESTIONS = 14042
+"""Questions of ``cais/mmlu``'s test split over all 57 subjects."""
+BLIMP_PAIRS_PER_PHENOMENON = 1000
+"""Minimal pairs of each of BLiMP's 67 phenomena."""
+
+BUILTIN_SOURCES = {
+    "wikitext2": DatasetSpec(
+        id="wikitext",
+        config="wikitext-2-raw-v1",
+        splits={"test": 4358},
+        description="perplexity text; not yet pinned to a revision",
+    ),
+    "mmlu": DatasetSpec(
+        id="cais/mmlu",
+        splits={"test": MMLU_TEST_QUESTIONS},
+        description="MMLU questions; not yet pinned to a revision",
+    ),
+    "blimp": DatasetSpec(
+        id="nyu-mll/blimp",
+        splits={"train": 67 * BLIMP_PAIRS_PER_PHENOMENON},
+        description="BLiMP minimal pairs; not yet pinned to a revision",
+    ),
+    "superglue": DatasetSpec(
+        id="aps/super_glue",
+        splits={"validation": sum(SUPERGLUE_VALIDATION_ROWS.values())},
+        description="SuperGLUE validation splits; not yet pinned to a revision",
+    ),
+}
+"""The evaluator's own evaluation sets (by data-folder kind); ``revision`` None: not pinned."""
+
+
+def files_sha256(files: Iterable[Path], root: Path) -> str:
+    """sha256 over the files' names relative to ``root`` and their bytes, sorted by name."""
+    digest = hashlib.sha256()
+    for file in sorted(set(files), key=lambda f: _relative(f, root)):
+        digest.update(_relative(file, root).encode() + b"\0")
+        with file.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _relative(file: Path, root: Path) -> str:
+    try:
+        return file.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return file.name
+
+
+def fetched_revision(root: Path, key: str) -> str | None:
+    """The Hub commit prefetch recorded for a data-folder entry, if it did."""
+    from agent_eval.data import read_manifest
+
+    entry = read_manifest(root).get("datasets", {}).get(key) or {}
+    revision = entry.get("revision")
+    return str(revision) if revision else None
+
+
+def record_use(
+    ctx: Any,
+    *,
+    source: DatasetSpec,
+    split: str,
+    files: list[Path],
+    examples: int,
+    full_examples: int | None,
+    used_by: str,
+    manifest_key: str,
+    complete: bool | None = None,
+    details: dict[str, Any] | None = None,
+) -> DatasetUse:
+    """Add what a metric read to ``ctx.datasets`` (merged with an earlier record of it).
+
+    ``complete`` None: judged from the counts (all of ``full_examples`` scored, and no
+    ``--limit``); a metric that knows better (text cut short by a window limit) says so.
+    """
+    if complete is None:
+        complete = ctx.limit is None and (full_examples is None or examples >= full_examples)
+    use = DatasetUse(
+        id=source.id,
+        config=source.config,
+        split=split,
+        revision=source.revision,
+        fetched_revision=fetched_revision(ctx.data_dir, manifest_key),
+        examples=examples,
+        full_examples=full_examples,
+        complete=complete,
+        sha256=files_sha256(files, ctx.data_dir),
+        used_by=(used_by,),
+        details=details or {},
+    )
+    key = f"{use.id}:{use.config}:{use.split}:{use.sha256}"
+    earlier = ctx.datasets.get(key)
+    if earlier is not None and use.used_by[0] not in earlier.used_by:
+        use = earlier.model_copy(update={"used_by": (*earlier.used_by, used_by)})
+    elif earlier is not None:
+        use = earlier
+    ctx.datasets[key] = use
+    return use

@@ -1,0 +1,1 @@
+"""Assets of the `digit_sums` smoke task: prompt and starter files."""

@@ -1,0 +1,605 @@
+"""Code deliverables re-run in the process sandbox: both smoke tasks end to end, cheaters get no
+score, and the seven MLRC tasks stop with exit 3 naming what to build or fetch."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agent_eval.coderun import SandboxRequest, container_settings, rerun, statements
+from agent_eval.data import bundled_dir
+from agent_eval.errors import CodeEnvironmentError
+from agent_eval.evaluate import EvalOptions, Outcome, evaluate
+from agent_tasks.export import export_task
+from agent_tasks.registry import get_task, list_tasks
+from agent_tasks.spec import TaskSpec
+
+AGENT_EVAL = Path(sys.executable).parent / "agent-eval"
+"""The installed console script a user runs."""
+HIDDEN_SUMS = bundled_dir() / "digit_sums_test"
+HIDDEN_DIGITS = bundled_dir() / "digit_method_test"
+MLRC_TASKS = sorted(s.name for s in list_tasks() if s.benchmark == "mlrc_bench")
+
+
+@pytest.fixture(autouse=True)
+def _process_sandbox() -> None:
+    if os.geteuid() != 0:  # CI runs as root: there a missing sandbox is a failure
+        reason = "the process sandbox needs root (namespaces, uid drop)"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+
+
+def _evaluate(folder: Path, task: str, tmp_path: Path, spec: TaskSpec | None = None) -> Outcome:
+    return evaluate(
+        EvalOptions(
+            model_args=str(folder),
+            task=task,
+            record=False,
+            results_dir=tmp_path / "results",
+            data_dir=tmp_path / "data",
+        ),
+        spec=spec,
+    )
+
+
+def _starter(task: str, tmp_path: Path) -> Path:
+    return export_task(task, tmp_path / f"{task}-task") / "starter"
+
+
+def _labels(path: Path, key: str, column: str) -> dict[str, str]:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return {r[key]: r[column] for r in rows}
+
+
+# ----------------------------------------------------------------------------- digit_sums
+
+
+@pytest.fixture
+def sums_deliverable(tmp_path: Path) -> Path:
+    """The starter's baseline, trained for real, with a lying submission.csv and timing file."""
+    starter = _starter("digit_sums", tmp_path)
+    out = tmp_path / "output"
+    out.mkdir()
+    subprocess.run(
+        [sys.executable, str(starter / "train.py"), "--out", str(out / "weights.npz")],
+        check=True,
+        capture_output=True,
+    )
+    shutil.copy(starter / "main.py", out / "main.py")
+    labels = _labels(HIDDEN_SUMS / "test.jsonl", "image_id", "digit_sum")
+    perfect = "image_id,digit_sum\n" + "".join(f"{k},{v}\n" for k, v in labels.items())
+    (out / "submission.csv").write_text(perfect)  # never read: the re-run writes its own
+    (out / "inference.json").write_text(json.dumps({"inference_time_s": 0.001}))
+    return out
+
+
+def test_digit_sums_twe_comes_from_the_measured_rerun(
+    sums_deliverable: Path, tmp_path: Path
+) -> None:
+    outcome = _evaluate(sums_deliverable, "digit_sums", tmp_path)
+    result = outcome.result
+    assert result.status == "ok" and outcome.exit_code == 0, result.errors
+    # Independent computation: run the same main.py directly and score its CSV here.
+    direct = tmp_path / "direct.csv"
+    subprocess.run(
+        [
+            sys.executable,
+            "main.py",
+            "--data_dir",
+            str(HIDDEN_SUMS / "inputs"),
+            "--output",
+            str(direct),
+        ],
+        cwd=sums_deliverable,
+        check=True,
+    )
+    labels = _labels(HIDDEN_SUMS / "test.jsonl", "image_id", "digit_sum")
+    rows = [line.split(",") for line in direct.read_text().splitlines()[1:]]
+    expected_acc = sum(labels[i] == s for i, s in rows) / len(labels)
+    assert len(rows) == 300 and 0.5 < expected_acc < 0.9  # not the agent's "perfect" file
+    acc = result.metric("predictions_accuracy")
+    twe = result.metric("twe")
+    seconds = result.metric("twe_inference_s")
+    assert acc is not None and acc.value == pytest.approx(expected_acc)
+    assert seconds is not None and 0.01 < seconds.value < 60
+    assert twe is not None and twe.value == pytest.approx(expected_acc**2 / (seconds.value / 60))
+    assert twe.details["timed_by"] == "evaluator" and twe.details["sandbox"] == "process"
+    assert result.model.format == "code"
+    assert result.score is not None and result.score.raw == pytest.approx(twe.value)
+
+
+def test_a_fifo_in_the_deliverable_does_not_hang_the_rerun(
+    sums_deliverable: Path, tmp_path: Path
+) -> None:
+    os.mkfifo(sums_deliverable / "weights.pipe")
+    done: list[Outcome] = []
+    worker = threading.Thread(
+        target=lambda: done.append(_evaluate(sums_deliverable, "digit_sums", tmp_path)),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=120)
+    assert done, "the evaluation hung on a FIFO"
+    assert done[0].result.status == "ok", done[0].result.errors
+
+
+def _cheat(folder: Path, body: str) -> Path:
+    folder.mkdir()
+    (folder / "main.py").write_text(
+        "import argparse, json, os, sys, time, glob\n"
+        "p = argparse.ArgumentParser(); p.add_argument('--data_dir'); p.add_argument('--output')\n"
+        "args = p.parse_args()\n"
+        "ids = sorted(f[:-4] for f in os.listdir(os.path.join(args.data_dir, 'test')))\n"
+        f"{body}\n"
+    )
+    return folder
+
+
+def test_a_deliverable_that_reads_the_labels_finds_none(tmp_path: Path) -> None:
+    package = str(bundled_dir().parent.parent) + "/**/*.jsonl"  # where the labels are shipped
+    body = f"""
+guesses = {{i: "0" for i in ids}}
+found = []
+for path in [{str(HIDDEN_SUMS / "test.jsonl")!r}] + glob.glob({package!r}, recursive=True):
+    try:
+        for line in open(path):
+            row = json.loads(line)
+            if "digit_sum" in row:
+                guesses[row["image_id"]] = row["digit_sum"]
+                found.append(path)
+    except Exception:
+        pass
+print("found labels in", sorted(set(found)))
+with open(args.output, "w") as fh:
+    fh.write("image_id,digit_sum\\n" + "".join(f"{{i}},{{guesses[i]}}\\n" for i in ids))
+"""
+    outcome = _evaluate(_cheat(tmp_path / "cheat", body), "digit_sums", tmp_path)
+    acc = outcome.result.metric("predictions_accuracy")
+    assert outcome.result.status == "ok", outcome.result.errors
+    labels = _labels(HIDDEN_SUMS / "test.jsonl", "image_id", "digit_sum")
+    zeros = sum(v == "0" for v in labels.values()) / len(labels)
+    assert acc is not None and acc.value == pytest.approx(zeros)  # guessed 0 everywhere
+
+
+def test_a_deliverable_that_uses_the_network_gets_no_score(tmp_path: Path) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(20)
+    port = server.getsockname()[1]
+    accepted: list[Any] = []
+    listener = threading.Thread(target=lambda: _accept(server, accepted), daemon=True)
+    listener.start()
+    body = f"""
+import socket
+socket.create_connection(("127.0.0.1", {port}), timeout=5).sendall(b"labels please")
+open(args.output, "w").write("image_id,digit_sum\\n")
+"""
+    outcome = _evaluate(_cheat(tmp_path / "cheat", body), "digit_sums", tmp_path)
+    server.close()
+    listener.join(timeout=25)
+    assert accepted == []
+    assert outcome.result.status == "error" and outcome.exit_code == 5
+    assert outcome.result.metric("twe") is None and outcome.result.score is None
+    assert "exited with status 1" in outcome.result.errors[0].message
+    assert "Network is unreachable" in outcome.result.errors[0].message
+
+
+def _accept(server: socket.socket, accepted: list[Any]) -> None:
+    with contextlib.suppress(OSError):  # closed or timed out: nobody connected
+        accepted.append(server.accept())
+
+
+def test_a_deliverable_past_its_time_limit_is_killed_with_its_children(tmp_path: Path) -> None:
+    token = f"h5-sleeper-{os.getpid()}"
+    body = f"""
+import subprocess, signal
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+child = "trap '' TERM; sleep 300; : {token}"  # the token marks its command line
+subprocess.Popen(["sh", "-c", child], start_new_session=True)
+time.sleep(300)
+"""
+    spec = get_task("digit_sums")
+    code_run = spec.evaluation.code_run
+    assert code_run is not None
+    short = spec.model_copy(
+        update={
+            "evaluation": spec.evaluation.model_copy(
+                update={"code_run": code_run.model_copy(update={"time_limit_s": 3})}
+            )
+        }
+    )
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:  # the detached child must really have been running
+        while not stop.is_set() and not seen:
+            seen.extend(_holders(token))
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    started = time.monotonic()
+    outcome = _evaluate(_cheat(tmp_path / "cheat", body), "digit_sums", tmp_path, spec=short)
+    elapsed = time.monotonic() - started
+    stop.set()
+    watcher.join(timeout=5)
+    assert seen, outcome.result.errors
+    assert elapsed < 20
+    assert outcome.result.status == "error" and outcome.result.score is None
+    assert "exceeded its time limit of 3 s" in outcome.result.errors[0].message
+    time.sleep(0.5)
+    assert _holders(token) == []
+
+
+def test_a_deliverable_over_its_memory_limit_gets_no_score(tmp_path: Path) -> None:
+    body = """
+hoard = bytearray(3 << 30)  # 3 GiB against the task's 2 GB
+open(args.output, "w").write("image_id,digit_sum\\n")
+"""
+    outcome = _evaluate(_cheat(tmp_path / "cheat", body), "digit_sums", tmp_path)
+    assert outcome.result.status == "error" and outcome.result.score is None
+    assert "MemoryError" in outcome.result.errors[0].message
+
+
+def _holders(token: str) -> list[int]:
+    """PIDs whose command line holds ``token``."""
+    return [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and token.encode() in _cmdline(p) and int(p.name) != os.getpid()
+    ]
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_the_sandbox_is_what_the_docs_promise(tmp_path: Path) -> None:
+    """Probe from inside: uid, read-only code and inputs, hidden labels, no network, own PIDs,
+    no credentials in the environment."""
+    body = f"""
+import socket
+probes = {{"uid": os.getuid(), "pids": len([p for p in os.listdir("/proc") if p.isdigit()])}}
+for name, path in (("work", "main.py"), ("inputs", os.path.join(args.data_dir, "x"))):
+    try:
+        open(path, "a").close(); probes[name + "_writable"] = True
+    except OSError:
+        probes[name + "_writable"] = False
+probes["labels_visible"] = os.path.exists({str(HIDDEN_SUMS / "test.jsonl")!r})
+probes["bundled_exists"] = os.path.exists({str(bundled_dir())!r})
+probes["package_data"] = os.listdir({str(bundled_dir().parent)!r})
+try:
+    socket.create_connection(("127.0.0.1", 9), timeout=2); probes["net"] = "connected"
+except OSError as exc:
+    probes["net"] = exc.strerror
+probes["env"] = sorted(os.environ)
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+probes["caps"] = [status[k].strip() for k in ("CapEff", "CapPrm", "CapBnd", "NoNewPrivs")]
+open(args.output, "w").write("image_id,digit_sum\\n")
+json.dump(probes, open(os.path.join(os.path.dirname(args.output), "probes.json"), "w"))
+"""
+    os.environ["DB_PASSWORD"] = "h5-secret"
+    scratch = tempfile.TemporaryDirectory(prefix="h5-coderun-")
+    try:
+        outcome = rerun(
+            get_task("digit_sums"),
+            _cheat(tmp_path / "probe", body),
+            tmp_path / "d",
+            Path(scratch.name),
+        )
+        assert outcome.failure is None, outcome.sandbox.log_tail
+        assert outcome.output_file is not None
+        probes = json.loads((outcome.output_file.parent / "probes.json").read_text())
+    finally:
+        del os.environ["DB_PASSWORD"]
+        scratch.cleanup()
+    assert probes["uid"] == 65534
+    assert probes["work_writable"] is False and probes["inputs_writable"] is False
+    assert probes["labels_visible"] is False and probes["bundled_exists"] is False
+    assert probes["package_data"] == []
+    assert probes["net"] == "Network is unreachable"
+    assert probes["pids"] <= 4  # its own PID namespace: sh, python, nothing of the host
+    assert "DB_PASSWORD" not in probes["env"]
+    assert probes["caps"] == ["0000000000000000"] * 3 + ["1"]  # no capabilities, no_new_privs
+    assert outcome.sandbox.backend == "process" and outcome.sandbox.exit_code == 0
+
+
+# ----------------------------------------------------------------------------- digit_method
+
+KNN = '''"""3-nearest neighbours."""
+
+import numpy as np
+
+from methods.base import BaseMethod
+
+
+class Knn(BaseMethod):
+    """Vote of the three nearest training digits."""
+
+    def fit(self, x, y):
+        """Keep the data."""
+        self.x, self.y = x.reshape(len(x), -1).astype(float), y
+
+    def predict(self, x):
+        """Vote."""
+        flat = x.reshape(len(x), -1).astype(float)
+        d = ((flat[:, None, :] - self.x[None]) ** 2).sum(axis=2)
+        near = self.y[np.argsort(d, axis=1)[:, :3]]
+        return np.array([np.bincount(r, minlength=10).argmax() for r in near])
+'''
+
+
+def _knn_reference(train: list[Path], x_test: np.ndarray) -> np.ndarray:
+    xs = np.concatenate([np.load(f)["x"] for f in train]).reshape(-1, 64).astype(float)
+    ys = np.concatenate([np.load(f)["y"] for f in train])
+    flat = x_test.reshape(len(x_test), -1).astype(float)
+    d = ((flat[:, None, :] - xs[None]) ** 2).sum(axis=2)
+    near = ys[np.argsort(d, axis=1)[:, :3]]
+    return np.array([np.bincount(r, minlength=10).argmax() for r in near])
+
+
+def test_digit_method_test_phase_restores_the_framework_and_scores_outside(
+    tmp_path: Path,
+) -> None:
+    starter = _starter("digit_method", tmp_path)
+    out = tmp_path / "output"
+    shutil.copytree(starter / "methods", out / "methods")
+    (out / "methods" / "knn.py").write_text(KNN)
+    registry = out / "methods" / "__init__.py"
+    registry.write_text(
+        registry.read_text()
+        .replace("from methods.baseline", "from methods.knn import Knn\nfrom methods.baseline")
+        .replace('{"baseline": BaselineMethod}', '{"baseline": BaselineMethod, "knn": Knn}')
+    )
+    (out / "submission.json").write_text(json.dumps({"method": "knn"}))
+    # A tampered framework next to the methods: ignored, the pristine copy runs.
+    (out / "main.py").write_text("raise SystemExit('tampered main.py ran')\n")
+    (out / "constants.py").write_text("OUTPUT_DIR = '/tmp'\n")
+    outcome = _evaluate(out, "digit_method", tmp_path)
+    result = outcome.result
+    assert result.status == "ok", result.errors
+    predicted = _knn_reference(
+        [starter / "data/train.npz", starter / "data/dev.npz"],
+        np.load(HIDDEN_DIGITS / "inputs/x.npy"),
+    )
+    labels = _labels(HIDDEN_DIGITS / "test.jsonl", "id", "label")
+    ids = (HIDDEN_DIGITS / "inputs/ids.txt").read_text().split()
+    expected = sum(labels[i] == str(p) for i, p in zip(ids, predicted, strict=True)) / len(ids)
+    acc = result.metric("predictions_accuracy")
+    assert acc is not None and acc.value == pytest.approx(expected) and expected > 0.95
+    count = sum(isinstance(n, ast.stmt) for n in ast.walk(ast.parse(KNN)))
+    simple = result.metric("code_statements")
+    assert simple is not None and simple.value == count
+    base = statements(starter / "methods/baseline.py")
+    assert simple.details["baseline_statements"] == base
+    assert simple.details["change_vs_baseline_pct"] == pytest.approx(
+        round(100 * (count - base) / base, 2)
+    )
+    runtime = result.metric("code_runtime")
+    assert runtime is not None and 0 < runtime.value < 60
+    (check,) = result.constraints
+    assert (check.kind, check.limit, check.passed) == ("max_runtime_s", 60, True)
+    assert check.measured == pytest.approx(runtime.value, abs=1e-3)
+    spec = get_task("digit_method")
+    assert spec.anchors.baseline is not None and result.score is not None
+    assert result.score.raw == pytest.approx(expected)
+
+
+def test_digit_method_without_a_named_method_is_an_error(tmp_path: Path) -> None:
+    out = tmp_path / "output"
+    shutil.copytree(_starter("digit_method", tmp_path) / "methods", out / "methods")
+    (out / "submission.json").write_text(json.dumps({"method": "baseline; rm -rf /"}))
+    outcome = _evaluate(out, "digit_method", tmp_path)
+    assert outcome.result.status == "error" and outcome.exit_code == 5
+    assert "does not name a method" in outcome.result.errors[0].message
+
+
+# ----------------------------------------------------------------------------- MLRC tasks
+
+
+def test_seven_mlrc_tasks() -> None:
+    assert len(MLRC_TASKS) == 7
+
+
+@pytest.mark.parametrize("task", MLRC_TASKS)
+def test_mlrc_task_without_its_environment_exits_3_naming_what_is_missing(
+    task: str, tmp_path: Path
+) -> None:
+    spec = get_task(task)
+    code_run = spec.evaluation.code_run
+    assert code_run is not None and code_run.image and code_run.scorer
+    key = spec.aliases[0]
+    methods = tmp_path / "out" / "methods"
+    methods.mkdir(parents=True)
+    (methods / "__init__.py").write_text("")
+    with pytest.raises(CodeEnvironmentError) as info:
+        _evaluate(tmp_path / "out", task, tmp_path)
+    message = str(info.value)
+    assert info.value.exit_code == 3
+    assert f"mlrb/mlrc-{key}:1" in message
+    assert str(tmp_path / "data" / "code_inputs" / f"mlrc-bench__{key}" / "test") in message
+    assert str(tmp_path / "data" / "mlrc" / key / "constants_test.py") in message
+    assert str(tmp_path / "data" / "mlrc" / key / "labels") in message
+    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").glob("*.json"))
+
+
+def test_mlrc_missing_environment_through_the_cli_is_exit_3(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    done = subprocess.run(
+        [
+            str(AGENT_EVAL),
+            "--model_args",
+            str(tmp_path / "out"),
+            "--task",
+            "mlrc_machine_unlearning",
+            "--no-db",
+            "--results-dir",
+            str(tmp_path / "r"),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "mlrb/mlrc-machine_unlearning:1" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_container_settings_are_offline_read_only_limited_and_labelled(tmp_path: Path) -> None:
+    request = SandboxRequest(
+        command=("{python}", "main.py", "--data_dir", "{inputs}", "--output", "{output}/x.csv"),
+        work=tmp_path / "w",
+        inputs=tmp_path / "i",
+        output=tmp_path / "o",
+        time_limit_s=5,
+        memory_gb=2,
+        gpus=1,
+        image="img",
+        name="mlrb-coderun-x",
+    )
+    settings = container_settings(request)
+    assert settings["command"] == [
+        "python3",
+        "main.py",
+        "--data_dir",
+        "/inputs",
+        "--output",
+        "/output/x.csv",
+    ]
+    assert settings["network_mode"] == "none" and settings["read_only"] is True
+    volumes = settings["volumes"]
+    assert isinstance(volumes, dict)
+    assert volumes[str(tmp_path / "w")]["mode"] == "ro"
+    assert volumes[str(tmp_path / "i")]["mode"] == "ro"
+    assert volumes[str(tmp_path / "o")]["mode"] == "rw"
+    assert settings["user"] == "65534:65534" and settings["cap_drop"] == ["ALL"]
+    assert settings["mem_limit"] == settings["memswap_limit"] == "2048m"
+    assert settings["pids_limit"] == 256
+    assert settings["labels"] == {"mlrb.coderun": "mlrb-coderun-x"}
+    (device,) = settings["device_requests"]  # type: ignore[misc]
+    assert device["Count"] == 1 and device["Capabilities"] == [["gpu"]]
+
+
+# ----------------------------------------------------------------------------- budget tasks
+
+BUDGET_TASKS = (
+    "budget_model_inference",
+    "budget_model_training",
+    "mini_budget_model_inference",
+    "mini_budget_model_training",
+)
+READS_PIXEL = """
+import argparse, csv, pathlib
+p = argparse.ArgumentParser(); p.add_argument("--data_dir"); p.add_argument("--output")
+a = p.parse_args()
+rows = []
+for f in sorted((pathlib.Path(a.data_dir) / "test").glob("*.pgm")):
+    data = f.read_bytes()
+    rows.append((f.stem, data[-1]))  # the image's last pixel holds its label (test data only)
+with open(a.output, "w", newline="") as fh:
+    w = csv.writer(fh); w.writerow(["image_id", "label"]); w.writerows(rows)
+"""
+
+
+def _budget_data(task: str, data: Path) -> tuple[Path, dict[str, int]]:
+    """Hidden images and labels of a budget task in the data folder's layout."""
+    spec = get_task(task)
+    params = spec.primary.params
+    dataset, column = str(params["dataset"]), str(params["label_column"])
+    owner_name = dataset.replace("/", "__")
+    images = data / "code_inputs" / owner_name / "test" / "test"
+    images.mkdir(parents=True)
+    labels = {f"img{i:03d}": (i * 7) % 28 for i in range(12)}
+    for image_id, label in labels.items():
+        (images / f"{image_id}.pgm").write_bytes(b"P5\n2 2\n255\n\x00\x00\x00" + bytes([label]))
+    truth = data / "hf" / owner_name / "default" / "test.jsonl"
+    truth.parent.mkdir(parents=True)
+    truth.write_text(
+        "".join(json.dumps({"image_id": k, column: str(v)}) + "\n" for k, v in labels.items())
+    )
+    return truth, labels
+
+
+@pytest.mark.parametrize("task", BUDGET_TASKS)
+def test_budget_task_twe_is_measured_on_the_hidden_images(task: str, tmp_path: Path) -> None:
+    """The real spec's re-run on hidden images in the real layout (files + labels JSONL)."""
+    _budget_data(task, tmp_path / "data")
+    out = tmp_path / "output"
+    out.mkdir()
+    (out / "main.py").write_text(READS_PIXEL)
+    (out / "submission.csv").write_text("image_id,label\n")  # the agent's own: ignored
+    (out / "inference.json").write_text(json.dumps({"inference_time_s": 0.001}))
+    outcome = _evaluate(out, task, tmp_path)
+    result = outcome.result
+    assert result.status == "ok", result.errors
+    twe, seconds = result.metric("twe"), result.metric("twe_inference_s")
+    assert seconds is not None and 0.005 < seconds.value < 60
+    assert twe is not None and twe.value == pytest.approx(1.0 / (seconds.value / 60))
+    assert twe.details["rows"] == 12 and twe.details["timed_by"] == "evaluator"
+
+
+def test_budget_labels_in_the_data_folder_are_out_of_reach(tmp_path: Path) -> None:
+    """Even world-readable (as the evaluator image makes its data folder), the labels in the
+    data folder are hidden from the code: the sandbox covers the folder."""
+    with tempfile.TemporaryDirectory(prefix="h5-open-data-") as open_root:
+        Path(open_root).chmod(0o755)
+        _check_hidden_labels(Path(open_root) / "data", tmp_path)
+
+
+def _check_hidden_labels(data: Path, tmp_path: Path) -> None:
+    truth, labels = _budget_data("budget_model_inference", data)
+    for path in [data, *data.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    outside = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "cat", str(truth)],
+        capture_output=True,
+    )
+    assert outside.returncode == 0  # nobody could read them, were they not covered
+    out = tmp_path / "output"
+    out.mkdir()
+    (out / "main.py").write_text(
+        "import argparse, json, pathlib\n"
+        "p = argparse.ArgumentParser(); p.add_argument('--data_dir'); p.add_argument('--output')\n"
+        "a = p.parse_args()\n"
+        "ids = sorted(f.stem for f in (pathlib.Path(a.data_dir) / 'test').glob('*.pgm'))\n"
+        "guess = {i: '0' for i in ids}\n"
+        "try:\n"
+        f"    rows = [json.loads(x) for x in open({str(truth)!r})]\n"
+        "    guess.update({r['image_id']: r['digit_sum'] for r in rows})\n"
+        "except OSError as exc:\n"
+        "    print('labels:', exc)\n"
+        "open(a.output, 'w').write('image_id,digit_sum\\n' + "
+        "''.join(f'{i},{g}\\n' for i, g in guess.items()))\n"
+    )
+    outcome = evaluate(
+        EvalOptions(
+            model_args=str(out),
+            task="budget_model_inference",
+            record=False,
+            results_dir=tmp_path / "results",
+            data_dir=data,
+        )
+    )
+    acc = outcome.result.metric("predictions_accuracy")
+    zeros = sum(v == 0 for v in labels.values()) / len(labels)
+    assert acc is not None and acc.value == pytest.approx(zeros) and zeros < 0.5

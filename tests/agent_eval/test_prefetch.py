@@ -1,0 +1,46 @@
+"""``agent-eval prefetch`` without network: a clear error within seconds, exit 3."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from agent_eval.data import check_hub_reachable
+from agent_eval.errors import HubUnreachableError
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _hub_reachable() -> bool:
+    try:
+        check_hub_reachable(2.0)
+    except HubUnreachableError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://hub.invalid",  # a reserved name that never resolves: unreachable everywhere
+        None,  # the real Hub: unreachable on these machines (skips where it answers)
+    ],
+)
+def test_prefetch_without_network_fails_fast_with_exit_3(
+    run_cli: Run, tmp_path: Path, endpoint: str | None
+) -> None:
+    extra = {"HF_ENDPOINT": endpoint} if endpoint else {}
+    if endpoint is None and _hub_reachable():
+        pytest.skip("the Hugging Face Hub is reachable from this machine")
+    started = time.perf_counter()
+    proc = run_cli("prefetch", "--tasks", "mini_pile", "--data-dir", str(tmp_path), env=extra)
+    elapsed = time.perf_counter() - started
+    assert proc.returncode == 3, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "cannot be reached" in proc.stderr and "prefetch" in proc.stderr
+    assert elapsed < 6.0  # the process start and imports included
+    assert not any(tmp_path.iterdir())  # nothing half-written
