@@ -31,8 +31,6 @@ def _go(
     resume: bool,
     fresh: bool,
 ) -> None:
-    import os
-
     from rich.console import Console
 
     from agent_harness.runset.control import (
@@ -44,12 +42,9 @@ def _go(
     )
     from agent_harness.runset.progress import SetView
 
-    token = os.environ.get("AGENT_HARNESS_RAY_TOKEN") or os.environ.get("RAY_AUTH_TOKEN")
-    view = SetView()
+    view = SetView()  # the Ray token comes from RAY_AUTH_TOKEN(_PATH), never from argv
     loaded, summary = guarded(
-        lambda: run_set(
-            runset, make_backend(backend, address, token), view, resume=resume, fresh=fresh
-        )
+        lambda: run_set(runset, make_backend(backend, address), view, resume=resume, fresh=fresh)
     )
     rows = status_rows(loaded)
     if as_json:
