@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +68,27 @@ def runtime(request: pytest.FixtureRequest) -> str:
     if request.param == "docker":
         request.getfixturevalue("agent_images")
     return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def runset_plugin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The sleeper tasks (0, 1 and 2 GPUs) registered as an installed task plugin, for this
+    process (the catalogue is reloaded) and for the harnesses it starts (PYTHONPATH)."""
+    import sys
+
+    from runset_testkit import register_plugin
+
+    from agent_tasks.registry import load
+
+    site = register_plugin(tmp_path_factory.mktemp("runset"))
+    sys.path.insert(0, str(site))
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), old) if p)
+    load(refresh=True)
+    yield site
+    sys.path.remove(str(site))
+    if old is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = old
+    load(refresh=True)

@@ -18,6 +18,7 @@ from agent_harness.choices import (
     Provider,
     Runtime,
 )
+from agent_harness.runset.cli import batch_app
 
 app = typer.Typer(
     name="agent-harness",
@@ -26,6 +27,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+app.add_typer(batch_app, name="batch")
 
 RUNS_DIR_OPTION = typer.Option(
     "--runs-dir", envvar="AGENT_HARNESS_RUNS_DIR", help="Folder of run records."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -11,6 +12,12 @@ from pathlib import Path
 from agent_harness.errors import ConfigError, GPUError
 
 GPU_FORMS = "none, all, an id such as 0, or ids such as 0,1"
+
+SIMULATED_GPUS_ENV = "AGENT_HARNESS_SIMULATED_GPUS"
+"""TEST ONLY. Ids such as ``0,1,2,3`` of GPUs that do not exist, for scheduler tests and
+benchmarks on machines without a GPU. When set, :func:`visible_gpus` lists these ids, and
+:func:`device_request` gives the agent ``CUDA_VISIBLE_DEVICES`` instead of asking the engine for
+devices. Nothing else changes (GPU locks included); nothing measured on a GPU may set it."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +67,30 @@ def default_gpus(count: int) -> GpuSelection:
     return GpuSelection(ids=tuple(str(i) for i in range(count)))
 
 
+def simulated_gpus() -> list[str] | None:
+    """The simulated GPU ids (:data:`SIMULATED_GPUS_ENV`), or None outside a simulation."""
+    value = os.environ.get(SIMULATED_GPUS_ENV, "").strip()
+    if not value:
+        return None
+    return list(parse_gpus(value).ids)
+
+
+def device_request(selection: GpuSelection) -> tuple[GpuSelection, dict[str, str]]:
+    """The selection to ask the runtime for, and variables to add to the agent's environment.
+
+    Outside a simulation: the selection itself, nothing added. In a simulation the ids exist
+    only on paper: no device is requested, the agent sees ``CUDA_VISIBLE_DEVICES`` of its ids.
+    """
+    if simulated_gpus() is None or not selection.wanted:
+        return selection, {}
+    return GpuSelection(), {"CUDA_VISIBLE_DEVICES": ",".join(selection.ids)}
+
+
 def visible_gpus() -> list[str]:
     """Ids of the NVIDIA GPUs this machine shows (``nvidia-smi -L``, else ``/dev/nvidiaN``)."""
+    simulated = simulated_gpus()
+    if simulated is not None:
+        return simulated
     smi = shutil.which("nvidia-smi")
     if smi:
         try:

@@ -23,7 +23,13 @@ from agent_harness.config import RunConfig
 from agent_harness.disk_limit import DiskWatcher, gb_to_bytes, parse_size
 from agent_harness.errors import ConfigError, EngineNotReadyError, HarnessError, RunsFolderError
 from agent_harness.gpu_lock import GpuLease
-from agent_harness.gpus import GpuSelection, check_gpus, default_gpus, parse_gpus
+from agent_harness.gpus import (
+    GpuSelection,
+    check_gpus,
+    default_gpus,
+    device_request,
+    parse_gpus,
+)
 from agent_harness.handoff import EvalPlan
 from agent_harness.output_safety import close_run_folder, make_output_safe
 from agent_harness.progress import Progress
@@ -403,6 +409,7 @@ def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[
         host=hostname(),
     )
     write_record(run_dir, record)
+    requested, gpu_env = device_request(plan.gpus)  # differs only in a test-only simulation
     launch = Launch(
         run_id=run_id,
         image=config.image,
@@ -411,9 +418,10 @@ def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[
         environment={
             **_environment(plan, agent_task_dir, agent_output_dir, deadline_wall),
             **proxied,
+            **gpu_env,
         },
         command=config.command,
-        gpus=plan.gpus,
+        gpus=requested,
         memory_bytes=plan.memory_bytes,
         cpus=plan.cpus,
         network=plan.network or "none",
@@ -592,7 +600,7 @@ def _evaluate(
         evaluation,
         run_dir,
         plan.spec.name,
-        gpus=plan.gpus,
+        gpus=device_request(plan.gpus)[0],
         client=getattr(plan.runtime, "client", None),
         say=progress.say,
     )

@@ -1,0 +1,1 @@
+"""Where cells run: this host (:mod:`.local`) or a Ray cluster (:mod:`.ray`)."""
