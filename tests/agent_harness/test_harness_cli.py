@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -231,11 +232,34 @@ def test_runs_lists_past_runs(runs_dir: Path) -> None:
     assert table.exit_code == 0 and "completed" in table.output and "failed" in table.output
 
 
-def test_help_is_fast_to_reach_and_names_the_options() -> None:
-    result = CliRunner().invoke(app, ["run", "--help"])
-    assert result.exit_code == 0
-    for option in ("--time-limit", "--grace", "--gpus", "--env-file", "--pass-env", "--runtime"):
-        assert option in result.output
+def test_help_imports_nothing_heavy_and_renders_every_default() -> None:
+    # Fast --help is a matter of what it imports: the engine's SDK, the proxy's server and Ray
+    # are imported inside the commands that use them, never to print help.
+    probe = (
+        "import sys; sys.argv = ['agent-harness', 'run', '--help']\n"
+        "from agent_harness.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = ('docker', 'requests', 'uvicorn', 'starlette', 'httpx', 'ray', 'yaml', 'torch')\n"
+        "print('HEAVY', sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "250"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stdout
+    lines = done.stdout.splitlines()
+    expected = {
+        "--gpus": "as many as the task asks",
+        "--time-limit": "the task's",
+        "--disk-limit": "the task's disk_gb",
+        "--eval-image": "$AGENT_EVAL_IMAGE or mlrb/agent-eval:latest",
+        "--grace": "30s",
+        "--agent-label": "the image's name without registry and tag",
+    }
+    for option, default in expected.items():
+        line = next(row for row in lines if f" {option} " in row)
+        assert f"[default: {default}]" in line or f"[default: ({default})]" in line, line
 
 
 def test_env_file_is_never_copied(runs_dir: Path, env_file: Path) -> None:

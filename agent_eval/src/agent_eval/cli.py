@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from agent_contracts.boundary import GuardedTyper, fail, guarded, print_json
+from agent_contracts.boundary import GuardedTyper, print_json
 from agent_eval.cli_leaderboard import RESULTS_DIR_DEFAULT
 
 app = GuardedTyper(
@@ -149,7 +149,7 @@ def evaluate_command(
         record=not no_db,
         data_dir=data_dir,
     )
-    guarded(lambda: validate(options))
+    validate(options)
     _quiet_libraries()
 
     def run(status: Status) -> Outcome:
@@ -160,7 +160,7 @@ def evaluate_command(
             raise
 
     with err.status("evaluating", spinner="dots") as status:
-        outcome = guarded(lambda: run(status))
+        outcome = run(status)
     if as_json:
         sys.stdout.write(outcome.result.model_dump_json(indent=2) + "\n")
     else:
@@ -169,15 +169,15 @@ def evaluate_command(
         render_result(outcome.result, out, outcome.path)
     if outcome.failure is not None or outcome.result.status == "error":
         reason = outcome.failure or EvalError("the evaluation failed")
-        err.print(f"results saved to {outcome.path}", style="dim")
-        raise fail(reason)
+        err.print(f"results saved to {outcome.path}", style="dim", markup=False)
+        raise reason
     if outcome.db_error is not None:
         exc = outcome.db_error
         exc.message = (
             f"the result is saved in {outcome.path} but the database write failed: {exc.message}"
         )
         exc.hint = f"load it later with 'agent-eval sync {options.results_dir}'"
-        raise fail(exc)
+        raise exc
 
 
 @app.command("prefetch")
@@ -204,11 +204,11 @@ def prefetch_command(
 
     names = _split(tasks)
     for name in names or []:
-        guarded(lambda name=name: get_task(name))  # type: ignore[misc]
+        get_task(name)  # an unknown task is a usage error before anything is fetched
     root = resolve_data_dir(data_dir)
     console = Console(stderr=True, highlight=False)
-    done = guarded(lambda: prefetch(names, root, log=lambda m: console.print(m, style="dim")))
-    console.print(f"{len(done)} dataset(s) in {root}")
+    done = prefetch(names, root, log=lambda m: console.print(m, style="dim", markup=False))
+    console.print(f"{len(done)} dataset(s) in {root}", markup=False)
 
 
 @app.command("metrics")

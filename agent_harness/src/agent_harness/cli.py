@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from agent_contracts.boundary import guarded, print_json
+from agent_contracts.boundary import GuardedTyper, print_json
 from agent_harness.choices import (
     DEFAULT_GRACE,
     CredentialsMode,
@@ -20,7 +20,7 @@ from agent_harness.choices import (
 )
 from agent_harness.runset.cli import batch_app
 
-app = typer.Typer(
+app = GuardedTyper(
     name="agent-harness",
     help="Launch a research agent for a benchmark task under a hard time limit.",
     no_args_is_help=True,
@@ -207,7 +207,7 @@ def run_command(
         share_gpus=share_gpus,
     )
     progress = Progress(echo=not quiet)
-    record, run_dir = guarded(lambda: run_agent(config, progress))
+    record, run_dir = run_agent(config, progress)
     code = record.exit_code or 0
     if code == 0 and record.evaluation is not None:
         code = record.evaluation.exit_code
@@ -292,7 +292,7 @@ def cleanup_command(
     from agent_harness.cleanup import as_json as cleaned_json
     from agent_harness.cleanup import cleanup
 
-    done = guarded(lambda: cleanup(runs_dir, force=force, all_runs_dirs=all_runs_dirs))
+    done = cleanup(runs_dir, force=force, all_runs_dirs=all_runs_dirs)
     if as_json:
         print_json(cleaned_json(done))
         return

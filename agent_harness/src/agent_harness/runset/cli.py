@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 
 import typer
 
-from agent_contracts.boundary import guarded, print_json
+from agent_contracts.boundary import GuardedTyper, print_json
 
-batch_app = typer.Typer(
+batch_app = GuardedTyper(
     name="batch",
     help="Run sets: agents x tasks x trials on the GPUs of a host, or across machines on Ray.",
     no_args_is_help=True,
@@ -43,8 +43,8 @@ def _go(
     from agent_harness.runset.progress import SetView
 
     view = SetView()  # the Ray token comes from RAY_AUTH_TOKEN(_PATH), never from argv
-    loaded, summary = guarded(
-        lambda: run_set(runset, make_backend(backend, address), view, resume=resume, fresh=fresh)
+    loaded, summary = run_set(
+        runset, make_backend(backend, address), view, resume=resume, fresh=fresh
     )
     rows = status_rows(loaded)
     if as_json:
@@ -101,7 +101,7 @@ def batch_status(
     from agent_harness.runset.model import load_runset
     from agent_harness.runset.scheduler import lock_holder
 
-    loaded = guarded(lambda: load_runset(runset, local_gpus=False))
+    loaded = load_runset(runset, local_gpus=False)
     rows = status_rows(loaded)
     holder = lock_holder(loaded.folder)
     if as_json:
@@ -125,7 +125,7 @@ def batch_cancel(
     """Stop a set: every running cell stops cleanly and is recorded as interrupted."""
     from agent_harness.runset.control import cancel_set
 
-    done = guarded(lambda: cancel_set(runset, say=lambda t: typer.echo(t, err=True)))
+    done = cancel_set(runset, say=lambda t: typer.echo(t, err=True))
     if as_json:
         print_json(done)
         return
