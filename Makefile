@@ -12,7 +12,7 @@ $(STAMP): constraints.txt agent_contracts/pyproject.toml agent_tasks/pyproject.t
 	@echo "==> creating $(VENV) and installing the three packages (first time: a few minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt \
-		-e ./agent_contracts -e ./agent_tasks -e "./agent_harness[test]" -e "./agent_eval[dev]"
+		-e ./agent_contracts -e ./agent_tasks -e "./agent_harness[test,ray]" -e "./agent_eval[dev]"
 	@touch $(STAMP)
 
 dev: $(STAMP) ## venv + editable installs of the four packages

@@ -58,7 +58,7 @@ def build(task: str, kind: str, folder: Path) -> Path:
 def direct_seconds(task: str, out: Path, scratch: Path) -> float:
     """Wall time of the deliverable's command run directly, without any sandbox."""
     from agent_eval.coderun import inputs_folder
-    from agent_eval.data import bundled_dir
+    from agent_eval.datasets import bundled_dir
     from agent_tasks.registry import get_task
 
     spec = get_task(task)

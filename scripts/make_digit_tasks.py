@@ -27,7 +27,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = ROOT / "agent_tasks/src/agent_tasks/tasks"
-BUNDLED = ROOT / "agent_eval/src/agent_eval/data/bundled"
+BUNDLED = ROOT / "agent_eval/src/agent_eval/resources/bundled"
 PUBLIC = 1_397
 """Digits 0..1396 are public; 1397..1796 are hidden."""
 SLOTS = 4

@@ -9,7 +9,7 @@ Two files are written, each from its own seed, so the held-out stories are new d
 same grammar rather than copies of training stories:
 
 - ``agent_tasks/src/agent_tasks/tasks/tiny_lm/starter/train.txt``: what the agent trains on;
-- ``agent_eval/src/agent_eval/data/bundled/tiny_lm_heldout/heldout.txt``: hidden; the evaluator
+- ``agent_eval/src/agent_eval/resources/bundled/tiny_lm_heldout/heldout.txt``: hidden; the evaluator
   scores bits per byte on it.
 
 Run ``python scripts/make_smoke_corpus.py`` to (re)write both; the output is identical on every
@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN_PATH = ROOT / "agent_tasks/src/agent_tasks/tasks/tiny_lm/starter/train.txt"
-HELDOUT_PATH = ROOT / "agent_eval/src/agent_eval/data/bundled/tiny_lm_heldout/heldout.txt"
+HELDOUT_PATH = ROOT / "agent_eval/src/agent_eval/resources/bundled/tiny_lm_heldout/heldout.txt"
 TRAIN_SEED = 20240611
 HELDOUT_SEED = 77031
 TRAIN_BYTES = 200_000

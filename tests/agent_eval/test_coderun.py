@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from agent_eval.coderun import SandboxRequest, container_settings, rerun, statements
-from agent_eval.data import bundled_dir
+from agent_eval.datasets import bundled_dir
 from agent_eval.errors import CodeEnvironmentError
 from agent_eval.evaluate import EvalOptions, Outcome, evaluate
 from agent_tasks.export import export_task

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from agent_eval.data import hf_split_path
+from agent_eval.datasets import hf_split_path
 from agent_eval.evaluate import EvalOptions, artifact_path, evaluate
 from agent_eval.metrics.generation import generation_budget
 from agent_tasks.registry import get_task

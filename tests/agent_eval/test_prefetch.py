@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_eval.data import check_hub_reachable
+from agent_eval.datasets import check_hub_reachable
 from agent_eval.errors import HubUnreachableError
 
 Run = Callable[..., subprocess.CompletedProcess[str]]

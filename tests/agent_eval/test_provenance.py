@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_eval.data import MMLU_SUBJECTS
+from agent_eval.datasets import MMLU_SUBJECTS
 from agent_eval.evaluate import EvalOptions, evaluate
 from agent_eval.provenance import MMLU_TEST_QUESTIONS
 

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from agent_eval.lm_eval_tasks import lm_eval_tasks_dir
 from agent_eval.loading import LoadedModel, load, resolve_deliverable
-from agent_eval.metrics.harness import SUPERGLUE_TASKS, lm_eval_tasks_dir
+from agent_eval.metrics.lm_eval_adapter import SUPERGLUE_TASKS
 from agent_eval.metrics.registry import MetricContext, get_metric
 from agent_eval.metrics.superglue_record import (
     FUNCTIONS,

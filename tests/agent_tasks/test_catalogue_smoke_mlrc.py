@@ -19,7 +19,7 @@ from agent_tasks import export_task, get_task, list_tasks, render_prompt
 from agent_tasks.validate import check_spec
 
 ROOT = Path(__file__).resolve().parents[2]
-HELDOUT = ROOT / "agent_eval/src/agent_eval/data/bundled/tiny_lm_heldout/heldout.txt"
+HELDOUT = ROOT / "agent_eval/src/agent_eval/resources/bundled/tiny_lm_heldout/heldout.txt"
 MLRC = {
     # name: (upstream key, test baseline, top human % over baseline, runtime limit s, GPU GB)
     "mlrc_llm_merging": ("llm-merging", 0.4933, 68.2, 3600, 48),

@@ -198,8 +198,8 @@ def prefetch_command(
     """Download (online) and lay out the evaluation data of tasks, for offline evaluation."""
     from rich.console import Console
 
-    from agent_eval.data import data_dir as resolve_data_dir
-    from agent_eval.data import prefetch
+    from agent_eval.datasets import data_dir as resolve_data_dir
+    from agent_eval.datasets import prefetch
     from agent_tasks.registry import get_task
 
     names = _split(tasks)

@@ -28,8 +28,8 @@ from agent_contracts.results import (
     Status,
 )
 from agent_contracts.run_record import RunRecord
-from agent_eval.data import data_dir as default_data_dir
-from agent_eval.data import force_offline
+from agent_eval.datasets import data_dir as default_data_dir
+from agent_eval.datasets import force_offline
 from agent_eval.errors import (
     CodeEnvironmentError,
     DatabaseError,
@@ -383,7 +383,7 @@ def artifact_path(results_file: Path, name: str) -> Path:
 
 def save_artifacts(results_file: Path, artifacts: dict[str, list[dict[str, Any]]]) -> list[str]:
     """Write each audit file beside the results; notes for those that could not be written."""
-    from agent_eval.data import write_jsonl
+    from agent_eval.datasets import write_jsonl
 
     notes = []
     for name, rows in artifacts.items():

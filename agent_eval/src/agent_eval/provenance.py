@@ -83,7 +83,7 @@ def _relative(file: Path, root: Path) -> str:
 
 def fetched_revision(root: Path, key: str) -> str | None:
     """The Hub commit prefetch recorded for a data-folder entry, if it did."""
-    from agent_eval.data import read_manifest
+    from agent_eval.datasets import read_manifest
 
     entry = read_manifest(root).get("datasets", {}).get(key) or {}
     revision = entry.get("revision")

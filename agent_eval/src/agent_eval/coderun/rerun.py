@@ -34,7 +34,7 @@ from agent_eval.coderun.sandbox import (
     run_docker,
     run_process,
 )
-from agent_eval.data import bundled_dir, hf_dir_name, hf_split_path, split_file_name
+from agent_eval.datasets import bundled_dir, hf_dir_name, hf_split_path, split_file_name
 from agent_eval.errors import CodeEnvironmentError, ModelLoadError
 from agent_tasks.spec import CodeRun, TaskSpec
 

@@ -44,7 +44,7 @@ from agent_eval.errors import ImportFileError
 from agent_eval.leaderboard.table import METRICS, Metric, ReferenceValue
 from agent_tasks.spec import TaskSpec
 
-BUILTIN_PACKAGE = "agent_eval.data.references"
+BUILTIN_PACKAGE = "agent_eval.resources.references"
 """Folder (as a package resource path) of the reference files that ship with the product."""
 
 MAX_PROBLEMS_SHOWN = 10
@@ -62,7 +62,7 @@ class ReferenceBatch:
 
 def builtin_names() -> list[str]:
     """Names of the reference files shipped with the product."""
-    folder = resources.files("agent_eval").joinpath("data", "references")
+    folder = resources.files("agent_eval").joinpath("resources", "references")
     return sorted(
         p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json")
     )
@@ -79,7 +79,9 @@ def builtin_path(name: str) -> Path:
             else f"built-in reference files: {', '.join(names)}"
         )
         raise ImportFileError(f"no built-in reference file {name!r}", hint=hint)
-    return Path(str(resources.files("agent_eval").joinpath("data", "references", f"{name}.json")))
+    return Path(
+        str(resources.files("agent_eval").joinpath("resources", "references", f"{name}.json"))
+    )
 
 
 def _short(value: Any, limit: int = 40) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent_contracts.results import MetricValue
-from agent_eval.data import hf_split_path, missing, read_jsonl
+from agent_eval.datasets import hf_split_path, missing, read_jsonl
 from agent_eval.errors import MetricError
 from agent_eval.metrics.registry import MetricContext, metric, param, value
 from agent_tasks.spec import MetricSpec
@@ -44,7 +44,7 @@ def held_out_rows(ctx: MetricContext, mspec: MetricSpec) -> tuple[list[dict[str,
         rows = rows[: ctx.limit]
     if not rows:
         raise MetricError(f"held-out data {str(path)!r} has no rows")
-    from agent_eval.data import hf_manifest_key
+    from agent_eval.datasets import hf_manifest_key
     from agent_eval.provenance import record_use
     from agent_tasks.spec import DatasetSpec
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent_contracts.results import MetricValue
-from agent_eval.data import load_text_dataset
+from agent_eval.datasets import load_text_dataset
 from agent_eval.errors import MetricError
 from agent_eval.metrics.registry import MetricContext, metric, param, value
 from agent_tasks.spec import MetricSpec
@@ -175,7 +175,7 @@ def likelihood(ctx: MetricContext, mspec: MetricSpec) -> Likelihood:
 
 def _record_data(ctx: MetricContext, mspec: MetricSpec, dataset: str, lk: Likelihood) -> None:
     """What was read, for the results' data provenance (text: windows scored)."""
-    from agent_eval.data import bundled_dir
+    from agent_eval.datasets import bundled_dir
     from agent_eval.provenance import BUILTIN_SOURCES, record_use
     from agent_tasks.spec import DatasetSpec
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from agent_contracts.results import MetricValue
 from agent_eval.coderun.rerun import labels_file
-from agent_eval.data import missing, read_jsonl
+from agent_eval.datasets import missing, read_jsonl
 from agent_eval.errors import MetricError
 from agent_eval.metrics.registry import MetricContext, metric, param, value
 from agent_tasks.spec import MetricSpec

@@ -21,7 +21,7 @@ METRIC_MODULES = (
     "agent_eval.metrics.likelihood",
     "agent_eval.metrics.speed",
     "agent_eval.metrics.memory",
-    "agent_eval.metrics.harness",
+    "agent_eval.metrics.lm_eval_adapter",
     "agent_eval.metrics.generation",
     "agent_eval.metrics.predictions",
     "agent_eval.metrics.mlrc",

@@ -4,9 +4,10 @@ lm-eval 0.4.13's ``super_glue/record/util.py`` imports ``transformers.data.metri
 at module level, so its ReCoRD task cannot even be read beside transformers 5. This module holds
 the same task functions (prompt, choices, target, per-document scoring: lm-eval's code, unchanged
 in behaviour) with SQuAD's answer normalisation, exact match and token F1 written out here, as
-the official SQuAD v1.1 script defines them. The generated ReCoRD task file names these functions
-in place of lm-eval's ``util.*`` ones (see :func:`agent_eval.metrics.harness.superglue_suite`);
-every other setting is read from lm-eval's own task file.
+the official SQuAD v1.1 script defines them. The generated ReCoRD task file names these
+functions in place of lm-eval's ``util.*`` ones (see
+:func:`agent_eval.metrics.lm_eval_adapter.superglue_suite`); every other setting is read from
+lm-eval's own task file.
 """
 
 from __future__ import annotations

@@ -148,7 +148,7 @@ def tiny_lm() -> TaskSpec:
                 DatasetSpec(
                     id=TINY_LM_HELDOUT,
                     splits={"test": 60},
-                    description="agent_eval/data/bundled/tiny_lm_heldout/heldout.txt: 30,090 "
+                    description="agent_eval/resources/bundled/tiny_lm_heldout/heldout.txt: 30,090 "
                     "bytes, 60 stories from the same generator with another seed (77031); "
                     "none of them occurs in the training text.",
                 ),
@@ -240,7 +240,7 @@ def digit_sums() -> TaskSpec:
                     id=DIGIT_SUMS_TEST,
                     splits={"test": 300},
                     columns=("image_id", "digit_sum"),
-                    description="agent_eval/data/bundled/digit_sums_test: 300 images composed "
+                    description="agent_eval/resources/bundled/digit_sums_test: 300 images composed "
                     "from the last 400 digits (inputs/test/<image_id>.pgm) and their sums "
                     "(test.jsonl).",
                 ),
@@ -349,7 +349,7 @@ def digit_method() -> TaskSpec:
                     id=DIGIT_METHOD_TEST,
                     splits={"test": 400},
                     columns=("id", "label"),
-                    description="agent_eval/data/bundled/digit_method_test: the last 400 "
+                    description="agent_eval/resources/bundled/digit_method_test: the last 400 "
                     "digits as inputs (inputs/x.npy, inputs/ids.txt), their labels "
                     "(test.jsonl) and the test constants (constants_test.py).",
                 ),

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from agent_contracts.results import MetricValue
-from agent_eval.data import missing
+from agent_eval.datasets import missing
 from agent_eval.errors import MetricError
+from agent_eval.lm_eval_tasks import blimp_phenomena, lm_eval_tasks_dir
 from agent_eval.metrics.registry import MetricContext, metric, param, value
 from agent_tasks.spec import MetricSpec
 
@@ -43,13 +44,6 @@ SUPERGLUE_CHOICES = {"cb": 3}
 """Answer choices per SuperGLUE task where not two (chance level of its accuracy: 1/k)."""
 BOOTSTRAP_ITERS = 1000
 """Bootstrap resamples for the stderr of non-mean metrics (values are unaffected)."""
-
-
-def lm_eval_tasks_dir() -> Path:
-    """Folder of lm-eval's installed task files."""
-    import lm_eval
-
-    return Path(lm_eval.__file__).parent / "tasks"
 
 
 @dataclass
@@ -87,7 +81,7 @@ def _requested(mspec: MetricSpec, default: str) -> list[str]:
 
 def mmlu_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
     """Task files for the MMLU subjects asked for (``tasks``: mmlu, mmlu_stem, mmlu_<subject>)."""
-    from agent_eval.data import MMLU_SUBJECTS
+    from agent_eval.datasets import MMLU_SUBJECTS
     from agent_eval.provenance import MMLU_TEST_QUESTIONS
 
     chosen: list[str] = []
@@ -159,7 +153,6 @@ def mmlu_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
 
 def blimp_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
     """Task files for the BLiMP phenomena asked for (``tasks``: blimp, or blimp_<phenomenon>)."""
-    from agent_eval.data import blimp_phenomena
 
     every = blimp_phenomena()
     chosen: list[str] = []
@@ -529,7 +522,7 @@ def superglue_chance(ctx: MetricContext, names: list[str]) -> dict[str, float]:
     many candidates each query has, how many are right), so it is computed from the very rows
     lm-eval scored (the first ``limit`` when limited, as lm-eval takes them).
     """
-    from agent_eval.data import read_jsonl
+    from agent_eval.datasets import read_jsonl
     from agent_eval.metrics.superglue_record import chance_em
 
     chances: dict[str, float] = {}

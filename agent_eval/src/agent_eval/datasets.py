@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_eval.errors import DatasetMissingError, EvalUsageError
+from agent_eval.lm_eval_tasks import blimp_phenomena
 
 DATA_DIR_ENV = "AGENT_EVAL_DATA_DIR"
 """Environment variable naming the data folder."""
@@ -114,7 +115,7 @@ def data_dir(override: str | Path | None = None) -> Path:
 
 def bundled_dir() -> Path:
     """Folder of data shipped inside the package (``bundled:<name>`` datasets)."""
-    return Path(str(resources.files("agent_eval") / "data" / "bundled"))
+    return Path(str(resources.files("agent_eval") / "resources" / "bundled"))
 
 
 def force_offline() -> None:
@@ -353,14 +354,6 @@ def fetch_hf_split(
             "revision": hub_commit(dataset_id, revision),
         },
     )
-
-
-def blimp_phenomena() -> list[str]:
-    """BLiMP configurations, read from lm-eval's installed task files."""
-    from agent_eval.metrics.harness import lm_eval_tasks_dir
-
-    folder = lm_eval_tasks_dir() / "blimp"
-    return sorted(p.stem for p in folder.glob("*.yaml") if not p.name.startswith("_"))
 
 
 def needs(spec: Any) -> list[tuple[str, dict[str, Any]]]:
