@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agent_eval.datasets import check_hub_reachable
 from agent_eval.errors import HubUnreachableError
+from agent_eval.prefetch import check_hub_reachable
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -44,3 +44,16 @@ def test_prefetch_without_network_fails_fast_with_exit_3(
     assert "cannot be reached" in proc.stderr and "prefetch" in proc.stderr
     assert elapsed < 6.0  # the process start and imports included
     assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+def test_what_prefetch_fetches_is_what_the_metrics_declare() -> None:
+    from agent_eval.prefetch import needs
+    from agent_tasks.registry import get_task
+
+    assert needs(get_task("llm_efficiency")) == [("mmlu", {}), ("wikitext2", {})]
+    assert needs(get_task("mini_pile")) == [("superglue", {}), ("wikitext2", {})]
+    (hidden,) = needs(get_task("budget_model_inference"))
+    assert hidden[0] == "hf" and hidden[1]["split"] == "test"
+    # Data that ships inside the evaluator is never fetched.
+    assert needs(get_task("tiny_lm")) == []
+    assert needs(get_task("digit_sums")) == []

@@ -199,7 +199,7 @@ def prefetch_command(
     from rich.console import Console
 
     from agent_eval.datasets import data_dir as resolve_data_dir
-    from agent_eval.datasets import prefetch
+    from agent_eval.prefetch import prefetch
     from agent_tasks.registry import get_task
 
     names = _split(tasks)

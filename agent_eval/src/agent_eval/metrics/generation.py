@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent_contracts.results import MetricValue
-from agent_eval.datasets import hf_split_path, missing, read_jsonl
+from agent_eval.datasets import hf_split_path, hidden_split_need, missing, read_jsonl
 from agent_eval.errors import MetricError
 from agent_eval.metrics.registry import MetricContext, metric, param, value
 from agent_tasks.spec import MetricSpec
@@ -173,14 +173,14 @@ def rouge_l(hyps: list[str], refs: list[str]) -> tuple[float, float]:
     return mean, (var / len(scores)) ** 0.5
 
 
-@metric("bleu", needs="tokenizer")
+@metric("bleu", needs="tokenizer", data=hidden_split_need)
 def bleu(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
     """Corpus BLEU (0-100) of greedy generations against the held-out references."""
     hyps, refs, facts = generations(ctx, mspec)
     return [value(mspec, "bleu", corpus_bleu(hyps, refs), unit="BLEU", direction="higher", **facts)]
 
 
-@metric("rouge_l", needs="tokenizer")
+@metric("rouge_l", needs="tokenizer", data=hidden_split_need)
 def rouge_l_metric(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
     """Mean ROUGE-L F1 (0-1) of greedy generations against the held-out references."""
     hyps, refs, facts = generations(ctx, mspec)

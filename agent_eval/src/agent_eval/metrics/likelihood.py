@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent_contracts.results import MetricValue
-from agent_eval.datasets import load_text_dataset
+from agent_eval.datasets import DataNeed, load_text_dataset
 from agent_eval.errors import MetricError
 from agent_eval.metrics.registry import MetricContext, metric, param, value
-from agent_tasks.spec import MetricSpec
+from agent_tasks.spec import MetricSpec, TaskSpec
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,14 @@ def _details(mspec: MetricSpec, lk: Likelihood) -> dict[str, Any]:
     }
 
 
-@metric("perplexity", needs="tokenizer")
+def wikitext_need(spec: TaskSpec, mspec: MetricSpec) -> list[DataNeed]:
+    """WikiText-2 from the data folder, unless the metric reads bundled text."""
+    return (
+        [("wikitext2", {})] if str(mspec.params.get("dataset", "wikitext2")) == "wikitext2" else []
+    )
+
+
+@metric("perplexity", needs="tokenizer", data=wikitext_need)
 def perplexity(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
     """exp(total NLL / tokens scored) over the whole text, strided sliding window."""
     lk = likelihood(ctx, mspec)
@@ -226,7 +233,7 @@ def perplexity(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
     ]
 
 
-@metric("bits_per_byte", needs="tokenizer")
+@metric("bits_per_byte", needs="tokenizer", data=wikitext_need)
 def bits_per_byte(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
     """Total NLL in bits / UTF-8 bytes of the text (comparable across tokenizers)."""
     lk = likelihood(ctx, mspec)

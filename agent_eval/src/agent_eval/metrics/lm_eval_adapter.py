@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from agent_contracts.results import MetricValue
-from agent_eval.datasets import missing
+from agent_eval.datasets import DataNeed, missing
 from agent_eval.errors import MetricError
 from agent_eval.lm_eval_tasks import blimp_phenomena, lm_eval_tasks_dir
 from agent_eval.metrics.registry import MetricContext, metric, param, value
-from agent_tasks.spec import MetricSpec
+from agent_tasks.spec import MetricSpec, TaskSpec
 
 MMLU_CATEGORIES = ("stem", "humanities", "social_sciences", "other")
 SUPERGLUE_TASKS = {
@@ -411,7 +411,12 @@ def _number(entry: dict[str, Any], metric_name: str) -> tuple[float, float | Non
     return float(raw), stderr
 
 
-@metric("mmlu", needs="tokenizer")
+def own_dataset(spec: TaskSpec, mspec: MetricSpec) -> list[DataNeed]:
+    """The benchmark's own data (``mmlu``, ``blimp``, ``superglue``), fetched under its name."""
+    return [(mspec.name, {})]
+
+
+@metric("mmlu", needs="tokenizer", data=own_dataset)
 def mmlu(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
     """Accuracy of lm-eval's mmlu group (subjects weighted by size), with category values."""
     results, facts = run_suite(ctx, mspec, "mmlu")
@@ -449,7 +454,7 @@ def mmlu(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
     return values
 
 
-@metric("blimp", needs="tokenizer")
+@metric("blimp", needs="tokenizer", data=own_dataset)
 def blimp(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
     """Accuracy of lm-eval's blimp group (mean over phenomena)."""
     results, facts = run_suite(ctx, mspec, "blimp")
@@ -469,7 +474,7 @@ def blimp(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
     ]
 
 
-@metric("superglue", needs="tokenizer")
+@metric("superglue", needs="tokenizer", data=own_dataset)
 def superglue(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
     """Mean accuracy over lm-eval's super-glue-lm-eval-v1 tasks (ReCoRD: exact match)."""
     results, facts = run_suite(ctx, mspec, "superglue")

@@ -17,7 +17,7 @@ from typing import Any
 
 from agent_contracts.results import MetricValue
 from agent_eval.coderun.rerun import labels_file
-from agent_eval.datasets import missing, read_jsonl
+from agent_eval.datasets import hidden_split_need, missing, read_jsonl
 from agent_eval.errors import MetricError
 from agent_eval.metrics.registry import MetricContext, metric, param, value
 from agent_tasks.spec import MetricSpec
@@ -69,7 +69,7 @@ def accuracy(ctx: MetricContext, mspec: MetricSpec) -> tuple[float, int, dict[st
     return correct / len(labels), len(labels), facts
 
 
-@metric("predictions_accuracy", needs="predictions", rerun_only=True)
+@metric("predictions_accuracy", needs="predictions", data=hidden_split_need, rerun_only=True)
 def predictions_accuracy(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
     """Accuracy of a predictions CSV against hidden labels (missing rows count as wrong)."""
     if ctx.code_run is None:
@@ -94,7 +94,7 @@ def predictions_accuracy(ctx: MetricContext, mspec: MetricSpec) -> list[MetricVa
     ]
 
 
-@metric("twe", needs="predictions", rerun_only=True)
+@metric("twe", needs="predictions", data=hidden_split_need, rerun_only=True)
 def twe(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
     """TWE = accuracy² / inference minutes, both from the evaluator's own re-run of main.py."""
     if ctx.code_run is None:

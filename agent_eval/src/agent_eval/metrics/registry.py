@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agent_contracts.results import MetricValue
+from agent_eval.datasets import DataNeed
 from agent_eval.errors import MetricError
 from agent_tasks.spec import MetricSpec, TaskSpec
 
@@ -65,6 +66,8 @@ class MetricContext:
 
 
 MetricFunction = Callable[[MetricContext, MetricSpec], list[MetricValue]]
+DataNeeds = Callable[[TaskSpec, MetricSpec], list[DataNeed]]
+"""What a metric reads from the data folder for a task's spec and its own metric spec."""
 
 
 class NotMeasuredError(MetricError):
@@ -96,6 +99,9 @@ class Registered:
             )
         return self.function(ctx, mspec)
 
+    data: DataNeeds | None = None
+    """What the metric reads from the data folder for a task (None: nothing there); prefetch
+    downloads exactly what the task's metrics declare."""
     rerun_only: bool = False
     """The value means something only when the evaluator produced the scored output itself, by
     re-running the agent's code (``evaluation.code_run``): the leaderboard ranks such a result
@@ -108,7 +114,12 @@ _loaded = False
 
 
 def metric(
-    key: str, *, needs: Needs = "model", unmeasured: str | None = None, rerun_only: bool = False
+    key: str,
+    *,
+    needs: Needs = "model",
+    data: DataNeeds | None = None,
+    unmeasured: str | None = None,
+    rerun_only: bool = False,
 ) -> Callable[[MetricFunction], MetricFunction]:
     """Register a metric function under ``key`` (``unmeasured``, ``rerun_only``: see
     :class:`Registered`)."""
@@ -122,6 +133,7 @@ def metric(
             description=doc,
             unmeasured=unmeasured,
             rerun_only=rerun_only,
+            data=data,
         )
         return function
 
