@@ -74,7 +74,7 @@ def test_upgrade_from_0002_fills_usage_from_stored_run_records(db_url: str) -> N
     from alembic import command
     from alembic.config import Config
 
-    from agent_eval.store import _run_row
+    from agent_eval.store.rows import run_row
 
     database = make_url(db_url).database
     if db_url.startswith("sqlite") and database:
@@ -90,7 +90,7 @@ def test_upgrade_from_0002_fills_usage_from_stored_run_records(db_url: str) -> N
     with engine.begin() as conn:
         assert not new & {c["name"] for c in sa.inspect(conn).get_columns("runs")}
         for run in (make_run("old-1", model_usage=usage(2, 50, 5, 0.01)), make_run("old-2")):
-            row = _run_row(run, datetime.now(UTC))
+            row = run_row(run, datetime.now(UTC))
             values = {c.name: getattr(row, c.name) for c in row.__table__.columns}
             conn.execute(
                 row.__table__.insert().values(**{k: values[k] for k in values if k not in new})

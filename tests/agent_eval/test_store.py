@@ -735,11 +735,11 @@ def test_upgrade_from_the_first_revision_remembers_quick_checks(db_url: str) -> 
     with engine.begin() as conn:
         columns = {c["name"] for c in sa.inspect(conn).get_columns("evaluations")}
         assert "sample_limit" not in columns
-    from agent_eval.store import _evaluation_row
+    from agent_eval.store.rows import evaluation_row
 
     with engine.begin() as conn:
         for result in (quick, full):
-            row = _evaluation_row(result, datetime.now(UTC))
+            row = evaluation_row(result, datetime.now(UTC))
             values = {
                 c.name: getattr(row, c.name)
                 for c in row.__table__.columns

@@ -5,14 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select as sql_select
-from sqlalchemy.exc import SQLAlchemyError
-
-from agent_eval.errors import DatabaseError
 from agent_eval.leaderboard.importing import ReferenceBatch
 from agent_eval.leaderboard.table import Board, EvaluationRecord, ReferenceValue, build_boards
 from agent_eval.store import ReferenceRow, Store
-from agent_eval.store.schema import EvaluationRow, RunRow
 from agent_tasks.errors import UnknownBenchmarkError, UnknownTaskError
 from agent_tasks.registry import get_task, list_tasks
 
@@ -59,35 +54,8 @@ def select(
 def records(
     store: Store, benchmarks: Sequence[str] | None = None, tasks: Sequence[str] | None = None
 ) -> list[EvaluationRecord]:
-    """The columns the leaderboard needs, read straight from the evaluations table.
-
-    Much faster than parsing every stored results file back (the views never need the rest).
-    """
-    e, r = EvaluationRow, RunRow
-    query = sql_select(
-        e.evaluation_id, e.run_id, e.task, e.benchmark, e.agent_label, e.agent_image,
-        e.agent_provider, e.agent_model, e.status, e.primary_metric,
-        e.primary_value.label("raw"), e.constraints_passed, e.finished_at,
-        e.normalised_score.label("normalised"), e.absolute_improvement_pct.label("absolute"),
-        (r.input_tokens + r.output_tokens).label("tokens"), r.cost_usd, e.model_format,
-    ).outerjoin(r, r.run_id == e.run_id)  # fmt: skip
-    # A quick check (--limit) scored a sample of the data: kept in history, never ranked.
-    query = query.where(e.sample_limit.is_(None))
-    # So did an evaluation on fewer examples than the spec's full set (a trimmed data folder).
-    query = query.where(e.data_subset.is_(False))
-    if benchmarks is not None:
-        query = query.where(e.benchmark.in_(list(benchmarks)))
-    if tasks is not None:
-        query = query.where(e.task.in_(list(tasks)))
-    try:
-        with store.engine.connect() as conn:
-            rows = conn.execute(query).all()
-    except SQLAlchemyError as exc:
-        raise DatabaseError(
-            f"database {store.url} cannot be read: {type(exc).__name__}",
-            hint="check DATABASE_URL (or DB_*) and that the database server is running",
-        ) from None
-    return [EvaluationRecord(**row._asdict()) for row in rows]
+    """The rankable evaluations the store holds for this selection (see Store.ranking_rows)."""
+    return [EvaluationRecord(**row) for row in store.ranking_rows(benchmarks, tasks)]
 
 
 def load_boards(

@@ -98,28 +98,13 @@ class EvaluationRecord:
 
 
 def record_of(result: EvaluationResult | EvaluationRecord) -> EvaluationRecord:
-    """The leaderboard's view of a results file."""
+    """The leaderboard's view of a results file: the row the store would write, ranked from the
+    same columns as a row read back from the database."""
+    from agent_eval.store.rows import evaluation_row, ranking_columns
+
     if isinstance(result, EvaluationRecord):
         return result
-    agent = result.agent
-    return EvaluationRecord(
-        evaluation_id=result.evaluation_id,
-        run_id=result.run_id,
-        task=result.task,
-        benchmark=result.benchmark,
-        agent_label=agent.label if agent else None,
-        agent_image=agent.image if agent else None,
-        agent_provider=agent.provider if agent else None,
-        agent_model=agent.model if agent else None,
-        status=result.status,
-        primary_metric=result.primary_metric,
-        raw=result.primary_value,
-        constraints_passed=result.constraints_passed,
-        finished_at=result.finished_at,
-        model_format=result.model.format,
-        normalised=result.score.normalised if result.score else None,
-        absolute=result.score.absolute_improvement_pct if result.score else None,
-    )
+    return EvaluationRecord(**ranking_columns(evaluation_row(result, result.finished_at)))  # type: ignore[arg-type]
 
 
 def agent_of(record: EvaluationRecord) -> AgentKey:
