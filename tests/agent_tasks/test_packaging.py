@@ -172,3 +172,48 @@ def test_every_import_is_declared_and_every_dependency_used(package: str) -> Non
             imported.update(_normal(d) for d in found)
     assert imported - declared - optional == set(), "imported but not declared in pyproject.toml"
     assert declared - imported - RUNTIME_ONLY == set(), "declared but never imported"
+
+
+def _module_graph(package: str) -> dict[str, set[str]]:
+    """Module -> the package's own modules it imports (at any depth: a function-level import
+    counts, so a cycle cannot hide behind one)."""
+    root = SOURCES[package] / package
+    modules: dict[str, Path] = {}
+    for path in root.rglob("*.py"):
+        if "migrations" in path.parts or "/starter/" in str(path):
+            continue
+        name = ".".join(path.relative_to(root.parent).with_suffix("").parts)
+        modules[name.removesuffix(".__init__")] = path
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            graph[name] |= {
+                t for t in targets if t in modules and t != name and not name.startswith(t + ".")
+            }
+    return graph
+
+
+@pytest.mark.parametrize("package", list(SOURCES))
+def test_no_module_imports_one_that_imports_it_back(package: str) -> None:
+    graph = _module_graph(package)
+    assert graph, f"no modules found for {package}"
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            node = todo.pop()
+            for nxt in graph[node]:
+                if nxt == goal:
+                    return True
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return False
+
+    cycles = sorted((a, b) for a, targets in graph.items() for b in targets if reaches(b, a))
+    assert cycles == []
