@@ -70,10 +70,11 @@ def runtime(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def runset_plugin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The sleeper tasks (0, 1 and 2 GPUs) registered as an installed task plugin, for this
-    process (the catalogue is reloaded) and for the harnesses it starts (PYTHONPATH)."""
+    process (the catalogue is reloaded) and for the harnesses it starts (PYTHONPATH); removed
+    when the test module ends, so no other test sees them in the catalogue."""
     import sys
 
     from runset_testkit import register_plugin

@@ -62,7 +62,9 @@ def test_ray_cluster_of_two_nodes_runs_busybox_agents_through_the_harness(
         if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
             pytest.fail("unshare -n does not work here")
         pytest.skip("needs root and `unshare -n` (Ray must run in a loopback-only namespace)")
-    command = "echo $CUDA_VISIBLE_DEVICES > /app/output/gpus.txt; sleep 2"
+    # Long enough that the 2-GPU cell holds the bigger node while 1-GPU cells are placed: both
+    # nodes run cells however loaded the machine is.
+    command = "echo $CUDA_VISIBLE_DEVICES > /app/output/gpus.txt; sleep 6"
     runset = write_runset(
         tmp_path,
         agents=[{"name": "bb", "image": BASE_IMAGE, "command": command, "network": "none"}],

@@ -18,8 +18,9 @@ import pytest
 from conftest import cli, evaluation_rows  # type: ignore[import-not-found]
 
 ATTACKS = {
-    # the deliverable is a link out of the output folder (the harness rejects it)
-    "link-out": ("ln -s {model} $OUTPUT_DIR/model", "leaves the output folder"),
+    # the deliverable is a link out of the output folder (the harness removes it before
+    # anything reads the output: no deliverable is left)
+    "link-out": ("ln -s {model} $OUTPUT_DIR/model", None),
     # submission.json names a model outside the output folder (the harness rejects it)
     "submission-outside": (
         'echo \'{{"model_path": "{model}"}}\' > $OUTPUT_DIR/submission.json',
@@ -57,6 +58,9 @@ def test_a_hostile_deliverable_gets_no_score(tmp_path: Path, tiny_model: Path, a
     if rejected:
         assert record["deliverable"] is None
         assert rejected in record["deliverable_rejected"]
+    if attack == "link-out":
+        assert record["deliverable"] is None
+        assert record["output_safety"]["removed"] == {"link leaving the folder": 1}
     assert record["evaluation"]["exit_code"] == 5
     result = json.loads(_only(results, "*.json").read_text())
     assert result["run_id"] == record["run_id"]
