@@ -72,6 +72,7 @@ def test_ray_cluster_of_two_nodes_runs_busybox_agents_through_the_harness(
         trials=2,
         simulate_gpus=True,
         grace="2s",
+        concurrency=3,  # a 2-GPU cell fills the bigger node; the 1-GPU cells need the other
     )
     cancel_dir = tmp_path / "cancel"
     cancel_dir.mkdir()

@@ -9,7 +9,6 @@ value of 0.
 
 from __future__ import annotations
 
-import difflib
 import tempfile
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_contracts.errors import ExitCode
+from agent_contracts.names import did_you_mean
 from agent_contracts.results import (
     AgentInfo,
     ConstraintCheck,
@@ -133,11 +133,9 @@ def validate(
         names = [m.name for m in spec.metrics]
         for wanted in options.metrics:
             if wanted not in names:
-                close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.5)
                 raise EvalUsageError(
                     f"task {spec.name!r} has no metric {wanted!r}",
-                    hint=(f"did you mean {', '.join(map(repr, close))}? " if close else "")
-                    + f"its metrics: {', '.join(names)}",
+                    hint=did_you_mean(wanted, names, known="its metrics"),
                 )
         chosen = [m for m in spec.metrics if m.name in options.metrics]
     return spec, chosen

@@ -8,7 +8,6 @@ tasks without forking by installing a package that declares an entry point in th
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agent_contracts.names import closest, did_you_mean
 from agent_tasks.errors import (
     PluginError,
     SpecError,
@@ -150,18 +150,6 @@ def _ready() -> Catalogue:
     return catalogue
 
 
-def _closest(word: str, candidates: Iterable[str]) -> list[str]:
-    pool = list(candidates)
-    # Compare case- and separator-blind: TINY_LM and tiny-lm both mean tiny_lm.
-    folded = {c.lower().replace("-", "_"): c for c in pool}
-    key = word.lower().replace("-", "_")
-    exact = [folded[key]] if key in folded else []
-    close = [folded[c] for c in difflib.get_close_matches(key, list(folded), n=3, cutoff=0.5)]
-    if not close:
-        close = [c for f, c in folded.items() if key and (key in f or f in key)][:3]
-    return list(dict.fromkeys([*exact, *close]))[:3]
-
-
 def get_task(name: str) -> TaskSpec:
     """The spec registered under this name or alias; an unknown name suggests close ones."""
     catalogue = _ready()
@@ -169,12 +157,8 @@ def get_task(name: str) -> TaskSpec:
         return catalogue.specs[name]
     if name in catalogue.aliases:
         return catalogue.specs[catalogue.aliases[name]]
-    close = _closest(name, [*catalogue.specs, *catalogue.aliases])
-    hint = (
-        f"did you mean {', '.join(repr(c) for c in close)}?"
-        if close
-        else "run 'agent-tasks list' to see every task"
-    )
+    close = closest(name, [*catalogue.specs, *catalogue.aliases])
+    hint = did_you_mean(name, close) if close else "run 'agent-tasks list' to see every task"
     raise UnknownTaskError(f"unknown task {name!r}", hint=hint)
 
 
@@ -190,13 +174,7 @@ def list_tasks(benchmark: str | None = None) -> list[TaskSpec]:
         return specs
     chosen = [s for s in specs if s.benchmark == benchmark]
     if not chosen:
-        names = benchmarks()
-        close = _closest(benchmark, names)
-        hint = (
-            f"did you mean {', '.join(repr(c) for c in close)}?"
-            if close
-            else f"known benchmarks: {', '.join(names)}"
-        )
+        hint = did_you_mean(benchmark, benchmarks(), known="known benchmarks")
         raise UnknownBenchmarkError(f"unknown benchmark {benchmark!r}", hint=hint)
     return chosen
 

@@ -21,7 +21,6 @@ checked before anything is written; every problem is named by its place in the f
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import math
@@ -40,6 +39,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from agent_contracts.names import closest, did_you_mean
 from agent_eval.errors import ImportFileError
 from agent_eval.leaderboard.table import METRICS, Metric, ReferenceValue
 from agent_tasks.spec import TaskSpec
@@ -72,12 +72,7 @@ def builtin_path(name: str) -> Path:
     """Path of a shipped reference file (``mlrc_bench_paper`` ...); unknown names suggest close."""
     names = builtin_names()
     if name not in names:
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.4)
-        hint = (
-            f"did you mean {', '.join(repr(c) for c in close)}?"
-            if close
-            else f"built-in reference files: {', '.join(names)}"
-        )
+        hint = did_you_mean(name, names, known="built-in reference files")
         raise ImportFileError(f"no built-in reference file {name!r}", hint=hint)
     return Path(
         str(resources.files("agent_eval").joinpath("resources", "references", f"{name}.json"))
@@ -250,7 +245,7 @@ def _catalogue_problems(data: dict[str, Any], specs: list[TaskSpec]) -> list[str
     bench_specs = [s for s in specs if s.benchmark == benchmark]
     if not bench_specs:
         names = sorted({s.benchmark for s in specs})
-        return [f"benchmark: unknown benchmark {benchmark!r} ({suggest(benchmark, names)})"]
+        return [f"benchmark: unknown benchmark {benchmark!r} ({did_you_mean(benchmark, names)})"]
     index = _task_index(bench_specs)
     elsewhere = {
         key: spec for spec in specs if spec.benchmark != benchmark
@@ -264,9 +259,9 @@ def _catalogue_problems(data: dict[str, Any], specs: list[TaskSpec]) -> list[str
         if other is not None:
             why = f"it is a task of benchmark {other.benchmark!r}, not of {benchmark!r}"
         else:
-            close = difflib.get_close_matches(task_key, list(index), n=3, cutoff=0.5)
+            close = closest(task_key, index)
             why = (
-                f"did you mean {', '.join(repr(c) for c in close)}?"
+                did_you_mean(task_key, close)
                 if close
                 else f"tasks of {benchmark}: {', '.join(s.name for s in bench_specs)}"
             )
@@ -303,14 +298,6 @@ def _values(doc: ReferenceFile, specs: list[TaskSpec]) -> tuple[list[str], list[
                     )
                 )
     return problems, values
-
-
-def suggest(name: str, known: list[str]) -> str:
-    """``did you mean ...?`` for a close name, else the list of known names."""
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    if close:
-        return f"did you mean {', '.join(repr(c) for c in close)}?"
-    return f"known: {', '.join(known)}"
 
 
 def parse_reference_data(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from agent_contracts.names import did_you_mean
 from agent_contracts.results import MetricValue
 from agent_eval.datasets import DataNeed
 from agent_eval.errors import MetricError
@@ -169,12 +169,7 @@ def get_metric(key: str) -> Registered:
     _load()
     if key in _REGISTRY:
         return _REGISTRY[key]
-    close = difflib.get_close_matches(key, list(_REGISTRY), n=3, cutoff=0.5)
-    hint = (
-        f"did you mean {', '.join(repr(c) for c in close)}?"
-        if close
-        else f"known metrics: {', '.join(sorted(_REGISTRY))}"
-    )
+    hint = did_you_mean(key, _REGISTRY, known="known metrics")
     raise MetricError(f"unknown metric {key!r}", hint=hint)
 
 
