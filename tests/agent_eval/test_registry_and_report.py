@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -247,3 +248,62 @@ def test_metrics_command_names_what_is_not_measured_yet(unmeasured_metric: str) 
     assert rows["perplexity"]["unmeasured"] is None
     table = CliRunner().invoke(app, ["metrics"], env={"COLUMNS": "400"}, catch_exceptions=False)
     assert "not measured by the evaluator yet: the agent timed itself" in table.stdout
+
+
+PLUGIN_METRIC = '''
+"""A lab's own metric, installed as a plugin: the number of files in the deliverable."""
+
+from agent_eval.metrics.registry import metric, value
+
+
+@metric("lab_file_count", needs="model")
+def lab_file_count(ctx, mspec):
+    """Files in the model folder (a lab's own metric, added without a fork)."""
+    count = sum(1 for p in ctx.loaded.folder.iterdir() if p.is_file())
+    return [value(mspec, "lab_file_count", float(count), unit="files", direction="lower")]
+'''
+
+
+def _plugin_site(root: Path, module: str, source: str) -> Path:
+    """A folder that installs ``module`` with an ``agent_eval.metrics`` entry point."""
+    root.mkdir(parents=True)
+    (root / f"{module}.py").write_text(source, encoding="utf-8")
+    dist = root / f"{module}-0.0.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.0.0\n")
+    (dist / "entry_points.txt").write_text(f"[agent_eval.metrics]\nlab = {module}\n")
+    return root
+
+
+def _path_with(folder: Path) -> str:
+    return os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+
+
+def test_an_installed_metric_plugin_joins_the_registry(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    site = _plugin_site(tmp_path / "site", "mlrb_lab_metrics", PLUGIN_METRIC)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+    }
+    listed = subprocess.run(
+        [str(Path(sys.executable).parent / "agent-eval"), "metrics", "--json"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    keys = {m["key"]: m for m in json.loads(listed.stdout)}
+    assert keys["lab_file_count"]["description"].startswith("Files in the model folder")
+
+    broken = _plugin_site(tmp_path / "broken", "mlrb_broken_metrics", "raise RuntimeError('x')")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(broken), os.environ.get("PYTHONPATH", "")]),
+    }
+    failed = subprocess.run(
+        [str(Path(sys.executable).parent / "agent-eval"), "metrics"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    assert "metric plugin 'lab'" in failed.stderr and "RuntimeError" in failed.stderr

@@ -5,9 +5,11 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Literal
 
+from agent_contracts.errors import ExitCode
 from agent_contracts.names import did_you_mean
 from agent_contracts.results import MetricValue
 from agent_eval.datasets import DataNeed
@@ -29,6 +31,10 @@ METRIC_MODULES = (
     "agent_eval.metrics.code",
 )
 """Modules whose import registers the built-in metrics."""
+
+ENTRY_POINT_GROUP = "agent_eval.metrics"
+"""Entry-point group through which installed packages add metrics: each entry point names a
+module whose import registers its metrics with :func:`metric`."""
 
 
 @dataclass
@@ -142,10 +148,22 @@ def metric(
 
 def _load() -> None:
     global _loaded
-    if not _loaded:
-        for module in METRIC_MODULES:
-            importlib.import_module(module)
-        _loaded = True
+    if _loaded:
+        return
+    for module in METRIC_MODULES:
+        importlib.import_module(module)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()  # importing the plugin's module registers its metrics
+        except Exception as exc:  # a plugin may fail in any way: name it, never crash
+            raise MetricError(
+                f"metric plugin {ep.name!r} ({ep.value}) cannot be loaded: "
+                f"{type(exc).__name__}: {exc}",
+                hint=f"fix or uninstall the package that declares the '{ENTRY_POINT_GROUP}' "
+                f"entry point {ep.name!r}",
+                exit_code=ExitCode.USAGE,
+            ) from None
+    _loaded = True
 
 
 def available() -> dict[str, Registered]:
