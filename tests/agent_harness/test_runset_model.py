@@ -106,6 +106,8 @@ def test_harness_command_line_carries_the_cell_and_no_secret(tmp_path: Path) -> 
                     "image": "img:1",
                     "provider": "openai",
                     "env_file": "agent.env",
+                    "budget_tokens": 50000,
+                    "budget_usd": 1.5,
                     "harness_args": ["--pass-env", "EXTRA"],
                 }
             ],
@@ -122,6 +124,10 @@ def test_harness_command_line_carries_the_cell_and_no_secret(tmp_path: Path) -> 
     assert argv[argv.index("--task") + 1] == "rstest_gpu2"
     assert argv[argv.index("--env-file") + 1] == str(tmp_path / "agent.env")
     assert "--evaluate" in argv and argv[-2:] == ["--pass-env", "EXTRA"]
+    assert argv[argv.index("--agent-label") + 1] == "b"
+    assert argv[argv.index("--credentials") + 1] == "proxy"
+    assert argv[argv.index("--budget-tokens") + 1] == "50000"
+    assert float(argv[argv.index("--budget-usd") + 1]) == 1.5
     assert "sk-FAKE-123" not in text
 
 

@@ -98,6 +98,12 @@ def harness_argv(
         argv += ["--env-file", str(env_file)]
     for name in agent.pass_env:
         argv += ["--pass-env", name]
+    if agent.provider != "none":
+        argv += ["--credentials", agent.credentials]
+    if agent.budget_tokens is not None:
+        argv += ["--budget-tokens", str(agent.budget_tokens)]
+    if agent.budget_usd is not None:
+        argv += ["--budget-usd", repr(agent.budget_usd)]
     if rs.evaluate:
         argv += ["--evaluate", "--eval-mode", rs.eval_mode]
         argv += ["--results-dir", str(loaded.folder / "results")]

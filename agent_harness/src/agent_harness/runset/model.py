@@ -13,7 +13,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from agent_harness.choices import DEFAULT_GRACE, EvalModeChoice, Network, Provider
+from agent_harness.choices import (
+    DEFAULT_GRACE,
+    CredentialsMode,
+    EvalModeChoice,
+    Network,
+    Provider,
+)
 from agent_harness.errors import ConfigError
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -36,6 +42,9 @@ RESERVED_HARNESS_ARGS = frozenset(
         "--results-dir",
         "--evaluate",
         "--agent-label",
+        "--credentials",
+        "--budget-tokens",
+        "--budget-usd",
     }
 )
 """Options of ``agent-harness run`` the scheduler sets itself; ``harness_args`` may not."""
@@ -73,6 +82,13 @@ class AgentEntry(BaseModel):
     """Where the agent runs; default: docker when an image is given, else local."""
     provider: Provider = "none"
     """Provider whose key the agent receives."""
+    credentials: CredentialsMode = "proxy"
+    """With a provider: ``proxy`` (a per-run token for the harness's model-API proxy; the key
+    stays on the host) or ``direct`` (the real key), as ``agent-harness run --credentials``."""
+    budget_tokens: int | None = Field(default=None, ge=1)
+    """Model-API token budget of each run of this agent (proxy only; None: not limited)."""
+    budget_usd: float | None = Field(default=None, gt=0)
+    """Model-API cost budget of each run of this agent in USD (proxy only; None: not limited)."""
     env_file: Path | None = None
     """Dotenv file with credentials, relative to the run-set file; never mounted or copied."""
     pass_env: tuple[str, ...] = ()
@@ -82,8 +98,8 @@ class AgentEntry(BaseModel):
     user: str = "host"
     """Container user: ``host``, ``image`` or ``UID[:GID]``."""
     harness_args: tuple[str, ...] = ()
-    """More options for ``agent-harness run``, passed as given (for example budgets); the ones
-    the scheduler sets itself (``--gpus``, ``--runs-dir``, ``--task`` ...) are refused."""
+    """More options for ``agent-harness run``, passed as given; the ones the scheduler sets
+    itself (``--gpus``, ``--runs-dir``, ``--task``, the budgets ...) are refused."""
 
     @model_validator(mode="after")
     def _image_or_command(self) -> AgentEntry:
