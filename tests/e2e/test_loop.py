@@ -109,7 +109,7 @@ def test_docker_run_hands_its_model_to_the_evaluator(tmp_path: Path, delivering_
 
 @pytest.mark.docker
 def test_image_mode_runs_the_evaluator_offline_on_the_read_only_run_and_records_it(
-    tmp_path: Path, delivering_image: str, stand_in_eval_image: tuple[str, str]
+    tmp_path: Path, delivering_image: str, stand_in_eval_image: tuple[str, str], docker_client: Any
 ) -> None:
     image, evaluation_id = stand_in_eval_image
     runs, results = tmp_path / "runs", tmp_path / "results"
@@ -125,6 +125,11 @@ def test_image_mode_runs_the_evaluator_offline_on_the_read_only_run_and_records_
     assert link["mode"] == "image" and link["image"] == image and link["exit_code"] == 0
     assert link["results"] == ["stand-in-result.json"] and link["recorded"] is True
     assert [r[0] for r in evaluation_rows(results)] == [evaluation_id]
+    run_dir, _ = only_run(runs)
+    left = docker_client.containers.list(
+        all=True, filters={"label": f"mlrb.evaluates={run_dir.name}"}
+    )
+    assert left == []  # the evaluator's container is removed once it has ended
 
 
 @pytest.mark.docker
