@@ -164,3 +164,43 @@ def test_blimp_and_superglue_run_offline_on_fixture_data(
     mean = (g["superglue_boolq"].value + g["superglue_sglue_rte"].value) / 2
     assert g["superglue"].value == pytest.approx(mean)
     assert g["superglue"].details["batch_size"] == 2
+
+
+def _sentence_logprob(loaded: LoadedModel, text: str) -> float:
+    """log P(text) after the end-of-text token: how lm-eval scores a BLiMP sentence."""
+    import torch
+
+    tok = loaded.tokenizer
+    prefix = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+    ids = [prefix, *tok(text)["input_ids"]]
+    with torch.no_grad():
+        logp = loaded.model(torch.tensor([ids])).logits.log_softmax(-1)[0]
+    return float(sum(logp[i - 1, ids[i]] for i in range(1, len(ids))))
+
+
+def test_blimp_accuracy_equals_an_independent_count_of_preferred_sentences(
+    loaded: LoadedModel, eval_data_dir: Path, make_spec: Any
+) -> None:
+    from agent_eval.datasets import read_jsonl
+
+    names = ["anaphor_gender_agreement", "determiner_noun_agreement_1"]
+    mspec = MetricSpec(
+        name="blimp",
+        label="BLiMP",
+        direction="higher",
+        params={"tasks": ",".join(f"blimp_{n}" for n in names)},
+    )
+    ctx = MetricContext(
+        spec=make_spec("ling", [mspec.model_dump()]), data_dir=eval_data_dir, loaded=loaded
+    )
+    value = get_metric("blimp").function(ctx, mspec)[0].value
+    per_phenomenon = []
+    for name in names:
+        rows = read_jsonl(eval_data_dir / "blimp" / f"{name}.jsonl")
+        preferred = [
+            _sentence_logprob(loaded, r["sentence_good"])
+            > _sentence_logprob(loaded, r["sentence_bad"])
+            for r in rows
+        ]
+        per_phenomenon.append(sum(preferred) / len(preferred))
+    assert value == pytest.approx(sum(per_phenomenon) / len(per_phenomenon), abs=1e-9)
