@@ -57,10 +57,14 @@ def test_quickstart_form_writes_json_and_prints_the_table(
         "generation_speed",
         "peak_memory",
         "allowed_dtypes",
-        "pass",
         str(files[0].name),
     ):
         assert word in proc.stdout, word
+    # The constraint's own row says it passed (as the results file does).
+    (row,) = [line for line in proc.stdout.splitlines() if "allowed_dtypes" in line]
+    assert "pass" in row and "fail" not in row
+    (check,) = [c for c in data["constraints"] if c["kind"] == "allowed_dtypes"]
+    assert check["passed"] is True
     assert "↓" in proc.stdout and "score" in proc.stdout
 
 
