@@ -33,17 +33,13 @@ REPO = Path(__file__).resolve().parents[1]
 TAG = "bench"
 
 
-def build(cache: Path) -> dict[str, Any]:
+def build(cache: Path, *, prune: bool) -> dict[str, Any]:
     """One run of the build script; its JSON summary plus the wall time."""
     started = time.monotonic()
     done = subprocess.run(
         [
-            sys.executable,
-            str(REPO / "scripts/build_images.py"),
-            "--tag",
-            TAG,
-            "--cache-dir",
-            str(cache),
+            *(sys.executable, str(REPO / "scripts/build_images.py"), "--tag", TAG),
+            *("--cache-dir", str(cache), *(["--prune-stages"] if prune else [])),
         ],
         capture_output=True,
         text=True,
@@ -68,13 +64,24 @@ def main() -> int:
     images = (f"mlrb/agent-eval:{TAG}", f"mlrb/reference-agent:{TAG}")
     cache = Path(tempfile.mkdtemp(prefix="mlrb-image-bench-"))
     figures: dict[str, Any] = {}
+    stages: list[str] = []
     try:
-        figures["cold"] = cold = build(cache)
+        # cold and cached prune their install stages: a fresh engine has no layer cache
+        figures["cold"] = cold = build(cache, prune=True)
         remove(*images, cold["base"], "mlrb/base-python:local")
-        figures["cached"] = build(cache)
-        figures["warm"] = build(cache)
+        figures["cached"] = cached = build(cache, prune=False)
+        stages.append(cached["build_id"])
+        figures["warm"] = warm = build(cache, prune=False)
+        stages.append(warm["build_id"])
     finally:
         remove(*images)
+        for build_id in stages:  # the layer cache the warm build used
+            found = subprocess.run(
+                ["docker", "images", "-q", "--filter", f"label=mlrb.build={build_id}"],
+                capture_output=True,
+                text=True,
+            ).stdout.split()
+            remove(*dict.fromkeys(found))
         shutil.rmtree(cache, ignore_errors=True)
     text = json.dumps(figures, indent=2)
     print(text)

@@ -77,7 +77,12 @@ def run(argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[st
     """Run a command, failing with its output's tail when it fails."""
     proc = subprocess.run(list(argv), text=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
     if proc.returncode != 0:
-        tail = (proc.stdout + proc.stderr)[-4000:]
+        output = proc.stdout + proc.stderr
+        # pip's and the guard's verdicts first: a docker build buries them in its step log
+        verdicts = [
+            line for line in output.splitlines() if "ERROR" in line or "torch_guard" in line
+        ]
+        tail = "\n".join([*verdicts, "...", output[-3000:]])
         raise BuildError(f"{' '.join(argv[:4])} ... exited {proc.returncode}:\n{tail}")
     return proc
 
@@ -333,6 +338,7 @@ def build_image(
                 "build",
                 "--network",
                 "none",
+                "--force-rm",  # no container of a failed step left behind
                 "--build-arg",
                 f"BASE_IMAGE={base}",
                 "--build-arg",
@@ -368,6 +374,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, help="evaluation data to bake into the evaluator")
     parser.add_argument("--mirror", help="Debian mirror (default: the one apt uses)")
     parser.add_argument(
+        "--base-only", action="store_true", help="make the base image (mlrb/base-python) only"
+    )
+    parser.add_argument(
         "--prune-stages",
         action="store_true",
         help="remove this build's install-stage images (its layer cache) afterwards",
@@ -399,6 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise BuildError(f"--data-dir {args.data_dir} is not a folder")
         args.cache_dir.mkdir(parents=True, exist_ok=True)
         base = args.base_image or make_base(args.cache_dir, args.mirror, timings)
+        if args.base_only:
+            print(json.dumps({"base": base, "steps_s": timings}, indent=2))
+            return 0
         wheelhouse = make_wheelhouse(args.cache_dir, timings)
         built: dict[str, dict[str, float | str]] = {}
         with tempfile.TemporaryDirectory(prefix="own-", dir=args.cache_dir) as own:
@@ -427,6 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.prune_stages:
             prune_stages(build_id)
     summary = {
+        "build_id": build_id,
         "base": base,
         "base_size_mb": image_size_mb(base),
         "wheelhouse": wheelhouse.name,

@@ -11,27 +11,31 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 GUARD = REPO / "docker" / "torch_guard.py"
+BUILD = REPO / "scripts" / "build_images.py"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 SHARED = "# shared pins\nsympy==1.14.0\ntorch==2.13.0\nJinja2==3.1.6\ntransformers==5.23.0\n"
 
 
 def fake_dist(site: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> None:
-    """An installed distribution as importlib.metadata sees it; ``torch`` also imports."""
+    """An installed distribution as importlib.metadata sees it, and its module."""
     info = site / f"{name}-{version}.dist-info"
     info.mkdir(parents=True)
     lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     lines += [f"Requires-Dist: {r}" for r in requires]
     (info / "METADATA").write_text("\n".join(lines) + "\n")
+    (site / name).mkdir()
+    module = f"__version__ = {version!r}\n"
     if name == "torch":
-        (site / "torch").mkdir()
-        (site / "torch" / "__init__.py").write_text(
-            f"__version__ = {version!r}\n"
-            "class version:\n"
-            "    cuda = '12.4' if '+cu' in __version__ else None\n"
-        )
+        module += "class version:\n    cuda = '12.4' if '+cu' in __version__ else None\n"
+    (site / name / "__init__.py").write_text(module)
 
 
 def guard(site: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -118,3 +122,84 @@ def test_a_base_without_torch_keeps_the_shared_pins_and_needs_torch_afterwards(
     after = tmp_path / "after"
     fake_dist(after, "torch", "2.13.0+cpu")
     assert guard(after, "check", tmp_path / "r.json").returncode == 0
+
+
+@pytest.fixture
+def played_cuda_base(docker_client: Any, tmp_path: Path) -> Iterator[Any]:
+    """Build the reference-agent image on the local Debian base plus a played CUDA torch.
+
+    Yields a function ``build(with_sympy)``: the base's torch 2.6.0+cu124 requires
+    ``sympy==1.13.1``, installed in the base when ``with_sympy``; the image is built by the build
+    script, offline, from the wheelhouse that holds the CPU torch 2.13.0 and sympy 1.14.0 the
+    shared pins would have pip take. It returns the script's result and the image's name.
+    """
+    made = subprocess.run(
+        [sys.executable, str(BUILD), "--base-only"], capture_output=True, text=True, timeout=1800
+    )
+    if made.returncode == 3:  # no debootstrap or engine: skipped here, a failure in CI
+        if IN_CI:
+            pytest.fail(made.stderr[-2000:])
+        pytest.skip(made.stderr[-500:])
+    assert made.returncode == 0, made.stderr[-3000:]
+    tag = f"test-{os.getpid()}"
+    base, image = f"mlrb-test/played-cuda-base:{tag}", f"mlrb/reference-agent:{tag}"
+
+    def build(with_sympy: bool) -> tuple[subprocess.CompletedProcess[str], str]:
+        context = tmp_path / "context"
+        fake_dist(context / "site", "torch", "2.6.0+cu124", ("sympy==1.13.1",))
+        if with_sympy:
+            fake_dist(context / "site", "sympy", "1.13.1")
+        (context / "Dockerfile").write_text(
+            f"FROM {json.loads(made.stdout)['base']}\n"
+            "COPY site/ /usr/local/lib/python3.11/dist-packages/\n"
+        )
+        docker_client.images.build(path=str(context), tag=base, network_mode="none", rm=True)
+        built = subprocess.run(
+            [
+                *(sys.executable, str(BUILD), "reference-agent", "--base-image", base),
+                *("--tag", tag, "--prune-stages"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        return built, image
+
+    try:
+        yield build
+    finally:
+        subprocess.run(["docker", "rmi", "-f", image, base], capture_output=True)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_image_built_on_a_base_with_torch_keeps_that_torch_and_its_sympy(
+    docker_client: Any, played_cuda_base: Any
+) -> None:
+    # the issue's case for real: the shared pins say sympy 1.14.0, the base's torch needs 1.13.1
+    built, image = played_cuda_base(with_sympy=True)
+    assert built.returncode == 0, built.stderr[-4000:]
+    shown = docker_client.containers.run(
+        image,
+        entrypoint=[
+            "python",
+            "-c",
+            "import torch, sympy; print(torch.__version__, sympy.__version__)",
+        ],
+        network_mode="none",
+        remove=True,
+    )
+    # the base's torch and sympy, not the wheelhouse's 2.13.0+cpu and 1.14.0
+    assert shown.decode().split() == ["2.6.0+cu124", "1.13.1"]
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_base_whose_torch_the_install_cannot_keep_fails_the_build(
+    played_cuda_base: Any,
+) -> None:
+    # sympy 1.13.1 is neither in the base nor in the wheelhouse: keeping the base's torch is
+    # impossible, and replacing it is not allowed, so the build stops
+    built, _ = played_cuda_base(with_sympy=False)
+    assert built.returncode == 3
+    assert "ERROR: Cannot install torch==2.6.0+cu124" in built.stderr, built.stderr[-3000:]
