@@ -151,6 +151,7 @@ def played_cuda_base(docker_client: Any, tmp_path: Path) -> Iterator[Any]:
             fake_dist(context / "site", "sympy", "1.13.1")
         (context / "Dockerfile").write_text(
             f"FROM {json.loads(made.stdout)['base']}\n"
+            f"LABEL mlrb.test={tag}\n"  # inherited by every image built on it
             "COPY site/ /usr/local/lib/python3.11/dist-packages/\n"
         )
         docker_client.images.build(path=str(context), tag=base, network_mode="none", rm=True)
@@ -168,7 +169,15 @@ def played_cuda_base(docker_client: Any, tmp_path: Path) -> Iterator[Any]:
     try:
         yield build
     finally:
+        # the played base, the image and every layer a build left, failed ones too: newest first
+        left = subprocess.run(
+            ["docker", "images", "-q", "--filter", f"label=mlrb.test={tag}"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
         subprocess.run(["docker", "rmi", "-f", image, base], capture_output=True)
+        for found in dict.fromkeys(left):
+            subprocess.run(["docker", "rmi", "-f", found], capture_output=True)
 
 
 @pytest.mark.docker
