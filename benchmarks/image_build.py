@@ -5,9 +5,10 @@
 Three builds of both images under the tag ``bench``, each timed end to end, with the step times
 and image sizes the build script reports:
 
-1. cold: an empty cache folder and no base image in the engine (debootstrap, wheelhouse, builds);
-2. cached: the cache folder of (1), the base image and the built images removed from the engine
-   (what CI sees with a kept cache folder and a fresh engine: import the base, install wheels);
+1. cold: an empty cache folder, no base image in the engine and no layer cache (debootstrap,
+   wheelhouse, builds);
+2. cached: the cache folder of (1), but again no base image and no layer cache (what CI sees
+   with a kept cache folder and a fresh engine: import the base, install the wheels);
 3. warm: everything kept (a developer's rebuild after a code change: project wheels only).
 
 The pip download cache of the machine is not cleared, so "cold" downloads nothing it has
@@ -30,16 +31,20 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+from build_images import base_key  # noqa: E402  (a script folder, not a package)
+
 TAG = "bench"
 
 
-def build(cache: Path, *, prune: bool) -> dict[str, Any]:
+def build(cache: Path, *, prune: bool, fresh_engine: bool) -> dict[str, Any]:
     """One run of the build script; its JSON summary plus the wall time."""
     started = time.monotonic()
     done = subprocess.run(
         [
             *(sys.executable, str(REPO / "scripts/build_images.py"), "--tag", TAG),
             *("--cache-dir", str(cache), *(["--prune-stages"] if prune else [])),
+            *(["--no-cache"] if fresh_engine else []),
         ],
         capture_output=True,
         text=True,
@@ -66,12 +71,14 @@ def main() -> int:
     figures: dict[str, Any] = {}
     stages: list[str] = []
     try:
-        # cold and cached prune their install stages: a fresh engine has no layer cache
-        figures["cold"] = cold = build(cache, prune=True)
-        remove(*images, cold["base"], "mlrb/base-python:local")
-        figures["cached"] = cached = build(cache, prune=False)
+        # cold and cached play a fresh engine: no base image, no layer cache
+        base = f"mlrb/base-python:{base_key()}"
+        remove(*images, base, "mlrb/base-python:local")
+        figures["cold"] = build(cache, prune=True, fresh_engine=True)
+        remove(*images, base, "mlrb/base-python:local")
+        figures["cached"] = cached = build(cache, prune=False, fresh_engine=True)
         stages.append(cached["build_id"])
-        figures["warm"] = warm = build(cache, prune=False)
+        figures["warm"] = warm = build(cache, prune=False, fresh_engine=False)
         stages.append(warm["build_id"])
     finally:
         remove(*images)

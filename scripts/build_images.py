@@ -307,6 +307,7 @@ def build_image(
     data_dir: Path | None,
     cache: Path,
     build_id: str,
+    no_cache: bool = False,
 ) -> str:
     """Assemble the image's build context, ``docker build`` it offline; return the image name."""
     dockerfile, repository = IMAGES[which]
@@ -339,6 +340,7 @@ def build_image(
                 "--network",
                 "none",
                 "--force-rm",  # no container of a failed step left behind
+                *(["--no-cache"] if no_cache else []),
                 "--build-arg",
                 f"BASE_IMAGE={base}",
                 "--build-arg",
@@ -373,6 +375,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base-image", help="build on this image instead of the local base")
     parser.add_argument("--data-dir", type=Path, help="evaluation data to bake into the evaluator")
     parser.add_argument("--mirror", help="Debian mirror (default: the one apt uses)")
+    parser.add_argument(
+        "--no-cache", action="store_true", help="build the images without the engine's layer cache"
+    )
     parser.add_argument(
         "--base-only", action="store_true", help="make the base image (mlrb/base-python) only"
     )
@@ -426,6 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     data_dir=args.data_dir,
                     cache=args.cache_dir,
                     build_id=build_id,
+                    no_cache=args.no_cache,
                 )
                 built[which] = {
                     "image": name,
