@@ -101,8 +101,7 @@ def main() -> int:
         say(
             f"running the reference agent as a local process (limit {args.time_limit}); "
             f"the docker runtime is used when an engine answers and has the image {AGENT_IMAGE} "
-            "(docker build -f docker/reference-agent/Dockerfile -t "
-            f"{AGENT_IMAGE} .)"
+            "(python scripts/build_images.py reference-agent)"
         )
         run += ["--runtime", "local", "--command", agent_cmd]
     done = subprocess.run(run)
