@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 .PHONY: dev demo test lint typecheck pytest services-start services-stop clean
 
 $(STAMP): constraints.txt agent_contracts/pyproject.toml agent_tasks/pyproject.toml agent_harness/pyproject.toml agent_eval/pyproject.toml
-	@echo "==> creating $(VENV) and installing the three packages (first time: a few minutes)"
+	@echo "==> creating $(VENV) and installing the four packages (first time: a few minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt \
 		-e ./agent_contracts -e ./agent_tasks -e "./agent_harness[test,ray]" -e "./agent_eval[dev]"
