@@ -53,6 +53,15 @@ def build(cache: Path, *, prune: bool, fresh_engine: bool) -> dict[str, Any]:
         raise SystemExit(f"build failed ({done.returncode}):\n{done.stderr[-3000:]}")
     summary: dict[str, Any] = json.loads(done.stdout)
     summary["wall_s"] = round(time.monotonic() - started, 1)
+    # the next build moves the tag: keep the ids to remove this build's images at the end
+    summary["image_ids"] = [
+        subprocess.run(
+            ["docker", "image", "inspect", "-f", "{{.Id}}", built["image"]],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        for built in summary["images"].values()
+    ]
     return summary
 
 
@@ -82,6 +91,8 @@ def main() -> int:
         stages.append(warm["build_id"])
     finally:
         remove(*images)
+        for done in figures.values():
+            remove(*(i for i in done["image_ids"] if i))
         for build_id in stages:  # the layer cache the warm build used
             found = subprocess.run(
                 ["docker", "images", "-q", "--filter", f"label=mlrb.build={build_id}"],
