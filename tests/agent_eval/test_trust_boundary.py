@@ -398,3 +398,15 @@ def test_a_results_file_holding_a_self_reported_score_is_not_ranked(
         assert cell["value"] is None and cell["best"] is None and cell["valid_trials"] == 0
         assert row["average"] is None
         assert "6400" not in board.stdout and "64.0" not in board.stdout
+
+
+def test_a_file_that_cannot_be_opened_is_a_load_error_not_a_traceback(tmp_path: Path) -> None:
+    # Weights written 0600 by another user fail to open the same way (OSError): as root the
+    # test plays it with a file that vanished between the check and the read.
+    from agent_eval.deliverable_check import open_regular
+    from agent_eval.errors import ModelLoadError
+
+    gone = tmp_path / "model.safetensors"
+    with pytest.raises(ModelLoadError, match=r"cannot be read") as info, open_regular(gone):
+        pass
+    assert info.value.hint and "read access" in info.value.hint

@@ -271,7 +271,14 @@ def check_tree(
 def open_regular(path: Path) -> Iterator[BinaryIO]:
     """Open a file for reading only if it is a regular file (never blocks on a FIFO)."""
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
-    fd = os.open(path, flags)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:  # e.g. weights written 0600 by another user
+        raise ModelLoadError(
+            f"{str(path)!r} cannot be read: {exc.strerror or exc}",
+            hint="give the evaluating user read access to the deliverable (or run the evaluator "
+            "as its owner)",
+        ) from None
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
