@@ -11,12 +11,12 @@ never as the agent's own failure.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from agent_harness.liveness import pid_alive
 from agent_harness.records import (
     RunRecord,
     hostname,
@@ -47,21 +47,11 @@ class Cleaned:
     """Why it was (or was not) touched."""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _harness_alive(pid: str | int | None, host: str | None) -> bool:
     if pid is None or host != hostname():
         return False
     try:
-        return _alive(int(pid))
+        return pid_alive(int(pid))
     except ValueError:
         return False
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent_harness.liveness import pid_alive
 from agent_harness.records import hostname
 from agent_harness.runset.attempts import harness_pids
 from agent_harness.runset.backends.base import Backend
@@ -124,7 +125,7 @@ def cancel_set(path: Path, *, wait_s: float = 120.0, say: Any = None) -> dict[st
             say(f"asking harness {pid} to stop")
         os.kill(pid, signal.SIGINT)
     end = time.monotonic() + wait_s
-    while any(_alive(p) for p in pids) and time.monotonic() < end:
+    while any(pid_alive(p) for p in pids) and time.monotonic() < end:
         time.sleep(0.2)
     from agent_harness.runset.backends.local import LocalBackend
     from agent_harness.runset.scheduler import set_lock
@@ -133,13 +134,7 @@ def cancel_set(path: Path, *, wait_s: float = 120.0, say: Any = None) -> dict[st
     with set_lock(loaded.folder):
         scheduler._open()
         scheduler._reconcile()
-    return {"scheduler": None, "stopped": not any(_alive(p) for p in pids), "harnesses": pids}
-
-
-def _alive(pid: int) -> bool:
-    from agent_harness.runset.backends.local import _alive as alive
-
-    return alive(pid)
+    return {"scheduler": None, "stopped": not any(pid_alive(p) for p in pids), "harnesses": pids}
 
 
 def results_table(loaded: LoadedRunSet, rows: list[dict[str, Any]]) -> Any:

@@ -517,10 +517,10 @@ class Watch:
 
     def poll(self) -> Ended | None:
         """None while the attempt may still be running."""
-        from agent_harness.runset.backends.local import _alive
+        from agent_harness.liveness import pid_alive
 
         if self.pids:
-            return None if any(_alive(p) for p in self.pids) else Ended(exit_code=None)
+            return None if any(pid_alive(p) for p in self.pids) else Ended(exit_code=None)
         return None if _may_still_run(self.folder) else Ended(exit_code=None)
 
     def cancel(self) -> None:

@@ -15,8 +15,8 @@ import os
 import signal
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
+from agent_harness.liveness import pid_alive
 from agent_harness.runset.attempts import HARNESS_LOG
 from agent_harness.runset.backends.base import Ended, Job
 
@@ -27,20 +27,6 @@ class LocalHandle:
 
     pid: int
     proc: subprocess.Popen[bytes] | None = None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[-1].split()[0] == "Z":
-            return False
-    return True
 
 
 class LocalBackend:
@@ -74,7 +60,7 @@ class LocalBackend:
             if code is None:
                 return None
             return Ended(exit_code=128 - code if code < 0 else code)
-        return None if _alive(handle.pid) else Ended(exit_code=None)
+        return None if pid_alive(handle.pid) else Ended(exit_code=None)
 
     def cancel(self, handle: LocalHandle) -> None:
         """SIGINT to the harness: it stops the agent (grace, then kill) and records it."""
