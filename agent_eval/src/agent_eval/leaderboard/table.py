@@ -104,7 +104,7 @@ def record_of(result: EvaluationResult | EvaluationRecord) -> EvaluationRecord:
 
     if isinstance(result, EvaluationRecord):
         return result
-    return EvaluationRecord(**ranking_columns(evaluation_row(result, result.finished_at)))  # type: ignore[arg-type]
+    return EvaluationRecord(**ranking_columns(evaluation_row(result, result.finished_at)))
 
 
 def agent_of(record: EvaluationRecord) -> AgentKey:

@@ -8,13 +8,18 @@ anything the agent wrote about itself.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from agent_contracts.results import MetricValue
 from agent_eval.errors import MetricError
 from agent_eval.metrics.registry import MetricContext, metric, value
 from agent_tasks.spec import MetricSpec
 
+if TYPE_CHECKING:
+    from agent_eval.coderun.rerun import CodeRunOutcome
 
-def _outcome(ctx: MetricContext, mspec: MetricSpec) -> object:
+
+def _outcome(ctx: MetricContext, mspec: MetricSpec) -> CodeRunOutcome:
     if ctx.code_run is None:
         raise MetricError(f"{mspec.name} needs the evaluator's re-run of a code deliverable")
     return ctx.code_run
@@ -28,9 +33,9 @@ def _change_pct(measured: float, baseline: float | None) -> float | None:
 def code_runtime(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
     """Wall seconds of the re-run, measured by the evaluator; % change against the baseline's."""
     outcome = _outcome(ctx, mspec)
-    if outcome.failure is not None:  # type: ignore[attr-defined]
-        raise MetricError(f"code_runtime: no valid re-run ({outcome.failure})")  # type: ignore[attr-defined]
-    seconds = float(outcome.sandbox.wall_s)  # type: ignore[attr-defined]
+    if outcome.failure is not None:
+        raise MetricError(f"code_runtime: no valid re-run ({outcome.failure})")
+    seconds = float(outcome.sandbox.wall_s)
     code_run = ctx.spec.evaluation.code_run
     baseline = code_run.baseline_runtime_s if code_run else None
     return [
@@ -42,7 +47,7 @@ def code_runtime(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
             direction="lower",
             baseline_s=baseline,
             change_vs_baseline_pct=_change_pct(seconds, baseline),
-            sandbox=outcome.sandbox.backend,  # type: ignore[attr-defined]
+            sandbox=outcome.sandbox.backend,
         )
     ]
 
@@ -51,7 +56,7 @@ def code_runtime(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
 def code_statements(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
     """Logical lines (``ast`` statements) of the method file; % change against the baseline's."""
     outcome = _outcome(ctx, mspec)
-    count = outcome.method_statements  # type: ignore[attr-defined]
+    count = outcome.method_statements
     if count is None:
         raise MetricError(
             "code_statements: the method's file is missing from the deliverable or is not Python"
@@ -65,7 +70,7 @@ def code_statements(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
             count,
             unit="statements",
             direction="lower",
-            method=outcome.method,  # type: ignore[attr-defined]
+            method=outcome.method,
             baseline_statements=baseline,
             change_vs_baseline_pct=_change_pct(count, baseline),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from agent_contracts.results import EvaluationResult
 from agent_contracts.run_record import RunRecord
@@ -126,6 +127,6 @@ for rows read back from the database and for a results file alike (through
 :func:`evaluation_row`), so both are ranked from the same mapping."""
 
 
-def ranking_columns(row: EvaluationRow) -> dict[str, object]:
+def ranking_columns(row: EvaluationRow) -> dict[str, Any]:
     """The ranking's view of an evaluation row (the same names the store's query gives)."""
     return {name: getattr(row, column) for name, column in RANKING_COLUMNS.items()}
