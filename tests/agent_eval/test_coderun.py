@@ -605,3 +605,23 @@ def _check_hidden_labels(data: Path, tmp_path: Path) -> None:
     acc = outcome.result.metric("predictions_accuracy")
     zeros = sum(v == 0 for v in labels.values()) / len(labels)
     assert acc is not None and acc.value == pytest.approx(zeros) and zeros < 0.5
+
+
+def test_a_link_beside_the_accepted_main_py_is_refused_and_never_scored(
+    sums_deliverable: Path, tmp_path: Path
+) -> None:
+    from test_store import make_run
+
+    # run.json accepted output/main.py; what runs is the folder around it, links and all.
+    run = tmp_path / "run-1"
+    shutil.copytree(sums_deliverable, run / "output")
+    (run / "output" / "notes.txt").symlink_to("/etc/passwd")
+    record = make_run("run-1", task="digit_sums", benchmark="smoke")
+    record = record.model_copy(update={"deliverable": record.deliverable.model_copy(
+        update={"path": "output/main.py"})})  # fmt: skip
+    (run / "run.json").write_text(record.model_dump_json())
+    result = _evaluate(run, "digit_sums", tmp_path).result
+    assert result.status == "error" and result.score is None
+    assert result.metric("twe") is None  # nothing was re-run or timed
+    assert result.run_id == "run-1"
+    assert any("notes.txt" in e.message for e in result.errors), result.errors

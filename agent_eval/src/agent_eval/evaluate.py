@@ -404,14 +404,18 @@ def _rerun_code(
 ) -> ModelInfo:
     """Re-run a code deliverable in a sandbox; its output becomes what the metrics score."""
     from agent_eval.coderun import rerun
+    from agent_eval.deliverable_check import check_tree
     from agent_eval.loading import content_hash
 
+    # What runs is the whole folder around the delivered file (main.py and its weights): it
+    # passes the trust-boundary checks before anything copies it, and the hash covers it.
+    folder = path if path.is_dir() else path.parent
+    checked = check_tree(folder)
     progress(f"re-running the deliverable in a sandbox ({spec.name})")
     outcome = rerun(spec, path, ctx.data_dir, Path(scratch))
     ctx.code_run = outcome
     ctx.predictions = outcome.output_file
-    folder = path if path.is_dir() else path.parent
-    return ModelInfo(path=str(folder), format="code", sha256=content_hash(folder))
+    return ModelInfo(path=str(folder), format="code", sha256=content_hash(folder, checked))
 
 
 def _registered(name: str) -> Any:
