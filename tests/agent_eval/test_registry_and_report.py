@@ -146,13 +146,22 @@ def unmeasured_metric() -> Any:
     """A metric registered as needing a measurement the evaluator lacks; removed afterwards."""
     from agent_eval.metrics import registry
 
-    @registry.metric("self_timed", needs="nothing", unmeasured="the agent timed itself")
     def self_timed(ctx: Any, mspec: Any) -> list[Any]:
         """Reads a number the agent wrote (it must never run)."""
         raise AssertionError("an unmeasured metric must not run")
 
+    registered = registry.Registered(
+        key="self_timed",
+        function=self_timed,
+        needs="nothing",
+        description="Reads a number the agent wrote",
+        unmeasured="the agent timed itself",
+    )
+    contribution = registry.METRICS.contribute(
+        lambda: registered, module=__name__, origin="self_timed"
+    )
     yield "self_timed"
-    del registry._REGISTRY["self_timed"]
+    registry.METRICS.withdraw(contribution)
 
 
 def test_an_unmeasured_metric_records_an_error_never_a_value(

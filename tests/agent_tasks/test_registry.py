@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from agent_contracts.registry import Loaded
 from agent_tasks import (
     PluginError,
     UnknownBenchmarkError,
@@ -23,6 +24,7 @@ from agent_tasks import (
     resolve_task,
 )
 from agent_tasks.cli import app
+from agent_tasks.spec import TaskSpec
 from agent_tasks.validate import validate_all
 
 PLUGIN_MODULE = '''
@@ -132,11 +134,11 @@ def test_a_full_task_name_under_mini_benchmark_means_its_mini_variant() -> None:
 
 
 def test_clashing_names_are_reported_not_overwritten() -> None:
-    catalogue = registry.Catalogue()
+    catalogue: Loaded[TaskSpec] = Loaded()
     spec = get_task("tiny_lm")
-    catalogue.add(spec, "first")
-    catalogue.add(spec.model_copy(update={"title": "impostor"}), "second")
-    assert catalogue.specs["tiny_lm"].title == spec.title
+    registry.TASKS.add(catalogue, spec, "first")
+    registry.TASKS.add(catalogue, spec.model_copy(update={"title": "impostor"}), "second")
+    assert catalogue.items["tiny_lm"].title == spec.title
     assert catalogue.problems == ["second: task name 'tiny_lm' is already registered"]
 
 

@@ -184,7 +184,7 @@ def validate_command(
     from agent_tasks.validate import validate_all
 
     problems = validate_all()
-    count = len(load().specs)
+    count = len(load().items)
     if as_json:
         print_json({"tasks": count, "problems": problems})
     elif problems:

@@ -8,15 +8,10 @@ tasks without forking by installing a package that declares an entry point in th
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from importlib.metadata import entry_points
-from typing import Any
+from collections.abc import Callable
 
-from pydantic import ValidationError
-
-from agent_contracts.names import closest, did_you_mean
+from agent_contracts.names import did_you_mean
+from agent_contracts.registry import Loaded, Registry
 from agent_tasks.errors import (
     PluginError,
     SpecError,
@@ -37,139 +32,47 @@ BUILTIN_MODULES = (
 
 TaskFactory = Callable[[], TaskSpec]
 
-_factories: list[tuple[str, TaskFactory]] = []
+TASKS: Registry[TaskSpec] = Registry(
+    kind="task",
+    item_type=TaskSpec,
+    builtin_modules=BUILTIN_MODULES,
+    group=ENTRY_POINT_GROUP,
+    name_of=lambda spec: spec.name,
+    aliases_of=lambda spec: spec.aliases,
+    unknown=lambda message, hint: UnknownTaskError(message, hint=hint),
+    plugin_error=lambda message, hint: PluginError(message, hint=hint),
+    list_hint="run 'agent-tasks list' to see every task",
+    build_errors=(OSError, ValueError, SpecError),  # pydantic's ValidationError is a ValueError
+)
+"""Every task: the built-in catalogue plus installed plugins."""
 
 
 def task(factory: TaskFactory) -> TaskFactory:
     """Register a function that builds one task spec (called when the registry first loads)."""
-    _factories.append((f"{factory.__module__}.{factory.__qualname__}", factory))
+    TASKS.contribute(
+        factory, module=factory.__module__, origin=f"{factory.__module__}.{factory.__qualname__}"
+    )
     return factory
 
 
-@dataclass
-class Catalogue:
-    """Every registered spec by name, plus what went wrong while loading."""
-
-    specs: dict[str, TaskSpec] = field(default_factory=dict)
-    aliases: dict[str, str] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-    plugin_errors: list[PluginError] = field(default_factory=list)
-
-    def add(self, spec: TaskSpec, origin: str) -> None:
-        """Add one spec, recording a clash instead of overwriting."""
-        taken = {**self.specs, **{a: self.specs[n] for a, n in self.aliases.items()}}
-        for key in (spec.name, *spec.aliases):
-            if key in taken:
-                self.problems.append(f"{origin}: task name {key!r} is already registered")
-                return
-        self.specs[spec.name] = spec
-        for alias in spec.aliases:
-            self.aliases[alias] = spec.name
-
-
-_catalogue: Catalogue | None = None
-
-
-def _build(factory: TaskFactory, origin: str, catalogue: Catalogue) -> None:
-    try:
-        spec = factory()
-    except ValidationError as exc:
-        catalogue.problems.append(f"{origin}: invalid spec: {exc}")
-        return
-    except (OSError, ValueError, SpecError) as exc:
-        catalogue.problems.append(f"{origin}: {exc}")
-        return
-    if not isinstance(spec, TaskSpec):
-        catalogue.problems.append(f"{origin}: returned {type(spec).__name__}, not a TaskSpec")
-        return
-    catalogue.add(spec, origin)
-
-
-def _specs_from_plugin(obj: Any) -> Iterable[TaskSpec] | None:
-    """Specs returned by a plugin object that is not a module of @task functions."""
-    if isinstance(obj, TaskSpec):
-        return [obj]
-    if callable(obj) and not isinstance(obj, type):
-        result = obj()
-        return [result] if isinstance(result, TaskSpec) else list(result)
-    return None
-
-
-def _constant(spec: TaskSpec) -> TaskFactory:
-    return lambda: spec
-
-
-def _in_module(factory: TaskFactory, module: str) -> bool:
-    return factory.__module__ == module or factory.__module__.startswith(module + ".")
-
-
-def _plugin_error(label: str, ep_name: str, exc: Exception) -> PluginError:
-    return PluginError(
-        f"task {label} cannot be loaded: {type(exc).__name__}: {exc}",
-        hint=f"fix or uninstall the package that declares the '{ENTRY_POINT_GROUP}' "
-        f"entry point {ep_name!r}",
-    )
-
-
-def load(*, refresh: bool = False) -> Catalogue:
+def load(*, refresh: bool = False) -> Loaded[TaskSpec]:
     """Load (once) the built-in catalogue and every installed plugin."""
-    global _catalogue
-    if _catalogue is not None and not refresh:
-        return _catalogue
-    catalogue = Catalogue()
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
-    # Only the built-in modules' factories here: a plugin's @task functions stay registered
-    # after its module was imported once, and must count only while its entry point exists.
-    for origin, factory in list(_factories):
-        if any(_in_module(factory, module) for module in BUILTIN_MODULES):
-            _build(factory, origin, catalogue)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        label = f"plugin {ep.name!r} ({ep.value})"
-        try:
-            obj = ep.load()
-            own = [(o, f) for o, f in _factories if _in_module(f, ep.module)]
-            made = [] if any(f is obj for _, f in own) else list(_specs_from_plugin(obj) or ())
-        except Exception as exc:  # a plugin may fail in any way; name it, never crash
-            catalogue.plugin_errors.append(_plugin_error(label, ep.name, exc))
-            continue
-        for origin, factory in [*own, *((label, _constant(spec)) for spec in made)]:
-            try:
-                _build(factory, origin if origin == label else f"{label} {origin}", catalogue)
-            except Exception as exc:  # same: a plugin's spec function may raise anything
-                catalogue.plugin_errors.append(_plugin_error(label, ep.name, exc))
-    catalogue.problems.extend(str(e) for e in catalogue.plugin_errors)
-    _catalogue = catalogue
-    return catalogue
-
-
-def _ready() -> Catalogue:
-    catalogue = load()
-    if catalogue.plugin_errors:
-        raise catalogue.plugin_errors[0]
-    return catalogue
+    return TASKS.load(refresh=refresh)
 
 
 def get_task(name: str) -> TaskSpec:
     """The spec registered under this name or alias; an unknown name suggests close ones."""
-    catalogue = _ready()
-    if name in catalogue.specs:
-        return catalogue.specs[name]
-    if name in catalogue.aliases:
-        return catalogue.specs[catalogue.aliases[name]]
-    close = closest(name, [*catalogue.specs, *catalogue.aliases])
-    hint = did_you_mean(name, close) if close else "run 'agent-tasks list' to see every task"
-    raise UnknownTaskError(f"unknown task {name!r}", hint=hint)
+    return TASKS.get(name)
 
 
 def benchmarks() -> list[str]:
     """Names of every benchmark that has at least one task, sorted."""
-    return sorted({s.benchmark for s in _ready().specs.values()})
+    return sorted({s.benchmark for s in TASKS.all().values()})
 
 
 def list_tasks(benchmark: str | None = None) -> list[TaskSpec]:
     """Every registered spec, or those of one benchmark, in catalogue order."""
-    specs = list(_ready().specs.values())
+    specs = list(TASKS.all().values())
     if benchmark is None:
         return specs
     chosen = [s for s in specs if s.benchmark == benchmark]
@@ -194,8 +97,7 @@ def resolve_task(name: str, benchmark: str | None = None) -> TaskSpec:
     spec = get_task(name)
     if benchmark is None or spec.benchmark == benchmark:
         return spec
-    catalogue = _ready()
-    mini = catalogue.specs.get(MINI_PREFIX + spec.name)
+    mini = TASKS.find(MINI_PREFIX + spec.name)
     if mini is not None and mini.benchmark == benchmark:
         return mini
     related = [s.name for s in list_tasks(benchmark) if spec.name in s.name]

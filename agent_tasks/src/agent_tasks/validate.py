@@ -51,6 +51,6 @@ def validate_all() -> list[str]:
     """Problems across the whole registry (loading, clashes, each spec); empty when all is well."""
     catalogue = load(refresh=True)
     problems = list(catalogue.problems)
-    for spec in catalogue.specs.values():
+    for spec in catalogue.items.values():
         problems.extend(check_spec(spec))
     return problems

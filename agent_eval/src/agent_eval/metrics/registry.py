@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Literal
 
 from agent_contracts.errors import ExitCode
-from agent_contracts.names import did_you_mean
+from agent_contracts.registry import Registry
 from agent_contracts.results import MetricValue
 from agent_eval.datasets import DataNeed
 from agent_eval.errors import MetricError
@@ -115,8 +113,17 @@ class Registered:
     own files is never ranked."""
 
 
-_REGISTRY: dict[str, Registered] = {}
-_loaded = False
+METRICS: Registry[Registered] = Registry(
+    kind="metric",
+    item_type=Registered,
+    builtin_modules=METRIC_MODULES,
+    group=ENTRY_POINT_GROUP,
+    name_of=lambda registered: registered.key,
+    unknown=lambda message, hint: MetricError(message, hint=hint),
+    plugin_error=lambda message, hint: MetricError(message, hint=hint, exit_code=ExitCode.USAGE),
+    list_hint="run 'agent-eval metrics' to see every metric",
+)
+"""Every metric: the built-in ones plus installed plugins."""
 
 
 def metric(
@@ -131,45 +138,28 @@ def metric(
     :class:`Registered`)."""
 
     def register(function: MetricFunction) -> MetricFunction:
-        doc = (function.__doc__ or "").strip().split("\n")[0]
-        _REGISTRY[key] = Registered(
+        registered = Registered(
             key=key,
             function=function,
             needs=needs,
-            description=doc,
+            description=(function.__doc__ or "").strip().split("\n")[0],
             unmeasured=unmeasured,
             rerun_only=rerun_only,
             data=data,
+        )
+        METRICS.contribute(
+            lambda: registered,
+            module=function.__module__,
+            origin=f"{function.__module__}.{function.__qualname__}",
         )
         return function
 
     return register
 
 
-def _load() -> None:
-    global _loaded
-    if _loaded:
-        return
-    for module in METRIC_MODULES:
-        importlib.import_module(module)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            ep.load()  # importing the plugin's module registers its metrics
-        except Exception as exc:  # a plugin may fail in any way: name it, never crash
-            raise MetricError(
-                f"metric plugin {ep.name!r} ({ep.value}) cannot be loaded: "
-                f"{type(exc).__name__}: {exc}",
-                hint=f"fix or uninstall the package that declares the '{ENTRY_POINT_GROUP}' "
-                f"entry point {ep.name!r}",
-                exit_code=ExitCode.USAGE,
-            ) from None
-    _loaded = True
-
-
 def available() -> dict[str, Registered]:
     """Every registered metric by key."""
-    _load()
-    return dict(sorted(_REGISTRY.items()))
+    return dict(sorted(METRICS.all().items()))
 
 
 def rerun_only_metrics() -> set[str]:
@@ -184,11 +174,7 @@ def unmeasured_metrics() -> dict[str, str]:
 
 def get_metric(key: str) -> Registered:
     """The metric registered under ``key``; an unknown key suggests close ones."""
-    _load()
-    if key in _REGISTRY:
-        return _REGISTRY[key]
-    hint = did_you_mean(key, _REGISTRY, known="known metrics")
-    raise MetricError(f"unknown metric {key!r}", hint=hint)
+    return METRICS.get(key)
 
 
 def value(
