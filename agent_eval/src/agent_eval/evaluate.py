@@ -172,35 +172,71 @@ def _pinned(metrics: list[MetricSpec], spec: TaskSpec, key: str) -> int | None:
     return None
 
 
+@dataclass
+class _Evaluation:
+    """One evaluation's state, filled in by its steps in order."""
+
+    options: EvalOptions
+    spec: TaskSpec
+    chosen: list[MetricSpec]
+    deliverable: Any
+    """The :class:`agent_eval.loading.Deliverable` that ``--model_args`` resolved to."""
+    ctx: Any
+    """The :class:`agent_eval.metrics.registry.MetricContext` every metric reads."""
+    model_info: ModelInfo
+    values: list[MetricValue] = field(default_factory=list)
+    errors: list[ErrorInfo] = field(default_factory=list)
+    checks: list[ConstraintCheck] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)
+    """Metrics that produced no value."""
+    failure: EvalError | None = None
+    """Why the evaluation as a whole failed (the deliverable, or the primary metric)."""
+    device: str = "cpu"
+    running_dtype: str | None = None
+
+    def fail(self, stage: str, exc: BaseException, metric: str | None = None) -> None:
+        """Record a failure of ``stage`` (and of ``metric``, when one metric failed)."""
+        self.errors.append(_error(stage, exc))
+        if metric is not None:
+            self.failed.add(metric)
+
+
 def evaluate(
     options: EvalOptions, progress: Progress = _quiet, *, spec: TaskSpec | None = None
 ) -> Outcome:
     """Run one evaluation end to end; ``spec`` replaces the catalogue's (library use, tests)."""
-    from agent_eval.loading import (
-        WeightFacts,
-        inspect_weights,
-        load,
-        predictions_file,
-        resolve_deliverable,
-    )
-    from agent_eval.metrics.registry import MetricContext, get_metric
-
     spec, chosen = validate(options, spec)
     force_offline()
     if spec.evaluation.code_run is not None:  # code deliverables: exit 3 before anything runs
         from agent_eval.coderun import check_ready
 
         check_ready(spec, default_data_dir(options.data_dir))
-    started = utcnow()
-    clock = time.perf_counter()
-    deliverable = resolve_deliverable(options.model_args, spec.deliverable.path)
-    agent = deliverable.agent
-    if options.agent_label:
-        agent = (
-            agent.model_copy(update={"label": options.agent_label})
-            if agent
-            else AgentInfo(label=options.agent_label)
+    started, clock = utcnow(), time.perf_counter()
+    ev = _start(options, spec, chosen)
+    with tempfile.TemporaryDirectory(prefix="mlrb-eval-", ignore_cleanup_errors=True) as scratch:
+        _open_deliverable(ev, Path(scratch), progress)  # the re-run's work folder is not kept
+        if ev.failure is None:
+            _compute_metrics(ev, progress)
+    result = _result(ev, started, time.perf_counter() - clock)
+    outcome = Outcome(
+        result=result, path=_write(result, options.results_dir), failure=_failure(ev, result)
+    )
+    # -- audit files beside the results (generations ...), see save_artifacts --
+    outcome.notes += save_artifacts(outcome.path, ev.ctx.artifacts)
+    if options.record:
+        progress("recording in the database")
+        outcome.recorded, outcome.db_error = record(
+            result, ev.deliverable.run, options.database_url, options.results_dir
         )
+    return outcome
+
+
+def _start(options: EvalOptions, spec: TaskSpec, chosen: list[MetricSpec]) -> _Evaluation:
+    """Resolve ``--model_args`` to a deliverable and the context the metrics will read."""
+    from agent_eval.loading import resolve_deliverable
+    from agent_eval.metrics.registry import MetricContext
+
+    deliverable = resolve_deliverable(options.model_args, spec.deliverable.path)
     ctx = MetricContext(
         spec=spec,
         data_dir=default_data_dir(options.data_dir),
@@ -208,170 +244,192 @@ def evaluate(
         batch_size=options.batch_size,
         deliverable_folder=deliverable.path,
     )
-    scratch = tempfile.TemporaryDirectory(prefix="mlrb-eval-", ignore_cleanup_errors=True)
-    errors: list[ErrorInfo] = []
-    values: list[MetricValue] = []
-    checks: list[ConstraintCheck] = []
-    failure: EvalError | None = None
-    failed: set[str] = set()
-    device = "cpu"
-    running_dtype: str | None = None
-    kind = spec.deliverable.kind
-    model_info = ModelInfo(path=str(deliverable.path), format="unknown")
+    return _Evaluation(
+        options=options,
+        spec=spec,
+        chosen=chosen,
+        deliverable=deliverable,
+        ctx=ctx,
+        model_info=ModelInfo(path=str(deliverable.path), format="unknown"),
+    )
+
+
+def _open_deliverable(ev: _Evaluation, scratch: Path, progress: Progress) -> None:
+    """Load the model, find the predictions, or re-run the code; a failure fails every metric
+    (a missing environment for a code re-run stays an exit-3 error: nothing is recorded)."""
+    spec, deliverable = ev.spec, ev.deliverable
     try:
         if deliverable.missing is not None:
             raise deliverable.missing
         if spec.evaluation.code_run is not None:
-            model_info = _rerun_code(spec, deliverable.path, ctx, scratch.name, progress)
-        elif kind == "hf_model":
-            registered = {m.name: _registered(m.name) for m in chosen}
-            tokenizer_for = [
-                n for n, r in registered.items() if r is not None and r.needs == "tokenizer"
-            ]
-            progress(f"loading {deliverable.path}")
-            loaded = load(
-                deliverable,
-                device=options.device,
-                dtype=options.dtype,
-                need_tokenizer=f"metric {tokenizer_for[0]!r}" if tokenizer_for else None,
-            )
-            ctx.loaded = loaded
-            ctx.weights = WeightFacts(loaded.stored_dtypes, loaded.quantization)
-            model_info = loaded.info
-            device, running_dtype = loaded.device, loaded.dtype
-        elif kind == "predictions_csv":
-            from agent_eval.loading import content_hash
+            ev.model_info = _rerun_code(spec, deliverable.path, ev.ctx, scratch, progress)
+        elif spec.deliverable.kind == "hf_model":
+            _load_model(ev, progress)
+        elif spec.deliverable.kind == "predictions_csv":
+            from agent_eval.loading import content_hash, predictions_file
 
-            ctx.predictions = predictions_file(deliverable, Path(spec.deliverable.path).name)
-            model_info = ModelInfo(
-                path=str(ctx.predictions),
+            ev.ctx.predictions = predictions_file(deliverable, Path(spec.deliverable.path).name)
+            ev.model_info = ModelInfo(
+                path=str(ev.ctx.predictions),
                 format="predictions_csv",
-                sha256=content_hash(ctx.predictions),
+                sha256=content_hash(ev.ctx.predictions),
             )
         else:
             from agent_eval.loading import content_hash
 
-            model_info = ModelInfo(
+            ev.model_info = ModelInfo(
                 path=str(deliverable.path), format="method", sha256=content_hash(deliverable.path)
             )
     except CodeEnvironmentError:
-        scratch.cleanup()
         raise
     except EvalError as exc:
-        failure = exc
-        errors.append(_error("load", exc))
-        failed = {m.name for m in chosen}
-        if kind == "hf_model" and deliverable.missing is None and deliverable.path.is_dir():
-            try:  # dtype and quantization rules can be judged from the files alone
-                ctx.weights = inspect_weights(deliverable.path)
-            except EvalError:
-                ctx.weights = None
-            # -- what the files say is recorded even when the model cannot be loaded --
-            if ctx.weights is not None:
-                from agent_eval.loading import dtype_label
+        ev.failure = exc
+        ev.errors.append(_error("load", exc))
+        ev.failed = {m.name for m in ev.chosen}
+        _judge_unloadable_weights(ev)
 
-                model_info = model_info.model_copy(
-                    update={
-                        "format": "peft_adapter"
-                        if (deliverable.path / "adapter_config.json").is_file()
-                        else "hf_model",
-                        "dtype": dtype_label(ctx.weights.stored_dtypes),
-                        "quantization": tuple(ctx.weights.quantization),
-                    }
+
+def _load_model(ev: _Evaluation, progress: Progress) -> None:
+    from agent_eval.loading import WeightFacts, load
+
+    registered = {m.name: _registered(m.name) for m in ev.chosen}
+    tokenizer_for = [n for n, r in registered.items() if r is not None and r.needs == "tokenizer"]
+    progress(f"loading {ev.deliverable.path}")
+    loaded = load(
+        ev.deliverable,
+        device=ev.options.device,
+        dtype=ev.options.dtype,
+        need_tokenizer=f"metric {tokenizer_for[0]!r}" if tokenizer_for else None,
+    )
+    ev.ctx.loaded = loaded
+    ev.ctx.weights = WeightFacts(loaded.stored_dtypes, loaded.quantization)
+    ev.model_info = loaded.info
+    ev.device, ev.running_dtype = loaded.device, loaded.dtype
+
+
+def _judge_unloadable_weights(ev: _Evaluation) -> None:
+    """What the files of a model that cannot be loaded say (dtype, quantization) is recorded,
+    and the task's dtype and quantization rules are judged from them alone."""
+    from agent_eval.loading import dtype_label, inspect_weights
+
+    folder = ev.deliverable.path
+    if ev.spec.deliverable.kind != "hf_model" or ev.deliverable.missing is not None:
+        return
+    if not folder.is_dir():
+        return
+    try:
+        ev.ctx.weights = inspect_weights(folder)
+    except EvalError:
+        ev.ctx.weights = None
+        return
+    adapter = (folder / "adapter_config.json").is_file()
+    ev.model_info = ev.model_info.model_copy(
+        update={
+            "format": "peft_adapter" if adapter else "hf_model",
+            "dtype": dtype_label(ev.ctx.weights.stored_dtypes),
+            "quantization": tuple(ev.ctx.weights.quantization),
+        }
+    )
+    if ev.spec.constraints:
+        ev.checks = _constraints(ev.spec, ev.ctx)
+
+
+def _compute_metrics(ev: _Evaluation, progress: Progress) -> None:
+    """Every chosen metric, each failure recorded against it alone, then the constraints."""
+    from agent_eval.metrics.registry import get_metric
+
+    for mspec in ev.chosen:
+        progress(f"computing {mspec.name}")
+        try:
+            ev.values += get_metric(mspec.name).compute(ev.ctx, mspec)  # unmeasured: an error
+        except METRIC_FAILURES as exc:
+            ev.fail(f"metric:{mspec.name}", exc, metric=mspec.name)
+            if mspec.name == ev.spec.primary_metric:
+                ev.failure = (
+                    exc
+                    if isinstance(exc, EvalError)
+                    else MetricError(f"metric {mspec.name!r} failed: {type(exc).__name__}: {exc}")
                 )
-            if ctx.weights is not None and spec.constraints:
-                checks = _constraints(spec, ctx)
-    if failure is None:
-        for mspec in chosen:
-            progress(f"computing {mspec.name}")
-            try:
-                values += get_metric(mspec.name).compute(ctx, mspec)  # unmeasured: an error
-            except METRIC_FAILURES as exc:
-                failed.add(mspec.name)
-                errors.append(_error(f"metric:{mspec.name}", exc))
-                if mspec.name == spec.primary_metric:
-                    failure = (
-                        exc
-                        if isinstance(exc, EvalError)
-                        else MetricError(
-                            f"metric {mspec.name!r} failed: {type(exc).__name__}: {exc}"
-                        )
-                    )
-        if ctx.loaded is not None or spec.constraints:
-            progress("checking constraints")
-            try:
-                checks = _constraints(spec, ctx)
-            except METRIC_FAILURES as exc:
-                errors.append(_error("constraints", exc))
-    scratch.cleanup()  # the re-run's work folder and output are not kept
+    if ev.ctx.loaded is not None or ev.spec.constraints:
+        progress("checking constraints")
+        try:
+            ev.checks = _constraints(ev.spec, ev.ctx)
+        except METRIC_FAILURES as exc:
+            ev.fail("constraints", exc)
+
+
+def _status(ev: _Evaluation) -> Status:
+    """error: nothing scored or the primary metric failed; partial: another metric failed."""
+    if ev.failure is not None and (ev.spec.primary_metric in ev.failed or not ev.values):
+        return "error"
+    return "partial" if ev.failed else "ok"
+
+
+def _failure(ev: _Evaluation, result: EvaluationResult) -> EvalError | None:
+    """Why the command fails (exit 5), if it does."""
+    chosen = {m.name for m in ev.chosen}
+    if result.status == "error" and ev.failure is None and ev.spec.primary_metric in chosen:
+        return EvalError(f"primary metric {ev.spec.primary_metric!r} failed")
+    return ev.failure
+
+
+def _result(ev: _Evaluation, started: Any, duration_s: float) -> EvaluationResult:
+    """The results document of this evaluation."""
+    from agent_eval.environment import collect
     from agent_eval.scores import score
 
-    primary = next((v for v in values if v.name == spec.primary_metric), None)
-    chosen_names = {m.name for m in chosen}
-    status: Status
-    if failure is not None and (spec.primary_metric in failed or not values):
-        status = "error"
-    elif failed:
-        status = "partial"
-    else:
-        status = "ok"
-    if status == "error" and failure is None and spec.primary_metric in chosen_names:
-        failure = EvalError(f"primary metric {spec.primary_metric!r} failed")
-    from agent_eval.environment import collect
-
-    environment = collect(
-        device=device,
-        device_requested=options.device,
-        dtype=running_dtype,
-        batch_size=options.batch_size or _pinned(chosen, spec, "batch_size"),
-        num_fewshot=_pinned(chosen, spec, "num_fewshot"),
-        sample_limit=options.limit,
-    )
-    finished = utcnow()
-    result = EvaluationResult(
-        run_id=deliverable.run_id,
+    spec, options = ev.spec, ev.options
+    primary = next((v for v in ev.values if v.name == spec.primary_metric), None)
+    agent = ev.deliverable.agent
+    if options.agent_label:
+        label = {"label": options.agent_label}
+        agent = agent.model_copy(update=label) if agent else AgentInfo(**label)
+    return EvaluationResult(
+        run_id=ev.deliverable.run_id,
         task=spec.name,
         benchmark=spec.benchmark,
         task_version=spec.version,
         agent=agent,
-        model=model_info,
-        status=status,
-        metrics=tuple(values),
+        model=ev.model_info,
+        status=_status(ev),
+        metrics=tuple(ev.values),
         primary_metric=spec.primary_metric,
         score=(
             score(spec, primary.value, _measured_chance(spec, primary))
             if primary is not None
             else None
         ),
-        constraints=tuple(checks),
-        errors=tuple(errors),
+        constraints=tuple(ev.checks),
+        errors=tuple(ev.errors),
         # -- data provenance: what was read, and whether it was the spec's full set --
-        datasets=tuple(ctx.datasets.values()),
-        data_subset=options.limit is not None or any(not d.complete for d in ctx.datasets.values()),
-        environment=environment,
+        datasets=tuple(ev.ctx.datasets.values()),
+        data_subset=options.limit is not None
+        or any(not d.complete for d in ev.ctx.datasets.values()),
+        environment=collect(
+            device=ev.device,
+            device_requested=options.device,
+            dtype=ev.running_dtype,
+            batch_size=options.batch_size or _pinned(ev.chosen, spec, "batch_size"),
+            num_fewshot=_pinned(ev.chosen, spec, "num_fewshot"),
+            sample_limit=options.limit,
+        ),
         started_at=started,
-        finished_at=finished,
-        duration_s=round(time.perf_counter() - clock, 3),
+        finished_at=utcnow(),
+        duration_s=round(duration_s, 3),
     )
+
+
+def _write(result: EvaluationResult, results_dir: Path) -> Path:
+    """Write the results file; when that fails the document is kept for stdout."""
     try:
-        path = write_result(result, options.results_dir)
+        return write_result(result, results_dir)
     except OSError as exc:
         raise ResultsWriteError(
-            f"the result could not be written to {str(options.results_dir)!r}: "
-            f"{exc.strerror or exc}",
+            f"the result could not be written to {str(results_dir)!r}: {exc.strerror or exc}",
             document=result.model_dump_json(indent=2),
             hint="the result JSON is printed on stdout; save it and load it later with "
             "'agent-eval sync FOLDER'",
         ) from None
-    # -- audit files beside the results (generations ...), see save_artifacts --
-    outcome = Outcome(result=result, path=path, failure=failure)
-    outcome.notes += save_artifacts(path, ctx.artifacts)
-    if options.record:
-        progress("recording in the database")
-        outcome.recorded, outcome.db_error = record(
-            result, deliverable.run, options.database_url, options.results_dir
-        )
-    return outcome
 
 
 def artifact_path(results_file: Path, name: str) -> Path:
@@ -400,7 +458,7 @@ def _measured_chance(spec: TaskSpec, primary: MetricValue) -> float | None:
 
 
 def _rerun_code(
-    spec: TaskSpec, path: Path, ctx: Any, scratch: str, progress: Progress
+    spec: TaskSpec, path: Path, ctx: Any, scratch: Path, progress: Progress
 ) -> ModelInfo:
     """Re-run a code deliverable in a sandbox; its output becomes what the metrics score."""
     from agent_eval.coderun import rerun
@@ -412,7 +470,7 @@ def _rerun_code(
     folder = path if path.is_dir() else path.parent
     checked = check_tree(folder)
     progress(f"re-running the deliverable in a sandbox ({spec.name})")
-    outcome = rerun(spec, path, ctx.data_dir, Path(scratch))
+    outcome = rerun(spec, path, ctx.data_dir, scratch)
     ctx.code_run = outcome
     ctx.predictions = outcome.output_file
     return ModelInfo(path=str(folder), format="code", sha256=content_hash(folder, checked))
