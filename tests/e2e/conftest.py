@@ -137,6 +137,9 @@ STAND_IN_SCRIPT = """\
 if touch /run-record/probe 2>/dev/null; then echo "run folder is writable"; exit 8; fi
 if [ "$(grep -c ':' /proc/net/dev)" != "1" ]; then echo "has a network"; exit 9; fi
 echo "args: $*"
+if [ -f /run-record/output/fail-evaluation ]; then
+  cp /error-result.json /results/stand-in-error.json; exit 5
+fi
 cp /result.json /results/stand-in-result.json
 """
 
@@ -145,7 +148,8 @@ cp /result.json /results/stand-in-result.json
 def stand_in_eval_image(
     docker_client: Any, busybox_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[str, str]:
-    """A busybox image in the evaluator image's place, and the evaluation id it reports.
+    """A busybox image in the evaluator image's place, and the evaluation id it reports (an
+    agent that leaves ``output/fail-evaluation`` gets an ``error`` result and exit 5 instead).
 
     It tests the harness's side of the hand-off (mounts, no network, the host-side sync); the
     evaluation itself is covered by the process-mode tests, which run the real evaluator.
@@ -163,7 +167,11 @@ def stand_in_eval_image(
                                 platform="busybox", device="cpu"),
         started_at=now, finished_at=now, duration_s=0.0,
     )  # fmt: skip
+    failed = result.model_copy(
+        update={"evaluation_id": f"{result.evaluation_id}-error", "status": "error"}
+    )
     context = tmp_path_factory.mktemp("stand-in-eval")
+    (context / "error-result.json").write_text(failed.model_dump_json())
     shutil.copy2(busybox_path, context / "busybox")
     (context / "eval.sh").write_text(STAND_IN_SCRIPT)
     (context / "result.json").write_text(result.model_dump_json())
@@ -173,6 +181,7 @@ def stand_in_eval_image(
         "COPY busybox /bin/sh\n"
         "COPY eval.sh /eval.sh\n"
         "COPY result.json /result.json\n"
+        "COPY error-result.json /error-result.json\n"
         'ENTRYPOINT ["/bin/sh", "/eval.sh"]\n'
     )
     docker_client.images.build(path=str(context), tag=STAND_IN_EVAL_IMAGE, network_mode="none",

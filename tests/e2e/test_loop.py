@@ -32,12 +32,12 @@ def results_of(results_dir: Path) -> list[dict[str, Any]]:
 
 
 def evaluated_run(
-    image: str, runs: Path, results: Path, *options: str
+    image: str, runs: Path, results: Path, *options: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``agent-harness run IMAGE --task tiny_lm ... --evaluate`` (evaluator as a process)."""
     return cli(
         "agent-harness", "run", image, "--task", "tiny_lm", "--runs-dir", str(runs),
-        "--evaluate", "--eval-mode", "process", "--results-dir", str(results), *options,
+        "--evaluate", "--eval-mode", "process", "--results-dir", str(results), *options, env=env,
     )  # fmt: skip
 
 
@@ -153,6 +153,27 @@ def test_image_mode_exits_6_when_the_result_cannot_be_recorded(
 
 
 @pytest.mark.docker
+def test_image_mode_records_a_failed_evaluations_error_result(
+    tmp_path: Path, delivering_image: str, stand_in_eval_image: tuple[str, str]
+) -> None:
+    image, evaluation_id = stand_in_eval_image
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    agent = "cp -r /model-src /app/output/model; touch /app/output/fail-evaluation"
+    done = cli(
+        "agent-harness", "run", delivering_image, "--task", "tiny_lm", "--runtime", "docker",
+        "--network", "none", "--runs-dir", str(runs), "--results-dir", str(results),
+        "--evaluate", "--eval-mode", "image", "--eval-image", image, "--command", agent,
+    )  # fmt: skip
+    assert done.returncode == 5, done.stdout[-3000:] + done.stderr[-3000:]
+    _, record = only_run(runs)
+    link = record["evaluation"]
+    assert link["exit_code"] == 5 and link["recorded"] is True
+    assert link["results"] == ["stand-in-error.json"]
+    assert [r[0] for r in evaluation_rows(results)] == [f"{evaluation_id}-error"]
+    assert "not recorded in the database" not in done.stdout + done.stderr
+
+
+@pytest.mark.docker
 def test_timed_out_run_with_a_deliverable_is_evaluated_anyway(
     tmp_path: Path, delivering_image: str
 ) -> None:
@@ -184,11 +205,31 @@ def test_run_without_deliverable_is_recorded_as_no_output_not_zero(tmp_path: Pat
     assert result["score"] is None and result["metrics"] == []
     assert "deliverable" in result["errors"][0]["message"]
     assert [(r[1], r[3]) for r in evaluation_rows(results)] == [(record["run_id"], "error")]
+    # exit 5 alone does not say whether the error result was recorded; the report did
+    assert record["evaluation"]["recorded"] is True
+    assert "not recorded in the database" not in done.stdout + done.stderr
     board = cli(
         "agent-eval", "leaderboard", "--benchmark", "smoke", "--json", "--results-dir", str(results)
     )
     assert board.returncode == 0, board.stderr
     assert "L1" in board.stdout
+
+
+def test_a_failed_evaluation_that_could_not_be_recorded_says_so(tmp_path: Path) -> None:
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    down = "postgresql+psycopg2://mlrb@127.0.0.1:1/none"  # nothing listens on port 1
+    done = evaluated_run(
+        "empty-agent", runs, results, "--runtime", "local", "--command", "true",
+        "--time-limit", "30s", env=clean_env(DATABASE_URL=down),
+    )  # fmt: skip
+    assert done.returncode == 5, done.stdout[-3000:] + done.stderr[-3000:]
+    _, record = only_run(runs)
+    assert record["evaluation"]["exit_code"] == 5 and record["evaluation"]["recorded"] is False
+    (result,) = results_of(results)  # saved as JSON: nothing lost
+    assert result["status"] == "error" and result["run_id"] == record["run_id"]
+    said = done.stdout + done.stderr
+    assert "(not recorded in the database)" in said
+    assert f"load it later with 'agent-eval sync {results}'" in said
 
 
 @pytest.mark.docker

@@ -216,3 +216,20 @@ class EvaluationResult(_Record):
     def constraints_passed(self) -> bool:
         """True when no checked constraint failed."""
         return all(c.passed is not False for c in self.constraints)
+
+
+class EvaluationReport(_Record):
+    """What one ``agent-eval --report-file PATH`` evaluation did, for the program that started
+    it (the harness): the exit code alone cannot say whether a failed evaluation's ``error``
+    result reached the database."""
+
+    exit_code: int
+    """The command's exit code (0 ok, 5 evaluation failed, 6 saved but not recorded)."""
+    results_file: str | None
+    """The results file written (None: none could be written)."""
+    status: Status | None
+    """The result's status (None: no result)."""
+    recorded: bool
+    """Whether the result reached the database."""
+    database_error: str | None = None
+    """Why it did not, when recording was attempted and failed."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -126,6 +126,15 @@ def evaluate_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result JSON instead of the table.")
     ] = False,
+    report_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--report-file",
+            help="Also write what happened (exit code, results file, status, whether the result "
+            "was recorded) as JSON to this file, for the program that started the evaluation.",
+            show_default="none",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a model (or run) for a task: metrics, constraints, score; save and record."""
     from rich.console import Console
@@ -161,6 +170,8 @@ def evaluate_command(
 
     with err.status("evaluating", spinner="dots") as status:
         outcome = run(status)
+    if report_file is not None and (warning := _write_report(report_file, outcome)):
+        err.print(f"warning: {warning}", style="yellow", markup=False)
     if as_json:
         sys.stdout.write(outcome.result.model_dump_json(indent=2) + "\n")
     else:
@@ -170,6 +181,13 @@ def evaluate_command(
     if outcome.failure is not None or outcome.result.status == "error":
         reason = outcome.failure or EvalError("the evaluation failed")
         err.print(f"results saved to {outcome.path}", style="dim", markup=False)
+        if outcome.db_error is not None:  # the exit code says 5; the database is news too
+            err.print(
+                f"not recorded in the database: {outcome.db_error.message} (load it later with "
+                f"'agent-eval sync {options.results_dir}')",
+                style="yellow",
+                markup=False,
+            )
         raise reason
     if outcome.db_error is not None:
         exc = outcome.db_error
@@ -178,6 +196,27 @@ def evaluate_command(
         )
         exc.hint = f"load it later with 'agent-eval sync {options.results_dir}'"
         raise exc
+
+
+def _write_report(path: Path, outcome: Any) -> str | None:
+    """The hand-off report (``--report-file``), written atomically; a warning if it cannot be
+    (the evaluation's own exit code stands)."""
+    from agent_contracts.results import EvaluationReport
+
+    report = EvaluationReport(
+        exit_code=outcome.exit_code,
+        results_file=str(outcome.path),
+        status=outcome.result.status,
+        recorded=outcome.recorded,
+        database_error=outcome.db_error.message if outcome.db_error is not None else None,
+    )
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        partial.replace(path)
+    except OSError as exc:
+        return f"the report file {str(path)!r} could not be written: {exc.strerror or exc}"
+    return None
 
 
 @app.command("prefetch")

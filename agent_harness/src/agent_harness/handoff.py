@@ -11,12 +11,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from agent_contracts.errors import ExitCode
+from agent_contracts.results import EvaluationReport
 from agent_contracts.run_record import EvaluationLink
 from agent_harness.choices import EvalModeChoice
 from agent_harness.errors import EngineNotReadyError, HarnessError
@@ -142,8 +144,10 @@ def evaluate_run(
         assert client is not None and plan.image is not None
         code = _evaluate_in_image(plan, run_dir, task, gpus, client, say)
         recorded = False
-        if code == 0 and plan.executable is not None:
-            # The evaluator container has no network: record what it saved from this side.
+        wrote = _new_results(results_dir, before)
+        if code in (0, int(ExitCode.EVALUATION_FAILED)) and wrote and plan.executable is not None:
+            # The evaluator container has no network: record what it saved from this side,
+            # a failed evaluation's error result included (it is linked to the run).
             sync = subprocess.run(
                 [plan.executable, "sync", str(results_dir)],
                 env={**os.environ, **plan.environment},
@@ -156,7 +160,23 @@ def evaluate_run(
             # Saved as JSON but not in the database: the documented exit 6, as in process mode.
             code = int(ExitCode.DATABASE_FAILED)
     else:
-        assert plan.executable is not None
+        code, recorded = _evaluate_as_process(plan, run_dir, task, say)
+    return EvaluationLink(
+        mode=plan.mode,
+        image=plan.image,
+        exit_code=code,
+        results=_new_results(results_dir, before),
+        results_dir=str(results_dir),
+        recorded=recorded,
+    )
+
+
+def _evaluate_as_process(plan: EvalPlan, run_dir: Path, task: str, say: Any) -> tuple[int, bool]:
+    """Exit code of ``agent-eval`` on the run folder, and whether its result reached the
+    database (from its ``--report-file``: exit 5 alone does not say)."""
+    assert plan.executable is not None
+    with tempfile.TemporaryDirectory(prefix="mlrb-handoff-") as private:
+        report_file = Path(private) / "report.json"
         argv = [
             plan.executable,
             "--model_args",
@@ -164,7 +184,9 @@ def evaluate_run(
             "--task",
             task,
             "--results-dir",
-            str(results_dir),
+            str(plan.results_dir),
+            "--report-file",
+            str(report_file),
         ]
         proc = subprocess.Popen(
             argv,
@@ -177,15 +199,11 @@ def evaluate_run(
         pump.start()
         code = proc.wait()
         pump.join(5)
-        recorded = code == 0
-    return EvaluationLink(
-        mode=plan.mode,
-        image=plan.image,
-        exit_code=code,
-        results=_new_results(results_dir, before),
-        results_dir=str(results_dir),
-        recorded=recorded,
-    )
+        try:
+            report = EvaluationReport.model_validate_json(report_file.read_bytes())
+        except (OSError, ValueError):  # no report: it ended before a result existed
+            return code, False
+    return code, report.recorded and report.exit_code == code
 
 
 def _evaluate_in_image(
