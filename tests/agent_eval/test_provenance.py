@@ -69,7 +69,8 @@ def test_mmlu_on_a_few_questions_per_subject_is_marked_and_never_ranked(
     assert outcome.recorded
     (used,) = result.datasets
     assert used.id == "cais/mmlu" and used.split == "test"
-    assert used.revision is None  # not yet pinned: said, not hidden
+    assert used.revision == "c30699e8356da336a370243923dbaf21066bb9fe"  # the pinned Hub commit
+    assert used.fetched_revision is None  # this folder was not laid out by prefetch
     assert used.examples == QUESTIONS_PER_SUBJECT * len(MMLU_SUBJECTS)
     assert used.full_examples == MMLU_TEST_QUESTIONS
     assert used.complete is False and result.data_subset is True
@@ -77,7 +78,8 @@ def test_mmlu_on_a_few_questions_per_subject_is_marked_and_never_ranked(
     files = sorted(small_mmlu.glob("mmlu/*/*.jsonl"))  # test and few-shot dev rows
     assert used.sha256 == _independent_hash(small_mmlu, files)
     saved = json.loads(outcome.path.read_text("utf-8"))
-    assert saved["data_subset"] is True and saved["datasets"][0]["revision"] is None
+    assert saved["data_subset"] is True
+    assert saved["datasets"][0]["revision"] == "c30699e8356da336a370243923dbaf21066bb9fe"
     with Store.open(url) as store:
         assert len(store.history()) == 1  # kept in history ...
         assert records(store, tasks=["mini_llm_efficiency"]) == []  # ... never ranked

@@ -5,9 +5,11 @@ one :class:`~agent_contracts.results.DatasetUse` per dataset. A dataset scored o
 than its full set (a trimmed data folder, ``--limit``) is marked ``complete: false`` and the whole
 result ``data_subset: true``, which keeps it off the leaderboard like ``--limit``.
 
-Revisions: the built-in evaluation sets below and the specs' datasets carry a ``revision``
-field; None means "not yet pinned" (results then say ``revision: null`` and, when prefetch
-recorded it, the commit actually downloaded as ``fetched_revision``).
+Revisions: the built-in evaluation sets below are pinned to Hub commits, which prefetch
+downloads; the specs' datasets carry a ``revision`` field, None where no commit is pinned yet
+(results then say ``revision: null``). When prefetch recorded it, the commit actually downloaded
+is in ``fetched_revision``: a data folder fetched at another commit than the pinned one shows
+there.
 """
 
 from __future__ import annotations
@@ -36,30 +38,42 @@ MMLU_TEST_QUESTIONS = 14042
 BLIMP_PAIRS_PER_PHENOMENON = 1000
 """Minimal pairs of each of BLiMP's 67 phenomena."""
 
+WIKITEXT_REVISION = "b08601e04326c79dfdd32d625aee71d232d685c3"
+MMLU_REVISION = "c30699e8356da336a370243923dbaf21066bb9fe"
+BLIMP_REVISION = "877fba0801ffb7cbd8c39c1ff314a46f053f6036"
+SUPERGLUE_REVISION = "3de24cf8022e94f4ee4b9d55a6f539891524d646"
+"""Hub commits of the evaluator's own evaluation sets: the commits other evaluation suites pin
+for these datasets (``wikitext`` is ``Salesforce/wikitext``, renamed with its history; MMLU's
+test split at this commit has the 14,042 questions counted below)."""
+
 BUILTIN_SOURCES = {
     "wikitext2": DatasetSpec(
         id="wikitext",
         config="wikitext-2-raw-v1",
+        revision=WIKITEXT_REVISION,
         splits={"test": 4358},
-        description="perplexity text; not yet pinned to a revision",
+        description="perplexity text",
     ),
     "mmlu": DatasetSpec(
         id="cais/mmlu",
+        revision=MMLU_REVISION,
         splits={"test": MMLU_TEST_QUESTIONS},
-        description="MMLU questions; not yet pinned to a revision",
+        description="MMLU questions",
     ),
     "blimp": DatasetSpec(
         id="nyu-mll/blimp",
+        revision=BLIMP_REVISION,
         splits={"train": 67 * BLIMP_PAIRS_PER_PHENOMENON},
-        description="BLiMP minimal pairs; not yet pinned to a revision",
+        description="BLiMP minimal pairs",
     ),
     "superglue": DatasetSpec(
         id="aps/super_glue",
+        revision=SUPERGLUE_REVISION,
         splits={"validation": sum(SUPERGLUE_VALIDATION_ROWS.values())},
-        description="SuperGLUE validation splits; not yet pinned to a revision",
+        description="SuperGLUE validation splits",
     ),
 }
-"""The evaluator's own evaluation sets (by data-folder kind); ``revision`` None: not pinned."""
+"""The evaluator's own evaluation sets (by data-folder kind), each pinned to a Hub commit."""
 
 
 def files_sha256(files: Iterable[Path], root: Path) -> str:
