@@ -103,10 +103,23 @@ def test_bleu_and_rouge_of_greedy_generations(
         ),
         spec=spec,
     )
+    import sacrebleu
+    from rouge_score import rouge_scorer
+
+    from agent_eval.evaluate import artifact_path
+
     bleu, rouge = outcome.result.metric("bleu"), outcome.result.metric("rouge_l")
     assert outcome.result.status == "ok", outcome.result.errors
-    assert bleu is not None and 0 <= bleu.value <= 100 and bleu.details["rows"] == 2
-    assert rouge is not None and 0 <= rouge.value <= 1
+    assert bleu is not None and rouge is not None and bleu.details["rows"] == 2
+    # Recomputed independently from the generations saved beside the results file.
+    saved = artifact_path(outcome.path, "generations").read_text("utf-8").splitlines()
+    audit = [json.loads(line) for line in saved]
+    hyps, refs = [a["hypothesis"] for a in audit], [a["reference"] for a in audit]
+    assert len(hyps) == 2 and all(a["generated_tokens"] <= 8 for a in audit)
+    assert bleu.value == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score)
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    f1 = [scorer.score(r, h)["rougeL"].fmeasure for h, r in zip(hyps, refs, strict=True)]
+    assert rouge.value == pytest.approx(sum(f1) / len(f1))
 
 
 def test_scoring_functions_on_known_text() -> None:
