@@ -54,6 +54,10 @@ def test_what_prefetch_fetches_is_what_the_metrics_declare() -> None:
     assert needs(get_task("mini_pile")) == [("superglue", {}), ("wikitext2", {})]
     (hidden,) = needs(get_task("budget_model_inference"))
     assert hidden[0] == "hf" and hidden[1]["split"] == "test"
+    # The split a code task re-runs on: its images are fetched too, as the re-run's inputs.
+    assert hidden[1]["code_inputs"] is True
+    (held_out,) = needs(get_task("math_reasoning"))
+    assert held_out[0] == "hf" and "code_inputs" not in held_out[1]
     # Data that ships inside the evaluator is never fetched.
     assert needs(get_task("tiny_lm")) == []
     assert needs(get_task("digit_sums")) == []

@@ -12,6 +12,9 @@ Layout under the data folder (``AGENT_EVAL_DATA_DIR``, default ``~/.cache/mlrb-e
     blimp/<phenomenon>.jsonl              nyu-mll/blimp rows: sentence_good, sentence_bad, ...
     superglue/<config>/{train,validation}.jsonl   aps/super_glue rows, config as on the Hub
     hf/<owner>__<name>/<config>/<split>.jsonl     any other dataset a spec names (no images)
+    code_inputs/<owner>__<name>/<split>/test/<image_id>.<ext>
+                                          the images of a code task's hidden split, as files
+                                          (its re-run's inputs; never labels)
     manifest.json                         what was fetched, from where, when, row counts, and
                                           the Hub commit downloaded (``revision``)
 """
@@ -160,6 +163,22 @@ def split_file_name(split: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", split)
 
 
+CODE_INPUTS = "code_inputs"
+"""Folder of the data folder that holds hidden test inputs of code tasks."""
+
+CODE_IMAGES_FOLDER = "test"
+"""Folder inside a code task's inputs that holds the split's images (a budget task's
+``main.py`` reads ``DIR/test/<image_id>.<ext>``)."""
+
+IMAGE_ID_COLUMN = "image_id"
+"""Column of an image dataset that names each image (and its file)."""
+
+
+def code_inputs_path(root: Path, dataset_id: str, split: str) -> Path:
+    """Where the hidden test inputs of a code task re-run on a Hub dataset's split live."""
+    return root / CODE_INPUTS / hf_dir_name(dataset_id) / split_file_name(split)
+
+
 def hf_split_path(root: Path, dataset_id: str, config: str | None, split: str) -> Path:
     """Where a Hub dataset's split lives in the layout."""
     return (
@@ -242,21 +261,42 @@ def hf_manifest_key(dataset_id: str, config: str | None, split: str) -> str:
     return f"hf:{dataset_id}:{config or 'default'}:{split}"
 
 
+def code_inputs_manifest_key(dataset_id: str, config: str | None, split: str) -> str:
+    """Manifest key of the images of a split written as a code task's hidden inputs."""
+    return f"code_inputs:{dataset_id}:{config or 'default'}:{split}"
+
+
 DataNeed = tuple[str, dict[str, Any]]
 """What a metric reads from the data folder: a kind (``wikitext2``, ``mmlu``, ``blimp``,
-``superglue``, or ``hf`` for one split of a Hub dataset) and its details."""
+``superglue``, or ``hf`` for one split of a Hub dataset) and its details. An ``hf`` need with
+``code_inputs: True`` is the hidden split a code task re-runs on: its images are written as
+files to the task's inputs folder as well."""
 
 
 def hidden_split_need(spec: Any, mspec: Any) -> list[DataNeed]:
     """The held-out split a metric scores against (``params.dataset`` among the spec's hidden
-    evaluation datasets), as a data need; none for data bundled with the evaluator."""
+    evaluation datasets), as a data need; none for data bundled with the evaluator. When the
+    task re-runs code on that split (``evaluation.code_run.inputs``), the need asks for its
+    images as the re-run's inputs too."""
     dataset = mspec.params.get("dataset")
     hidden = _hidden_dataset(spec, str(dataset) if dataset else None)
     if hidden is None or hidden.id.startswith("bundled:"):
         return []  # nothing to fetch: bundled data ships inside the evaluator
     split = str(mspec.params.get("split") or next(iter(hidden.splits), "test"))
-    details = {"id": hidden.id, "config": hidden.config, "split": split}
-    return [("hf", {**details, "revision": hidden.revision})]
+    details: dict[str, Any] = {"id": hidden.id, "config": hidden.config, "split": split}
+    details["revision"] = hidden.revision
+    if _code_inputs_of(spec) == (hidden.id, split_file_name(split)):
+        details["code_inputs"] = True
+    return [("hf", details)]
+
+
+def _code_inputs_of(spec: Any) -> tuple[str, str] | None:
+    """(dataset id, split file name) a spec's code re-run reads its inputs from, if any."""
+    code_run = spec.evaluation.code_run
+    if code_run is None or code_run.inputs.startswith("bundled:"):
+        return None
+    dataset, _, split = code_run.inputs.rpartition(":")
+    return dataset, split_file_name(split or "test")
 
 
 def _hidden_dataset(spec: Any, dataset_id: str | None) -> Any:

@@ -31,6 +31,13 @@ class HubUnreachableError(EvalError):
     exit_code = ExitCode.ENVIRONMENT
 
 
+class DatasetFormatError(EvalError):
+    """A fetched dataset cannot be laid out as its task needs (no image column, an image id
+    that is not a safe file name, a repeated id, an unreadable image); nothing is written."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
 class MetricError(EvalError):
     """A metric could not be computed."""
 

@@ -7,22 +7,32 @@ reads the data folder (:mod:`agent_eval.datasets`).
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
+import tempfile
+import uuid
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from agent_eval.datasets import (
+    CODE_IMAGES_FOLDER,
     DATA_DIR_ENV,
+    IMAGE_ID_COLUMN,
     MMLU_SUBJECTS,
     SUPERGLUE_CONFIGS,
     DataNeed,
+    code_inputs_manifest_key,
+    code_inputs_path,
     hf_manifest_key,
     hf_split_path,
     online,
     record_fetched,
     write_jsonl,
 )
+from agent_eval.errors import DatasetFormatError
 from agent_eval.lm_eval_tasks import blimp_phenomena
 
 
@@ -135,24 +145,191 @@ def fetch_superglue(root: Path) -> None:
 
 
 def fetch_hf_split(
-    root: Path, dataset_id: str, config: str | None, split: str, revision: str | None = None
+    root: Path,
+    dataset_id: str,
+    config: str | None,
+    split: str,
+    revision: str | None = None,
+    *,
+    code_inputs: bool = False,
 ) -> None:
-    """One split of any Hub dataset (image and audio columns dropped), at ``revision``."""
+    """One split of any Hub dataset at ``revision``: its rows without image and audio columns
+    (the labels), and with ``code_inputs`` its images as files, a code task's hidden inputs."""
     from datasets import load_dataset
 
     ds = load_dataset(dataset_id, config, split=split, revision=revision)
-    count = write_jsonl(hf_split_path(root, dataset_id, config, split), _plain_rows(ds))
+    commit = hub_commit(dataset_id, revision)
+    labels = hf_split_path(root, dataset_id, config, split)
+    images: dict[str, Any] | None = None
+    if code_inputs:
+        count, images = _write_with_inputs(root, ds, dataset_id, split, labels)
+    else:
+        count = write_jsonl(labels, _plain_rows(ds))
     record_fetched(
         root,
         hf_manifest_key(dataset_id, config, split),
-        {
-            "source": dataset_id,
-            "config": config,
-            "split": split,
-            "rows": count,
-            "revision": hub_commit(dataset_id, revision),
-        },
+        {"source": dataset_id, "config": config, "split": split, "rows": count, "revision": commit},
     )
+    if images is not None:
+        record_fetched(
+            root,
+            code_inputs_manifest_key(dataset_id, config, split),
+            {"source": dataset_id, "config": config, "split": split, "revision": commit, **images},
+        )
+
+
+IMAGE_EXTENSIONS = {
+    "BMP": "bmp",
+    "GIF": "gif",
+    "JPEG": "jpg",
+    "PNG": "png",
+    "PPM": "ppm",
+    "TIFF": "tiff",
+    "WEBP": "webp",
+}
+"""Image formats written as downloaded, with their file extension; any other is re-encoded as
+PNG."""
+
+MAX_IMAGE_ID_CHARS = 200
+"""Longest image id written as a file name (file systems allow 255 bytes with the extension)."""
+
+
+def image_file_stem(value: Any, where: str) -> str:
+    """An image id as the stem of its file name; :class:`DatasetFormatError` for an id that
+    could name a file outside its folder or a hidden one."""
+    stem = "" if value is None else str(value)
+    why = None
+    if not stem:
+        why = "it is empty"
+    elif "/" in stem or "\\" in stem:
+        why = "it holds a path separator"
+    elif ".." in stem:
+        why = "it holds '..'"
+    elif stem.startswith("."):
+        why = "it starts with '.'"
+    elif not stem.isprintable():
+        why = "it holds control characters"
+    elif len(stem.encode()) > MAX_IMAGE_ID_CHARS:
+        why = f"it is longer than {MAX_IMAGE_ID_CHARS} bytes"
+    if why is not None:
+        raise DatasetFormatError(
+            f"{where}: image id {stem!r} is not a safe file name ({why}); no image of the "
+            "split was written",
+            hint=f"fix the dataset's {IMAGE_ID_COLUMN!r} column: each id becomes the file "
+            "name <image_id>.<ext> of its image",
+        )
+    return stem
+
+
+def _image_plan(ds: Any, where: str) -> tuple[str, list[str]]:
+    """The split's image column and the file stems of its images, all checked before anything
+    is written: one image column, an id column, every id a safe file name and unique."""
+    from datasets import Image
+
+    columns = [name for name, feature in ds.features.items() if isinstance(feature, Image)]
+    if len(columns) != 1 or IMAGE_ID_COLUMN not in ds.features:
+        raise DatasetFormatError(
+            f"{where}: a code task's hidden inputs need one image column and an "
+            f"{IMAGE_ID_COLUMN!r} column; the split has {sorted(ds.features)!r}",
+            hint="check the dataset id and split the task spec names",
+        )
+    stems: list[str] = []
+    seen: set[str] = set()
+    for value in ds[IMAGE_ID_COLUMN]:
+        stem = image_file_stem(value, where)
+        if stem in seen:
+            raise DatasetFormatError(
+                f"{where}: image id {stem!r} is repeated; no image of the split was written",
+                hint=f"each {IMAGE_ID_COLUMN!r} must name one image",
+            )
+        seen.add(stem)
+        stems.append(stem)
+    return columns[0], stems
+
+
+def _encoded_image(value: Any, stem: str, where: str) -> tuple[bytes, str]:
+    """(bytes, extension) of one image: as downloaded when its format is known, else PNG."""
+    from PIL import Image, UnidentifiedImageError
+
+    data = value.get("bytes") if isinstance(value, dict) else None
+    if data is None and isinstance(value, dict) and value.get("path"):
+        data = Path(value["path"]).read_bytes()  # a dataset read from local image files
+    if data is None:
+        raise DatasetFormatError(f"{where}: image {stem!r} has no data")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()  # decodable, not just a readable header
+            ext = IMAGE_EXTENSIONS.get(img.format or "")
+            if ext is not None:
+                return bytes(data), ext
+            png = io.BytesIO()
+            img.save(png, format="PNG")
+            return png.getvalue(), "png"
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DatasetFormatError(
+            f"{where}: image {stem!r} cannot be decoded ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _write_images(ds: Any, column: str, stems: list[str], folder: Path, where: str) -> Counter[str]:
+    """Write each image as ``folder/<stem>.<ext>``; return how many of each extension."""
+    from datasets import Image
+
+    folder.mkdir(parents=True)
+    raw = ds.select_columns([column]).cast_column(column, Image(decode=False))
+    formats: Counter[str] = Counter()
+    for stem, row in zip(stems, raw, strict=True):
+        data, ext = _encoded_image(row[column], stem, where)
+        (folder / f"{stem}.{ext}").write_bytes(data)
+        formats[ext] += 1
+    return formats
+
+
+def _write_with_inputs(
+    root: Path, ds: Any, dataset_id: str, split: str, labels: Path
+) -> tuple[int, dict[str, Any]]:
+    """Write a split's labels and, as its code task's hidden inputs, its images.
+
+    The images are written to a staging folder beside the inputs folder and renamed into place
+    last: the old inputs folder is set aside before the labels change, so an interrupted
+    prefetch leaves no inputs folder (exit 3 at evaluation, naming it), never a partial one or
+    one that does not match its labels. Ids are all checked before anything is written.
+    """
+    from agent_eval.provenance import files_sha256
+
+    where = f"{dataset_id} ({split})"
+    column, stems = _image_plan(ds, where)
+    target = code_inputs_path(root, dataset_id, split)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in [
+        *target.parent.glob(f".{target.name}.partial-*"),
+        *target.parent.glob(f".{target.name}.old-*"),
+    ]:
+        shutil.rmtree(stale, ignore_errors=True)  # left by a prefetch that was killed
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    old: Path | None = None
+    try:
+        formats = _write_images(ds, column, stems, staging / CODE_IMAGES_FOLDER, where)
+        digest = files_sha256((f for f in staging.rglob("*") if f.is_file()), staging)
+        staging.chmod(0o755)
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+            target.rename(old)
+        count = write_jsonl(labels, _plain_rows(ds))
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    return count, {
+        "rows": len(stems),
+        "folder": target.relative_to(root).as_posix(),
+        "images": f"{CODE_IMAGES_FOLDER}/<{IMAGE_ID_COLUMN}>.<ext>",
+        "formats": dict(sorted(formats.items())),
+        "sha256": digest,
+    }
 
 
 HUB_PROBE_TIMEOUT_S = 3.0
@@ -215,6 +392,8 @@ def prefetch(tasks: list[str] | None, root: Path, *, log: Any = print) -> list[s
     with online():
         for spec, kind, details in wanted:
             key = f"{kind}:{details['id']}:{details['split']}" if kind == "hf" else kind
+            if details.get("code_inputs"):
+                key += "+images"
             if key in done:
                 continue
             log(f"fetching {key} for {spec.name}")
@@ -234,6 +413,7 @@ def prefetch(tasks: list[str] | None, root: Path, *, log: Any = print) -> list[s
                         details["config"],
                         details["split"],
                         details["revision"],
+                        code_inputs=bool(details.get("code_inputs")),
                     )
             except (ConnectionError, TimeoutError) as exc:  # the network went away midway
                 raise HubUnreachableError(

@@ -34,7 +34,12 @@ from agent_eval.coderun.sandbox import (
     run_docker,
     run_process,
 )
-from agent_eval.datasets import bundled_dir, hf_dir_name, hf_split_path, split_file_name
+from agent_eval.datasets import (
+    bundled_dir,
+    code_inputs_path,
+    hf_split_path,
+    split_file_name,
+)
 from agent_eval.errors import CodeEnvironmentError, ModelLoadError
 from agent_tasks.spec import CodeRun, TaskSpec
 
@@ -43,8 +48,6 @@ SANDBOX_ENV = "AGENT_EVAL_SANDBOX"
 INSIDE_IMAGE_ENV = "AGENT_EVAL_INSIDE_IMAGE"
 """Set by an image that is itself a task's environment: its name, so that the process sandbox
 may stand in for a container of that image."""
-CODE_INPUTS = "code_inputs"
-"""Folder of the data folder that holds hidden test inputs of code tasks."""
 METHOD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 """A method name as ``main.py -m`` accepts it (no spaces, no options, no paths)."""
 BUNDLED = "bundled:"
@@ -74,7 +77,7 @@ def inputs_folder(code_run: CodeRun, data_dir: Path) -> Path:
     if code_run.inputs.startswith(BUNDLED):
         return bundled_dir() / code_run.inputs.removeprefix(BUNDLED) / "inputs"
     dataset, _, split = code_run.inputs.rpartition(":")
-    return data_dir / CODE_INPUTS / hf_dir_name(dataset) / split_file_name(split or "test")
+    return code_inputs_path(data_dir, dataset, split or "test")
 
 
 def labels_file(data_dir: Path, dataset_id: str, config: str | None, split: str) -> Path:
