@@ -349,11 +349,114 @@ def _lease_gpus(plan: Plan, run_id: str) -> GpuLease:
     return acquire_gpus(ids, run_id, share=plan.config.share_gpus)
 
 
+@dataclass
+class _Ending:
+    """How the agent's run ended, as the supervision loop (or an error) decided."""
+
+    status: str = "error"
+    exit_code: int = int(ExitCode.INTERNAL)
+    agent_code: int | None = None
+    message: str | None = None
+    stop_reason: StopReason | None = None
+
+
+@dataclass
+class _RunFolder:
+    """The run's folder on the host and what the agent sees of it."""
+
+    run_dir: Path
+    task_dir: Path
+    output_dir: Path
+    open_mode: int
+    """The folder's mode once the output is safe (it stays closed until then)."""
+    agent_task_dir: str
+    agent_output_dir: str
+
+
 def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[RunRecord, Path]:
-    from agent_harness.deliverable import Found, find_deliverable
-    from agent_harness.runtimes.container import container_name
+    """One agent run: folder, record, watchdog, supervision, safe output, final record."""
+    from agent_harness.deliverable import find_deliverable
     from agent_harness.runtimes.local import release
-    from agent_harness.watchdog import WatchOrder, release_watchdog, spawn, tell_pgid
+    from agent_harness.watchdog import release_watchdog
+
+    folder = _prepare_folder(plan, run_id)
+    proxy = ProxySession(plan.proxy, folder.run_dir) if plan.proxy is not None else None
+    proxied = proxy.start(plan.runtime.name) if proxy is not None else {}
+    redactor = Redactor(plan.credentials.secrets() + (proxy.secrets() if proxy else []))
+    t0 = time.monotonic()
+    deadline_wall = time.time() + plan.time_limit_s
+    record = _first_record(plan, run_id, redactor, sorted({*plan.credentials.names, *proxied}),
+                           deadline_wall)  # fmt: skip
+    write_record(folder.run_dir, record)
+    launch = _launch(plan, run_id, folder, proxied, deadline_wall)
+    log = AgentLog(folder.run_dir / LOG_FILE, redactor, progress, plan.log_limit_bytes)
+    ending = _Ending()
+    watchdog = None
+    proc: AgentProcess | None = None
+    watcher: DiskWatcher | None = None
+    progress.say(
+        f"run {run_id}: {plan.spec.name} ({plan.runtime.name}, limit "
+        f"{format_seconds(plan.time_limit_s)}, GPUs {plan.gpus.describe()})"
+    )
+    try:
+        interrupts = _Interrupts()
+        with interrupts.installed():
+            # Started first, so the agent never runs without it; a local agent's group id
+            # follows on the pipe.
+            watchdog = _start_watchdog(plan, run_id, folder.run_dir, record, deadline_wall, lease)
+            proc = plan.runtime.start(launch, log)
+            pgid = getattr(proc, "pgid", None)
+            if pgid is not None:
+                from agent_harness.watchdog import tell_pgid
+
+                tell_pgid(watchdog, pgid)
+            if proxy is not None and plan.runtime.name == "docker":
+                proxy.attach(_network_namespace(plan.runtime, run_id))
+            watcher = _watch_disk(plan, folder.output_dir, proc)
+            progress.start(f"{plan.spec.name} {run_id[-6:]}", plan.time_limit_s)
+            _supervise(plan, proc, watcher, interrupts, t0 + plan.time_limit_s, progress, ending)
+    except HarnessError as exc:
+        ending.status, ending.exit_code, ending.message = "error", int(exc.exit_code), exc.message
+        raise
+    except BaseException as exc:
+        ending.message = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        progress.stop()
+        if watcher is not None:
+            watcher.stop()
+        if proc is not None:
+            proc.close()
+        usage = proxy.close() if proxy is not None else None
+        logged = log.close(stream_complete=getattr(proc, "output_complete", True))
+        if plan.runtime.name == "local":
+            release(folder.task_dir)
+        # The agent has stopped: make its output safe before anything here reads it.
+        safety = make_output_safe(folder.output_dir)
+        found = (
+            find_deliverable(
+                folder.output_dir,
+                plan.spec.deliverable.path,
+                output_alias=folder.agent_output_dir,
+                kind=plan.spec.deliverable.kind,
+            )
+            if safety.safe
+            else _rejected(safety.rejection(folder.output_dir))
+        )
+        _blame_cleanup(folder.run_dir, ending)
+        record = _final_record(record, ending, t0, redactor, found, usage, safety, logged)
+        write_record(folder.run_dir, record)
+        if safety.safe:
+            folder.run_dir.chmod(folder.open_mode)
+        release_watchdog(watchdog)
+    _summarise(progress, record, folder.run_dir, found.rejected, usage)
+    if plan.evaluation is not None and ending.status in ("completed", "timeout", "failed"):
+        record = _evaluate(plan, plan.evaluation, record, folder.run_dir, progress)
+    return record, folder.run_dir
+
+
+def _prepare_folder(plan: Plan, run_id: str) -> _RunFolder:
+    """The run folder, closed; an empty output folder; the task as the agent reads it."""
     from agent_tasks.export import export_task
 
     config, spec = plan.config, plan.spec
@@ -368,14 +471,16 @@ def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[
     # What the agent reads must match how it is run: the time limit it is actually given.
     resources = spec.resources.model_copy(update={"time_limit_s": plan.time_limit_s})
     export_task(spec.model_copy(update={"resources": resources}), task_dir)
-    proxy = ProxySession(plan.proxy, run_dir) if plan.proxy is not None else None
-    proxied = proxy.start(plan.runtime.name) if proxy is not None else {}
-    redactor = Redactor(plan.credentials.secrets() + (proxy.secrets() if proxy else []))
     agent_task_dir, agent_output_dir = plan.runtime.container_paths((task_dir, output_dir))
-    started = utc_now()
-    t0 = time.monotonic()
-    deadline_wall = time.time() + plan.time_limit_s
-    record = RunRecord(
+    return _RunFolder(run_dir, task_dir, output_dir, open_mode, agent_task_dir, agent_output_dir)
+
+
+def _first_record(
+    plan: Plan, run_id: str, redactor: Redactor, credentials: list[str], deadline_wall: float
+) -> RunRecord:
+    """run.json as written before the agent starts (``status: running``)."""
+    config, spec = plan.config, plan.spec
+    return RunRecord(
         run_id=run_id,
         task=spec.name,
         benchmark=spec.benchmark,
@@ -387,7 +492,7 @@ def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[
         runtime="docker" if plan.runtime.name == "docker" else "local",
         command=redactor(config.command) if config.command else None,
         provider=config.provider,
-        credentials=sorted({*plan.credentials.names, *proxied}),
+        credentials=credentials,
         credentials_mode=None if config.provider == "none" else config.credentials,
         gpus=plan.gpus.as_record(),
         network=plan.network,
@@ -402,178 +507,173 @@ def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[
             disk_bytes=plan.disk_bytes,
             pids_limit=DEFAULT_PIDS_LIMIT if plan.runtime.name == "docker" else None,
         ),
-        started_at=iso(started),
+        started_at=iso(utc_now()),
         deadline=round(deadline_wall, 3),
         harness_version=HARNESS_VERSION,
         harness_pid=os.getpid(),
         host=hostname(),
     )
-    write_record(run_dir, record)
+
+
+def _launch(
+    plan: Plan, run_id: str, folder: _RunFolder, proxied: dict[str, str], deadline_wall: float
+) -> Launch:
+    """What the runtime starts: image or command, environment, GPUs, limits, labels."""
     requested, gpu_env = device_request(plan.gpus)  # differs only in a test-only simulation
-    launch = Launch(
+    environment = _environment(plan, folder.agent_task_dir, folder.agent_output_dir, deadline_wall)
+    return Launch(
         run_id=run_id,
-        image=config.image,
-        task_dir=task_dir,
-        output_dir=output_dir,
-        environment={
-            **_environment(plan, agent_task_dir, agent_output_dir, deadline_wall),
-            **proxied,
-            **gpu_env,
-        },
-        command=config.command,
+        image=plan.config.image,
+        task_dir=folder.task_dir,
+        output_dir=folder.output_dir,
+        environment={**environment, **proxied, **gpu_env},
+        command=plan.config.command,
         gpus=requested,
         memory_bytes=plan.memory_bytes,
         cpus=plan.cpus,
         network=plan.network or "none",
         user=plan.user,
         labels={
-            "mlrb.task": spec.name,
-            "mlrb.benchmark": spec.benchmark,
-            "mlrb.run_dir": str(run_dir.resolve()),
+            "mlrb.task": plan.spec.name,
+            "mlrb.benchmark": plan.spec.benchmark,
+            "mlrb.run_dir": str(folder.run_dir.resolve()),
             "mlrb.harness_pid": str(os.getpid()),
             "mlrb.host": hostname(),
         },
     )
-    log = AgentLog(run_dir / LOG_FILE, redactor, progress, plan.log_limit_bytes)
-    watchdog = None
-    interrupts = _Interrupts()
-    status, exit_code, agent_code, message = "error", int(ExitCode.INTERNAL), None, None
-    proc: AgentProcess | None = None
-    watcher: DiskWatcher | None = None
-    stop_reason: StopReason | None = None
-    progress.say(
-        f"run {run_id}: {spec.name} ({plan.runtime.name}, limit "
-        f"{format_seconds(plan.time_limit_s)}, GPUs {plan.gpus.describe()})"
+
+
+def _start_watchdog(
+    plan: Plan, run_id: str, run_dir: Path, record: RunRecord, deadline_wall: float, lease: GpuLease
+) -> Any:
+    """The detached watchdog that ends the agent at deadline + grace even if this process dies;
+    it inherits the GPU locks."""
+    from agent_harness.runtimes.container import container_name
+    from agent_harness.watchdog import WatchOrder, spawn
+
+    return spawn(
+        WatchOrder(
+            run_dir=str(run_dir.resolve()),
+            deadline=deadline_wall,
+            grace_s=plan.grace_s,
+            harness_pid=os.getpid(),
+            runtime=record.runtime,
+            container=container_name(run_id) if record.runtime == "docker" else None,
+        ),
+        run_dir / WATCHDOG_LOG,
+        pass_fds=lease.fds,
     )
-    try:
-        with interrupts.installed():
-            # Started first, so the agent never runs without it; a local agent's group id
-            # follows on the pipe.
-            watchdog = spawn(
-                WatchOrder(
-                    run_dir=str(run_dir.resolve()),
-                    deadline=deadline_wall,
-                    grace_s=plan.grace_s,
-                    harness_pid=os.getpid(),
-                    runtime=record.runtime,
-                    container=container_name(run_id) if record.runtime == "docker" else None,
-                ),
-                run_dir / WATCHDOG_LOG,
-                pass_fds=lease.fds,
-            )
-            proc = plan.runtime.start(launch, log)
-            pgid = getattr(proc, "pgid", None)
-            if pgid is not None:
-                tell_pgid(watchdog, pgid)
-            if proxy is not None and plan.runtime.name == "docker":
-                proxy.attach(_network_namespace(plan.runtime, run_id))
-            watcher = _watch_disk(plan, output_dir, proc)
-            progress.start(f"{spec.name} {run_id[-6:]}", plan.time_limit_s)
-            deadline = t0 + plan.time_limit_s
-            while True:
-                if watcher is not None and watcher.exceeded.is_set():
-                    proc.kill()  # the watcher has sent SIGKILL already; no grace to write more
-                    agent_code = proc.wait(15)
-                    status, exit_code = "error", int(ExitCode.AGENT_FAILED)
-                    message, stop_reason = watcher.reason(), "disk_limit"
-                    break
-                if interrupts.count:
-                    agent_code = _stop(proc, plan.grace_s, interrupts)
-                    status, exit_code = "interrupted", INTERRUPTED_EXIT
-                    stop_reason = "interrupted"
-                    break
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    agent_code = _stop(proc, plan.grace_s, interrupts)
-                    status, exit_code = "timeout", int(ExitCode.TIMEOUT)
-                    stop_reason = "deadline"
-                    break
-                code = proc.wait(min(left, _TICK_S))
-                if code is not None and watcher is not None and watcher.exceeded.is_set():
-                    continue  # stopped by the disk limit: recorded as such above
-                if code is not None:
-                    agent_code = code
-                    if code == 0:
-                        status, exit_code = "completed", int(ExitCode.OK)
-                    else:
-                        status, exit_code = "failed", int(ExitCode.AGENT_FAILED)
-                    break
-                progress.tick()
-    except HarnessError as exc:
-        status, exit_code, message = "error", int(exc.exit_code), exc.message
-        raise
-    except BaseException as exc:
-        message = f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        progress.stop()
-        if watcher is not None:
-            watcher.stop()
-        if proc is not None:
-            proc.close()
-        usage = proxy.close() if proxy is not None else None
-        logged = log.close(stream_complete=getattr(proc, "output_complete", True))
-        if plan.runtime.name == "local":
-            release(task_dir)
-        # The agent has stopped: make its output safe before anything here reads it.
-        safety = make_output_safe(output_dir)
-        found = (
-            find_deliverable(
-                output_dir,
-                spec.deliverable.path,
-                output_alias=agent_output_dir,
-                kind=spec.deliverable.kind,
-            )
-            if safety.safe
-            else Found(rejected=safety.rejection(output_dir))
+
+
+def _supervise(
+    plan: Plan,
+    proc: AgentProcess,
+    watcher: DiskWatcher | None,
+    interrupts: _Interrupts,
+    deadline: float,
+    progress: Progress,
+    ending: _Ending,
+) -> None:
+    """Wait for the agent to end, stopping it at the deadline, on Ctrl-C or past the disk limit;
+    ``ending`` says how it ended."""
+    while True:
+        if watcher is not None and watcher.exceeded.is_set():
+            proc.kill()  # the watcher has sent SIGKILL already; no grace to write more
+            ending.agent_code = proc.wait(15)
+            ending.status, ending.exit_code = "error", int(ExitCode.AGENT_FAILED)
+            ending.message, ending.stop_reason = watcher.reason(), "disk_limit"
+            return
+        if interrupts.count:
+            ending.agent_code = _stop(proc, plan.grace_s, interrupts)
+            ending.status, ending.exit_code = "interrupted", INTERRUPTED_EXIT
+            ending.stop_reason = "interrupted"
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            ending.agent_code = _stop(proc, plan.grace_s, interrupts)
+            ending.status, ending.exit_code = "timeout", int(ExitCode.TIMEOUT)
+            ending.stop_reason = "deadline"
+            return
+        code = proc.wait(min(left, _TICK_S))
+        if code is not None and watcher is not None and watcher.exceeded.is_set():
+            continue  # stopped by the disk limit: recorded as such above
+        if code is not None:
+            ending.agent_code = code
+            if code == 0:
+                ending.status, ending.exit_code = "completed", int(ExitCode.OK)
+            else:
+                ending.status, ending.exit_code = "failed", int(ExitCode.AGENT_FAILED)
+            return
+        progress.tick()
+
+
+def _rejected(reason: str | None) -> Any:
+    from agent_harness.deliverable import Found
+
+    return Found(rejected=reason)
+
+
+def _blame_cleanup(run_dir: Path, ending: _Ending) -> None:
+    """``agent-harness cleanup`` removed the container: not the agent's own failure."""
+    outside = read_record(run_dir)
+    if outside is not None and outside.ended_by == "cleanup":
+        ending.status, ending.exit_code = "error", int(ExitCode.ENVIRONMENT)
+        ending.message = outside.message
+
+
+def _final_record(
+    record: RunRecord,
+    ending: _Ending,
+    t0: float,
+    redactor: Redactor,
+    found: Any,
+    usage: Any,
+    safety: Any,
+    logged: Any,
+) -> RunRecord:
+    """run.json as the harness leaves it: how the run ended and what it delivered."""
+    deliverable = (
+        Deliverable(
+            path=f"{OUTPUT_DIR}/{found.relative}",
+            source="submission.json" if found.source == "submission.json" else "spec",
         )
-        ended = utc_now()
-        outside = read_record(run_dir)
-        if outside is not None and outside.ended_by == "cleanup":
-            # `agent-harness cleanup` removed the container: not the agent's own failure.
-            status, exit_code = "error", int(ExitCode.ENVIRONMENT)
-            message = outside.message
-        record = record.model_copy(
-            update={
-                "ended_at": iso(ended),
-                "duration_s": round(time.monotonic() - t0, 3),
-                "status": status,
-                "exit_code": exit_code,
-                "agent_exit_code": agent_code,
-                "message": redactor(message) if message else None,
-                "deliverable": Deliverable(
-                    path=f"{OUTPUT_DIR}/{found.relative}",
-                    source="submission.json" if found.source == "submission.json" else "spec",
-                )
-                if found.relative is not None
-                else None,
-                "deliverable_rejected": found.rejected,
-                "model_usage": usage,
-                "stop_reason": stop_reason,
-                "output_safety": safety.as_record(),
-                "log_truncated": logged.truncated,
-                "log_dropped_bytes": logged.dropped_bytes,
-                "ended_by": "harness",
-            }
-        )
-        write_record(run_dir, record)
-        if safety.safe:
-            run_dir.chmod(open_mode)
-        release_watchdog(watchdog)
+        if found.relative is not None
+        else None
+    )
+    return record.model_copy(
+        update={
+            "ended_at": iso(utc_now()),
+            "duration_s": round(time.monotonic() - t0, 3),
+            "status": ending.status,
+            "exit_code": ending.exit_code,
+            "agent_exit_code": ending.agent_code,
+            "message": redactor(ending.message) if ending.message else None,
+            "deliverable": deliverable,
+            "deliverable_rejected": found.rejected,
+            "model_usage": usage,
+            "stop_reason": ending.stop_reason,
+            "output_safety": safety.as_record(),
+            "log_truncated": logged.truncated,
+            "log_dropped_bytes": logged.dropped_bytes,
+            "ended_by": "harness",
+        }
+    )
+
+
+def _summarise(
+    progress: Progress, record: RunRecord, run_dir: Path, rejected: str | None, usage: Any
+) -> None:
     progress.say(
-        f"run {run_id} {status} (exit {exit_code}) after "
+        f"run {record.run_id} {record.status} (exit {record.exit_code}) after "
         f"{format_seconds(record.duration_s or 0)}; record in {run_dir}"
     )
-    if found.rejected:
-        progress.say(f"deliverable rejected: {found.rejected}")
+    if rejected:
+        progress.say(f"deliverable rejected: {rejected}")
     if usage is not None:
         progress.say(
             f"model calls: {usage.calls} ({usage.total_tokens} tokens, ${usage.cost_usd:.4f})"
             + (f"; {usage.budget_message}" if usage.budget_message else "")
         )
-    if plan.evaluation is not None and status in ("completed", "timeout", "failed"):
-        record = _evaluate(plan, plan.evaluation, record, run_dir, progress)
-    return record, run_dir
 
 
 def _network_namespace(runtime: Runtime, run_id: str) -> str:
