@@ -3,8 +3,8 @@
 Nothing is downloaded. Models are built from configs with a few layers and saved in the real
 Hugging Face layout; the tokenizer is a byte-level BPE trained in a fraction of a second. The
 data folder holds small hand-written datasets in the layout ``agent-eval prefetch`` writes.
-Shared with the other evaluator tests: ``tiny_tokenizer``, ``tiny_gpt2_dir``, ``tiny_t5_dir``,
-``eval_data_dir``, ``make_spec``.
+Shared with the other evaluator tests: ``tiny_tokenizer``, ``train_tiny_tokenizer``,
+``tiny_gpt2_dir``, ``tiny_t5_dir``, ``eval_data_dir``, ``make_spec``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -264,8 +264,11 @@ MATH_ROWS = [
 ]
 
 
-def build_tokenizer() -> Any:
-    """A byte-level BPE tokenizer (can encode any text) trained on the small corpus."""
+def build_tokenizer(extra_text: Sequence[str] = ()) -> Any:
+    """A byte-level BPE tokenizer (can encode any text) trained on the small corpus.
+
+    ``extra_text`` joins the training text, so the merges can be steered (e.g. a test that
+    needs each answer letter to be one token)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -278,7 +281,7 @@ def build_tokenizer() -> Any:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(CORPUS * 5 + [WIKITEXT], trainer)
+    tok.train_from_iterator([*CORPUS * 5, WIKITEXT, *extra_text], trainer)
     wrapped = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token="<|endoftext|>",
@@ -512,6 +515,12 @@ def run_cli(cli_env: dict[str, str]) -> Callable[..., subprocess.CompletedProces
 def mmlu_questions() -> dict[str, list[dict[str, Any]]]:
     """The hand-written MMLU rows per subject (as laid out in ``eval_data_dir``)."""
     return {subject: mmlu_rows(subject) for subject in MMLU}
+
+
+@pytest.fixture(scope="session")
+def train_tiny_tokenizer() -> Callable[..., Any]:
+    """``train_tiny_tokenizer(extra_text=())``: a fresh tokenizer like ``tiny_tokenizer``."""
+    return build_tokenizer
 
 
 @pytest.fixture(scope="session")

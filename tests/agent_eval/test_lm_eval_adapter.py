@@ -167,12 +167,13 @@ def test_blimp_and_superglue_run_offline_on_fixture_data(
 
 
 def _sentence_logprob(loaded: LoadedModel, text: str) -> float:
-    """log P(text) after the end-of-text token: how lm-eval scores a BLiMP sentence."""
+    """log P(" " + text) after the end-of-text token: how lm-eval scores a BLiMP sentence (an
+    empty context, the sentence as the continuation after the target delimiter, a space)."""
     import torch
 
     tok = loaded.tokenizer
     prefix = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
-    ids = [prefix, *tok(text)["input_ids"]]
+    ids = [prefix, *tok(" " + text, add_special_tokens=False)["input_ids"]]
     with torch.no_grad():
         logp = loaded.model(torch.tensor([ids])).logits.log_softmax(-1)[0]
     return float(sum(logp[i - 1, ids[i]] for i in range(1, len(ids))))
