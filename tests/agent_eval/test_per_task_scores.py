@@ -1,6 +1,6 @@
 """Each catalogue task's primary metric, end to end, equals an independent computation.
 
-For every MMLU task (llm_efficiency, llm_merging, mini_llm_merging, edge_llm_compression) and
+For every MMLU task (llm_efficiency, llm_merging, edge_llm_compression and their minis) and
 every BLiMP task (baby_lm, mini_baby_lm), the evaluator runs the catalogue spec unchanged (all
 57 subjects, all 67 phenomena, its own few-shot and batch settings) on a tiny model in the shape
 the task's rules ask for, over local rows in the datasets' real schemas. The value it reports
@@ -25,7 +25,14 @@ from agent_eval.evaluate import EvalOptions, evaluate
 from agent_eval.lm_eval_tasks import blimp_phenomena
 from agent_tasks.registry import get_task
 
-MMLU_TASKS = ["llm_efficiency", "llm_merging", "mini_llm_merging", "edge_llm_compression"]
+MMLU_TASKS = [
+    "llm_efficiency",
+    "mini_llm_efficiency",
+    "llm_merging",
+    "mini_llm_merging",
+    "edge_llm_compression",
+    "mini_edge_llm_compression",
+]
 BLIMP_TASKS = ["baby_lm", "mini_baby_lm"]
 QUESTIONS_PER_SUBJECT = 2
 PAIRS_PER_PHENOMENON = 2
@@ -45,12 +52,16 @@ class Shape:
 SHAPES = {
     # LLaMA is an approved base-model family; a fine-tune keeps its architecture.
     "llm_efficiency": Shape("Llama", 1),
+    # The mini variant fine-tunes gpt2-xs: GPT-2, 256 positions.
+    "mini_llm_efficiency": Shape("GPT2", 7),
     # A merge of 7B Mistral experts is a Mistral model.
     "llm_merging": Shape("Mistral", 2),
     # The merge keeps the gpt2-xs architecture and size (GPT-2, 256 positions).
     "mini_llm_merging": Shape("GPT2", 3),
     # Compressed phi-2: a smaller standard phi config, float32 weights, not quantized.
     "edge_llm_compression": Shape("Phi", 4),
+    # Compressed gpt2-xs: GPT-2, float32 weights, not quantized.
+    "mini_edge_llm_compression": Shape("GPT2", 8),
     # Trained from scratch: randomly initialised GPT-2s.
     "baby_lm": Shape("GPT2", 5),
     "mini_baby_lm": Shape("GPT2", 6),
