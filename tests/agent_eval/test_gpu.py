@@ -47,7 +47,17 @@ def test_evaluation_runs_on_the_gpu_and_records_it(
     values = {m["name"]: m for m in data["metrics"]}
     assert values["generation_speed"]["value"] > 0
     assert values["peak_memory"]["value"] > 0
-    assert values["perplexity"]["value"] > 1
+    # The same model on the CPU: the GPU's perplexity is the same number, not just "a number".
+    cpu_results = tmp_path / "cpu"
+    cpu = run_cli(
+        "--model_args", str(tiny_gpt2_dir), "--task", "evaltest_lm", "--no-db",
+        "--results-dir", str(cpu_results), "--device", "cpu", "--limit", "2",
+        "--metrics", "perplexity",
+    )  # fmt: skip
+    assert cpu.returncode == 0, cpu.stderr
+    (cpu_path,) = cpu_results.glob("*.json")
+    on_cpu = {m["name"]: m for m in json.loads(cpu_path.read_text())["metrics"]}
+    assert values["perplexity"]["value"] == pytest.approx(on_cpu["perplexity"]["value"], rel=1e-3)
 
 
 def test_auto_device_prefers_the_gpu(run_cli: Run, tiny_gpt2_dir: Path, tmp_path: Path) -> None:
