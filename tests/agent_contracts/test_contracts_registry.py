@@ -230,3 +230,33 @@ def test_a_metric_plugin_cannot_replace_a_builtin_metric(
         monkeypatch.undo()
         sys.modules.pop("mlrb_things_metric", None)
         METRICS.load(refresh=True)
+
+
+def test_a_plugin_whose_builders_live_in_a_module_its_entry_point_imports_counts_at_once(
+    site: Path,
+) -> None:
+    (site / "mlrb_things_shared.py").write_text(
+        textwrap.dedent("""
+            from test_registry_contracts_glue import Thing, thing
+
+            @thing
+            def kiwi():
+                return Thing("kiwi", colour="green")
+        """),
+        encoding="utf-8",
+    )
+    install(site, "lab-split", "mlrb_things_entry", "import mlrb_things_shared\n")
+    assert registry().get("kiwi").colour == "green"  # the first load, not only a refresh
+    assert "kiwi" in registry().load(refresh=True).items
+
+    (site / "lab_split-0.1.0.dist-info" / "entry_points.txt").unlink()
+    assert "kiwi" not in registry().load(refresh=True).items  # it leaves with its package
+
+
+def test_a_plugin_that_exits_at_import_is_a_plugin_error_not_the_end_of_the_program(
+    site: Path,
+) -> None:
+    install(site, "lab-exits", "mlrb_things_exits", "raise SystemExit(3)\n")
+    loaded = registry().load(refresh=True)
+    assert [type(e) for e in loaded.plugin_errors] == [ThingPlugin]
+    assert "SystemExit" in str(loaded.plugin_errors[0])

@@ -312,3 +312,12 @@ def test_a_budget_task_is_scored_on_the_prefetched_images(
     assert twe is not None and twe.value == pytest.approx(1.0 / (seconds.value / 60))
     assert twe.details["rows"] == len(ids) and twe.details["timed_by"] == "evaluator"
     assert json.loads(outcome.path.read_text())["status"] == "ok"
+
+
+@pytest.mark.parametrize("pixels", [100_000_000, 200_000_000])  # PIL warns, then refuses
+def test_a_decompression_bomb_is_a_format_error_not_a_crash(pixels: int) -> None:
+    from agent_eval.prefetch import _encoded_image
+
+    bomb = _encoded(PILImage.new("1", (pixels // 10_000, 10_000)), "PNG")  # a few kB
+    with pytest.raises(DatasetFormatError, match="too large"):
+        _encoded_image({"bytes": bomb}, "bomb", "owner/set (test)")

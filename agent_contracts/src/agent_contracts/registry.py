@@ -87,6 +87,9 @@ class Registry(Generic[T]):
         self._contributions: list[Contribution] = []
         self._plugin_modules: set[str] = set()
         """Modules any entry point of the group has named, in any load."""
+        self._claimed: dict[str, set[str]] = {}
+        """Entry-point module -> other modules whose builders its import registered (a plugin
+        may keep its ``@task`` functions in a module its entry point only imports)."""
         self._loaded: Loaded[T] | None = None
 
     # ------------------------------------------------------------------ registering
@@ -122,6 +125,7 @@ class Registry(Generic[T]):
             for c in self._contributions
             if not self._builtin(c.module)
             and not any(_within(c.module, m) for m in self._plugin_modules)
+            and not self._claimed_by_plugin(c.module)
         ]
         for c in [*builtin, *local]:
             self._build(c, loaded, label=None)
@@ -134,20 +138,34 @@ class Registry(Generic[T]):
     def _builtin(self, module: str) -> bool:
         return any(_within(module, m) for m in self.builtin_modules)
 
+    def _claimed_by_plugin(self, module: str) -> bool:
+        return any(module in claimed for claimed in self._claimed.values())
+
     def _load_plugin(self, ep: Any, loaded: Loaded[T]) -> None:
         label = f"{self.kind} plugin {ep.name!r} ({ep.value})"
+        before = {id(c) for c in self._contributions}
         try:
             obj = ep.load()
-            own = [c for c in self._contributions if _within(c.module, ep.module)]
+            claimed = self._claimed.setdefault(ep.module, set())
+            claimed.update(  # registered by its import, from a module outside the entry point
+                c.module
+                for c in self._contributions
+                if id(c) not in before and not self._builtin(c.module)
+            )
+            own = [
+                c
+                for c in self._contributions
+                if _within(c.module, ep.module) or c.module in claimed
+            ]
             made = [] if any(c.build is obj for c in own) else self._items_of(obj)
-        except Exception as exc:  # a plugin may fail in any way: name it, never crash
+        except (Exception, SystemExit) as exc:  # a plugin may fail in any way: name it
             loaded.plugin_errors.append(self._plugin_failure(label, ep.name, exc))
             return
         made_here = [Contribution(ep.module, label, _constant(item)) for item in made]
         for c in [*own, *made_here]:
             try:
                 self._build(c, loaded, label=label)
-            except Exception as exc:  # same: a plugin's builder may raise anything
+            except (Exception, SystemExit) as exc:  # same: a plugin's builder may do anything
                 loaded.plugin_errors.append(self._plugin_failure(label, ep.name, exc))
 
     def _items_of(self, obj: Any) -> list[T]:
@@ -187,7 +205,7 @@ class Registry(Generic[T]):
         for alias in self.aliases_of(item):
             loaded.aliases[alias] = name
 
-    def _plugin_failure(self, label: str, ep_name: str, exc: Exception) -> MLRBError:
+    def _plugin_failure(self, label: str, ep_name: str, exc: BaseException) -> MLRBError:
         return self._plugin_error(
             f"{label} cannot be loaded: {type(exc).__name__}: {exc}",
             f"fix or uninstall the package that declares the '{self.group}' entry point "

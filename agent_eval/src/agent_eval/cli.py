@@ -159,6 +159,8 @@ def evaluate_command(
         data_dir=data_dir,
     )
     validate(options)
+    if report_file is not None:
+        _check_report_file(report_file)
     _quiet_libraries()
 
     def run(status: Status) -> Outcome:
@@ -198,9 +200,28 @@ def evaluate_command(
         raise exc
 
 
+def _check_report_file(path: Path) -> None:
+    """A ``--report-file`` that names a file in an existing folder: checked before the
+    evaluation starts (exit 2), not found out at its end."""
+    from agent_eval.errors import EvalUsageError
+
+    hint = "pass the path of a file in an existing folder, such as report.json"
+    if path.name in ("", ".", "..") or path.is_dir():
+        raise EvalUsageError(f"report file {str(path)!r} does not name a file", hint=hint)
+    if not path.parent.is_dir():
+        raise EvalUsageError(
+            f"report file {str(path)!r}: the folder {str(path.parent)!r} does not exist",
+            hint=hint,
+        )
+
+
 def _write_report(path: Path, outcome: Any) -> str | None:
-    """The hand-off report (``--report-file``), written atomically; a warning if it cannot be
-    (the evaluation's own exit code stands)."""
+    """The hand-off report (``--report-file``), written atomically through a new file of its
+    own (never through a link already beside it); a warning if it cannot be (the evaluation's
+    own exit code stands)."""
+    import contextlib
+    import tempfile
+
     from agent_contracts.results import EvaluationReport
 
     report = EvaluationReport(
@@ -210,11 +231,17 @@ def _write_report(path: Path, outcome: Any) -> str | None:
         recorded=outcome.recorded,
         database_error=outcome.db_error.message if outcome.db_error is not None else None,
     )
-    partial = path.with_name(f".{path.name}.partial")
+    partial: str | None = None
     try:
-        partial.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        partial.replace(path)
+        fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            os.fchmod(fh.fileno(), 0o644)
+            fh.write(report.model_dump_json(indent=2) + "\n")
+        Path(partial).replace(path)
     except OSError as exc:
+        if partial is not None:
+            with contextlib.suppress(OSError):
+                Path(partial).unlink()
         return f"the report file {str(path)!r} could not be written: {exc.strerror or exc}"
     return None
 

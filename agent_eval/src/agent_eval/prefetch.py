@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -257,14 +258,22 @@ def _encoded_image(value: Any, stem: str, where: str) -> tuple[bytes, str]:
     if data is None:
         raise DatasetFormatError(f"{where}: image {stem!r} has no data")
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()  # decodable, not just a readable header
-            ext = IMAGE_EXTENSIONS.get(img.format or "")
-            if ext is not None:
-                return bytes(data), ext
-            png = io.BytesIO()
-            img.save(png, format="PNG")
-            return png.getvalue(), "png"
+        with warnings.catch_warnings():  # past MAX_IMAGE_PIXELS PIL only warns: refuse it too
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()  # decodable, not just a readable header
+                ext = IMAGE_EXTENSIONS.get(img.format or "")
+                if ext is not None:
+                    return bytes(data), ext
+                png = io.BytesIO()
+                img.save(png, format="PNG")
+                return png.getvalue(), "png"
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DatasetFormatError(
+            f"{where}: image {stem!r} is too large to decode safely ({exc})",
+            hint="a hidden test image over PIL's MAX_IMAGE_PIXELS is refused as a possible "
+            "decompression bomb; check the dataset",
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DatasetFormatError(
             f"{where}: image {stem!r} cannot be decoded ({type(exc).__name__}: {exc})"
