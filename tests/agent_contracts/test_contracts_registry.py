@@ -226,6 +226,14 @@ def test_a_metric_plugin_cannot_replace_a_builtin_metric(
         loaded = METRICS.load(refresh=True)
         assert not get_metric("parameters").description.startswith("An impostor")
         assert any("metric name 'parameters' is already registered" in p for p in loaded.problems)
+        from typer.testing import CliRunner
+
+        from agent_eval.cli import app
+
+        listed = CliRunner().invoke(app, ["metrics", "--json"])
+        assert listed.exit_code == 0, listed.output
+        assert "warning: metric plugin 'impostor'" in listed.stderr
+        assert "metric name 'parameters' is already registered" in listed.stderr
     finally:
         monkeypatch.undo()
         sys.modules.pop("mlrb_things_metric", None)
@@ -260,3 +268,49 @@ def test_a_plugin_that_exits_at_import_is_a_plugin_error_not_the_end_of_the_prog
     loaded = registry().load(refresh=True)
     assert [type(e) for e in loaded.plugin_errors] == [ThingPlugin]
     assert "SystemExit" in str(loaded.plugin_errors[0])
+
+
+def test_an_entry_point_may_name_a_decorated_metric_function_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent_eval.metrics.registry import METRICS, get_metric
+
+    site = tmp_path / "named_site"
+    site.mkdir()
+    (site / "mlrb_things_named.py").write_text(
+        textwrap.dedent('''
+            from agent_eval.metrics.registry import metric
+
+            @metric("lab_named", needs="nothing")
+            def lab_named(ctx, mspec):
+                """A lab metric its entry point names directly."""
+                return []
+        '''),
+        encoding="utf-8",
+    )
+    info = site / "named-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: named\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[agent_eval.metrics]\nnamed = mlrb_things_named:lab_named\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    try:
+        loaded = METRICS.load(refresh=True)
+        assert loaded.plugin_errors == []
+        assert get_metric("lab_named").description == "A lab metric its entry point names directly."
+    finally:
+        monkeypatch.undo()
+        sys.modules.pop("mlrb_things_named", None)
+        METRICS.load(refresh=True)
+
+
+def test_a_function_plugin_returning_no_items_is_one_plugin_error(site: Path) -> None:
+    install(site, "lab-str", "mlrb_things_str", """
+        def all_things():
+            return "apple"
+    """, target=":all_things")  # fmt: skip
+    loaded = registry().load(refresh=True)
+    assert len(loaded.plugin_errors) == 1
+    assert "returned str, not a Thing or a list of them" in str(loaded.plugin_errors[0])
+    assert len(loaded.problems) == 2  # the built-in's own, and this one: not one per character

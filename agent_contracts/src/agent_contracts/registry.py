@@ -40,6 +40,8 @@ class Contribution:
     origin: str
     """How problems name it (``module.function``)."""
     build: Builder
+    source: Any = None
+    """What the decorator was applied to (an entry point may name it directly); None: ``build``."""
 
 
 @dataclass
@@ -94,9 +96,12 @@ class Registry(Generic[T]):
 
     # ------------------------------------------------------------------ registering
 
-    def contribute(self, build: Builder, *, module: str, origin: str) -> Contribution:
-        """Register one builder (called by the decorators; the registry runs it when it loads)."""
-        contribution = Contribution(module=module, origin=origin, build=build)
+    def contribute(
+        self, build: Builder, *, module: str, origin: str, source: Any = None
+    ) -> Contribution:
+        """Register one builder (called by the decorators; the registry runs it when it loads);
+        ``source`` is the decorated object when it is not ``build`` itself."""
+        contribution = Contribution(module=module, origin=origin, build=build, source=source)
         self._contributions.append(contribution)
         self._loaded = None  # a module imported after loading adds to the next load
         return contribution
@@ -157,7 +162,8 @@ class Registry(Generic[T]):
                 for c in self._contributions
                 if _within(c.module, ep.module) or c.module in claimed
             ]
-            made = [] if any(c.build is obj for c in own) else self._items_of(obj)
+            named = any(obj is c.build or obj is c.source for c in own)
+            made = [] if named else self._items_of(obj)
         except (Exception, SystemExit) as exc:  # a plugin may fail in any way: name it
             loaded.plugin_errors.append(self._plugin_failure(label, ep.name, exc))
             return
@@ -174,7 +180,14 @@ class Registry(Generic[T]):
             return [obj]
         if callable(obj) and not isinstance(obj, type):
             result = obj()
-            return [result] if isinstance(result, self.item_type) else list(result)
+            if isinstance(result, self.item_type):
+                return [result]
+            if isinstance(result, list | tuple | set | frozenset):
+                return list(result)
+            raise TypeError(
+                f"returned {type(result).__name__}, not a {self.item_type.__name__} or a list "
+                "of them"
+            )
         return []
 
     def _build(self, c: Contribution, loaded: Loaded[T], *, label: str | None) -> None:
@@ -187,9 +200,10 @@ class Registry(Generic[T]):
             loaded.problems.append(f"{origin}: {exc}")
             return
         if not isinstance(item, self.item_type):
-            loaded.problems.append(
-                f"{origin}: returned {type(item).__name__}, not a {self.item_type.__name__}"
-            )
+            wrong = f"returned {type(item).__name__}, not a {self.item_type.__name__}"
+            if label is not None:
+                raise TypeError(wrong)  # a plugin's: a plugin error naming it
+            loaded.problems.append(f"{origin}: {wrong}")
             return
         self.add(loaded, item, origin)
 

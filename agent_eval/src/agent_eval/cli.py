@@ -286,8 +286,12 @@ def metrics_command(
     from rich.table import Table
 
     from agent_eval.metrics import available
+    from agent_eval.metrics.registry import METRICS
 
     found = available()
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    for problem in METRICS.load().problems:  # a plugin's clash with a built-in, say
+        err.print(f"warning: {problem}", style="yellow", markup=False)
     if as_json:
         rows = [
             {

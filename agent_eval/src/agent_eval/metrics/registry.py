@@ -151,6 +151,7 @@ def metric(
             lambda: registered,
             module=function.__module__,
             origin=f"{function.__module__}.{function.__qualname__}",
+            source=function,
         )
         return function
 
