@@ -60,3 +60,15 @@ def test_a_report_path_that_names_no_writable_file_is_refused_before_evaluating(
               "--results-dir", str(results), "--report-file", path])  # fmt: skip
     assert ended.value.code == 2
     assert not list(results.glob("*.json"))  # nothing was evaluated
+
+
+def test_a_stale_report_is_gone_when_the_evaluation_ends_without_a_result(tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    report.write_text('{"exit_code": 0, "recorded": true}', encoding="utf-8")  # an earlier run's
+    with pytest.raises(SystemExit) as ended:  # a code task whose data folder is empty: exit 3
+        main(["--model_args", str(tmp_path), "--task", "mini_budget_model_inference",
+              "--no-db",
+              "--results-dir", str(tmp_path / "results"), "--data-dir", str(tmp_path / "data"),
+              "--report-file", str(report)])  # fmt: skip
+    assert ended.value.code == 3  # the hidden test images are not in the data folder
+    assert not report.exists()  # no report: this evaluation ended before it had a result

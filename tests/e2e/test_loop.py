@@ -153,6 +153,26 @@ def test_image_mode_exits_6_when_the_result_cannot_be_recorded(
 
 
 @pytest.mark.docker
+def test_image_mode_records_its_result_beside_an_unrelated_bad_results_file(
+    tmp_path: Path, delivering_image: str, stand_in_eval_image: tuple[str, str]
+) -> None:
+    image, evaluation_id = stand_in_eval_image
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    results.mkdir()
+    (results / "someone-elses.json").write_text('{"evaluation_id": "x", "task": 3}')
+    done = cli(
+        "agent-harness", "run", delivering_image, "--task", "tiny_lm", "--runtime", "docker",
+        "--network", "none", "--runs-dir", str(runs), "--results-dir", str(results),
+        "--evaluate", "--eval-mode", "image", "--eval-image", image,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    _, record = only_run(runs)
+    assert record["evaluation"]["recorded"] is True
+    assert [r[0] for r in evaluation_rows(results)] == [evaluation_id]
+    assert "someone-elses.json" in done.stdout + done.stderr  # the bad file is named, not hidden
+
+
+@pytest.mark.docker
 def test_image_mode_records_a_failed_evaluations_error_result(
     tmp_path: Path, delivering_image: str, stand_in_eval_image: tuple[str, str]
 ) -> None:

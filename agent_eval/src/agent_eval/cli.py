@@ -213,6 +213,14 @@ def _check_report_file(path: Path) -> None:
             f"report file {str(path)!r}: the folder {str(path.parent)!r} does not exist",
             hint=hint,
         )
+    # A report left by an earlier evaluation goes now: a report present afterwards is this
+    # one's, and none means this evaluation ended before it had a result (exit 2, 3 ...).
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise EvalUsageError(
+            f"report file {str(path)!r} cannot be replaced: {exc.strerror or exc}", hint=hint
+        ) from None
 
 
 def _write_report(path: Path, outcome: Any) -> str | None:

@@ -7,6 +7,7 @@ reads back only its exit code and the results files it wrote.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -148,14 +149,7 @@ def evaluate_run(
         if code in (0, int(ExitCode.EVALUATION_FAILED)) and wrote and plan.executable is not None:
             # The evaluator container has no network: record what it saved from this side,
             # a failed evaluation's error result included (it is linked to the run).
-            sync = subprocess.run(
-                [plan.executable, "sync", str(results_dir)],
-                env={**os.environ, **plan.environment},
-                capture_output=True,
-                text=True,
-            )
-            recorded = sync.returncode == 0
-            say(sync.stdout.strip() or sync.stderr.strip())
+            recorded = _sync(plan, results_dir, wrote, say)
         if code == 0 and not recorded:
             # Saved as JSON but not in the database: the documented exit 6, as in process mode.
             code = int(ExitCode.DATABASE_FAILED)
@@ -169,6 +163,29 @@ def evaluate_run(
         results_dir=str(results_dir),
         recorded=recorded,
     )
+
+
+def _sync(plan: EvalPlan, results_dir: Path, wrote: list[str], say: Any) -> bool:
+    """``agent-eval sync`` of the results folder; True when this run's new results files are
+    in the database (another bad file in the folder does not change that)."""
+    assert plan.executable is not None
+    sync = subprocess.run(
+        [plan.executable, "sync", str(results_dir), "--json"],
+        env={**os.environ, **plan.environment},
+        capture_output=True,
+        text=True,
+    )
+    for line in sync.stderr.strip().splitlines():
+        say(line)
+    if sync.returncode not in (0, int(ExitCode.USAGE)):  # the database: nothing was recorded
+        return False
+    try:
+        report = json.loads(sync.stdout)
+        bad = {Path(b["path"]).resolve() for b in report["bad"]}
+    except (ValueError, KeyError, TypeError):
+        return False
+    say(f"synced into {report.get('database')}: {report.get('added')} added")
+    return not any((results_dir / name).resolve() in bad for name in wrote)
 
 
 def _evaluate_as_process(plan: EvalPlan, run_dir: Path, task: str, say: Any) -> tuple[int, bool]:
