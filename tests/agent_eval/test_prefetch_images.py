@@ -247,6 +247,44 @@ def test_an_interrupted_prefetch_leaves_no_partial_inputs_folder(
     assert sorted(p.name for p in inputs.parent.iterdir()) == ["test"]
 
 
+def test_a_failed_labels_write_keeps_the_old_inputs_and_labels(
+    hub: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agent_eval.prefetch as prefetch_module
+
+    task = "mini_budget_model_inference"
+    dataset, _ = _target(task)
+    _publish(hub, task, tmp_path, [f"old{i}" for i in range(4)])
+    data = tmp_path / "data"
+    _prefetch(task, data)
+    inputs = _images_of(task, data)
+    before = _tree(inputs)
+    labels_before = hf_split_path(data, dataset, None, "test").read_text()
+
+    _publish(hub, task, tmp_path, [f"new{i}" for i in range(6)])
+
+    def disk_full(path: Path, rows: Any) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(prefetch_module, "write_jsonl", disk_full)
+    with pytest.raises(OSError):
+        _prefetch(task, data)
+    # The images were set aside before the labels; the labels did not change, so the old,
+    # matching pair is back, and nothing else is left beside it.
+    assert _tree(inputs) == before
+    assert hf_split_path(data, dataset, None, "test").read_text() == labels_before
+    assert sorted(p.name for p in inputs.parent.iterdir()) == ["test"]
+
+
+def test_an_image_in_a_format_decoded_through_an_outside_program_is_refused() -> None:
+    from agent_eval.errors import DatasetFormatError
+    from agent_eval.prefetch import _encoded_image
+
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n"
+    with pytest.raises(DatasetFormatError, match="cannot be decoded"):
+        _encoded_image({"bytes": eps}, "x1", "example/budget (test)")
+
+
 @pytest.mark.parametrize("hostile", ["../x", "a/b", "..", ".hidden", "a\\b", ""])
 def test_an_image_id_that_is_not_a_safe_file_name_is_refused(
     hostile: str, hub: dict[str, Path], tmp_path: Path

@@ -191,6 +191,10 @@ IMAGE_EXTENSIONS = {
 """Image formats written as downloaded, with their file extension; any other is re-encoded as
 PNG."""
 
+DECODABLE_FORMATS = (*IMAGE_EXTENSIONS, "TGA", "ICO")
+"""Formats PIL may decode here: raster formats it reads itself (never EPS or PDF, which go
+through Ghostscript); others are refused as undecodable."""
+
 MAX_IMAGE_ID_CHARS = 200
 """Longest image id written as a file name (file systems allow 255 bytes with the extension)."""
 
@@ -260,7 +264,7 @@ def _encoded_image(value: Any, stem: str, where: str) -> tuple[bytes, str]:
     try:
         with warnings.catch_warnings():  # past MAX_IMAGE_PIXELS PIL only warns: refuse it too
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
+            with Image.open(io.BytesIO(data), formats=DECODABLE_FORMATS) as img:
                 img.load()  # decodable, not just a readable header
                 ext = IMAGE_EXTENSIONS.get(img.format or "")
                 if ext is not None:
@@ -294,6 +298,14 @@ def _write_images(ds: Any, column: str, stems: list[str], folder: Path, where: s
     return formats
 
 
+def _remove(path: Path) -> None:
+    """Remove a set-aside inputs folder, or the link that stood in its place."""
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _write_with_inputs(
     root: Path, ds: Any, dataset_id: str, split: str, labels: Path
 ) -> tuple[int, dict[str, Any]]:
@@ -314,24 +326,29 @@ def _write_with_inputs(
         *target.parent.glob(f".{target.name}.partial-*"),
         *target.parent.glob(f".{target.name}.old-*"),
     ]:
-        shutil.rmtree(stale, ignore_errors=True)  # left by a prefetch that was killed
+        _remove(stale)  # left by a prefetch that was killed
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     old: Path | None = None
+    labels_replaced = False
     try:
         formats = _write_images(ds, column, stems, staging / CODE_IMAGES_FOLDER, where)
         digest = files_sha256((f for f in staging.rglob("*") if f.is_file()), staging)
         staging.chmod(0o755)
-        if target.exists():
+        if target.exists() or target.is_symlink():
             old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
             target.rename(old)
-        count = write_jsonl(labels, _plain_rows(ds))
+        count = write_jsonl(labels, _plain_rows(ds))  # atomic: the old labels or the new
+        labels_replaced = True
         staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if old is not None and not labels_replaced:
+            old.rename(target)  # the labels did not change: the old pair stays whole
+            old = None
         raise
     finally:
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            _remove(old)
     return count, {
         "rows": len(stems),
         "folder": target.relative_to(root).as_posix(),
