@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,3 +107,38 @@ def test_full_text_set_is_complete_and_hashed(
     assert used.complete is True and result.data_subset is False
     text = eval_data_dir / "wikitext2" / "test.txt"
     assert used.sha256 == _independent_hash(eval_data_dir, [text])
+
+
+def test_data_fetched_at_another_commit_than_the_pinned_one_is_never_the_full_set(
+    tmp_path: Path,
+) -> None:
+    from types import SimpleNamespace
+
+    from agent_eval.datasets import record_fetched
+    from agent_eval.provenance import BUILTIN_SOURCES, record_use
+
+    text = tmp_path / "wikitext2" / "test.txt"
+    text.parent.mkdir()
+    text.write_text("the whole set", encoding="utf-8")
+    source = BUILTIN_SOURCES["wikitext2"]
+
+    def use(fetched: str | None) -> Any:
+        if fetched is not None:
+            record_fetched(tmp_path, "wikitext2", {"source": "wikitext", "revision": fetched})
+        ctx = SimpleNamespace(data_dir=tmp_path, limit=None, datasets={})
+        return record_use(
+            ctx,
+            source=source,
+            split="test",
+            files=[text],
+            examples=4358,
+            full_examples=4358,
+            used_by="perplexity",
+            manifest_key="wikitext2",
+        )
+
+    assert use(None).complete is True  # a folder laid out by hand: the pinned commit is assumed
+    assert use(source.revision).complete is True
+    other = use("0" * 40)
+    assert other.revision == source.revision and other.fetched_revision == "0" * 40
+    assert other.complete is False and other.details["revision_mismatch"] is True

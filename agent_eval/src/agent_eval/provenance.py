@@ -8,8 +8,8 @@ result ``data_subset: true``, which keeps it off the leaderboard like ``--limit`
 Revisions: the built-in evaluation sets below are pinned to Hub commits, which prefetch
 downloads; the specs' datasets carry a ``revision`` field, None where no commit is pinned yet
 (results then say ``revision: null``). When prefetch recorded it, the commit actually downloaded
-is in ``fetched_revision``: a data folder fetched at another commit than the pinned one shows
-there.
+is in ``fetched_revision``; a data folder fetched at another commit than the pinned one is not
+the spec's set: ``complete: false`` with ``details.revision_mismatch``, so never ranked.
 """
 
 from __future__ import annotations
@@ -124,12 +124,17 @@ def record_use(
     """
     if complete is None:
         complete = ctx.limit is None and (full_examples is None or examples >= full_examples)
+    fetched = fetched_revision(ctx.data_dir, manifest_key)
+    if source.revision is not None and fetched is not None and fetched != source.revision:
+        # Another commit's data is not the spec's set: kept in history, never ranked.
+        complete = False
+        details = {**(details or {}), "revision_mismatch": True}
     use = DatasetUse(
         id=source.id,
         config=source.config,
         split=split,
         revision=source.revision,
-        fetched_revision=fetched_revision(ctx.data_dir, manifest_key),
+        fetched_revision=fetched,
         examples=examples,
         full_examples=full_examples,
         complete=complete,
