@@ -259,6 +259,24 @@ def test_report_shows_values_units_arrows_constraints_score_and_path(
     assert "score:" in text and str(outcome.path) in text
 
 
+def test_report_says_the_primary_metric_was_not_asked_for_not_that_it_failed(
+    tiny_gpt2_dir: Path, eval_data_dir: Path, tmp_path: Path, make_spec: Callable[..., TaskSpec]
+) -> None:
+    spec = make_spec(
+        "x", [{"name": "parameters"}, {"name": "perplexity"}],
+        "perplexity",
+    )  # fmt: skip
+    options = dict(model_args=str(tiny_gpt2_dir), task="x", device="cpu", record=False,
+                   data_dir=eval_data_dir, results_dir=tmp_path / "r")  # fmt: skip
+    only = evaluate(EvalOptions(**options, metrics=["parameters"]), spec=spec)  # type: ignore[arg-type]
+    assert only.result.status == "ok" and only.exit_code == 0
+    buffer = io.StringIO()
+    render_result(only.result, Console(file=buffer, width=200, color_system=None), only.path)
+    text = buffer.getvalue()
+    assert "none: the primary metric perplexity was not computed (not among --metrics)" in text
+    assert "failed" not in text
+
+
 def test_metrics_command_names_what_is_not_measured_yet(unmeasured_metric: str) -> None:
     from typer.testing import CliRunner
 

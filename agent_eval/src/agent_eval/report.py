@@ -113,7 +113,7 @@ def summary(result: EvaluationResult, path: Path | None = None) -> Group:
             )
         )
     else:
-        lines.append(Text.assemble(("score: ", "bold"), ("none: the primary metric failed", "red")))
+        lines.append(Text.assemble(("score: ", "bold"), _no_score(result)))
     model = result.model
     lines.append(
         Text(
@@ -154,3 +154,12 @@ def render_result(result: EvaluationResult, console: Console, path: Path | None 
     if constraints is not None:
         console.print(constraints)
     console.print(Panel(summary(result, path), expand=False))
+
+
+def _no_score(result: EvaluationResult) -> tuple[str, str]:
+    """Why there is no score: the primary metric failed, or it was not asked for."""
+    primary = result.primary_metric
+    failed = any(e.stage in ("load", f"metric:{primary}") for e in result.errors)
+    if failed or result.status == "error":
+        return (f"none: the primary metric {primary} failed", "red")
+    return (f"none: the primary metric {primary} was not computed (not among --metrics)", "yellow")
