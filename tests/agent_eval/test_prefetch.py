@@ -61,3 +61,49 @@ def test_what_prefetch_fetches_is_what_the_metrics_declare() -> None:
     # Data that ships inside the evaluator is never fetched.
     assert needs(get_task("tiny_lm")) == []
     assert needs(get_task("digit_sums")) == []
+
+
+def test_a_hub_address_that_answers_but_serves_nothing_is_exit_3_not_a_traceback(
+    run_cli: Run, tmp_path: Path
+) -> None:
+    """A proxy or a wrong mirror: the connection opens, every request fails (HTTP 502)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    asked: list[str] = []
+
+    class BadGateway(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_error(502, "bad gateway")
+
+        do_HEAD = do_GET  # noqa: N815
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BadGateway)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    # A folder named like the dataset where prefetch is started: `datasets` would read it
+    # before the Hub, and it would become the evaluation data.
+    here = tmp_path / "here"
+    planted = here / "aps" / "super_glue"
+    planted.mkdir(parents=True)
+    (planted / "validation.jsonl").write_text('{"question": "planted?", "label": 1}\n')
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        proc = run_cli(
+            "prefetch", "--tasks", "mini_pile", "--data-dir", "data", cwd=here,
+            env={"HF_ENDPOINT": endpoint, "HF_HUB_ETAG_TIMEOUT": "2",
+                 "HF_HUB_DOWNLOAD_TIMEOUT": "2"},
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert "error: fetching" in proc.stderr and "failed" in proc.stderr
+    assert "HF_ENDPOINT" in proc.stderr  # the hint says what to check
+    assert any(p.startswith("/datasets/aps/super_glue/") for p in asked)  # the Hub, not ./aps
+    assert not (here / "data" / "superglue").exists()  # nothing laid out from the planted rows

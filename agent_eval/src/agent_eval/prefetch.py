@@ -7,6 +7,7 @@ reads the data folder (:mod:`agent_eval.datasets`).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -404,6 +405,20 @@ def check_hub_reachable(timeout_s: float = HUB_PROBE_TIMEOUT_S) -> None:
         )
 
 
+@contextlib.contextmanager
+def _hub_only() -> Iterator[None]:
+    """Run the downloads from an empty working folder: ``datasets`` reads a local folder named
+    like the dataset (``./cais/mmlu``) before the Hub, so one planted where prefetch runs
+    would become the evaluation data."""
+    previous = Path.cwd()
+    with tempfile.TemporaryDirectory(prefix="mlrb-prefetch-") as empty:
+        os.chdir(empty)
+        try:
+            yield
+        finally:
+            os.chdir(previous)
+
+
 def prefetch(tasks: list[str] | None, root: Path, *, log: Any = print) -> list[str]:
     """Download and lay out the evaluation data of these tasks (all tasks when None)."""
     from agent_eval.errors import HubUnreachableError
@@ -415,7 +430,8 @@ def prefetch(tasks: list[str] | None, root: Path, *, log: Any = print) -> list[s
     if not wanted:
         return done
     check_hub_reachable()
-    with online():
+    root = root.resolve()
+    with online(), _hub_only():
         for spec, kind, details in wanted:
             key = f"{kind}:{details['id']}:{details['split']}" if kind == "hf" else kind
             if details.get("code_inputs"):
@@ -446,6 +462,13 @@ def prefetch(tasks: list[str] | None, root: Path, *, log: Any = print) -> list[s
                     f"fetching {key} failed: {type(exc).__name__}: {exc}",
                     hint="check the network and run the same prefetch again (finished "
                     "datasets are kept)",
+                ) from None
+            except OSError as exc:  # the Hub answered wrongly (a proxy, a mirror), or the disk
+                raise HubUnreachableError(
+                    f"fetching {key} failed: {type(exc).__name__}: {exc}",
+                    hint="check that HF_ENDPOINT (or huggingface.co) serves this dataset at "
+                    "this revision, and the free space of the data folder; then run the same "
+                    "prefetch again (finished datasets are kept)",
                 ) from None
             done.append(key)
     return done
