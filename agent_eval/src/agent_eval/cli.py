@@ -96,21 +96,33 @@ def evaluate_command(
     ] = "auto",
     batch_size: Annotated[
         int | None,
-        typer.Option("--batch-size", help="Override the batch size the task pins."),
+        typer.Option(
+            "--batch-size", help="Override the batch size the task pins.", show_default="the task's"
+        ),
     ] = None,
     limit: Annotated[
         int | None,
         typer.Option(
             help="Quick check: samples per lm-eval task, windows for perplexity, rows for "
-            "generation (recorded in the result)."
+            "generation (recorded in the result).",
+            show_default="all",
         ),
     ] = None,
     metrics: Annotated[
         list[str] | None,
-        typer.Option("--metrics", help="Only these metrics (comma-separated or repeated)."),
+        typer.Option(
+            "--metrics",
+            help="Only these metrics (comma-separated or repeated).",
+            show_default="all of the task's",
+        ),
     ] = None,
     agent_label: Annotated[
-        str | None, typer.Option("--agent-label", help="Name of the agent on the leaderboard.")
+        str | None,
+        typer.Option(
+            "--agent-label",
+            help="Name of the agent on the leaderboard.",
+            show_default="the run's agent_label",
+        ),
     ] = None,
     no_db: Annotated[
         bool, typer.Option("--no-db", help="Write the JSON only; skip the database.")
@@ -258,7 +270,11 @@ def _write_report(path: Path, outcome: Any) -> str | None:
 def prefetch_command(
     tasks: Annotated[
         list[str] | None,
-        typer.Option("--tasks", help="Tasks whose data to fetch (comma-separated or repeated)."),
+        typer.Option(
+            "--tasks",
+            help="Tasks whose data to fetch (comma-separated or repeated).",
+            show_default="every task",
+        ),
     ] = None,
     data_dir: Annotated[
         Path | None,

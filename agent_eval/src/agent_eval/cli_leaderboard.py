@@ -41,11 +41,19 @@ EMPTY_MESSAGE = (
 
 def leaderboard_command(
     benchmark: Annotated[
-        str | None, typer.Option("--benchmark", "-b", help="Only this benchmark.")
+        str | None,
+        typer.Option(
+            "--benchmark", "-b", help="Only this benchmark.", show_default="every benchmark"
+        ),
     ] = None,
     task: Annotated[
         list[str] | None,
-        typer.Option("--task", "-t", help="Only these tasks (repeat; names or aliases)."),
+        typer.Option(
+            "--task",
+            "-t",
+            help="Only these tasks (repeat; names or aliases).",
+            show_default="every task",
+        ),
     ] = None,
     metric: Annotated[
         MetricChoice,
@@ -64,7 +72,9 @@ def leaderboard_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     html: Annotated[
         Path | None,
-        typer.Option("--html", help="Write one self-contained web page to this path."),
+        typer.Option(
+            "--html", help="Write one self-contained web page to this path.", show_default="none"
+        ),
     ] = None,
     results_dir: Annotated[
         Path | None,
@@ -132,7 +142,11 @@ def import_command(
     ] = None,
     builtin: Annotated[
         str | None,
-        typer.Option("--builtin", help="Import a reference file shipped with the product."),
+        typer.Option(
+            "--builtin",
+            help="Import a reference file shipped with the product.",
+            show_default="none",
+        ),
     ] = None,
     list_builtin: Annotated[
         bool, typer.Option("--list-builtin", help="List the shipped reference files and exit.")

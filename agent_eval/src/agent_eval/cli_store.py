@@ -66,7 +66,9 @@ def render_sync(report: SyncReport, console: Console) -> None:
 
 
 def history_command(
-    task: Annotated[str | None, typer.Option("--task", "-t", help="Only this task.")] = None,
+    task: Annotated[
+        str | None, typer.Option("--task", "-t", help="Only this task.", show_default="every task")
+    ] = None,
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=0, help="Newest N evaluations (0: all).")
     ] = 20,

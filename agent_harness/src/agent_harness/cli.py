@@ -40,7 +40,13 @@ def run_command(
     image: Annotated[str, typer.Argument(help="Agent image (a label under --runtime local).")],
     task: Annotated[str, typer.Option("--task", "-t", help="Task name.")],
     benchmark: Annotated[
-        str | None, typer.Option("--benchmark", "-b", help="Benchmark the task is asked under.")
+        str | None,
+        typer.Option(
+            "--benchmark",
+            "-b",
+            help="Benchmark the task is asked under.",
+            show_default="the task's own",
+        ),
     ] = None,
     agent_label: Annotated[
         str | None,
@@ -63,11 +69,21 @@ def run_command(
     ] = "proxy",
     budget_tokens: Annotated[
         int | None,
-        typer.Option("--budget-tokens", min=1, help="Model-API token budget (proxy only)."),
+        typer.Option(
+            "--budget-tokens",
+            min=1,
+            help="Model-API token budget (proxy only).",
+            show_default="no budget",
+        ),
     ] = None,
     budget_usd: Annotated[
         float | None,
-        typer.Option("--budget-usd", min=0.000001, help="Model-API cost budget in USD (proxy)."),
+        typer.Option(
+            "--budget-usd",
+            min=0.000001,
+            help="Model-API cost budget in USD (proxy).",
+            show_default="no budget",
+        ),
     ] = None,
     gpus: Annotated[
         str | None,
@@ -93,17 +109,21 @@ def run_command(
         ),
     ] = None,
     env_file: Annotated[
-        Path | None, typer.Option("--env-file", help="Dotenv file with the credentials.")
+        Path | None,
+        typer.Option("--env-file", help="Dotenv file with the credentials.", show_default="none"),
     ] = None,
     pass_env: Annotated[
         list[str] | None,
-        typer.Option("--pass-env", help="Pass this variable too (repeatable)."),
+        typer.Option(
+            "--pass-env", help="Pass this variable too (repeatable).", show_default="none"
+        ),
     ] = None,
     pass_env_unsafe: Annotated[
         list[str] | None,
         typer.Option(
             "--pass-env-unsafe",
             help="Pass a variable that replaces the image's own: PATH, LD_*, PYTHON* (repeatable).",
+            show_default="none",
         ),
     ] = None,
     runtime: Annotated[
@@ -112,7 +132,11 @@ def run_command(
     runs_dir: Annotated[Path, RUNS_DIR_OPTION] = Path("runs"),
     command: Annotated[
         str | None,
-        typer.Option("--command", help="Shell command run as the agent (local: required)."),
+        typer.Option(
+            "--command",
+            help="Shell command run as the agent (local: required).",
+            show_default="the image's command",
+        ),
     ] = None,
     network: Annotated[
         Network,

@@ -27,7 +27,13 @@ app = GuardedTyper(
 @app.command("list")
 def list_command(
     benchmark: Annotated[
-        str | None, typer.Option("--benchmark", "-b", help="Only the tasks of this benchmark.")
+        str | None,
+        typer.Option(
+            "--benchmark",
+            "-b",
+            help="Only the tasks of this benchmark.",
+            show_default="every benchmark",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agent_contracts.names import did_you_mean
+from agent_contracts.names import closest, did_you_mean
 from agent_contracts.registry import Loaded, Registry
 from agent_tasks.errors import (
     PluginError,
@@ -100,8 +100,10 @@ def resolve_task(name: str, benchmark: str | None = None) -> TaskSpec:
     mini = TASKS.find(MINI_PREFIX + spec.name)
     if mini is not None and mini.benchmark == benchmark:
         return mini
-    related = [s.name for s in list_tasks(benchmark) if spec.name in s.name]
-    suggestion = f"did you mean {', '.join(repr(r) for r in related)}? " if related else ""
+    names = [s.name for s in list_tasks(benchmark)]
+    # That benchmark's own variants of the task first (mlrc_llm_merging), else close spellings.
+    related = [n for n in names if spec.name in n] or closest(spec.name, names)
+    suggestion = f"{did_you_mean(spec.name, related)} " if related else ""
     raise UnknownTaskError(
         f"task {spec.name!r} is not part of benchmark {benchmark!r}",
         hint=f"{suggestion}{spec.name!r} belongs to {spec.benchmark!r}; "

@@ -62,7 +62,8 @@ def _go(
 BACKEND = typer.Option("--backend", help="local: this host; ray: a Ray cluster.")
 ADDRESS = typer.Option(
     "--address",
-    help="Ray cluster address (ray backend); default: a cluster started for this set.",
+    help="Ray cluster address (ray backend).",
+    show_default="a cluster started for this set",
 )
 JSON = typer.Option("--json", help="Print the cells as JSON at the end.")
 
