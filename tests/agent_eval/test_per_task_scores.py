@@ -339,3 +339,63 @@ def test_blimp_task_scores_what_the_models_likelihoods_say(
     assert blimp is not None and set(blimp.details["phenomena"]) == set(blimp_phenomena())
     (used,) = result.datasets
     assert used.examples == pairs and result.data_subset is True
+
+
+def independent_bits_per_byte(folder: Path, text: str, window: int, stride: int) -> float:
+    """Bits per byte of ``text`` as docs/metrics.md defines it, with plain torch.
+
+    The text's tokens follow one EOS (context only). Windows of ``window`` tokens start every
+    ``stride`` tokens; each scores only the tokens no earlier window scored, so every token of
+    the text is scored once. Total NLL in nats / ln 2 / UTF-8 bytes of the text.
+    """
+    import math
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    assert tok.decode(ids) == text, "the tokenizer must keep every byte"
+    seq = torch.tensor([tok.eos_token_id, *ids])
+    nll = torch.zeros((), dtype=torch.float64)
+    scored = 0
+    begin, first = 0, 1  # token 0 (the EOS) is never scored
+    while first < len(seq):
+        end = min(begin + window, len(seq))
+        with torch.no_grad():
+            logits = model(seq[begin:end].unsqueeze(0)).logits[0].double()
+        # logits[i] predicts token begin + i + 1: tokens first..end-1 need rows first-begin-1..
+        rows = logits[first - begin - 1 : end - begin - 1]
+        nll += torch.nn.functional.cross_entropy(rows, seq[first:end], reduction="sum")
+        scored += end - first
+        begin, first = begin + stride, end
+    assert scored == len(ids)
+    return float(nll) / math.log(2) / len(text.encode("utf-8"))
+
+
+def test_tiny_lm_scores_the_bits_per_byte_of_its_held_out_stories(
+    tiny_gpt2_dir: Path, eval_data_dir: Path, tmp_path: Path
+) -> None:
+    """tiny_lm's primary metric: the bundled held-out stories, window = the model's context."""
+    import agent_eval
+
+    spec = get_task("tiny_lm")
+    assert spec.primary_metric == "bits_per_byte"
+    assert spec.primary.params == {"dataset": "bundled:tiny_lm_heldout"}
+    heldout = Path(agent_eval.__file__).parent / "resources/bundled/tiny_lm_heldout/heldout.txt"
+    text = heldout.read_text(encoding="utf-8")
+    assert len(text.encode("utf-8")) == 30_090  # as the spec's dataset description says
+    # The tiny GPT-2 has 128 positions: windows of 128 tokens, stride 64 (half the window).
+    expected = independent_bits_per_byte(tiny_gpt2_dir, text, window=128, stride=64)
+    result, path = _run("tiny_lm", tiny_gpt2_dir, eval_data_dir, tmp_path)
+    _check_result("tiny_lm", result, path, expected)
+    got = result.metric("bits_per_byte")
+    assert got is not None
+    assert got.value == pytest.approx(expected, rel=1e-7)
+    assert got.details["max_length"] == 128 and got.details["stride"] == 64
+    assert got.details["bytes"] == 30_090 and got.details["complete"] is True
+    on_disk = json.loads(path.read_text("utf-8"))
+    (saved,) = [m for m in on_disk["metrics"] if m["name"] == "bits_per_byte"]
+    assert saved["value"] == pytest.approx(expected, rel=1e-7)
+    assert saved["unit"] == "bits/byte"

@@ -2,17 +2,22 @@
 
 ReCoRD's lm-eval code imports ``transformers.data.metrics`` (gone in transformers 5); the
 evaluator runs it with its own copies of the task functions. The values are checked against an
-independent computation from the model's own log-likelihoods of each choice.
+independent computation from the model's own log-likelihoods of each choice: every subtask's
+prompt, choices and gold answer are written out here by hand from lm-eval 0.4's task files.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
+from itertools import product
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agent_eval.datasets import write_jsonl
 from agent_eval.lm_eval_tasks import lm_eval_tasks_dir
 from agent_eval.loading import LoadedModel, load, resolve_deliverable
 from agent_eval.metrics.lm_eval_adapter import SUPERGLUE_TASKS
@@ -68,12 +73,83 @@ def _record_em(loaded: LoadedModel, rows: list[dict[str, Any]]) -> float:
     return total / len(rows)
 
 
-def _boolq_acc(loaded: LoadedModel, rows: list[dict[str, Any]]) -> float:
+def _boolq(row: dict[str, Any]) -> tuple[str, list[str], int]:
+    context = f"{row['passage']}\nQuestion: {row['question']}?\nAnswer:"
+    return context, [" no", " yes"], row["label"]
+
+
+def _cb(row: dict[str, Any]) -> tuple[str, list[str], int]:
+    context = f"{row['premise']}\nQuestion: {row['hypothesis']}. True, False, or Neither?\nAnswer:"
+    return context, [" True", " False", " Neither"], row["label"]
+
+
+def _copa(row: dict[str, Any]) -> tuple[str, list[str], int]:
+    # The premise loses its full stop and gains a connective; each choice is lower-cased at its
+    # first letter and carries its own leading space, after the usual one (two spaces in all).
+    connective = {"cause": "because", "effect": "therefore"}[row["question"]]
+    context = f"{row['premise'].strip()[:-1]} {connective}"
+    choices = [f"  {c[0].lower()}{c[1:]}" for c in (row["choice1"], row["choice2"])]
+    return context, choices, row["label"]
+
+
+def _multirc(row: dict[str, Any]) -> tuple[str, list[str], int]:
+    # lm-eval 0.4 lists the "yes" choice first and takes the label (1 = the answer is right) as
+    # the index of the gold choice, so a right answer's gold is "... no". That is its definition
+    # of the task, reproduced as is.
+    context = f"{row['paragraph']}\nQuestion: {row['question']}\nAnswer:"
+    asked = f" {row['answer']}\nIs the answer correct?"
+    return context, [f"{asked} yes", f"{asked} no"], row["label"]
+
+
+def _rte(row: dict[str, Any]) -> tuple[str, list[str], int]:
+    context = f"{row['premise']}\nQuestion: {row['hypothesis']} True or False?\nAnswer:"
+    return context, [" True", " False"], row["label"]
+
+
+def _wic(row: dict[str, Any]) -> tuple[str, list[str], int]:
+    word = row["sentence1"][row["start1"] : row["end1"]]
+    context = (
+        f"Sentence 1: {row['sentence1']}\nSentence 2: {row['sentence2']}\n"
+        f"Question: Is the word '{word}' used in the same way in the two sentences above?\n"
+        "Answer:"
+    )
+    return context, [" no", " yes"], row["label"]
+
+
+def _wsc(row: dict[str, Any]) -> tuple[str, list[str], int]:
+    # The pronoun (word span2_index of the text) is starred in the passage.
+    words = row["text"].split(" ")
+    assert words[row["span2_index"]] == row["span2_text"]
+    words[row["span2_index"]] = f"*{row['span2_text']}*"
+    passage = " ".join(words)
+    assert not re.search(r" [',.]|n't|[()\"]", passage), "lm-eval would detokenise this row"
+    context = (
+        f"Passage: {passage}\nQuestion: In the passage above, does the pronoun "
+        f'"*{row["span2_text"]}*" refer to "*{row["span1_text"]}*"?\nAnswer:'
+    )
+    return context, [" no", " yes"], row["label"]
+
+
+PROMPTS: dict[str, Callable[[dict[str, Any]], tuple[str, list[str], int]]] = {
+    "boolq": _boolq,
+    "cb": _cb,
+    "copa": _copa,
+    "multirc": _multirc,
+    "sglue_rte": _rte,
+    "wic": _wic,
+    "wsc": _wsc,
+}
+"""lm-eval task -> (context, continuations, gold index) of a row, written out from lm-eval
+0.4's super_glue task files: zero-shot, each choice after a one-space target delimiter."""
+
+
+def _accuracy(loaded: LoadedModel, task: str, rows: list[dict[str, Any]]) -> float:
+    """Share of rows whose most likely continuation (the first of equals) is the gold one."""
     hits = 0
     for row in rows:
-        context = f"{row['passage']}\nQuestion: {row['question']}?\nAnswer:"
-        scores = [_logprob(loaded, context, f" {c}") for c in ("no", "yes")]
-        hits += int(max(range(2), key=lambda i: (scores[i], -i)) == row["label"])
+        context, choices, gold = PROMPTS[task](row)
+        scores = [_logprob(loaded, context, c) for c in choices]
+        hits += int(max(range(len(scores)), key=lambda i: (scores[i], -i)) == gold)
     return hits / len(rows)
 
 
@@ -98,9 +174,11 @@ def test_every_subtask_scores_and_agrees_with_an_independent_computation(
     assert got["superglue_record"].value == pytest.approx(
         _record_em(loaded, _rows(eval_data_dir, "record"))
     )
-    assert got["superglue_boolq"].value == pytest.approx(
-        _boolq_acc(loaded, _rows(eval_data_dir, "boolq"))
-    )
+    assert set(PROMPTS) == set(SUPERGLUE_TASKS) - {"record"}
+    for name in PROMPTS:
+        assert got[f"superglue_{name}"].details["metric"] == "acc"
+        rows = _rows(eval_data_dir, SUPERGLUE_TASKS[name][0])
+        assert got[f"superglue_{name}"].value == pytest.approx(_accuracy(loaded, name, rows)), name
     # The chance level averages the same eight tasks: 1/k for accuracy, and ReCoRD's expected
     # exact match of a random candidate: row 1 has 4 distinct entities, 1 right; row 2 has 3,
     # 2 right ("Egypt", and "Sudan" = "the Sudan" once articles are dropped); row 3: all right.
@@ -111,6 +189,115 @@ def test_every_subtask_scores_and_agrees_with_an_independent_computation(
     assert set(per) == set(SUPERGLUE_TASKS)
     expected = (6 * 0.5 + 1 / 3 + record_chance) / 8
     assert got["superglue"].details["chance"] == pytest.approx(expected)
+
+
+def _varied_rows(data: Path) -> dict[str, list[dict[str, Any]]]:
+    """More rows per subtask (labels left out), crossed from the fixture rows' fields."""
+    get = {config: _rows(data, config) for config in ("boolq", "cb", "rte", "copa")}
+    boolq = [
+        {"passage": p["passage"], "question": q["question"]}
+        for p, q in product(get["boolq"], get["boolq"])
+    ]
+    pairs = [(r["premise"], r["hypothesis"]) for r in get["cb"] + get["rte"]]
+    crossed = [{"premise": p, "hypothesis": h} for (p, _), (_, h) in product(pairs, pairs)]
+    copa_choices = [r[k] for r in get["copa"] for k in ("choice1", "choice2")]
+    copa = [
+        {"premise": r["premise"], "question": q, "choice1": a, "choice2": b}
+        for r, q in product(get["copa"], ("cause", "effect"))
+        for a, b in zip(copa_choices, copa_choices[1:] + copa_choices[:1], strict=True)
+    ]
+    m = _rows(data, "multirc")[0]
+    multirc = [
+        {"paragraph": m["paragraph"], "question": m["question"], "answer": a}
+        for a in ("Two", "Five", "One", "Three", "black", "white", "Tom", "cats")
+    ]
+    sides = [
+        (r[f"sentence{i}"], r[f"start{i}"], r[f"end{i}"], r["word"])
+        for r in _rows(data, "wic")
+        for i in (1, 2)
+    ]
+    wic = [
+        {"word": w, "sentence1": s1, "start1": a, "end1": b, "sentence2": s2}
+        for (s1, a, b, w), (s2, *_) in product(sides, sides)
+        if s1 != s2
+    ]
+    # Any whole word but the first (lm-eval glues a starred first word to the next one) can
+    # stand as the starred "pronoun" (span2), and any other as the noun.
+    wsc = []
+    for r in _rows(data, "wsc.fixed"):
+        words = r["text"].split(" ")
+        plain = [i for i, w in enumerate(words) if w.isalpha() and i > 0][:6]
+        wsc += [
+            {**r, "span1_text": words[n], "span2_index": p, "span2_text": words[p]}
+            for n, p in product(plain[:3], plain)
+            if n != p
+        ]
+    varied = {
+        "boolq": boolq,
+        "cb": crossed[:12],
+        "rte": crossed[12:24],
+        "copa": copa,
+        "multirc": multirc,
+        "wic": wic,
+        "wsc.fixed": wsc,
+    }
+    return {c: [{**r, "idx": i} for i, r in enumerate(rows)] for c, rows in varied.items()}
+
+
+@pytest.mark.filterwarnings("ignore:F-score is ill-defined")  # CB's F1 with one class
+@pytest.mark.parametrize("seed", [1, 2])
+def test_every_subtask_prompt_is_the_one_written_here(
+    seed: int, eval_data_dir: Path, make_spec: Any, tiny_tokenizer: Any, tmp_path: Path
+) -> None:
+    """Each row's gold answer is set to the pick of the hand-written prompt: lm-eval must score
+    every subtask 1.0, so any row whose prompt or choices differ there (and flip) shows up.
+
+    The model has wide random weights, so its picks depend on the prompt; on the fixture rows
+    the shared tiny model answers the same to every row of a task, whatever the prompt.
+    Only validation files are written: no train split is needed at zero-shot.
+    """
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    config = GPT2Config(
+        vocab_size=len(tiny_tokenizer),
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        n_positions=128,
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=0,
+        initializer_range=3.0,
+    )
+    GPT2LMHeadModel(config).save_pretrained(tmp_path / "model")
+    tiny_tokenizer.save_pretrained(tmp_path / "model")
+    wide = load(resolve_deliverable(str(tmp_path / "model")), device="cpu")
+    varied = _varied_rows(eval_data_dir)
+    mixed = 0
+    for name, build in PROMPTS.items():
+        config_name = SUPERGLUE_TASKS[name][0]
+        picks = []
+        for row in varied[config_name]:
+            context, choices, _ = build({**row, "label": 0})
+            scores = sorted((_logprob(wide, context, c), -i) for i, c in enumerate(choices))
+            assert scores[-1][0] - scores[-2][0] > 1e-3, "a near tie: the pick is not robust"
+            picks.append(-scores[-1][1])
+        mixed += len(set(picks)) > 1
+        rows = [{**row, "label": p} for row, p in zip(varied[config_name], picks, strict=True)]
+        write_jsonl(tmp_path / "data" / "superglue" / config_name / "validation.jsonl", rows)
+    assert mixed >= 5, "the model gives one answer to every row of most tasks: a weak check"
+    glue = MetricSpec(
+        name="superglue",
+        label="SuperGLUE",
+        direction="higher",
+        params={"tasks": ",".join(PROMPTS), "num_fewshot": 0, "batch_size": 2},
+    )
+    spec = make_spec("glue", [glue.model_dump()])
+    ctx = MetricContext(spec=spec, data_dir=tmp_path / "data", loaded=wide)
+    got = {v.name: v.value for v in get_metric("superglue").function(ctx, glue)}
+    assert got == {"superglue": 1.0, **{f"superglue_{name}": 1.0 for name in PROMPTS}}
 
 
 def test_chance_is_scored_against_what_was_averaged(make_spec: Any) -> None:
@@ -184,11 +371,13 @@ def test_superglue_tasks_score_end_to_end(
     assert result.status == "ok", result.errors
     loaded = load(resolve_deliverable(str(tiny_gpt2_dir)), device="cpu")
     record = result.metric("superglue_record")
-    boolq = result.metric("superglue_boolq")
     head = result.metric("superglue")
-    assert record is not None and boolq is not None and head is not None
+    assert record is not None and head is not None
     assert record.value == pytest.approx(_record_em(loaded, _rows(eval_data_dir, "record")))
-    assert boolq.value == pytest.approx(_boolq_acc(loaded, _rows(eval_data_dir, "boolq")))
+    for name in PROMPTS:
+        got = result.metric(f"superglue_{name}")
+        rows = _rows(eval_data_dir, SUPERGLUE_TASKS[name][0])
+        assert got is not None and got.value == pytest.approx(_accuracy(loaded, name, rows)), name
     subtasks = [result.metric(f"superglue_{n}") for n in SUPERGLUE_TASKS]
     assert head.value == pytest.approx(sum(v.value for v in subtasks if v) / len(SUPERGLUE_TASKS))
     chance = (6 * 0.5 + 1 / 3 + chance_em(_rows(eval_data_dir, "record"))) / 8

@@ -230,17 +230,19 @@ def superglue_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suit
             _record_task(folder, data)
             continue
         yaml_dir = SUPERGLUE_YAML.get(name, name)
-        _dump(
-            folder / f"{name}.yaml",
-            {
-                "include": str(lm_eval_tasks_dir() / "super_glue" / yaml_dir / "default.yaml"),
-                "task": name,
-                "tag": [],
-                "dataset_path": "json",
-                "dataset_name": None,
-                "dataset_kwargs": {"data_files": data},
-            },
-        )
+        task: dict[str, Any] = {
+            "include": str(lm_eval_tasks_dir() / "super_glue" / yaml_dir / "default.yaml"),
+            "task": name,
+            "tag": [],
+            "dataset_path": "json",
+            "dataset_name": None,
+            "dataset_kwargs": {"data_files": data},
+        }
+        if "train" not in data:
+            # lm-eval's file names a train split; with no train file it fails (KeyError) even
+            # at zero-shot, so the data folder's validation split serves alone.
+            task["training_split"] = None
+        _dump(folder / f"{name}.yaml", task)
     from agent_eval.provenance import SUPERGLUE_VALIDATION_ROWS
 
     configs = [SUPERGLUE_TASKS[n][0] for n in names]
