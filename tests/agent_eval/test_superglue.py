@@ -93,12 +93,11 @@ def _copa(row: dict[str, Any]) -> tuple[str, list[str], int]:
 
 
 def _multirc(row: dict[str, Any]) -> tuple[str, list[str], int]:
-    # lm-eval 0.4 lists the "yes" choice first and takes the label (1 = the answer is right) as
-    # the index of the gold choice, so a right answer's gold is "... no". That is its definition
-    # of the task, reproduced as is.
+    # label 1: the answer is right, so its gold is "... yes" (lm-eval 0.4's own task file lists
+    # "yes" first and would make it "no"; the evaluator corrects that order).
     context = f"{row['paragraph']}\nQuestion: {row['question']}\nAnswer:"
     asked = f" {row['answer']}\nIs the answer correct?"
-    return context, [f"{asked} yes", f"{asked} no"], row["label"]
+    return context, [f"{asked} no", f"{asked} yes"], row["label"]
 
 
 def _rte(row: dict[str, Any]) -> tuple[str, list[str], int]:

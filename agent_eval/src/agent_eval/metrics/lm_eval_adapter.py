@@ -40,6 +40,12 @@ SUPERGLUE_TASKS = {
 }
 """lm-eval task name -> (data folder, metric used as its accuracy) for super-glue-lm-eval-v1."""
 SUPERGLUE_YAML = {"sglue_rte": "rte", "wsc": "wsc"}
+MULTIRC_CHOICES = (
+    "['''{{answer}}\\nIs the answer correct? no''', '''{{answer}}\\nIs the answer correct? yes''']"
+)
+"""MultiRC's choices, "no" first: ``label`` 1 means the answer is right, and lm-eval takes it as
+the index of the gold choice, but its 0.4 task file lists "yes" first, so a right answer would be
+scored as "no" (the inversion its old harness fixed in PR #243). Same prompts, gold corrected."""
 SUPERGLUE_CHOICES = {"cb": 3}
 """Answer choices per SuperGLUE task where not two (chance level of its accuracy: 1/k)."""
 BOOTSTRAP_ITERS = 1000
@@ -238,6 +244,8 @@ def superglue_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suit
             "dataset_name": None,
             "dataset_kwargs": {"data_files": data},
         }
+        if name == "multirc":
+            task["doc_to_choice"] = MULTIRC_CHOICES
         if "train" not in data:
             # lm-eval's file names a train split; with no train file it fails (KeyError) even
             # at zero-shot, so the data folder's validation split serves alone.
