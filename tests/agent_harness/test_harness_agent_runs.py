@@ -177,3 +177,22 @@ def test_submission_naming_a_file_is_recorded_as_rejected(runs_dir: Path) -> Non
     assert record.status == "completed" and record.deliverable is None
     assert "is a file" in (record.deliverable_rejected or "")
     assert "deliverable rejected" in console
+
+
+def test_a_run_record_the_evaluator_would_refuse_is_never_written(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from agent_contracts.run_record import Limits, RunRecord
+    from agent_harness.records import write_record
+
+    good = RunRecord(
+        run_id="r1", task="tiny_lm", benchmark="smoke", task_version="0.1.0", image="x",
+        runtime="local", provider="none", gpus=[], started_at="2026-11-22T11:30:00.000Z",
+        deadline=1.0, limits=Limits(time_limit_s=60, grace_s=1), harness_pid=1, host="h",
+    )  # fmt: skip
+    write_record(tmp_path, good)
+    before = (tmp_path / "run.json").read_text()
+    bad = good.model_copy(update={"status": "finished-ish"})  # model_copy validates nothing
+    with pytest.raises(ValidationError):
+        write_record(tmp_path, bad)
+    assert (tmp_path / "run.json").read_text() == before  # the good record stays

@@ -173,6 +173,35 @@ def test_image_mode_records_its_result_beside_an_unrelated_bad_results_file(
 
 
 @pytest.mark.docker
+def test_an_evaluator_container_the_engine_refuses_is_exit_3_and_recorded(
+    tmp_path: Path, delivering_image: str, docker_client: Any
+) -> None:
+    broken = "mlrb-test/e2e-broken-evaluator:latest"
+    context = tmp_path / "broken"
+    context.mkdir()
+    (context / "README").write_text("an image whose entrypoint does not exist\n")
+    (context / "Dockerfile").write_text('FROM scratch\nCOPY README /README\nENTRYPOINT ["/nope"]\n')
+    docker_client.images.build(path=str(context), tag=broken, network_mode="none", rm=True)
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    done = cli(
+        "agent-harness", "run", delivering_image, "--task", "tiny_lm", "--runtime", "docker",
+        "--network", "none", "--runs-dir", str(runs), "--results-dir", str(results),
+        "--evaluate", "--eval-mode", "image", "--eval-image", broken,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    run_dir, record = only_run(runs)
+    link = record["evaluation"]
+    assert link["exit_code"] == 3 and link["recorded"] is False and link["results"] == []
+    assert "the evaluator container did not start" in link["message"]
+    assert record["status"] == "completed"  # the agent's own run is unchanged
+    left = docker_client.containers.list(
+        all=True, filters={"label": f"mlrb.evaluates={run_dir.name}"}
+    )
+    assert left == []  # the refused container is not left behind
+
+
+@pytest.mark.docker
 def test_image_mode_records_a_failed_evaluations_error_result(
     tmp_path: Path, delivering_image: str, stand_in_eval_image: tuple[str, str]
 ) -> None:

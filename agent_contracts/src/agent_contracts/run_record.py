@@ -148,6 +148,8 @@ class EvaluationLink(BaseModel):
     """Folder the results went to."""
     recorded: bool
     """Whether the result reached the database."""
+    message: str | None = None
+    """Why the evaluator could not run at all (its container refused), else None."""
 
 
 class RunRecord(BaseModel):

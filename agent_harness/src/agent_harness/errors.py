@@ -37,6 +37,10 @@ class EngineNotReadyError(HarnessError):
     exit_code = ExitCode.ENVIRONMENT
 
 
+class EvaluatorNotStartedError(EngineNotReadyError):
+    """The engine refused the evaluator's container (exit 3, as for the agent's own)."""
+
+
 class ImageError(HarnessError):
     """The agent image is neither present nor pullable (exit 3)."""
 

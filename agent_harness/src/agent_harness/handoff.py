@@ -22,7 +22,7 @@ from agent_contracts.errors import ExitCode
 from agent_contracts.results import EvaluationReport
 from agent_contracts.run_record import EvaluationLink
 from agent_harness.choices import EvalModeChoice
-from agent_harness.errors import EngineNotReadyError, HarnessError
+from agent_harness.errors import EngineNotReadyError, EvaluatorNotStartedError
 from agent_harness.gpus import GpuSelection
 
 DEFAULT_EVAL_IMAGE = "mlrb/agent-eval:latest"
@@ -143,7 +143,18 @@ def evaluate_run(
     before = {p.name for p in results_dir.glob("*.json")}
     if plan.mode == "image":
         assert client is not None and plan.image is not None
-        code = _evaluate_in_image(plan, run_dir, task, gpus, client, say)
+        try:
+            code = _evaluate_in_image(plan, run_dir, task, gpus, client, say)
+        except EvaluatorNotStartedError as exc:  # recorded in run.json like any other outcome
+            say(f"error: {exc.message}")
+            return EvaluationLink(
+                mode=plan.mode,
+                image=plan.image,
+                exit_code=int(exc.exit_code),
+                results_dir=str(results_dir),
+                recorded=False,
+                message=exc.message,
+            )
         recorded = False
         wrote = _new_results(results_dir, before)
         if code in (0, int(ExitCode.EVALUATION_FAILED)) and wrote and plan.executable is not None:
@@ -253,7 +264,13 @@ def _evaluate_in_image(
     try:
         container = client.containers.run(**settings)
     except Exception as exc:  # the engine's own errors are many; report the message
-        raise HarnessError(f"the evaluator container did not start: {exc}") from exc
+        # A container created but refused at start stays behind unless removed here.
+        with contextlib.suppress(Exception):
+            for left in client.containers.list(
+                all=True, filters={"label": f"mlrb.evaluates={run_dir.name}"}
+            ):
+                left.remove(force=True)
+        raise EvaluatorNotStartedError(f"the evaluator container did not start: {exc}") from exc
     try:
         for chunk in container.logs(stream=True, follow=True):
             say(chunk.decode("utf-8", "replace").rstrip("\n"))

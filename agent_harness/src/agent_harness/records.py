@@ -75,10 +75,16 @@ def hostname() -> str:
 
 
 def write_record(run_dir: Path, record: RunRecord) -> Path:
-    """Write run.json atomically (a temporary file renamed over the old one)."""
+    """Write run.json atomically (a temporary file renamed over the old one).
+
+    The record is validated as the evaluator will read it: ``model_copy(update=...)`` checks
+    nothing, so a wrongly typed update fails here, loudly, not as a run.json the evaluator
+    refuses later."""
+    data = record.model_dump(mode="json")
+    RunRecord.model_validate(data)
     target = run_dir / RUN_FILE
     tmp = run_dir / f".{RUN_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(record.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     tmp.replace(target)
     return target
 
