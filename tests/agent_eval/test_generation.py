@@ -99,7 +99,11 @@ def test_math_reasoning_scores_on_a_256_position_model(
     assert bleu.details["new_tokens_capped"] == 3
     assert bleu.details["prompts_truncated"] == 1  # only the long proof is cut
     (used,) = result.datasets  # provenance: the held-out rows, three of the spec's 400
-    assert (used.id, used.split, used.revision) == (held.id, bleu_spec.params["split"], None)
+    assert (used.id, used.split, used.revision) == (
+        held.id,
+        bleu_spec.params["split"],
+        held.revision,
+    )
     assert used.examples == 3 and used.full_examples == 400
     assert used.complete is False and result.data_subset is True
     assert set(used.used_by) == {"bleu", "rouge_l"}

@@ -6,7 +6,10 @@ tasks are scaled-down variants of these.
 
 from __future__ import annotations
 
+from typing import Any
+
 from agent_tasks.catalogue.assets import assets_of, prompt_of
+from agent_tasks.catalogue.revisions import hub_revision
 from agent_tasks.registry import task
 from agent_tasks.spec import (
     AllowedDtypesConstraint,
@@ -255,63 +258,70 @@ TWE_ANCHORS = ScoreAnchors(
 
 # ----------------------------------------------------------------------------- data
 
-MINIPILE = DatasetSpec(
-    id=f"{ORG}/minipile",
+
+def hub_dataset(name: str, **fields: Any) -> DatasetSpec:
+    """A dataset of the benchmark's Hub organisation, at its pinned commit (once pinned)."""
+    dataset_id = f"{ORG}/{name}"
+    return DatasetSpec(id=dataset_id, revision=hub_revision(dataset_id), **fields)
+
+
+MINIPILE = hub_dataset(
+    "minipile",
     splits={"train": 1_000_000, "validation": 500, "test": 10_000},
     columns=("text",),
     description="MiniPile: a 1M-document, diverse subset of The Pile.",
 )
-BABYLM = DatasetSpec(
-    id=f"{ORG}/babylm",
+BABYLM = hub_dataset(
+    "babylm",
     splits={"train": 6, "dev": 6, "test": 6},
     columns=("filename", "content"),
     description="BabyLM Strict-Small: each row is one whole corpus file (child-directed "
     "speech, dialogue, subtitles, children's books, Wikipedia ...); about 10M words in train.",
 )
-EDGE_C4 = DatasetSpec(
-    id=f"{ORG}/edge_llm_training",
+EDGE_C4 = hub_dataset(
+    "edge_llm_training",
     config="c4_combined_dataset",
     splits={"train": 989_000},
     columns=("text",),
     description="English web text from C4.",
 )
-EDGE_ALPACA = DatasetSpec(
-    id=f"{ORG}/edge_llm_training",
+EDGE_ALPACA = hub_dataset(
+    "edge_llm_training",
     config="alpaca_cleaned",
     splits={"train": 51_760},
     columns=("output", "input", "instruction"),
     description="Cleaned Alpaca instruction data.",
 )
-MERGING_XSUM = DatasetSpec(
-    id=f"{ORG}/llm_merging",
+MERGING_XSUM = hub_dataset(
+    "llm_merging",
     config="xsum",
     splits={"train": 200},
     columns=("input", "target"),
     description="Validation rows for summarisation: check a merge and tune its coefficients.",
 )
-MERGING_COSMOSQA = DatasetSpec(
-    id=f"{ORG}/llm_merging",
+MERGING_COSMOSQA = hub_dataset(
+    "llm_merging",
     config="cosmosqa",
     splits={"train": 500},
     columns=("input", "target", "answer_choices", "label"),
     description="Validation rows for commonsense reading comprehension (multiple choice).",
 )
-MATH = DatasetSpec(
-    id=f"{ORG}/math_reasoning_autoformalization_track",
+MATH = hub_dataset(
+    "math_reasoning_autoformalization_track",
     splits={"train": 3_963},
     columns=("name", "informal_statement", "informal_proof", "formal_proof"),
     description="Informal statements and proofs with their Lean 3 formalisations. The last "
     "400 rows of the train split are held out for scoring (see the rules).",
 )
-BUDGET_TRAIN = DatasetSpec(
-    id=f"{ORG}/budget_model_train",
+BUDGET_TRAIN = hub_dataset(
+    "budget_model_train",
     splits={"train": 102_512, "val": 25_628},
     columns=("image", "image_id", "class"),
     description="ImageNet-100 images with their class. The dataset's test split is for "
     "scoring only.",
 )
-BUDGET_INFERENCE = DatasetSpec(
-    id=f"{ORG}/budget_model_inference",
+BUDGET_INFERENCE = hub_dataset(
+    "budget_model_inference",
     splits={"train": 28_000},
     columns=("image", "image_id", "digit_sum"),
     description="UltraMNIST images, each holding 3 to 5 handwritten digits of very different "
@@ -730,6 +740,7 @@ def math_reasoning() -> TaskSpec:
             datasets=(
                 DatasetSpec(
                     id=MATH.id,
+                    revision=MATH.revision,
                     splits={MATH_HELDOUT_SPLIT: 400},
                     columns=MATH.columns,
                     description="The held-out rows, with their reference formal proofs; "
@@ -795,6 +806,7 @@ def budget_model_training() -> TaskSpec:
             datasets=(
                 DatasetSpec(
                     id=dataset,
+                    revision=hub_revision(dataset),
                     splits={"test": 5_000},
                     columns=("image", "image_id", "class"),
                     description="Test images written to DIR/test/<image_id>.<ext>; labels kept "
@@ -850,6 +862,7 @@ def budget_model_inference() -> TaskSpec:
             datasets=(
                 DatasetSpec(
                     id=dataset,
+                    revision=hub_revision(dataset),
                     splits={"test": 2_800},
                     columns=("image", "image_id", "digit_sum"),
                     description="Test images written to DIR/test/<image_id>.<ext>; labels kept "
