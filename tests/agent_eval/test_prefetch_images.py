@@ -267,8 +267,11 @@ def test_a_failed_labels_write_keeps_the_old_inputs_and_labels(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(prefetch_module, "write_jsonl", disk_full)
-    with pytest.raises(OSError):
+    from agent_eval.errors import FetchError
+
+    with pytest.raises(FetchError, match="No space left on device") as failed:
         _prefetch(task, data)
+    assert failed.value.exit_code == 3 and "free space" in (failed.value.hint or "")
     # The images were set aside before the labels; the labels did not change, so the old,
     # matching pair is back, and nothing else is left beside it.
     assert _tree(inputs) == before

@@ -31,6 +31,13 @@ class HubUnreachableError(EvalError):
     exit_code = ExitCode.ENVIRONMENT
 
 
+class FetchError(EvalError):
+    """``prefetch`` reached the Hub but a dataset could not be fetched or laid out: the Hub (or a
+    proxy, a mirror) answered wrongly, or the data folder could not be written (exit 3)."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
 class DatasetFormatError(EvalError):
     """A fetched dataset cannot be laid out as its task needs (no image column, an image id
     that is not a safe file name, a repeated id, an unreadable image); nothing is written."""

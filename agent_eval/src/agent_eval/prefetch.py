@@ -421,7 +421,7 @@ def _hub_only() -> Iterator[None]:
 
 def prefetch(tasks: list[str] | None, root: Path, *, log: Any = print) -> list[str]:
     """Download and lay out the evaluation data of these tasks (all tasks when None)."""
-    from agent_eval.errors import HubUnreachableError
+    from agent_eval.errors import FetchError, HubUnreachableError
     from agent_tasks.registry import get_task, list_tasks
 
     specs = [get_task(t) for t in tasks] if tasks else list_tasks()
@@ -464,7 +464,7 @@ def prefetch(tasks: list[str] | None, root: Path, *, log: Any = print) -> list[s
                     "datasets are kept)",
                 ) from None
             except OSError as exc:  # the Hub answered wrongly (a proxy, a mirror), or the disk
-                raise HubUnreachableError(
+                raise FetchError(
                     f"fetching {key} failed: {type(exc).__name__}: {exc}",
                     hint="check that HF_ENDPOINT (or huggingface.co) serves this dataset at "
                     "this revision, and the free space of the data folder; then run the same "
