@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,12 +55,14 @@ def thing(build):  # the decorator a package would define over its registry
     return build
 
 
-def install(site: Path, dist: str, module: str, source: str, target: str = "") -> None:
+def install(
+    site: Path, dist: str, module: str, source: str, target: str = "", group: str = GROUP
+) -> None:
     (site / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
     info = site / f"{dist.replace('-', '_')}-0.1.0.dist-info"  # the folder name's own rule
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1.0\n")
-    (info / "entry_points.txt").write_text(f"[{GROUP}]\n{dist} = {module}{target}\n")
+    (info / "entry_points.txt").write_text(f"[{group}]\n{dist} = {module}{target}\n")
 
 
 BUILTIN = """
@@ -199,45 +202,48 @@ def test_a_script_may_register_its_own_item_and_withdraw_it(site: Path) -> None:
         registry().get("grape")
 
 
-def test_a_metric_plugin_cannot_replace_a_builtin_metric(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from agent_eval.metrics.registry import METRICS, get_metric
+@pytest.fixture
+def metric_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Installs metric plugins (real entry points) for one test; the registry forgets them after."""
+    from agent_eval.metrics.registry import METRICS
 
     site = tmp_path / "metric_site"
     site.mkdir()
-    (site / "mlrb_things_metric.py").write_text(
-        textwrap.dedent('''
-            from agent_eval.metrics.registry import metric
-
-            @metric("parameters", needs="nothing")
-            def parameters(ctx, mspec):
-                """An impostor parameter count."""
-                return []
-        '''),
-        encoding="utf-8",
-    )
-    info = site / "impostor-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: impostor\nVersion: 0.1.0\n")
-    (info / "entry_points.txt").write_text("[agent_eval.metrics]\nimpostor = mlrb_things_metric\n")
     monkeypatch.syspath_prepend(str(site))
-    try:
-        loaded = METRICS.load(refresh=True)
-        assert not get_metric("parameters").description.startswith("An impostor")
-        assert any("metric name 'parameters' is already registered" in p for p in loaded.problems)
-        from typer.testing import CliRunner
+    modules: list[str] = []
 
-        from agent_eval.cli import app
+    def install_metric(dist: str, module: str, source: str, target: str = "") -> None:
+        install(site, dist, module, source, target, group="agent_eval.metrics")
+        modules.append(module)
 
-        listed = CliRunner().invoke(app, ["metrics", "--json"])
-        assert listed.exit_code == 0, listed.output
-        assert "warning: metric plugin 'impostor'" in listed.stderr
-        assert "metric name 'parameters' is already registered" in listed.stderr
-    finally:
-        monkeypatch.undo()
-        sys.modules.pop("mlrb_things_metric", None)
-        METRICS.load(refresh=True)
+    yield install_metric
+    monkeypatch.undo()
+    for module in modules:
+        sys.modules.pop(module, None)
+    METRICS.load(refresh=True)
+
+
+def test_a_metric_plugin_cannot_replace_a_builtin_metric(metric_site: Any) -> None:
+    from typer.testing import CliRunner
+
+    from agent_eval.cli import app
+    from agent_eval.metrics.registry import METRICS, get_metric
+
+    metric_site("impostor", "mlrb_things_metric", '''
+        from agent_eval.metrics.registry import metric
+
+        @metric("parameters", needs="nothing")
+        def parameters(ctx, mspec):
+            """An impostor parameter count."""
+            return []
+    ''')  # fmt: skip
+    loaded = METRICS.load(refresh=True)
+    assert not get_metric("parameters").description.startswith("An impostor")
+    assert any("metric name 'parameters' is already registered" in p for p in loaded.problems)
+    listed = CliRunner().invoke(app, ["metrics", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert "warning: metric plugin 'impostor'" in listed.stderr
+    assert "metric name 'parameters' is already registered" in listed.stderr
 
 
 def test_a_plugin_whose_builders_live_in_a_module_its_entry_point_imports_counts_at_once(
@@ -270,39 +276,20 @@ def test_a_plugin_that_exits_at_import_is_a_plugin_error_not_the_end_of_the_prog
     assert "SystemExit" in str(loaded.plugin_errors[0])
 
 
-def test_an_entry_point_may_name_a_decorated_metric_function_itself(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_entry_point_may_name_a_decorated_metric_function_itself(metric_site: Any) -> None:
     from agent_eval.metrics.registry import METRICS, get_metric
 
-    site = tmp_path / "named_site"
-    site.mkdir()
-    (site / "mlrb_things_named.py").write_text(
-        textwrap.dedent('''
-            from agent_eval.metrics.registry import metric
+    metric_site("named", "mlrb_things_named", '''
+        from agent_eval.metrics.registry import metric
 
-            @metric("lab_named", needs="nothing")
-            def lab_named(ctx, mspec):
-                """A lab metric its entry point names directly."""
-                return []
-        '''),
-        encoding="utf-8",
-    )
-    info = site / "named-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: named\nVersion: 0.1.0\n")
-    (info / "entry_points.txt").write_text(
-        "[agent_eval.metrics]\nnamed = mlrb_things_named:lab_named\n"
-    )
-    monkeypatch.syspath_prepend(str(site))
-    try:
-        loaded = METRICS.load(refresh=True)
-        assert loaded.plugin_errors == []
-        assert get_metric("lab_named").description == "A lab metric its entry point names directly."
-    finally:
-        monkeypatch.undo()
-        sys.modules.pop("mlrb_things_named", None)
-        METRICS.load(refresh=True)
+        @metric("lab_named", needs="nothing")
+        def lab_named(ctx, mspec):
+            """A lab metric its entry point names directly."""
+            return []
+    ''', target=":lab_named")  # fmt: skip
+    loaded = METRICS.load(refresh=True)
+    assert loaded.plugin_errors == []
+    assert get_metric("lab_named").description == "A lab metric its entry point names directly."
 
 
 def test_a_function_plugin_returning_no_items_is_one_plugin_error(site: Path) -> None:

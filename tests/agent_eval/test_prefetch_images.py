@@ -207,12 +207,11 @@ def test_images_keep_their_format_and_a_new_prefetch_replaces_the_folder(
     assert _tree(_images_of(task, data)) == {"test", "test/x1.png", "test/x2.png"}
 
 
-def test_an_interrupted_prefetch_leaves_no_partial_inputs_folder(
-    hub: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import agent_eval.prefetch as prefetch_module
-
-    task = "mini_budget_model_inference"
+def _old_pair_then_new_release(
+    hub: dict[str, Path], tmp_path: Path, task: str
+) -> tuple[Path, Path, set[str], str]:
+    """A data folder prefetched from 4 images, then a new release of 6 on the Hub: the data
+    folder, its inputs folder, that folder's files and the labels' text before the next prefetch."""
     dataset, _ = _target(task)
     _publish(hub, task, tmp_path, [f"old{i}" for i in range(4)])
     data = tmp_path / "data"
@@ -220,8 +219,18 @@ def test_an_interrupted_prefetch_leaves_no_partial_inputs_folder(
     inputs = _images_of(task, data)
     before = _tree(inputs)
     labels_before = hf_split_path(data, dataset, None, "test").read_text()
-
     _publish(hub, task, tmp_path, [f"new{i}" for i in range(6)])
+    return data, inputs, before, labels_before
+
+
+def test_an_interrupted_prefetch_leaves_no_partial_inputs_folder(
+    hub: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agent_eval.prefetch as prefetch_module
+
+    task = "mini_budget_model_inference"
+    data, inputs, before, labels_before = _old_pair_then_new_release(hub, tmp_path, task)
+    labels = hf_split_path(data, _target(task)[0], None, "test")
     real = prefetch_module._encoded_image
     written: list[str] = []
 
@@ -236,7 +245,7 @@ def test_an_interrupted_prefetch_leaves_no_partial_inputs_folder(
         _prefetch(task, data)
     # The complete old folder and its labels are untouched; the half-written one is gone.
     assert _tree(inputs) == before
-    assert hf_split_path(data, dataset, None, "test").read_text() == labels_before
+    assert labels.read_text() == labels_before
     assert _tree(inputs.parent) == {"test", *(f"test/{p}" for p in before)}
 
     # A staging folder left by a killed prefetch never counts as the inputs.
@@ -253,15 +262,8 @@ def test_a_failed_labels_write_keeps_the_old_inputs_and_labels(
     import agent_eval.prefetch as prefetch_module
 
     task = "mini_budget_model_inference"
-    dataset, _ = _target(task)
-    _publish(hub, task, tmp_path, [f"old{i}" for i in range(4)])
-    data = tmp_path / "data"
-    _prefetch(task, data)
-    inputs = _images_of(task, data)
-    before = _tree(inputs)
-    labels_before = hf_split_path(data, dataset, None, "test").read_text()
-
-    _publish(hub, task, tmp_path, [f"new{i}" for i in range(6)])
+    data, inputs, before, labels_before = _old_pair_then_new_release(hub, tmp_path, task)
+    labels = hf_split_path(data, _target(task)[0], None, "test")
 
     def disk_full(path: Path, rows: Any) -> int:
         raise OSError(28, "No space left on device")
@@ -275,7 +277,7 @@ def test_a_failed_labels_write_keeps_the_old_inputs_and_labels(
     # The images were set aside before the labels; the labels did not change, so the old,
     # matching pair is back, and nothing else is left beside it.
     assert _tree(inputs) == before
-    assert hf_split_path(data, dataset, None, "test").read_text() == labels_before
+    assert labels.read_text() == labels_before
     assert sorted(p.name for p in inputs.parent.iterdir()) == ["test"]
 
 
