@@ -17,7 +17,6 @@ import pytest
 
 from agent_tasks.catalogue.revisions import pinned_revisions, read_revisions
 from agent_tasks.errors import SpecError
-from agent_tasks.registry import list_tasks
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "pin_revisions.py"
@@ -71,12 +70,41 @@ def _script(*args: str, endpoint: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_every_spec_reads_the_commit_its_dataset_is_pinned_to() -> None:
-    pins = pinned_revisions()
-    for spec in list_tasks():
-        for dataset in (*spec.datasets, *spec.evaluation.datasets):
-            if dataset.id in pins:
-                assert dataset.revision == pins[dataset.id], (spec.name, dataset.id)
+WIRED = """
+import json, sys
+import agent_tasks.catalogue.revisions as revisions
+pins = json.loads(sys.argv[1])
+revisions.pinned_revisions = lambda: pins  # as if revisions.json held these
+from agent_tasks.registry import list_tasks
+from agent_eval.prefetch import needs
+seen = {}
+for spec in list_tasks():
+    for d in (*spec.datasets, *spec.evaluation.datasets):
+        seen.setdefault(d.id, set()).add(d.revision)
+    for kind, details in needs(spec):
+        if kind == "hf":
+            seen.setdefault("prefetch:" + details["id"], set()).add(details["revision"])
+print(json.dumps({k: sorted(v, key=str) for k, v in seen.items()}))
+"""
+
+
+def test_every_spec_and_what_prefetch_fetches_read_the_pinned_commit() -> None:
+    """With revisions.json holding a commit for each of the catalogue's Hub datasets, every
+    spec that names one (the agents' data and the evaluator's hidden splits) and every split
+    prefetch fetches carry exactly that commit."""
+    ids = sorted({*SCORED, *(f"AlgorithmicResearchGroup/{n}" for n in (
+        "minipile", "babylm", "edge_llm_training", "llm_merging"))})  # fmt: skip
+    pins = {dataset: _commit(dataset) for dataset in ids}
+    done = subprocess.run(
+        [sys.executable, "-c", WIRED, json.dumps(pins)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    for dataset, commit in pins.items():
+        assert seen[dataset] == [commit], dataset  # no spec reads it unpinned
+    for dataset in SCORED:
+        assert seen[f"prefetch:{dataset}"] == [pins[dataset]]  # fetched at that commit
 
 
 def test_the_script_pins_every_unpinned_hub_dataset_from_the_hub(
