@@ -294,7 +294,7 @@ def rerun(
     else:
         output.chmod(0o777)
     command = tuple(part.replace("{method}", method or "") for part in code_run.command)
-    in_image = code_run.pristine not in (None, "starter")
+    in_image = _pristine_in_image(code_run) is not None
     name = f"mlrb-coderun-{spec.name.replace('_', '-')}-{uuid.uuid4().hex[:10]}"
     request = SandboxRequest(
         command=command,
@@ -373,6 +373,12 @@ def _over_pristine(code_run: CodeRun, work: Path) -> tuple[tuple[Path, str], ...
 SCORE_LINE = re.compile(r"^\s*\{.*\}\s*$")
 
 
+def _pristine_in_image(code_run: CodeRun) -> str | None:
+    """The pristine task folder inside the task's environment image, when it lives there (not
+    in the evaluator's own copy of the starter files, nor absent)."""
+    return code_run.pristine if code_run.pristine not in (None, "starter") else None
+
+
 def score_in_image(spec: TaskSpec, outcome: CodeRunOutcome, data_dir: Path) -> float:
     """Run the task's scorer in a fresh container of its image: the pristine task folder, the
     method's output read-only, the labels read-only, and none of the agent's code."""
@@ -401,7 +407,7 @@ def score_in_image(spec: TaskSpec, outcome: CodeRunOutcome, data_dir: Path) -> f
         gpus=code_run.gpus,
         image=code_run.image,
         name=f"mlrb-coderun-score-{uuid.uuid4().hex[:10]}",
-        workdir=code_run.pristine if code_run.pristine not in (None, "starter") else None,
+        workdir=_pristine_in_image(code_run),
         extra_mounts=((data_dir / code_run.labels, "/labels"),),
     )
     result = run_docker(request, client)
