@@ -141,29 +141,11 @@ def evaluate_run(
     results_dir = plan.results_dir
     results_dir.mkdir(parents=True, exist_ok=True)
     before = {p.name for p in results_dir.glob("*.json")}
+    message = None
     if plan.mode == "image":
-        assert client is not None and plan.image is not None
-        try:
-            code = _evaluate_in_image(plan, run_dir, task, gpus, client, say)
-        except EvaluatorNotStartedError as exc:  # recorded in run.json like any other outcome
-            say(f"error: {exc.message}")
-            return EvaluationLink(
-                mode=plan.mode,
-                image=plan.image,
-                exit_code=int(exc.exit_code),
-                results_dir=str(results_dir),
-                recorded=False,
-                message=exc.message,
-            )
-        recorded = False
-        wrote = _new_results(results_dir, before)
-        if code in (0, int(ExitCode.EVALUATION_FAILED)) and wrote and plan.executable is not None:
-            # The evaluator container has no network: record what it saved from this side,
-            # a failed evaluation's error result included (it is linked to the run).
-            recorded = _sync(plan, results_dir, wrote, say)
-        if code == 0 and not recorded:
-            # Saved as JSON but not in the database: the documented exit 6, as in process mode.
-            code = int(ExitCode.DATABASE_FAILED)
+        code, recorded, message = _evaluate_with_image(
+            plan, run_dir, task, gpus, client, before, say
+        )
     else:
         code, recorded = _evaluate_as_process(plan, run_dir, task, say)
     return EvaluationLink(
@@ -173,7 +155,36 @@ def evaluate_run(
         results=_new_results(results_dir, before),
         results_dir=str(results_dir),
         recorded=recorded,
+        message=message,
     )
+
+
+def _evaluate_with_image(
+    plan: EvalPlan,
+    run_dir: Path,
+    task: str,
+    gpus: GpuSelection,
+    client: Any,
+    before: set[str],
+    say: Any,
+) -> tuple[int, bool, str | None]:
+    """(exit code, recorded, why it could not run) of the evaluator image on the run folder;
+    what it saved is recorded from this side, since its container has no network."""
+    assert client is not None and plan.image is not None
+    try:
+        code = _evaluate_in_image(plan, run_dir, task, gpus, client, say)
+    except EvaluatorNotStartedError as exc:  # recorded in run.json like any other outcome
+        say(f"error: {exc.message}")
+        return int(exc.exit_code), False, exc.message
+    recorded = False
+    wrote = _new_results(plan.results_dir, before)
+    if code in (0, int(ExitCode.EVALUATION_FAILED)) and wrote and plan.executable is not None:
+        # A failed evaluation's error result is recorded too (it is linked to the run).
+        recorded = _sync(plan, plan.results_dir, wrote, say)
+    if code == 0 and not recorded:
+        # Saved as JSON but not in the database: the documented exit 6, as in process mode.
+        code = int(ExitCode.DATABASE_FAILED)
+    return code, recorded, None
 
 
 def _sync(plan: EvalPlan, results_dir: Path, wrote: list[str], say: Any) -> bool:
