@@ -41,6 +41,23 @@ def evaluated_run(
     )  # fmt: skip
 
 
+def image_mode_run(
+    image: str,
+    runs: Path,
+    results: Path,
+    evaluator: str,
+    *options: str,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``agent-harness run IMAGE --task tiny_lm --runtime docker ... --evaluate`` with the
+    evaluator image ``evaluator``."""
+    return cli(
+        "agent-harness", "run", image, "--task", "tiny_lm", "--runtime", "docker",
+        "--network", "none", "--runs-dir", str(runs), "--results-dir", str(results),
+        "--evaluate", "--eval-mode", "image", "--eval-image", evaluator, *options, env=env,
+    )  # fmt: skip
+
+
 @pytest.mark.slow
 def test_demo_runs_the_loop_locally_and_adds_a_trial_when_run_again(tmp_path: Path) -> None:
     runs, results = tmp_path / "runs", tmp_path / "results"
@@ -113,11 +130,7 @@ def test_image_mode_runs_the_evaluator_offline_on_the_read_only_run_and_records_
 ) -> None:
     image, evaluation_id = stand_in_eval_image
     runs, results = tmp_path / "runs", tmp_path / "results"
-    done = cli(
-        "agent-harness", "run", delivering_image, "--task", "tiny_lm", "--runtime", "docker",
-        "--network", "none", "--runs-dir", str(runs), "--results-dir", str(results),
-        "--evaluate", "--eval-mode", "image", "--eval-image", image,
-    )  # fmt: skip
+    done = image_mode_run(delivering_image, runs, results, image)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "args: --model_args /run-record --task tiny_lm" in done.stderr + done.stdout
     _, record = only_run(runs)
@@ -139,12 +152,7 @@ def test_image_mode_exits_6_when_the_result_cannot_be_recorded(
     image, _ = stand_in_eval_image
     runs, results = tmp_path / "runs", tmp_path / "results"
     down = "postgresql+psycopg2://mlrb@127.0.0.1:1/none"  # nothing listens on port 1
-    done = cli(
-        "agent-harness", "run", delivering_image, "--task", "tiny_lm", "--runtime", "docker",
-        "--network", "none", "--runs-dir", str(runs), "--results-dir", str(results),
-        "--evaluate", "--eval-mode", "image", "--eval-image", image,
-        env=clean_env(DATABASE_URL=down),
-    )  # fmt: skip
+    done = image_mode_run(delivering_image, runs, results, image, env=clean_env(DATABASE_URL=down))
     assert done.returncode == 6, done.stdout[-3000:] + done.stderr[-3000:]
     _, record = only_run(runs)
     link = record["evaluation"]
@@ -160,11 +168,7 @@ def test_image_mode_records_its_result_beside_an_unrelated_bad_results_file(
     runs, results = tmp_path / "runs", tmp_path / "results"
     results.mkdir()
     (results / "someone-elses.json").write_text('{"evaluation_id": "x", "task": 3}')
-    done = cli(
-        "agent-harness", "run", delivering_image, "--task", "tiny_lm", "--runtime", "docker",
-        "--network", "none", "--runs-dir", str(runs), "--results-dir", str(results),
-        "--evaluate", "--eval-mode", "image", "--eval-image", image,
-    )  # fmt: skip
+    done = image_mode_run(delivering_image, runs, results, image)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     _, record = only_run(runs)
     assert record["evaluation"]["recorded"] is True
@@ -183,11 +187,7 @@ def test_an_evaluator_container_the_engine_refuses_is_exit_3_and_recorded(
     (context / "Dockerfile").write_text('FROM scratch\nCOPY README /README\nENTRYPOINT ["/nope"]\n')
     docker_client.images.build(path=str(context), tag=broken, network_mode="none", rm=True)
     runs, results = tmp_path / "runs", tmp_path / "results"
-    done = cli(
-        "agent-harness", "run", delivering_image, "--task", "tiny_lm", "--runtime", "docker",
-        "--network", "none", "--runs-dir", str(runs), "--results-dir", str(results),
-        "--evaluate", "--eval-mode", "image", "--eval-image", broken,
-    )  # fmt: skip
+    done = image_mode_run(delivering_image, runs, results, broken)
     assert done.returncode == 3, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     run_dir, record = only_run(runs)
@@ -208,11 +208,7 @@ def test_image_mode_records_a_failed_evaluations_error_result(
     image, evaluation_id = stand_in_eval_image
     runs, results = tmp_path / "runs", tmp_path / "results"
     agent = "cp -r /model-src /app/output/model; touch /app/output/fail-evaluation"
-    done = cli(
-        "agent-harness", "run", delivering_image, "--task", "tiny_lm", "--runtime", "docker",
-        "--network", "none", "--runs-dir", str(runs), "--results-dir", str(results),
-        "--evaluate", "--eval-mode", "image", "--eval-image", image, "--command", agent,
-    )  # fmt: skip
+    done = image_mode_run(delivering_image, runs, results, image, "--command", agent)
     assert done.returncode == 5, done.stdout[-3000:] + done.stderr[-3000:]
     _, record = only_run(runs)
     link = record["evaluation"]
