@@ -15,12 +15,9 @@ from typing import Any, TypeVar
 
 import typer
 
-from agent_contracts.errors import MLRBError
+from agent_contracts.errors import ExitCode, MLRBError
 
 T = TypeVar("T")
-
-INTERRUPTED_EXIT = 130
-"""Exit code after Ctrl-C: 128 + SIGINT."""
 
 
 def report_error(exc: MLRBError) -> None:
@@ -50,7 +47,7 @@ def guarded(call: Callable[[], T]) -> T:
         raise fail(exc) from None
     except KeyboardInterrupt:
         report("interrupted")
-        raise typer.Exit(INTERRUPTED_EXIT) from None
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
 
 class GuardedTyper(typer.Typer):

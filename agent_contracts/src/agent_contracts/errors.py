@@ -23,6 +23,8 @@ class ExitCode(IntEnum):
     EVALUATION_FAILED = 5
     DATABASE_FAILED = 6
     TIMEOUT = 124
+    INTERRUPTED = 130
+    """Ctrl-C (or SIGTERM/SIGHUP to the harness): 128 + SIGINT."""
 
 
 class MLRBError(Exception):
@@ -47,3 +49,10 @@ class UsageError(MLRBError):
     """The user asked for something that cannot be done as asked (exit 2)."""
 
     exit_code = ExitCode.USAGE
+
+
+class NewerSchemaError(MLRBError):
+    """A file (run.json, a results file, an evaluation report) written by a newer version of
+    the product than the one reading it (exit 3: upgrade the reader)."""
+
+    exit_code = ExitCode.ENVIRONMENT

@@ -10,7 +10,7 @@ is one item, or a function returning one item or several.
 Loading never crashes on a lab's package: a plugin that cannot be imported, or whose builder
 raises, becomes a *plugin error* naming the entry point and the package to fix, raised at the
 first lookup; a name registered twice is a *problem* (the first one stays). An unknown name gets
-the one "did you mean" of :mod:`agent_contracts.names`.
+the one "did you mean" of :mod:`agent_contracts.suggestions`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
 from agent_contracts.errors import MLRBError
-from agent_contracts.names import closest, did_you_mean
+from agent_contracts.suggestions import closest, did_you_mean
 
 T = TypeVar("T")
 

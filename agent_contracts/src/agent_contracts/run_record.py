@@ -7,16 +7,23 @@ defaults, so an older run.json still reads; see docs/contracts.md.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from agent_contracts.versions import refuse_newer
 
 SCHEMA_VERSION = 1
 """Version of run.json's layout (new optional fields keep it; a change of meaning bumps it)."""
 
 RUN_FILE = "run.json"
 LOG_FILE = "agent.log"
+LOG_TIMES_FILE = "agent.log.times"
+"""Beside agent.log: ``<byte offset> <unix seconds>`` lines, when its output arrived."""
 OUTPUT_DIR = "output"
+SNAPSHOTS_DIR = "snapshots"
+"""``snapshots/<elapsed seconds>/``: copies of the output taken while the run lasted
+(``--snapshot-every``), each made like ``output/``."""
 TASK_DIR = "task"
 
 Status = Literal["running", "completed", "failed", "timeout", "interrupted", "error"]
@@ -82,6 +89,19 @@ class ModelUsage(BaseModel):
     """Date of the price table the cost comes from."""
     calls_file: str = "model_calls.jsonl"
     """One JSON line per call, relative to the run folder."""
+    transcript_file: str | None = None
+    """Each call's request and answer, one JSON line per call (``TranscriptCall``), relative to
+    the run folder (None: not recorded, runs before transcripts)."""
+    transcript_cut_calls: int = 0
+    """Calls whose recorded request or answer was cut to its bound (marked in place)."""
+    transcript_omitted_calls: int = 0
+    """Calls recorded without bodies: the transcript had reached its size bound."""
+    transcript_lost_calls: int = 0
+    """Calls whose line could not be written (the disk full or failing); their usage is still
+    in the calls file."""
+    provider_stall_s: float = 0.0
+    """Seconds the provider kept the agent waiting for nothing: the union of the upstream waits
+    of the calls it refused or failed (429, 5xx, unreachable)."""
 
     @property
     def total_tokens(self) -> int:
@@ -89,35 +109,93 @@ class ModelUsage(BaseModel):
         return self.input_tokens + self.output_tokens
 
 
+def working_time(duration_s: float | None, usage: ModelUsage | None) -> float | None:
+    """Seconds the agent could work: the run's wall time less the time the provider stalled it
+    (``usage.provider_stall_s``); None without the proxy's usage or without a duration. What
+    run.json's ``working_time_s`` holds, whoever records the end (the harness or its
+    watchdog)."""
+    if duration_s is None or usage is None:
+        return None
+    return round(max(duration_s - usage.provider_stall_s, 0.0), 3)
+
+
 StopReason = Literal["deadline", "interrupted", "disk_limit"]
 """Why the harness stopped the agent before it ended on its own."""
 
 
 class OutputSafety(BaseModel):
-    """What the harness did to the output folder before anything on the host read it."""
+    """What the harness did to the agent's output before anything on the host read it.
+
+    Harnesses since the copy-out write ``copied: true``: ``output/`` is a fresh tree the harness
+    wrote itself from the agent's staging folder (regular files and folders only, no link,
+    no set-id bit, no ACL or extended attribute, owner and modes set by the harness). Records
+    of older harnesses (output cleaned in place) read with ``copied: false``; the evaluator
+    refuses to score a run whose record does not say ``copied`` and ``safe``.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     owner: str
     """``uid:gid`` the output was handed to (the invoking user; under sudo, ``SUDO_UID``)."""
     safe: bool
-    """True when everything could be made safe; False leaves the run folder 0700 and rejects
-    the deliverable."""
+    """True when the output is a complete copy (a deliverable may be taken from it); False
+    means ``failure`` says why, ``output/`` is empty and no deliverable is recorded."""
+    copied: bool = False
+    """True when ``output/`` was built by the harness as a fresh copy (False in records of
+    harnesses that cleaned the folder in place)."""
     removed: dict[str, int] = {}
-    """How many entries were removed, by reason (``device node``, ``fifo``, ``socket``,
-    ``link leaving the folder``, ``hard link to a file outside the folder``, ...)."""
+    """How many entries were left out of the copy, by reason (``symbolic link``, ``fifo``,
+    ``socket``, ``device node``, ``hard link to a file outside the folder``, ``run.json: only
+    the harness writes run records``, ...)."""
     removed_examples: list[str] = []
-    """A few removed paths, relative to the output folder, with the reason."""
+    """A few entries left out, relative to the output folder, with the reason."""
     modes_changed: int = 0
-    """Files and folders whose setuid, setgid or sticky bits were cleared."""
+    """Entries whose copy lost setuid, setgid or sticky bits, or write permission for group
+    and others."""
     mode_examples: list[str] = []
     """A few of them, with the mode before and after."""
     owners_changed: int = 0
-    """Entries handed to ``owner``."""
+    """Entries handed to ``owner`` in place (older harnesses only; a copy is created as the
+    owner's)."""
     unsafe_count: int = 0
-    """Entries that could not be made safe (a harness that is not root and root's files)."""
+    """Entries that could not be made safe in place (older harnesses only)."""
     unsafe: list[str] = []
-    """A few of them, with the reason."""
+    """A few of them, with the reason (older harnesses only)."""
+    files_copied: int = 0
+    """Regular files in the copy."""
+    folders_copied: int = 0
+    """Folders in the copy (the top one not counted)."""
+    bytes_copied: int = 0
+    """Bytes of file data copied (holes of sparse files are not data: they stay holes)."""
+    attributes_dropped: int = 0
+    """Files and folders that carried extended attributes (POSIX ACLs, file capabilities,
+    user attributes), none of which was copied."""
+    failure: str | None = None
+    """Why the copy did not complete (a bound passed, a file the harness cannot read, ...);
+    None when it did."""
+    staging_left: str | None = None
+    """Why the agent's own folder (``staging/``) could not be removed after the copy; the run
+    folder then stays closed (0700). None when it was removed."""
+    staging_filesystem: bool = False
+    """True when the agent wrote into a file system of the disk limit's size (a loop-mounted
+    image, root harness only), unmounted and deleted after the copy."""
+
+
+class Snapshots(BaseModel):
+    """The copies of the output taken while the agent ran (``--snapshot-every``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+    every_s: int
+    """Seconds between two snapshots."""
+    limit_bytes: int
+    """Most bytes of file data all snapshots together may hold (``--snapshot-limit``)."""
+    taken: list[int] = []
+    """Elapsed seconds of each snapshot kept: ``snapshots/<elapsed>/`` in the run folder."""
+    bytes: int = 0
+    """Bytes of file data the kept snapshots hold."""
+    problems: list[str] = []
+    """Snapshots not kept, and why (a copy refused, the limit reached), a few at most."""
 
 
 class Deliverable(BaseModel):
@@ -158,7 +236,7 @@ class RunRecord(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     schema_version: int = SCHEMA_VERSION
-    """Version of this layout."""
+    """Version of this layout; a newer one than this model's is refused on read."""
     run_id: str
     """``<UTC time>-<task>-<6 hex>``."""
     task: str
@@ -170,14 +248,16 @@ class RunRecord(BaseModel):
     image: str
     """Agent image as given."""
     agent_label: str | None = None
-    """Name of the agent on the leaderboard (``--agent-label``; by default the image's name
-    without its registry and tag, or ``local`` for a local command)."""
+    """Name of the agent on the leaderboard (``--agent-label``; by default the image argument's
+    name without its registry and tag, under either runtime)."""
     image_id: str | None = None
-    """Image id (``sha256:...``) under the docker runtime."""
+    """Image id (``sha256:...``) when the agent ran from an image (the docker runtime); None:
+    ``image`` is only the agent's label (the local runtime)."""
     image_digest: str | None = None
     """Registry digest of the image, when it has one."""
-    runtime: Literal["docker", "local"]
-    """Where the agent ran."""
+    runtime: str = Field(min_length=1)
+    """Where the agent ran: the name of the runtime that started it (``docker``, ``local``, or
+    an installed runtime's), as a record; nothing branches on it."""
     command: str | None = None
     """Command run as the agent (credential values redacted), when one was given."""
     provider: str
@@ -205,6 +285,10 @@ class RunRecord(BaseModel):
     """End, ISO 8601 UTC."""
     duration_s: float | None = None
     """Seconds from start to end."""
+    working_time_s: float | None = None
+    """Seconds the agent could work: ``duration_s`` less ``model_usage.provider_stall_s``
+    (:func:`working_time`; None without the proxy, or when ``agent-harness cleanup`` recorded
+    the end)."""
     status: Status = "running"
     """How the run ended."""
     exit_code: int | None = None
@@ -227,6 +311,8 @@ class RunRecord(BaseModel):
     """The agent's output (credentials redacted), relative to the run folder."""
     output_dir: str = OUTPUT_DIR
     """What the agent left in /app/output, relative to the run folder."""
+    snapshots: Snapshots | None = None
+    """The output's snapshots taken while the run lasted (None: not asked for)."""
     harness_version: str = ""
     """Version of the harness."""
     harness_pid: int | None = None
@@ -242,3 +328,8 @@ class RunRecord(BaseModel):
     still arriving after the agent had ended); agent.log says so in a marker line."""
     log_dropped_bytes: int = 0
     """Bytes of the agent's output read but not kept in agent.log."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _version(cls, data: Any) -> Any:
+        return refuse_newer(data, newest=SCHEMA_VERSION, what="run.json")
