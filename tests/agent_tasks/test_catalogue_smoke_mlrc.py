@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-import re
 import subprocess
 import sys
 import time
@@ -32,12 +31,6 @@ MLRC = {
 }
 
 
-def documented_metric_keys() -> set[str]:
-    """Metric keys listed in docs/metrics.md: the only ones the evaluator implements."""
-    text = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
-    return set(re.findall(r"^\| `([a-z_]+)` \|", text, flags=re.MULTILINE))
-
-
 @pytest.fixture(scope="module")
 def corpus_script() -> ModuleType:
     """scripts/make_smoke_corpus.py, imported as a module."""
@@ -54,10 +47,9 @@ def corpus_script() -> ModuleType:
 
 
 @pytest.mark.parametrize("name", ["tiny_lm", *MLRC])
-def test_spec_is_sound_and_names_only_documented_metrics(name: str) -> None:
+def test_spec_is_sound_and_its_prompt_renders(name: str) -> None:
     spec = get_task(name)
     assert check_spec(spec) == []
-    assert {m.name for m in spec.metrics} <= documented_metric_keys()
     text = render_prompt(spec)
     assert spec.title in text and spec.prompt.strip()[:60] in text
 

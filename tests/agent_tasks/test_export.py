@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agent_tasks import ExportError, export_task, get_task, list_tasks, render_prompt
+from agent_tasks import ExportError, export_task, get_task, list_tasks, registry, render_prompt
 from agent_tasks.cli import app
 from agent_tasks.export import starter_files, starter_root
-from agent_tasks.spec import HIDDEN_FIELDS
+from agent_tasks.spec import HIDDEN_FIELDS, TaskSpec
 
 ALL_TASKS = [spec.name for spec in list_tasks()]
 
@@ -104,3 +104,55 @@ def test_export_leaves_the_working_directory_alone(
     export_task("mlrc_meta_learning", "other")
     assert Path.cwd() == before
     assert (tmp_path / "other" / "task.json").is_file()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLED = ROOT / "agent_eval" / "src" / "agent_eval" / "resources" / "bundled"
+PACKAGES = ("agent_contracts", "agent_tasks", "agent_harness", "agent_eval")
+
+
+def hidden_bundled_sets(spec: TaskSpec) -> set[str]:
+    """Names of the evaluator's bundled sets that the task's hidden evaluation reads."""
+    hidden = spec.evaluation
+    ids = {d.id for d in hidden.datasets}
+    ids |= {str(m.params.get("dataset", "")) for m in spec.metrics}
+    if hidden.code_run is not None:
+        ids.add(hidden.code_run.inputs)
+    return {i.removeprefix("bundled:") for i in ids if i.startswith("bundled:")} & {
+        p.name for p in BUNDLED.iterdir() if p.is_dir()
+    }
+
+
+@pytest.mark.parametrize("name", ALL_TASKS)
+def test_the_spec_file_hidden_data_and_recipe_never_reach_the_export(
+    name: str, tmp_path: Path
+) -> None:
+    spec = get_task(name)
+    dest = export_task(name, tmp_path / "task")
+    exported = list(files_under(dest).values())
+    secret = {Path(registry.__file__).parent / "tasks" / name / "task.py"}
+    for bundled in hidden_bundled_sets(spec):
+        secret |= {p for p in (BUNDLED / bundled).rglob("*") if p.is_file()}
+    if spec.evaluation.recipe is not None:
+        secret.add(ROOT / spec.evaluation.recipe)
+    for path in secret:
+        data = path.read_bytes()
+        assert not any(data in blob for blob in exported), f"{path} reached the export"
+    text = (dest / "task.json").read_text(encoding="utf-8")
+    assert '"evaluation"' not in text and '"recipe"' not in text
+
+
+def test_every_bundled_hidden_set_has_a_recipe_kept_out_of_every_package() -> None:
+    seen: set[str] = set()
+    for spec in list_tasks():
+        sets = hidden_bundled_sets(spec)
+        if not sets:
+            continue
+        recipe = spec.evaluation.recipe
+        assert recipe is not None, f"{spec.name}: bundled hidden data without a recipe"
+        assert (ROOT / recipe).is_file(), recipe
+        assert not recipe.startswith(tuple(f"{p}/" for p in PACKAGES)), recipe
+        text = (ROOT / recipe).read_text(encoding="utf-8")
+        assert all(s in text for s in sets), (spec.name, recipe, sets)
+        seen |= sets
+    assert seen == {p.name for p in BUNDLED.iterdir() if p.is_dir()}

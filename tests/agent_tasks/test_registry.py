@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -23,6 +25,7 @@ from agent_tasks import (
     registry,
     resolve_task,
 )
+from agent_tasks.catalogue import BENCHMARKS
 from agent_tasks.cli import app
 from agent_tasks.spec import TaskSpec
 from agent_tasks.validate import validate_all
@@ -241,3 +244,110 @@ def test_a_task_under_the_wrong_benchmark_suggests_that_benchmarks_own_variant()
     with pytest.raises(UnknownTaskError) as caught:
         resolve_task("llm_merging", "mlrc_bench")
     assert "did you mean 'mlrc_llm_merging'?" in (caught.value.hint or "")
+
+
+# ----------------------------------------------------------------------------- one folder per task
+
+NEW_TASK = '''
+"""The `my_new_task` task's spec, beside its prompt (prompt.md)."""
+
+from agent_tasks.catalogue.assets import assets_of, prompt_of
+from agent_tasks.registry import task
+from agent_tasks.spec import Deliverable, MetricSpec, Resources, ScoreAnchors, TaskSpec
+
+
+@task
+def my_new_task() -> TaskSpec:
+    """A task added as one folder."""
+    return TaskSpec(
+        name="my_new_task",
+        benchmark="smoke",
+        title="My new task",
+        summary="A task that lives in one folder.",
+        prompt=prompt_of("my_new_task"),
+        version="1.0.0",
+        resources=Resources(gpus=0, time_limit_s=60),
+        deliverable=Deliverable(kind="hf_model", description="a model"),
+        metrics=(MetricSpec(name="perplexity", label="PPL", direction="lower"),),
+        primary_metric="perplexity",
+        anchors=ScoreAnchors(baseline=40.0, reference=20.0, source="a test"),
+        assets=assets_of("my_new_task"),
+    )
+'''
+
+
+def copy_of_the_package(tmp_path: Path) -> Path:
+    """A copy of the agent_tasks sources with one more task folder, ``tasks/my_new_task/``."""
+    source = Path(registry.__file__).parent
+    root = tmp_path / "src"
+    package = root / "agent_tasks"
+    shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__"))
+    folder = package / "tasks" / "my_new_task"
+    (folder / "starter").mkdir(parents=True)
+    (folder / "__init__.py").write_text('"""Assets of my_new_task."""\n', encoding="utf-8")
+    (folder / "task.py").write_text(NEW_TASK, encoding="utf-8")
+    (folder / "prompt.md").write_text("Train something small.\n", encoding="utf-8")
+    (folder / "starter" / "train.py").write_text("print('train')\n", encoding="utf-8")
+    return root
+
+
+def agent_tasks_in(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``agent-tasks ARGS`` with the package at ``root`` first on the path."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *sys.path])}
+    return subprocess.run(
+        [sys.executable, "-c", "from agent_tasks.cli import main; main()", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_builtin_task_folders_and_the_benchmarks_lists_agree() -> None:
+    assert registry.catalogue_problems() == []
+    listed = [name for names in BENCHMARKS.values() for name in names]
+    assert [s.name for s in list_tasks() if s.name in listed] == listed
+    assert registry.task_folders() == sorted(listed)
+    for name in listed:
+        folder = Path(registry.__file__).parent / "tasks" / name
+        assert (folder / "task.py").is_file() and (folder / "prompt.md").is_file(), name
+        assert get_task(name).benchmark in BENCHMARKS
+
+
+def test_a_new_task_folder_is_found_and_must_be_listed_in_its_benchmark(tmp_path: Path) -> None:
+    root = copy_of_the_package(tmp_path)
+    unlisted = agent_tasks_in(root, "validate", "--json")
+    assert unlisted.returncode == 2
+    assert json.loads(unlisted.stdout)["problems"] == [
+        "task folder agent_tasks.tasks.my_new_task: not listed under its benchmark 'smoke' in "
+        "agent_tasks.catalogue.BENCHMARKS"
+    ]
+    shown = agent_tasks_in(root, "show", "my_new_task", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["prompt"] == "Train something small.\n"
+
+    catalogue = root / "agent_tasks" / "catalogue" / "__init__.py"
+    text = catalogue.read_text(encoding="utf-8")
+    listed = text.replace('"digit_method")', '"digit_method", "my_new_task")')
+    assert listed != text
+    catalogue.write_text(listed, encoding="utf-8")
+    valid = agent_tasks_in(root, "validate")
+    assert valid.returncode == 0, valid.stderr
+    rows = json.loads(agent_tasks_in(root, "list", "--benchmark", "smoke", "--json").stdout)
+    assert [r["name"] for r in rows][-1] == "my_new_task"
+    export = tmp_path / "export"
+    exported = agent_tasks_in(root, "export", "my_new_task", str(export))
+    assert exported.returncode == 0, exported.stderr
+    assert sorted(p.name for p in (export / "starter").iterdir()) == ["train.py"]
+
+
+def test_a_listed_name_without_its_folder_is_a_problem(tmp_path: Path) -> None:
+    root = copy_of_the_package(tmp_path)
+    shutil.rmtree(root / "agent_tasks" / "tasks" / "my_new_task")
+    shutil.rmtree(root / "agent_tasks" / "tasks" / "digit_method")
+    checked = agent_tasks_in(root, "validate", "--json")
+    assert checked.returncode == 2
+    assert json.loads(checked.stdout)["problems"] == [
+        "benchmark 'smoke' lists 'digit_method', but no folder agent_tasks.tasks.digit_method "
+        "holds a task.py"
+    ]

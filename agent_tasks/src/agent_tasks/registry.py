@@ -1,17 +1,20 @@
-"""The task registry: built-in catalogue plus installed plugins, loaded once, lazily.
+"""The task registry: built-in tasks plus installed plugins, loaded once, lazily.
 
 A task is contributed by a zero-argument function decorated with :func:`task` that returns a
-:class:`TaskSpec`. The built-in catalogue lives in ``agent_tasks.catalogue``; a lab adds private
-tasks without forking by installing a package that declares an entry point in the group
+:class:`TaskSpec`. A built-in task is one folder, ``agent_tasks/tasks/<name>/``: its spec
+(``task.py``, found here by looking for that file), its prompt (``prompt.md``) and any starter
+files; ``agent_tasks.catalogue`` lists each benchmark's tasks in order. A lab adds private tasks
+without forking by installing a package that declares an entry point in the group
 ``agent_tasks.tasks`` pointing at a module of such functions (or at a function returning specs).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib.resources import files
 
-from agent_contracts.names import closest, did_you_mean
 from agent_contracts.registry import Loaded, Registry
+from agent_contracts.suggestions import closest, did_you_mean
 from agent_tasks.errors import (
     PluginError,
     SpecError,
@@ -23,12 +26,23 @@ from agent_tasks.spec import TaskSpec
 ENTRY_POINT_GROUP = "agent_tasks.tasks"
 """Entry-point group through which installed packages add tasks."""
 
-BUILTIN_MODULES = (
-    "agent_tasks.catalogue.full_benchmark",
-    "agent_tasks.catalogue.mini_benchmark",
-    "agent_tasks.catalogue.smoke",
-    "agent_tasks.catalogue.mlrc_bench",
-)
+TASKS_PACKAGE = "agent_tasks.tasks"
+"""The package whose sub-folders are the built-in tasks."""
+SPEC_FILE = "task.py"
+"""The file of a task folder that holds its spec (a ``@task`` function)."""
+
+
+def task_folders() -> list[str]:
+    """Names of the built-in task folders (those holding a ``task.py``), sorted."""
+    return sorted(
+        node.name
+        for node in files(TASKS_PACKAGE).iterdir()
+        if node.is_dir() and node.joinpath(SPEC_FILE).is_file()
+    )
+
+
+BUILTIN_MODULES = tuple(f"{TASKS_PACKAGE}.{name}.{SPEC_FILE[:-3]}" for name in task_folders())
+"""The spec module of every built-in task folder."""
 
 TaskFactory = Callable[[], TaskSpec]
 
@@ -70,9 +84,19 @@ def benchmarks() -> list[str]:
     return sorted({s.benchmark for s in TASKS.all().values()})
 
 
+def catalogue_order() -> dict[str, int]:
+    """Built-in task name -> its place in the catalogue (benchmark by benchmark, as listed)."""
+    from agent_tasks.catalogue import BENCHMARKS
+
+    listed = (name for names in BENCHMARKS.values() for name in names)
+    return {name: place for place, name in enumerate(listed)}
+
+
 def list_tasks(benchmark: str | None = None) -> list[TaskSpec]:
-    """Every registered spec, or those of one benchmark, in catalogue order."""
-    specs = list(TASKS.all().values())
+    """Every registered spec, or those of one benchmark: built-in tasks in catalogue order,
+    then the others (plugins) in the order they were registered."""
+    order = catalogue_order()
+    specs = sorted(TASKS.all().values(), key=lambda s: order.get(s.name, len(order)))
     if benchmark is None:
         return specs
     chosen = [s for s in specs if s.benchmark == benchmark]
@@ -80,6 +104,41 @@ def list_tasks(benchmark: str | None = None) -> list[TaskSpec]:
         hint = did_you_mean(benchmark, benchmarks(), known="known benchmarks")
         raise UnknownBenchmarkError(f"unknown benchmark {benchmark!r}", hint=hint)
     return chosen
+
+
+def catalogue_problems() -> list[str]:
+    """Where the task folders and the benchmarks' lists disagree, one sentence each: a folder
+    no benchmark lists, a task listed under another benchmark than its spec names, a listed
+    name no folder defines. A broken plugin does not hide them (its error is reported apart)."""
+    from agent_tasks.catalogue import BENCHMARKS
+
+    specs = load().items
+
+    problems: list[str] = []
+    listed_in = {name: bench for bench, names in BENCHMARKS.items() for name in names}
+    folders = task_folders()
+    for name in folders:
+        where = f"task folder {TASKS_PACKAGE}.{name}"
+        spec = specs.get(name)
+        if spec is None:
+            problems.append(f"{where}: its {SPEC_FILE} registers no task named {name!r}")
+        elif name not in listed_in:
+            problems.append(
+                f"{where}: not listed under its benchmark {spec.benchmark!r} in "
+                "agent_tasks.catalogue.BENCHMARKS"
+            )
+        elif listed_in[name] != spec.benchmark:
+            problems.append(
+                f"{where}: listed under {listed_in[name]!r} but its spec names benchmark "
+                f"{spec.benchmark!r}"
+            )
+    for name, bench in listed_in.items():
+        if name not in folders:
+            problems.append(
+                f"benchmark {bench!r} lists {name!r}, but no folder {TASKS_PACKAGE}.{name} "
+                f"holds a {SPEC_FILE}"
+            )
+    return problems
 
 
 MINI_PREFIX = "mini_"

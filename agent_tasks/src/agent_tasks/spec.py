@@ -220,6 +220,21 @@ class Decision(_Frozen):
     """The source the choice follows, and why."""
 
 
+class BaselineCode(_Frozen):
+    """The task's own baseline code, which the evaluator builds from the task's starter files and
+    times beside the agent's code in the same evaluation, in the same sandbox, interleaved (see
+    docs/code-deliverables.md, 'Timed scores')."""
+
+    build: tuple[str, ...] = ()
+    """Command run in the sandbox on a read-only copy of the starter files that writes the
+    baseline's trained files into ``{output}`` (``("{python}", "train.py", "--out",
+    "{output}/weights.npz")``); they join the starter copy. Empty: the starter as shipped is the
+    baseline."""
+    method: str | None = None
+    """For method deliverables: the starter's method the baseline names in its
+    ``submission.json``."""
+
+
 class CodeRun(_Frozen):
     """How the evaluator re-runs a code deliverable in a sandbox (see docs/code-deliverables.md).
 
@@ -264,11 +279,22 @@ class CodeRun(_Frozen):
     gpus: int = Field(default=0, ge=0)
     """GPUs the run is given."""
     baseline_runtime_s: float | None = Field(default=None, gt=0)
-    """Wall time of the baseline's re-run, for the efficiency side metric."""
+    """Wall time of the baseline's re-run on the machine the anchors were measured on. With
+    ``baseline`` it is the unit of every timed score: the agent's time is its measured ratio to
+    the baseline's code times this, so the baseline scores its anchor on any machine."""
+    baseline: BaselineCode | None = None
+    """The task's baseline code, timed beside the agent's (needs ``baseline_runtime_s``); None:
+    the agent's code is timed alone, and its time depends on the machine and its load."""
     baseline_statements: int | None = Field(default=None, gt=0)
     """``ast`` statement count of the baseline's method file, for the simplicity side metric."""
     baseline_source: str = ""
     """How the two baseline figures were measured."""
+
+    @model_validator(mode="after")
+    def _baseline_has_a_time(self) -> CodeRun:
+        if self.baseline is not None and self.baseline_runtime_s is None:
+            raise ValueError("code_run.baseline needs baseline_runtime_s (the unit of its times)")
+        return self
 
 
 class EvaluationSpec(_Frozen):
@@ -280,6 +306,26 @@ class EvaluationSpec(_Frozen):
     """How the evaluator proceeds, for maintainers."""
     code_run: CodeRun | None = None
     """How to re-run a code deliverable; None for deliverables that are scored as files."""
+    recipe: str | None = None
+    """The repository script that writes this task's bundled hidden data (``bundled:`` sets in
+    the evaluator's package), e.g. ``scripts/make_digit_tasks.py``; None where the hidden data
+    come from the Hub. It stays in the repository, outside every package: with its seed and the
+    public inputs it re-makes the hidden labels, so it is as secret as they are."""
+
+
+class RequiredConditions(_Frozen):
+    """The conditions a task's scores are comparable under, derived from its resources and its
+    evaluation: a result made under others is recorded as not comparable and is not ranked."""
+
+    run_gpus: int = Field(ge=0)
+    """GPUs the agent's run must be given (``resources.gpus``; 0: any)."""
+    gpu_type: str | None = None
+    """GPU model the limits were set for (``resources.gpu_type``), shown with the reasons."""
+    time_limit_s: int = Field(gt=0)
+    """Longest wall-clock limit a comparable run may have had (``resources.time_limit_s``)."""
+    evaluation_hardware: Literal["any", "gpu"] = "any"
+    """``gpu`` where the evaluator's timed re-run is specified on a GPU (``code_run.gpus``):
+    times measured on a CPU are not comparable."""
 
 
 class TaskSpec(_Frozen):
@@ -355,6 +401,17 @@ class TaskSpec(_Frozen):
     def primary(self) -> MetricSpec:
         """The primary metric's spec."""
         return next(m for m in self.metrics if m.name == self.primary_metric)
+
+    @property
+    def required_conditions(self) -> RequiredConditions:
+        """What a run and its evaluation must meet for the scores to be ranked together."""
+        rerun = self.evaluation.code_run
+        return RequiredConditions(
+            run_gpus=self.resources.gpus,
+            gpu_type=self.resources.gpu_type,
+            time_limit_s=self.resources.time_limit_s,
+            evaluation_hardware="gpu" if rerun is not None and rerun.gpus > 0 else "any",
+        )
 
     def constraint(self, kind: str) -> Any:
         """The constraint of this kind, or None."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent_tasks.export import starter_files, starter_root
-from agent_tasks.registry import load
+from agent_tasks.registry import catalogue_problems, load
 from agent_tasks.render import render_prompt
 from agent_tasks.spec import TaskSpec
 
@@ -48,9 +48,10 @@ def check_spec(spec: TaskSpec) -> list[str]:
 
 
 def validate_all() -> list[str]:
-    """Problems across the whole registry (loading, clashes, each spec); empty when all is well."""
+    """Problems across the whole registry (loading, clashes, task folders against the benchmarks'
+    lists, each spec); empty when all is well."""
     catalogue = load(refresh=True)
-    problems = list(catalogue.problems)
+    problems = [*catalogue.problems, *catalogue_problems()]
     for spec in catalogue.items.values():
         problems.extend(check_spec(spec))
     return problems

@@ -1,1 +1,1 @@
-"""Assets of `baby_lm`: a language model from the BabyLM Strict-Small corpus."""
+"""The task `baby_lm`: a language model from the BabyLM Strict-Small corpus."""

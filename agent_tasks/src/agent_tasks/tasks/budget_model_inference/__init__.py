@@ -1,1 +1,1 @@
-"""Assets of `budget_model_inference`: fast UltraMNIST digit sums."""
+"""The task `budget_model_inference`: fast UltraMNIST digit sums."""

@@ -1,1 +1,1 @@
-"""Assets of `budget_model_training`: ImageNet-100 under a budget."""
+"""The task `budget_model_training`: ImageNet-100 under a budget."""

@@ -1,1 +1,1 @@
-"""Assets of the `digit_method` smoke task: prompt and the MLRC-structured starter folder."""
+"""The smoke task `digit_method`: its spec, prompt and the MLRC-structured starter folder."""

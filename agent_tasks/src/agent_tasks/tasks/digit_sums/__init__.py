@@ -1,1 +1,1 @@
-"""Assets of the `digit_sums` smoke task: prompt and starter files."""
+"""The smoke task `digit_sums`: its spec, prompt and starter files."""

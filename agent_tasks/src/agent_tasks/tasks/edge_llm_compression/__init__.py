@@ -1,1 +1,1 @@
-"""Assets of `edge_llm_compression`: compress phi-2 for a 12 GB device."""
+"""The task `edge_llm_compression`: compress phi-2 for a 12 GB device."""

@@ -1,1 +1,1 @@
-"""Assets of `edge_llm_training`: an edge language model from scratch."""
+"""The task `edge_llm_training`: an edge language model from scratch."""

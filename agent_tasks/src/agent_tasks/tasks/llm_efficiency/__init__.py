@@ -1,1 +1,1 @@
-"""Assets of `llm_efficiency`: fine-tune an approved base model in one GPU-day."""
+"""The task `llm_efficiency`: fine-tune an approved base model in one GPU-day."""

@@ -1,1 +1,1 @@
-"""Assets of `llm_merging`: merge public expert models into one."""
+"""The task `llm_merging`: merge public expert models into one."""

@@ -1,1 +1,1 @@
-"""Assets of `math_reasoning`: autoformalize natural-language proofs in Lean 3."""
+"""The task `math_reasoning`: autoformalize natural-language proofs in Lean 3."""

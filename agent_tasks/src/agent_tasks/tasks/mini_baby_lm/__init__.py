@@ -1,1 +1,1 @@
-"""Assets of `mini_baby_lm`: a gpt2-xs-sized model from BabyLM Strict-Small."""
+"""The task `mini_baby_lm`: a gpt2-xs-sized model from BabyLM Strict-Small."""

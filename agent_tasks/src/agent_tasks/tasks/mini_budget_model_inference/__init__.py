@@ -1,1 +1,1 @@
-"""Assets of `mini_budget_model_inference`: UltraMNIST sums."""
+"""The task `mini_budget_model_inference`: UltraMNIST sums."""

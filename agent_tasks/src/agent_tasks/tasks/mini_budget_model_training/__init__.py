@@ -1,1 +1,1 @@
-"""Assets of `mini_budget_model_training`: ImageNet-100, 3 h."""
+"""The task `mini_budget_model_training`: ImageNet-100, 3 h."""

@@ -1,1 +1,1 @@
-"""Assets of `mini_edge_llm_compression`: compress gpt2-xs."""
+"""The task `mini_edge_llm_compression`: compress gpt2-xs."""

@@ -1,1 +1,1 @@
-"""Assets of `mini_edge_llm_training`: a gpt2-xs-sized edge model."""
+"""The task `mini_edge_llm_training`: a gpt2-xs-sized edge model."""

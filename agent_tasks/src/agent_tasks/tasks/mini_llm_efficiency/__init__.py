@@ -1,1 +1,1 @@
-"""Assets of `mini_llm_efficiency`: fine-tune gpt2-xs on open data in 8 hours."""
+"""The task `mini_llm_efficiency`: fine-tune gpt2-xs on open data in 8 hours."""

@@ -1,1 +1,1 @@
-"""Assets of `mini_llm_merging`: merge gpt2-xs experts into one model."""
+"""The task `mini_llm_merging`: merge gpt2-xs experts into one model."""

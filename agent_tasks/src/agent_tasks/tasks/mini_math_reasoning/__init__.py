@@ -1,1 +1,1 @@
-"""Assets of `mini_math_reasoning`: gpt2-xs autoformalizes into Lean 3."""
+"""The task `mini_math_reasoning`: gpt2-xs autoformalizes into Lean 3."""

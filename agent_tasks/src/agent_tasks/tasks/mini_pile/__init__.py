@@ -1,1 +1,1 @@
-"""Assets of `mini_pile`: pre-train a language model on MiniPile."""
+"""The task `mini_pile`: pre-train a language model on MiniPile."""

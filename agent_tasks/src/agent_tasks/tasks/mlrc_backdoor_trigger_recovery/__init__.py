@@ -1,1 +1,1 @@
-"""Assets of the `mlrc_backdoor_trigger_recovery` task: its prompt."""
+"""The MLRC-Bench task `mlrc_backdoor_trigger_recovery`: its spec and prompt."""

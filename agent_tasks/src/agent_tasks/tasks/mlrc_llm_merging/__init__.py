@@ -1,1 +1,1 @@
-"""Assets of the `mlrc_llm_merging` task: its prompt."""
+"""The MLRC-Bench task `mlrc_llm_merging`: its spec and prompt."""

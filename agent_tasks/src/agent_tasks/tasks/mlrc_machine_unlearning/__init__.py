@@ -1,1 +1,1 @@
-"""Assets of the `mlrc_machine_unlearning` task: its prompt."""
+"""The MLRC-Bench task `mlrc_machine_unlearning`: its spec and prompt."""

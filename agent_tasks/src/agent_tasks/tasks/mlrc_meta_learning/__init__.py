@@ -1,1 +1,1 @@
-"""Assets of the `mlrc_meta_learning` task: its prompt."""
+"""The MLRC-Bench task `mlrc_meta_learning`: its spec and prompt."""

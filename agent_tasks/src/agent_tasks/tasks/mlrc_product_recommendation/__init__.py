@@ -1,1 +1,1 @@
-"""Assets of the `mlrc_product_recommendation` task: its prompt."""
+"""The MLRC-Bench task `mlrc_product_recommendation`: its spec and prompt."""

@@ -1,1 +1,1 @@
-"""Assets of the `mlrc_rainfall_prediction` task: its prompt."""
+"""The MLRC-Bench task `mlrc_rainfall_prediction`: its spec and prompt."""

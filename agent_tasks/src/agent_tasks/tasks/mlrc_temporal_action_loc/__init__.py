@@ -1,1 +1,1 @@
-"""Assets of the `mlrc_temporal_action_loc` task: its prompt."""
+"""The MLRC-Bench task `mlrc_temporal_action_loc`: its spec and prompt."""

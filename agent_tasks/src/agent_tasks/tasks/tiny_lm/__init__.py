@@ -1,1 +1,1 @@
-"""Assets of the `tiny_lm` smoke task: prompt and starter files."""
+"""The smoke task `tiny_lm`: its spec, prompt and starter files."""
