@@ -3,7 +3,7 @@
 It answers chat completions, responses and messages (streamed or not) in each provider's wire
 format, reports usage the way each provider does, and refuses any key but the real one it was
 given, so a test sees whether the proxy swapped the run's token for the key. Replies come from a
-script (a list of tool calls or texts, one per call), then a default text.
+script (a list of tool calls, texts or refusals, one per call), then a default text.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ class Received:
 
 @dataclass
 class ScriptedUpstream:
-    """The server; each ``script`` item is ``{"tool": name, "args": {...}}`` or ``{"text": s}``."""
+    """The server; each ``script`` item is ``{"tool": name, "args": {...}}``, ``{"text": s}``
+    or ``{"status": 429}`` (a refusal with that status, after ``delay_s``)."""
 
     key: str
     script: list[dict[str, Any]] = field(default_factory=list)
@@ -108,6 +109,9 @@ class ScriptedUpstream:
             usage = (input_tokens_for(raw), self.output_tokens)
             self.received.append(Received(path, key, body, usage))
             reply = self._next()
+            if "status" in reply:
+                error = {"type": "error", "error": {"type": "overloaded", "message": "busy"}}
+                return JSONResponse(error, reply["status"])
             model = body.get("model", "scripted")
             if path.endswith("/chat/completions"):
                 make = _chat_stream if body.get("stream") else _chat

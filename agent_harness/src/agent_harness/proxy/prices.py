@@ -1,9 +1,14 @@
-"""The price table pinned in the repository (``prices.json``: its date and sources inside)."""
+"""The price table pinned in the repository (``prices.json``: its date and sources inside).
+
+A model is priced only by its exact name, or by an alias the table lists (a dated snapshot the
+provider prices as the model it names): never by a prefix, since ``gpt-5-pro``, ``o3-pro`` and
+``o3-deep-research`` cost many times ``gpt-5`` and ``o3``.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
@@ -11,6 +16,9 @@ from agent_harness.proxy.usage import Usage
 
 PER_TOKENS = 1_000_000
 """Prices in the table are per this many tokens."""
+
+PRICE_FILE = "agent_harness/src/agent_harness/proxy/prices.json"
+"""Where the table lives in the repository (named in the messages of unpriced models)."""
 
 
 @dataclass(frozen=True)
@@ -47,13 +55,15 @@ class PriceTable:
     as_of: str
     sources: dict[str, str]
     models: dict[str, Price]
+    aliases: dict[str, str] = field(default_factory=dict)
+    """Other names of listed models (dated snapshots): alias -> model."""
 
     def find(self, model: str) -> Price | None:
-        """The price of ``model``: its exact name, else the longest listed prefix, else None."""
+        """The price of ``model``: its exact name, else a listed alias, else None."""
         if model in self.models:
             return self.models[model]
-        prefixes = [name for name in self.models if model.startswith(name + "-")]
-        return self.models[max(prefixes, key=len)] if prefixes else None
+        named = self.aliases.get(model)
+        return self.models.get(named) if named is not None else None
 
 
 @lru_cache(maxsize=1)
@@ -71,4 +81,10 @@ def price_table() -> PriceTable:
         )
         for name, row in data["models"].items()
     }
-    return PriceTable(as_of=data["as_of"], sources=dict(data["sources"]), models=models)
+    aliases = {alias: str(name) for alias, name in data.get("aliases", {}).items()}
+    unknown = sorted(alias for alias, name in aliases.items() if name not in models)
+    if unknown:
+        raise ValueError(f"{PRICE_FILE}: aliases of unlisted models: {', '.join(unknown)}")
+    return PriceTable(
+        as_of=data["as_of"], sources=dict(data["sources"]), models=models, aliases=aliases
+    )

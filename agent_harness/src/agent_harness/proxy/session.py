@@ -9,17 +9,19 @@ the forwarder's port closes and the proxy stops.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent_harness.errors import ConfigError
+from agent_contracts.transcript import TRANSCRIPT_FILE
+from agent_harness.proxy.account import CALLS_FILE, Account, Budget
 from agent_harness.proxy.app import ANTHROPIC_UPSTREAM, OPENAI_UPSTREAM, Grant
 from agent_harness.proxy.forwarder import Forwarder, bind_loopback
-from agent_harness.proxy.ledger import CALLS_FILE, Budget, Ledger
 from agent_harness.proxy.prices import price_table
 from agent_harness.proxy.server import ProxyServer
-from agent_harness.records import ModelUsage
-from agent_harness.secrets import PROVIDER_KEYS, Credentials
+from agent_harness.proxy.transcript import Transcript
+from agent_harness.run_json import ModelUsage
+from agent_harness.secrets import PROVIDER_KEYS, Credentials, Redactor
 
 CONTAINER_PORT = 47800
 """The proxy's port on the container's own loopback (its namespace is fresh, so it is free)."""
@@ -51,20 +53,10 @@ def upstream_root(provider: str, environ: dict[str, str] | None = None) -> str:
 
 
 def plan_proxy(
-    provider: str,
-    credentials: Credentials,
-    budget: Budget,
-    runtime: str,
-    euid: int | None = None,
+    provider: str, credentials: Credentials, budget: Budget
 ) -> tuple[ProxyPlan, Credentials]:
-    """Take the real key out of ``credentials``; the rest still goes to the agent."""
-    if runtime == "docker" and (os.geteuid() if euid is None else euid) != 0:
-        raise ConfigError(
-            "--credentials proxy needs a root harness under the docker runtime: it opens the "
-            "proxy's port inside the container's own network namespace",
-            hint="run the harness as root, or pass --credentials direct (the agent then gets "
-            "the real key and a network; no budget or accounting)",
-        )
+    """Take the real key out of ``credentials``; the rest still goes to the agent (the runtime
+    has checked that it can take the proxy, :meth:`Runtime.check_proxy`)."""
     modern, original = PROVIDER_KEYS[provider]
     key = credentials.values[modern]
     rest = {k: v for k, v in credentials.values.items() if k not in (modern, original)}
@@ -77,21 +69,29 @@ class ProxySession:
 
     def __init__(self, plan: ProxyPlan, run_dir: Path) -> None:
         self.plan = plan
-        self.ledger = Ledger(run_dir / CALLS_FILE, plan.budget, price_table())
+        self.account = Account(run_dir / CALLS_FILE, plan.budget, price_table())
+        self.transcript = Transcript(run_dir / TRANSCRIPT_FILE)
+        """Every metered call's request and answer, in the run folder (out of the agent's
+        reach: only the output folder is the agent's)."""
         self.server = ProxyServer()
         self.token = ""
         self.forwarder: Forwarder | None = None
 
-    def start(self, runtime: str) -> dict[str, str]:
-        """Start the proxy; the variables the agent gets (token under both key names, base URL)."""
+    def start(
+        self, open_port: Callable[[ProxySession], int], secrets: list[str] | None = None
+    ) -> dict[str, str]:
+        """Start the proxy; the variables the agent gets (token under both key names, base URL
+        with the port ``open_port`` gives: the agent's runtime's ``proxy_port``).
+
+        ``secrets`` (the run's other credential values), the real key and the token are
+        redacted from the transcript."""
         self.server.start()
-        grant = Grant(self.plan.provider, self.plan.key, self.plan.upstream, self.ledger)
+        grant = Grant(
+            self.plan.provider, self.plan.key, self.plan.upstream, self.account, self.transcript
+        )
         self.token = self.server.grants.issue(grant)
-        if runtime == "docker":
-            port = CONTAINER_PORT  # opened by attach() once the container's namespace exists
-        else:
-            self.forwarder = Forwarder(bind_loopback(None), self.server.socket_path).start()
-            port = self.forwarder.port
+        self.transcript.redact = Redactor([*(secrets or []), *self.secrets()])
+        port = open_port(self)
         root = f"http://127.0.0.1:{port}/{self.plan.provider}"
         # Each SDK's own convention: OpenAI's base URL carries /v1, Anthropic's does not.
         base = f"{root}/v1" if self.plan.provider == "openai" else root
@@ -106,8 +106,16 @@ class ProxySession:
         """The real key and the run's token: both are kept out of logs and records."""
         return [v for v in (self.plan.key, self.token) if v]
 
+    def listen_on_host(self) -> int:
+        """Open the proxy's port on the host's loopback (an agent that shares the host's
+        network); the port."""
+        self.forwarder = Forwarder(bind_loopback(None), self.server.socket_path).start()
+        return self.forwarder.port
+
     def attach(self, netns: str) -> None:
-        """Open the proxy's port on the loopback of the namespace at ``netns`` (docker runtime)."""
+        """Open the proxy's port (:data:`CONTAINER_PORT`) on the loopback of the namespace at
+        ``netns`` (a container runtime: the run's network holder, which the agent's container
+        joins)."""
         listener = bind_loopback(netns, CONTAINER_PORT)
         self.forwarder = Forwarder(listener, self.server.socket_path).start()
 
@@ -118,4 +126,12 @@ class ProxySession:
         if self.forwarder is not None:
             self.forwarder.stop()
         self.server.stop()
-        return self.ledger.totals()
+        return self.account.totals().model_copy(
+            update={
+                "transcript_file": TRANSCRIPT_FILE,
+                "transcript_cut_calls": self.transcript.cut_calls,
+                "transcript_omitted_calls": self.transcript.omitted_calls,
+                "transcript_lost_calls": self.transcript.lost_calls,
+                "provider_stall_s": round(self.transcript.stall_s(), 3),
+            }
+        )
