@@ -62,6 +62,70 @@ def kill_then_resume(spec: dict[str, Any], address: str, env: dict[str, str]) ->
     }
 
 
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _is_harness(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"agent_harness\0run\0--config\0" in cmdline
+
+
+def lose_a_node(
+    spec: dict[str, Any], cluster: Any, node: Any, env: dict[str, str]
+) -> dict[str, Any]:
+    """While every GPU runs a cell: kill -9 the harnesses on one node, then the node itself."""
+    folder = Path(spec["node_folder"])
+    out_path = Path(spec["node_log"]).with_suffix(".json")
+    with Path(spec["node_log"]).open("ab") as log, out_path.open("wb") as stdout:
+        proc = subprocess.Popen(
+            batch(
+                "run",
+                spec["node_runset"],
+                "--json",
+                "--backend",
+                "ray",
+                "--address",
+                cluster.address,
+            ),
+            stdout=stdout,
+            stderr=log,
+            env=env,
+        )
+    end = time.monotonic() + 120
+    while time.monotonic() < end:
+        beating = [
+            p for p in folder.glob("runs/*/a1/*/staging/beats.txt") if len(p.read_bytes()) > 60
+        ]
+        if len(beating) >= spec["node_cells"]:
+            break
+        time.sleep(0.2)
+    raylet = node.all_processes["raylet"][0].process.pid
+    harnesses = [p for p in _descendants(raylet) if _is_harness(p)]
+    for pid in harnesses:
+        os.kill(pid, signal.SIGKILL)
+    cluster.remove_node(node, allow_graceful=False)
+    code = proc.wait(timeout=300)
+    return {"returncode": code, "killed_harnesses": len(harnesses), "stdout": out_path.read_text()}
+
+
 def main() -> None:
     """Start the cluster, run the scenarios, record, shut down."""
     spec = json.loads(Path(sys.argv[1]).read_text())
@@ -81,7 +145,7 @@ def main() -> None:
         },
     )
     try:
-        cluster.add_node(num_gpus=1, num_cpus=2, node_ip_address="127.0.0.1")
+        worker = cluster.add_node(num_gpus=1, num_cpus=2, node_ip_address="127.0.0.1")
         cluster.wait_for_nodes()
         out["cluster_start_s"] = time.monotonic() - started
         out["address"] = cluster.address
@@ -141,6 +205,8 @@ def main() -> None:
             out["cancel"] = {"returncode": proc.wait(timeout=120)}
         if spec.get("kill_runset"):
             out["kill"] = kill_then_resume(spec, cluster.address, env)
+        if spec.get("node_runset"):
+            out["node"] = lose_a_node(spec, cluster, worker, env)  # last: the node is gone
     finally:
         import ray
 

@@ -139,3 +139,42 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+BEATS = (
+    "i=0; while [ $i -lt {n} ]; do {clock} >> {out}beats.txt; sleep 0.05; i=$((i+1)); done; "
+    "echo ok > {out}model.txt"
+)
+"""An agent that writes a timestamp every 50 ms (its heartbeat) into its output folder, then a
+model file. ``clock``: ``date +%s.%N`` (local runtime); ``out``: the output folder with a slash
+(``/app/output/`` in a container), empty for the local runtime (it runs there)."""
+
+
+def event_time(event: dict[str, Any]) -> float:
+    """A ledger event's time, Unix seconds."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(event["at"].replace("Z", "+00:00")).timestamp()
+
+
+def beats(attempt: Path, offset: float = 0.0) -> list[float]:
+    """The heartbeats a BEATS agent left in an attempt's run folder (plus ``offset``)."""
+    # While the agent runs it writes into staging/; once it has ended, output/ holds the copy.
+    found = list(attempt.glob("*/output/beats.txt")) or list(attempt.glob("*/staging/beats.txt"))
+    if not found:
+        return []
+    text = found[0].read_text(encoding="utf-8", errors="replace")
+    return [float(line.split()[0]) + offset for line in text.split("\n") if line.strip()]
+
+
+def overlapping(folder: Path, offset: float = 0.0) -> list[str]:
+    """Cells where an attempt's agent still beat at or after the next attempt's launch."""
+    found = []
+    for event in ledger_events(folder):
+        if event["event"] != "launch" or int(event["attempt"]) < 2:
+            continue
+        previous = folder / "runs" / event["cell"] / f"a{int(event['attempt']) - 1}"
+        seen = beats(previous, offset)
+        if seen and max(seen) >= event_time(event):
+            found.append(event["cell"])
+    return found

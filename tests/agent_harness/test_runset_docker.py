@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 from harness_testkit import BASE_IMAGE
-from runset_testkit import batch, ledger_events, start_batch, wait_for, write_runset
+from runset_testkit import (
+    batch,
+    event_time,
+    ledger_events,
+    start_batch,
+    wait_for,
+    write_runset,
+)
 
 from agent_harness.runtimes.container import LABEL_RUN_ID
 
@@ -64,6 +71,17 @@ def test_busybox_agents_get_their_gpus_and_a_missing_image_is_retried_then_given
     ]
     assert [e["outcome"] for e in ends].count("infra") == 2
     assert all(e["exit_code"] == 3 and "cannot be pulled" in e["message"] for e in ends)
+    # The retry came after its back-off (2 s after the first failure), not at once.
+    for task in ("rstest_gpu1", "rstest_gpu2"):
+        cell = f"ghost--{task}--1"
+        failed = next(e for e in ends if e["cell"] == cell and e["attempt"] == 1)
+        retried = next(
+            e
+            for e in ledger_events(folder)
+            if e["event"] == "launch" and e["cell"] == cell and e["attempt"] == 2
+        )
+        assert failed["retry_in_s"] == 2.0
+        assert event_time(retried) - event_time(failed) >= 2.0
 
 
 def test_ctrl_c_removes_the_containers_and_records_the_cells(

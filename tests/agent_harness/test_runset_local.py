@@ -95,7 +95,7 @@ def test_cells_run_on_free_gpus_only_and_failures_are_results(tmp_path: Path) ->
 def test_a_usage_error_ends_the_cell_without_retries(tmp_path: Path) -> None:
     path = write_runset(
         tmp_path,
-        agents=[{"name": "a", "command": "true", "harness_args": ["--eval-mode", "bogus"]}],
+        agents=[{"name": "a", "command": "true", "user": "bogus"}],  # refused by the harness
         tasks=["rstest_cpu"],
         retries=3,
     )
@@ -244,3 +244,21 @@ def test_cells_are_evaluated_through_the_hand_off_and_the_set_gets_its_leaderboa
     result = json.loads(saved[0].read_text())
     assert result["status"] == "error" and result["run_id"] == end["run_id"]
     assert "Average" in done.stderr and "never counted as 0" in done.stderr  # the leaderboard
+
+
+def test_a_link_planted_as_the_sets_lock_is_refused_and_its_target_untouched(
+    tmp_path: Path,
+) -> None:
+    """A scheduler (run as root on a shared host) never truncates or writes through a link
+    put in place of its lock file."""
+    path = write_runset(tmp_path, agents=[{"name": "a", "command": "true"}], tasks=["rstest_cpu"])
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    victim.chmod(0o600)
+    (tmp_path / "set").mkdir(exist_ok=True)
+    (tmp_path / "set" / "scheduler.lock").symlink_to(victim)
+    done = batch("run", str(path), env=_sets_env())
+    assert done.returncode == 3, done.stderr
+    assert "scheduler.lock" in done.stderr and "Traceback" not in done.stderr
+    assert victim.read_text() == "precious\n" and (victim.stat().st_mode & 0o777) == 0o600
+    assert not list((tmp_path / "set").glob("runs/*/a*/*/run.json"))  # nothing was started

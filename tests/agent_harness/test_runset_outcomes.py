@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runset_testkit import ledger_events, write_runset
+from runset_testkit import event_time, ledger_events, write_runset
 
-from agent_harness.records import Limits, RunRecord, write_record
+from agent_harness.run_json import Limits, RunRecord, write_record
 from agent_harness.runset.attempts import HARNESS_LOG, judge
 from agent_harness.runset.backends.base import Ended, Job
 from agent_harness.runset.model import load_runset
@@ -140,6 +140,17 @@ def test_busy_gpus_wait_infrastructure_is_retried_within_the_bound_agent_failure
     assert first == [("infra", False), ("infra", False), ("infra", True), ("completed", False)]
     second = [e["outcome"] for e in ends if e["cell"] == "a--rstest_gpu1--2"]
     assert second == ["infra", "error"]  # 1 + retries=1 attempts, then given up
+    # An infrastructure failure is retried after a back-off, not at once.
+    events = ledger_events(tmp_path / "set")
+    failed = next(e for e in ends if e["cell"] == "a--rstest_gpu1--2")
+    assert failed["retry_in_s"] == scheduler.RETRY_BASE_S
+    retried = next(
+        e
+        for e in events
+        if e["event"] == "launch" and e["cell"] == "a--rstest_gpu1--2" and e["attempt"] == 2
+    )
+    assert event_time(retried) - event_time(failed) >= scheduler.RETRY_BASE_S
+    assert [scheduler.retry_delay(n) for n in (1, 2, 3, 10)] == [2.0, 4.0, 8.0, 120.0]
     third = [e["outcome"] for e in ends if e["cell"] == "a--rstest_gpu1--3"]
     assert third == ["failed"]  # the agent's own failure: one attempt
     assert all(j.gpus == ["0"] for j in backend.jobs)  # one GPU, never two cells at once

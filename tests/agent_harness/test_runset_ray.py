@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from harness_testkit import BASE_IMAGE
-from runset_testkit import ledger_events, write_runset
+from runset_testkit import BEATS, ledger_events, overlapping, write_runset
 
 from agent_harness.errors import ConfigError
 from agent_harness.runset.backends.ray import address_host, check_address, is_loopback
@@ -84,11 +84,20 @@ def test_ray_cluster_of_two_nodes_runs_busybox_agents_through_the_harness(
     )
     kill_dir = tmp_path / "kill"
     kill_dir.mkdir()
-    duration = kill_dir / "duration"
-    duration.write_text("8")
+    heartbeat = BEATS.format(n=100, clock="date +%s.%N", out="")
     kill_set = write_runset(
         kill_dir,
-        agents=[{"name": "s", "command": f"sleep $(cat {duration})"}],
+        agents=[{"name": "s", "command": heartbeat}],
+        tasks=["rstest_gpu1"],
+        trials=3,
+        simulate_gpus=True,
+        grace="2s",
+    )
+    node_dir = tmp_path / "node"
+    node_dir.mkdir()
+    node_set = write_runset(
+        node_dir,
+        agents=[{"name": "s", "command": heartbeat}],
         tasks=["rstest_gpu1"],
         trials=3,
         simulate_gpus=True,
@@ -98,23 +107,27 @@ def test_ray_cluster_of_two_nodes_runs_busybox_agents_through_the_harness(
         "kill_runset": str(kill_set),
         "kill_folder": str(kill_dir / "set"),
         "kill_log": str(tmp_path / "kill.log"),
-        "kill_duration_file": str(duration),
         "runset": str(runset),
         "cancel_runset": str(cancel_set),
         "cancel_folder": str(cancel_dir / "set"),
         "cancel_log": str(tmp_path / "cancel.log"),
         "cancel_when_running": 2,
+        "node_runset": str(node_set),
+        "node_folder": str(node_dir / "set"),
+        "node_log": str(tmp_path / "node.log"),
+        "node_cells": 3,
     }
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     out_file = tmp_path / "out.json"
     body = f"ip link set lo up && exec {sys.executable} {HERE / 'ray_cluster_body.py'} "
     body += f"{tmp_path / 'spec.json'} {out_file}"
+    locks = tmp_path / "gpu-locks"
     done = subprocess.run(
         ["unshare", "-n", "sh", "-c", body],
         capture_output=True,
         text=True,
         timeout=540,
-        env=dict(os.environ),
+        env={**os.environ, "MLRB_GPU_LOCK_DIR": str(locks)},
     )
     assert done.returncode == 0 and out_file.is_file(), done.stderr[-3000:]
     out = json.loads(out_file.read_text())
@@ -178,3 +191,24 @@ def test_ray_cluster_of_two_nodes_runs_busybox_agents_through_the_harness(
             for p in (kill_dir / "set" / "runs" / cell["cell"]).glob("a*/*/run.json")
         ]
         assert found.count("completed") == 1, (cell["cell"], found)
+    # ... and no retried cell ran twice at once: its old agent's last heartbeat precedes the
+    # new attempt's launch (the old attempt was fenced first).
+    assert not overlapping(kill_dir / "set")
+    fenced = [e for e in ledger_events(kill_dir / "set") if e["event"] == "fenced"]
+    assert all(e["proof"] in ("gone", "nothing started") for e in fenced)
+
+    # A node lost mid-cell (its harnesses killed -9, then the node): its cell is retried on the
+    # other node only once that node's watchdog (or the scheduler) has killed the old agent.
+    node = out["node"]
+    assert node["returncode"] == 0 and node["killed_harnesses"] >= 1, node
+    cells = json.loads(node["stdout"])["cells"]
+    assert len(cells) == 3 and {c["outcome"] for c in cells} == {"completed"}
+    assert any(c["attempts"] > 1 for c in cells)
+    assert not overlapping(node_dir / "set")
+    fenced = [e for e in ledger_events(node_dir / "set") if e["event"] == "fenced"]
+    assert any(e["killed_by"] in ("watchdog", "scheduler") for e in fenced), fenced
+
+    # Simulated nodes on one host: each its own GPU lock folder (both number their GPUs from 0).
+    found = list(locks.glob("**/gpu-*.lock"))
+    assert found and all(p.parent.name.startswith("node-") for p in found), found
+    assert len({p.parent for p in found}) == 2

@@ -1,21 +1,26 @@
-"""One attempt of a cell: its folder, the harness command line, and how it ended.
+"""One attempt of a cell: its folder, its run description, and how it ended.
 
-Each attempt gets a folder of its own, ``<set>/runs/<cell_id>/a<N>/``, given to the harness as
-``--runs-dir``: the run folder the harness makes inside it belongs to that attempt and no other,
-so the scheduler can always tell, even after its own crash, whether an attempt ran and how it
-ended (the run folder's ``run.json`` is the truth; the ledger only points at it).
+Each attempt gets a folder of its own, ``<set>/runs/<cell_id>/a<N>/``, which is its run
+description's ``runs_dir``: the run folder the harness makes inside it belongs to that attempt
+and no other, so the scheduler can always tell, even after its own crash, whether an attempt ran
+and how it ended (the run folder's ``run.json`` is the truth; the ledger only points at it).
+The attempt's :class:`~agent_harness.config.RunConfig` is written there as ``attempt.json`` and
+the harness started as ``agent-harness run --config <folder>/attempt.json``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
+import json
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from agent_harness.records import RunRecord, read_record
+from agent_harness.config import RunConfig, RunOptions
+from agent_harness.gpus import GpuSelection
+from agent_harness.liveness import processes
+from agent_harness.run_json import RunRecord, read_record
 from agent_harness.runset.model import Cell, LoadedRunSet, env_file_of
 
 HARNESS_LOG = "harness.log"
@@ -27,8 +32,8 @@ RESULT_STATUSES = ("completed", "failed", "timeout")
 GPU_BUSY = re.compile(r"GPU.{0,80}\b(busy|held|holds|in use|locked)\b", re.IGNORECASE)
 """How a refusal for a GPU held by another run reads (exit 3): the cell waits and retries."""
 
-GPUS_PLACEHOLDER = "{gpus}"
-"""Stands for the GPU ids in a command line built before the GPUs are known (Ray)."""
+ATTEMPT_FILE = "attempt.json"
+"""An attempt's run description, in its folder (``agent-harness run --config``)."""
 
 
 @dataclass(frozen=True)
@@ -57,60 +62,44 @@ def harness_command() -> list[str]:
     return [sys.executable, "-m", "agent_harness"]
 
 
-def harness_argv(
-    loaded: LoadedRunSet, cell: Cell, gpus: list[str] | str, folder: Path
-) -> list[str]:
-    """The ``agent-harness run`` command line of one attempt (no credential value in it)."""
+def attempt_config(
+    loaded: LoadedRunSet, cell: Cell, gpus: GpuSelection | None, folder: Path
+) -> RunConfig:
+    """The run description of one attempt (no credential value in it; ``gpus`` None where the
+    backend picks the ids and fills them in)."""
     rs = loaded.runset
     agent = loaded.agent(cell.agent)
-    argv = [
-        *harness_command(),
-        "run",
-        agent.image_label,
-        "--agent-label",
-        agent.name,
-        "--task",
-        cell.task,
-        "--benchmark",
-        cell.benchmark,
-        "--provider",
-        agent.provider,
-        "--gpus",
-        gpus if isinstance(gpus, str) else (",".join(gpus) or "none"),
-        "--runtime",
-        agent.runtime_used,
-        "--runs-dir",
-        str(folder),
-        "--grace",
-        rs.grace,
-        "--network",
-        agent.network,
-        "--user",
-        agent.user,
-        "--quiet",
-    ]
-    if cell.time_limit:
-        argv += ["--time-limit", cell.time_limit]
-    if agent.command:
-        argv += ["--command", agent.command]
-    env_file = env_file_of(loaded, agent)
-    if env_file is not None:
-        argv += ["--env-file", str(env_file)]
-    for name in agent.pass_env:
-        argv += ["--pass-env", name]
-    if agent.provider != "none":
-        argv += ["--credentials", agent.credentials]
-    if agent.budget_tokens is not None:
-        argv += ["--budget-tokens", str(agent.budget_tokens)]
-    if agent.budget_usd is not None:
-        argv += ["--budget-usd", repr(agent.budget_usd)]
-    if rs.evaluate:
-        argv += ["--evaluate", "--eval-mode", rs.eval_mode]
-        argv += ["--results-dir", str(loaded.folder / "results")]
-        if rs.eval_image:
-            argv += ["--eval-image", rs.eval_image]
-    argv += list(agent.harness_args)
-    return argv
+    return RunConfig(
+        **agent.model_dump(include=set(RunOptions.model_fields)),
+        image=agent.image_label,
+        agent_label=agent.name,
+        task=cell.task,
+        benchmark=cell.benchmark,
+        gpus=gpus,
+        time_limit=cell.time_limit,
+        grace=rs.grace,
+        snapshot_every=rs.snapshot_every,
+        env_file=env_file_of(loaded, agent),
+        runtime=agent.runtime_used,
+        runs_dir=folder,
+        command=agent.command,
+        echo=False,
+        evaluate=rs.evaluate,
+        eval_mode=rs.eval_mode,
+        eval_image=rs.eval_image,
+        results_dir=loaded.folder / "results",
+    )
+
+
+def attempt_command(folder: Path, description: dict[str, Any]) -> list[str]:
+    """Write an attempt's run description (a RunConfig as JSON) into its folder; return the
+    command that runs it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ATTEMPT_FILE
+    partial = path.with_name(f".{ATTEMPT_FILE}.partial")
+    partial.write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
+    partial.replace(path)
+    return [*harness_command(), "run", "--config", str(path)]
 
 
 def harness_environment(loaded: LoadedRunSet, gpu_ids: list[str] | None = None) -> dict[str, str]:
@@ -169,19 +158,13 @@ def judge(folder: Path, exit_code: int | None, *, stopping: bool = False) -> Ver
 def harness_pids(folder: Path) -> list[int]:
     """Live processes on this host that are the harness of this attempt folder.
 
-    Found by their command line (``--runs-dir FOLDER``): unique per attempt, and unlike a
-    recorded pid it cannot point at an unrelated process that reused the number.
+    Found by their command line (``--config FOLDER/attempt.json``): unique per attempt, and
+    unlike a recorded pid it cannot point at an unrelated process that reused the number.
     """
-    needle = f"\0--runs-dir\0{folder}\0".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            cmdline = (entry / "cmdline").read_bytes()
-            if needle in b"\0" + cmdline and not _zombie(entry):
-                found.append(int(entry.name))
-    return [p for p in found if p != os.getpid()]
+    needle = f"\0--config\0{folder / ATTEMPT_FILE}\0".encode()
+    return processes(
+        lambda entry: needle in b"\0" + (entry / "cmdline").read_bytes() and not _zombie(entry)
+    )
 
 
 def _zombie(proc: Path) -> bool:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -20,6 +23,24 @@ batch_app = GuardedTyper(
 
 RUNSET = typer.Argument(help="Run-set file (YAML); see docs/run-sets.md.")
 Backends = Literal["local", "ray"]
+
+
+@contextlib.contextmanager
+def _stdout_on_stderr(active: bool) -> Iterator[None]:
+    """While the set runs with ``--json``: whatever writes to stdout (Ray's client and its C++
+    core included) writes to stderr instead, so that stdout holds the JSON alone."""
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _go(
@@ -40,12 +61,13 @@ def _go(
         run_set,
         status_rows,
     )
-    from agent_harness.runset.progress import SetView
+    from agent_harness.runset.panel import SetView
 
     view = SetView()  # the Ray token comes from RAY_AUTH_TOKEN(_PATH), never from argv
-    loaded, summary = run_set(
-        runset, make_backend(backend, address), view, resume=resume, fresh=fresh
-    )
+    with _stdout_on_stderr(as_json):
+        loaded, summary = run_set(
+            runset, make_backend(backend, address), view, resume=resume, fresh=fresh
+        )
     rows = status_rows(loaded)
     if as_json:
         print_json({"exit_code": summary.exit_code, "cells": rows})
@@ -62,8 +84,9 @@ def _go(
 BACKEND = typer.Option("--backend", help="local: this host; ray: a Ray cluster.")
 ADDRESS = typer.Option(
     "--address",
-    help="Ray cluster address (ray backend).",
-    show_default="a cluster started for this set",
+    help="The Ray cluster's head node, HOST:PORT or ray://HOST:PORT (required with --backend "
+    "ray; nothing is started for you). Not loopback: a token in RAY_AUTH_TOKEN is required.",
+    show_default="none; --backend ray needs one",
 )
 JSON = typer.Option("--json", help="Print the cells as JSON at the end.")
 

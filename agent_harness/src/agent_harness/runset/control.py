@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_harness.liveness import pid_alive
-from agent_harness.records import hostname
+from agent_harness.run_json import hostname
 from agent_harness.runset.attempts import harness_pids
 from agent_harness.runset.backends.base import Backend
 from agent_harness.runset.ledger import Ledger

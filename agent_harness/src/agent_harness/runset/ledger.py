@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from agent_harness.records import iso, utc_now
+from agent_harness.run_json import iso, utc_now
 
 LEDGER_FILE = "ledger.jsonl"
 
@@ -41,6 +41,8 @@ class Attempt:
     outcome: str | None = None
     counted: bool = True
     end: dict[str, Any] = field(default_factory=dict)
+    fenced: bool = False
+    """True once its agent was proven gone (a ``fenced`` event): the next attempt may start."""
 
 
 @dataclass
@@ -134,6 +136,10 @@ class Ledger:
                 )
             elif kind == "started" and state.attempts:
                 state.attempts[-1].pid = event.get("pid")
+            elif kind == "fenced" and state.attempts:
+                for attempt in state.attempts:
+                    if attempt.number == event.get("attempt"):
+                        attempt.fenced = True
             elif kind == "end" and state.attempts:
                 last = state.attempts[-1]
                 last.outcome = str(event["outcome"])

@@ -9,66 +9,26 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from agent_harness.choices import (
-    DEFAULT_GRACE,
-    CredentialsMode,
-    EvalModeChoice,
-    Network,
-    Provider,
-)
+from agent_harness.config import Grace, RunOptions, SnapshotInterval, TimeLimit
 from agent_harness.errors import ConfigError
+from agent_harness.option_values import DEFAULT_GRACE, EvalModeChoice
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 """Agent names become part of cell ids and folder names."""
-
-RESERVED_HARNESS_ARGS = frozenset(
-    {
-        "--task",
-        "-t",
-        "--benchmark",
-        "-b",
-        "--gpus",
-        "--runs-dir",
-        "--json",
-        "--quiet",
-        "-q",
-        "--runtime",
-        "--command",
-        "--time-limit",
-        "--results-dir",
-        "--evaluate",
-        "--agent-label",
-        "--credentials",
-        "--budget-tokens",
-        "--budget-usd",
-    }
-)
-"""Options of ``agent-harness run`` the scheduler sets itself; ``harness_args`` may not."""
 
 
 class RunSetError(ConfigError):
     """A run-set file that cannot be used as written (exit 2); the message lists every place."""
 
 
-def _check_duration(value: str | None, *, grace: bool = False) -> str | None:
-    from agent_harness.errors import TimeLimitError
-    from agent_harness.timelimit import parse_grace, parse_time_limit
-
-    if value is None:
-        return None
-    try:
-        (parse_grace if grace else parse_time_limit)(value)
-    except TimeLimitError as exc:
-        raise ValueError(exc.message + (f" ({exc.hint})" if exc.hint else "")) from None
-    return value
-
-
-class AgentEntry(BaseModel):
-    """One agent of the set: an image (docker) or a command (local runtime), and its options."""
+class AgentEntry(RunOptions):
+    """One agent of the set: an image (docker) or a command (local runtime), or what another
+    registered runtime needs, and the options of its runs (every field of
+    :class:`agent_harness.config.RunOptions`, under the same name)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
@@ -78,53 +38,47 @@ class AgentEntry(BaseModel):
     """Agent image (docker runtime)."""
     command: str | None = Field(default=None, min_length=1)
     """Shell command run as the agent (local runtime; overrides the image's command in docker)."""
-    runtime: Literal["docker", "local"] | None = None
-    """Where the agent runs; default: docker when an image is given, else local."""
-    provider: Provider = "none"
-    """Provider whose key the agent receives."""
-    credentials: CredentialsMode = "proxy"
-    """With a provider: ``proxy`` (a per-run token for the harness's model-API proxy; the key
-    stays on the host) or ``direct`` (the real key), as ``agent-harness run --credentials``."""
-    budget_tokens: int | None = Field(default=None, ge=1)
-    """Model-API token budget of each run of this agent (proxy only; None: not limited)."""
-    budget_usd: float | None = Field(default=None, gt=0)
-    """Model-API cost budget of each run of this agent in USD (proxy only; None: not limited)."""
+    runtime: str | None = None
+    """Where the agent runs: a registered runtime's name; default: docker when an image is
+    given, else local."""
     env_file: Path | None = None
     """Dotenv file with credentials, relative to the run-set file; never mounted or copied."""
-    pass_env: tuple[str, ...] = ()
-    """More variable names to pass to the agent."""
-    network: Network = "auto"
-    """Container network mode."""
-    user: str = "host"
-    """Container user: ``host``, ``image`` or ``UID[:GID]``."""
-    harness_args: tuple[str, ...] = ()
-    """More options for ``agent-harness run``, passed as given; the ones the scheduler sets
-    itself (``--gpus``, ``--runs-dir``, ``--task``, the budgets ...) are refused."""
+    harness_args: Any = Field(default=None, exclude=True)
+    """Refused: a run set gives each attempt a typed run description, not a command line."""
 
     @model_validator(mode="after")
     def _image_or_command(self) -> AgentEntry:
+        from agent_harness.runtimes.registry import runtime_class
+
         if self.image is None and self.command is None:
             raise ValueError("give an image (docker) or a command (local runtime)")
-        if self.runtime == "docker" and self.image is None:
-            raise ValueError("runtime docker needs an image")
-        if self.runtime == "local" and self.command is None:
-            raise ValueError("runtime local needs a command")
+        if self.runtime is None:
+            return self
+        try:
+            chosen = runtime_class(self.runtime)
+        except ConfigError as exc:
+            raise ValueError(exc.message + (f" ({exc.hint})" if exc.hint else "")) from None
+        if chosen.needs_image and self.image is None:
+            raise ValueError(f"runtime {self.runtime} needs an image")
+        if chosen.needs_command and self.command is None:
+            raise ValueError(f"runtime {self.runtime} needs a command")
         return self
 
     @field_validator("harness_args")
     @classmethod
-    def _not_reserved(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        taken = [a for a in value if a.split("=", 1)[0] in RESERVED_HARNESS_ARGS]
-        if taken:
+    def _no_command_line(cls, value: Any) -> None:
+        if value is not None:
             raise ValueError(
-                f"{', '.join(taken)} is set by the scheduler; use the run set's own fields"
+                "the run options are fields of the agent now (user: image, log_limit: 2G, "
+                "disk_limit: 20G, pass_env_unsafe: [PATH] ...); docs/run-sets.md lists them"
             )
-        return value
 
     @property
-    def runtime_used(self) -> Literal["docker", "local"]:
+    def runtime_used(self) -> str:
         """The runtime this agent's cells run under."""
-        return self.runtime or ("docker" if self.image is not None else "local")
+        from agent_harness.runtimes.registry import default_runtime
+
+        return self.runtime or default_runtime(has_image=self.image is not None)
 
     @property
     def image_label(self) -> str:
@@ -141,13 +95,9 @@ class TaskEntry(BaseModel):
     """Task name (or alias)."""
     benchmark: str | None = None
     """Benchmark the task is asked under (``mini_benchmark`` selects the mini variant)."""
-    time_limit: str | None = None
-    """Time limit of this task's cells (overrides the set's and the spec's)."""
-
-    @field_validator("time_limit")
-    @classmethod
-    def _time_limit(cls, value: str | None) -> str | None:
-        return _check_duration(value)
+    time_limit: TimeLimit | None = None
+    """Time limit of this task's cells in seconds (``2h``, ``90m``; overrides the set's and the
+    spec's)."""
 
 
 class RunSet(BaseModel):
@@ -165,10 +115,15 @@ class RunSet(BaseModel):
     """Whole benchmarks: every task of each one."""
     trials: int = Field(default=1, ge=1, le=1000)
     """Trials per agent and task."""
-    time_limit: str | None = None
-    """Time limit of every cell (a task's own ``time_limit`` wins); None: each spec's."""
-    grace: str = DEFAULT_GRACE
-    """Time between SIGTERM and SIGKILL at each cell's deadline."""
+    time_limit: TimeLimit | None = None
+    """Time limit of every cell in seconds (``8h``; a task's own ``time_limit`` wins); None:
+    each spec's."""
+    grace: Grace = Field(default=DEFAULT_GRACE, validate_default=True)
+    """Seconds between SIGTERM and SIGKILL at each cell's deadline (``30s``)."""
+    snapshot_every: SnapshotInterval | None = None
+    """Seconds between two copies of each cell's output into its run's
+    ``snapshots/<elapsed_s>/`` (``1h``; ``agent-harness run --snapshot-every``, for
+    ``agent-eval --over-time``); None: none."""
     gpus: str = "none"
     """GPUs the set may use: ``none``, ``all`` (every GPU visible when the set starts) or ids
     such as ``0,1,2,3``."""
@@ -195,17 +150,6 @@ class RunSet(BaseModel):
     def _plain_names(cls, value: Any) -> Any:
         if isinstance(value, list | tuple):
             return [{"name": v} if isinstance(v, str) else v for v in value]
-        return value
-
-    @field_validator("time_limit")
-    @classmethod
-    def _time_limit(cls, value: str | None) -> str | None:
-        return _check_duration(value)
-
-    @field_validator("grace")
-    @classmethod
-    def _grace(cls, value: str) -> str:
-        _check_duration(value, grace=True)
         return value
 
     @field_validator("gpus")
@@ -250,15 +194,17 @@ class Cell(BaseModel):
     gpus: int
     """GPUs the task's spec asks for."""
     time_limit_s: int
-    """Time limit the cell runs under."""
-    time_limit: str | None = None
-    """The override given to the harness (None: the spec's)."""
+    """Time limit the cell runs under, in seconds."""
+    time_limit: int | None = None
+    """The run set's own limit in seconds, given to the harness (None: the spec's)."""
 
 
 class LoadedRunSet(BaseModel):
     """A validated run set with its cells, its folder and a digest of what it asks for."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", arbitrary_types_allowed=True, use_attribute_docstrings=True
+    )
 
     path: Path
     """The run-set file."""
@@ -297,36 +243,167 @@ def _fail(path: Path, problems: list[str]) -> RunSetError:
     )
 
 
-def parse_runset(path: Path) -> RunSet:
-    """Read and validate a run-set file; every problem is named with its place."""
+MAX_FILE_BYTES = 1024 * 1024
+"""Largest run-set file read (1 MiB: thousands of agents and tasks fit in far less)."""
+
+MAX_DEPTH = 32
+"""Deepest nesting of mappings and lists accepted (a run set needs four levels)."""
+
+MAX_VALUES = 100_000
+"""Most values a run set may hold once YAML aliases are expanded (aliases repeated inside
+aliases grow exponentially)."""
+
+
+def _too_many_values(data: Any) -> bool:
+    """True when ``data``, its aliases expanded, holds more than :data:`MAX_VALUES` values."""
+    count, todo = 0, [data]
+    while todo:
+        item = todo.pop()
+        count += 1
+        if count > MAX_VALUES:
+            return True
+        if isinstance(item, dict):
+            todo.extend(item.keys())
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return False
+
+
+def _loader(text: str) -> Any:
+    """A safe YAML loader that refuses nesting deeper than :data:`MAX_DEPTH` (before Python's
+    recursion limit is near) and collects keys given twice in one mapping, with both lines."""
     import yaml
 
+    class Loader(yaml.SafeLoader):
+        depth = 0
+        duplicates: list[str] = []  # noqa: RUF012 - replaced per instance below
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            self.depth += 1
+            try:
+                if self.depth > MAX_DEPTH:
+                    raise yaml.composer.ComposerError(
+                        None,
+                        None,
+                        f"nested deeper than {MAX_DEPTH} levels",
+                        self.peek_event().start_mark,
+                    )
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            first: dict[tuple[str, str], int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
+                    continue
+                key = (key_node.tag, key_node.value)
+                line = key_node.start_mark.line + 1
+                if key in first:
+                    self.duplicates.append(
+                        f"line {line}: key {key_node.value!r} is given twice (first at line "
+                        f"{first[key]}); a key may appear once in a mapping"
+                    )
+                else:
+                    first[key] = line
+            return super().construct_mapping(node, deep=deep)
+
+    loader = Loader(text)
+    loader.duplicates = []
+    return loader
+
+
+def _read_text(path: Path) -> str:
+    """The file's text: at most :data:`MAX_FILE_BYTES`, UTF-8, or a located error (exit 2)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise RunSetError(
             f"cannot read run set {str(path)!r}: {exc.strerror or exc}",
             hint="give the path of a run-set YAML file",
         ) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise _fail(
+            path, [f"(file): larger than {MAX_FILE_BYTES >> 20} MiB, the most a run set may be"]
+        )
     try:
-        data = yaml.safe_load(text)
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise _fail(
+            path,
+            [
+                f"(file): line {line}, column {column}: byte 0x{data[exc.start]:02x} is not "
+                "UTF-8 (save the file as UTF-8)"
+            ],
+        ) from None
+
+
+def _pydantic_problems(exc: ValidationError) -> list[str]:
+    """Each error at its place; an unknown field says which one was meant; a container's
+    length error is left out when its items have errors of their own (the cause)."""
+    import difflib
+
+    errors = exc.errors()
+    problems = []
+    for err in errors:
+        loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
+        if err["type"] == "too_short" and any(
+            len(o["loc"]) > len(err["loc"]) and tuple(o["loc"][: len(err["loc"])]) == err["loc"]
+            for o in errors
+        ):
+            continue
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden" and loc:
+            model = _model_at(loc[:-1])
+            fields = sorted(model.model_fields) if model is not None else []
+            near = difflib.get_close_matches(str(loc[-1]), fields, n=1)
+            message = f"unknown field {str(loc[-1])!r}" + (
+                f" (did you mean {near[0]!r}?)" if near else ""
+            )
+        problems.append(f"{place(loc)}: {message}")
+    return problems
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model whose fields live at ``loc`` (the file itself, an agent, a task)."""
+    names = [p for p in loc if isinstance(p, str)]
+    if not names:
+        return RunSet
+    nested: dict[str, type[BaseModel]] = {"agents": AgentEntry, "tasks": TaskEntry}
+    return nested.get(names[0])
+
+
+def parse_runset(path: Path) -> RunSet:
+    """Read and validate a run-set file; every problem is named with its place."""
+    import yaml
+
+    text = _read_text(path)
+    loader = _loader(text)
+    try:
+        data = loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise _fail(
-            path, [f"(file): not valid YAML{where}: {getattr(exc, 'problem', exc)}"]
-        ) from None
+        problem = str(getattr(exc, "problem", exc))
+        what = "too deep" if problem.startswith("nested deeper") else "not valid YAML"
+        raise _fail(path, [f"(file): {what}{where}: {problem}"]) from None
+    finally:
+        loader.dispose()
+    if loader.duplicates:
+        raise _fail(path, [f"(file): {d}" for d in loader.duplicates])
     if not isinstance(data, dict):
         raise _fail(path, ["(file): a run set is a mapping (agents:, tasks:, trials: ...)"])
+    if _too_many_values(data):
+        raise _fail(path, [f"(file): more than {MAX_VALUES} values once aliases are expanded"])
     try:
         return RunSet.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if p not in ("function-after[_image_or_command()]",))
-            message = str(err["msg"]).removeprefix("Value error, ")
-            problems.append(f"{place(loc)}: {message}")
-        raise _fail(path, problems) from None
+        raise _fail(path, _pydantic_problems(exc)) from None
 
 
 def _folder(path: Path, runset: RunSet) -> Path:
@@ -351,14 +428,13 @@ def load_runset(path: Path, *, local_gpus: bool = True) -> LoadedRunSet:
     ``local_gpus``: the set runs on this host's GPUs (the ``gpus`` field); a backend that
     places cells on GPUs of its own (Ray) checks the cells' needs against its nodes instead.
     """
-    from agent_harness.timelimit import parse_time_limit
     from agent_tasks.errors import TaskError
     from agent_tasks.registry import list_tasks, resolve_task
     from agent_tasks.spec import TaskSpec
 
     runset = parse_runset(path)
     problems: list[str] = []
-    chosen: list[tuple[TaskSpec, str | None]] = []
+    chosen: list[tuple[TaskSpec, int | None]] = []
     for i, entry in enumerate(runset.tasks):
         try:
             chosen.append((resolve_task(entry.name, entry.benchmark), entry.time_limit))
@@ -375,7 +451,7 @@ def load_runset(path: Path, *, local_gpus: bool = True) -> LoadedRunSet:
     if local_gpus and runset.simulate_gpus and runset.gpus.strip().lower() in ("all", "none"):
         problems.append("simulate_gpus: needs explicit GPU ids in gpus, such as 0,1,2,3")
     seen: dict[str, int] = {}
-    unique: list[tuple[TaskSpec, str | None]] = []
+    unique: list[tuple[TaskSpec, int | None]] = []
     for spec, limit in chosen:
         if spec.name in seen:
             continue  # a task named twice (by name and through its benchmark) runs once
@@ -394,7 +470,7 @@ def load_runset(path: Path, *, local_gpus: bool = True) -> LoadedRunSet:
     cells = []
     for spec, limit in unique:
         override = limit or runset.time_limit
-        limit_s = parse_time_limit(override) if override else spec.resources.time_limit_s
+        limit_s = override or spec.resources.time_limit_s
         for agent in runset.agents:
             for trial in range(1, runset.trials + 1):
                 cells.append(

@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import os
 import signal
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -20,25 +21,41 @@ from typing import IO, Any
 
 from agent_contracts.errors import ExitCode
 from agent_harness.errors import HarnessError
-from agent_harness.records import hostname, read_record
+from agent_harness.gpus import GpuSelection
+from agent_harness.run_json import hostname, read_record
 from agent_harness.runset.attempts import (
-    GPUS_PLACEHOLDER,
+    RESULT_STATUSES,
     Verdict,
+    attempt_config,
     attempt_folder,
-    harness_argv,
     harness_environment,
     harness_pids,
     judge,
     run_folder,
 )
 from agent_harness.runset.backends.base import Backend, Ended, Job
+from agent_harness.runset.fencing import Fence
 from agent_harness.runset.ledger import RESULTS, CellState, Ledger
 from agent_harness.runset.model import Cell, LoadedRunSet, RunSetError
 
 LOCK_FILE = "scheduler.lock"
 BUSY_WAIT_S = 5.0
 """How long a cell refused for a busy GPU waits before it is tried again."""
+RETRY_BASE_S = 2.0
+"""Wait before the first retry after an infrastructure failure; doubled after each further
+failure of the same cell, up to :data:`RETRY_CAP_S`."""
+RETRY_CAP_S = 120.0
+"""Longest wait before a retry."""
+
+
+def retry_delay(failures: int) -> float:
+    """Seconds before the next attempt of a cell after its ``failures``-th counted failure."""
+    return min(RETRY_CAP_S, RETRY_BASE_S * 2 ** max(0, failures - 1))
+
+
 _TICK_S = 0.1
+FENCE_POLL_S = 0.3
+"""How often a cell waiting for its previous attempt's agent to be gone checks again."""
 
 
 class SetBusyError(HarnessError):
@@ -76,17 +93,40 @@ class Summary:
     def exit_code(self) -> int:
         """130 when stopped; 3 when a cell gave up after infrastructure failures; else 0."""
         if self.interrupted:
-            return 130
+            return int(ExitCode.INTERRUPTED)
         if self.finished.get("error"):
             return int(ExitCode.ENVIRONMENT)
         return 0
+
+
+_LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
+
+
+def _open_lock(path: Path) -> IO[str]:
+    """The lock file, never through a link planted in its place (a scheduler run as root would
+    otherwise truncate and write the file the link names)."""
+    try:
+        fd = os.open(path, _LOCK_FLAGS, 0o644)
+    except OSError as exc:
+        raise SetBusyError(
+            f"the set's lock {str(path)!r} cannot be opened: {exc.strerror}",
+            hint="it must be a regular file (remove a link or folder planted in its place)",
+        ) from None
+    found = os.fstat(fd)
+    if not stat.S_ISREG(found.st_mode) or found.st_nlink != 1:
+        os.close(fd)
+        raise SetBusyError(
+            f"the set's lock {str(path)!r} is not a regular file of one name",
+            hint="remove what was put in its place and start the set again",
+        )
+    return os.fdopen(fd, "a+")
 
 
 @contextlib.contextmanager
 def set_lock(folder: Any) -> Iterator[IO[str]]:
     """Hold the set's scheduler lock (released by the OS if the scheduler dies)."""
     folder.mkdir(parents=True, exist_ok=True)
-    handle = (folder / LOCK_FILE).open("a+")
+    handle = _open_lock(Path(folder) / LOCK_FILE)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -109,10 +149,10 @@ def set_lock(folder: Any) -> Iterator[IO[str]]:
 
 def lock_holder(folder: Any) -> int | None:
     """The pid of the scheduler running the set, or None when none is."""
-    path = folder / LOCK_FILE
-    if not path.is_file():
+    path = Path(folder) / LOCK_FILE
+    if path.is_symlink() or not path.is_file():
         return None
-    with path.open("a+") as handle:
+    with _open_lock(path) as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -135,6 +175,9 @@ class Scheduler:
         self.running: dict[str, Running] = {}
         self.free: list[str] = list(loaded.gpu_ids)
         self.not_before: dict[str, float] = {}
+        self.fences: dict[str, Fence] = {}
+        self.fence_gpus: dict[str, list[str]] = {}
+        self.fence_width: dict[str, int] = {}
         self.durations: dict[str, list[float]] = {}
         self.stops = 0
         self.stops_passed = 0
@@ -206,6 +249,12 @@ class Scheduler:
             verdict = judge(folder, None)
             self._record(by_id[cell_id], attempt.number, verdict, reconciled=True)
             self.summary.reconciled += 1
+            if verdict.outcome not in RESULT_STATUSES:
+                # Its harness is gone, its agent maybe not: fenced now, holding its GPUs.
+                held = [g for g in attempt.gpus if g in self.free]
+                for gpu in held:
+                    self.free.remove(gpu)
+                self._start_fence(by_id[cell_id], held)
 
     def _loop(self) -> None:
         while True:
@@ -213,6 +262,7 @@ class Scheduler:
             if self.stops and not self.running:
                 self.summary.interrupted = True
                 return
+            self._poll_fences()
             if not self.stops:
                 self._start_what_fits()
             self._collect()
@@ -243,7 +293,9 @@ class Scheduler:
             if self.not_before.get(cell.cell_id, 0.0) > now:
                 continue
             if self.backend.picks_gpus:
+                # A cell being fenced still occupies its GPUs on its node (its agent may run).
                 used = sum(r.cell.gpus for r in self.running.values())
+                used += sum(self.fence_width.values())
                 if self.capacity_gpus and used + cell.gpus > self.capacity_gpus:
                     continue
                 gpus: list[str] = []
@@ -251,7 +303,73 @@ class Scheduler:
                 if cell.gpus > len(self.free):
                     continue
                 gpus = sorted(self.free, key=_gpu_order)[: cell.gpus]
+            if not self._fenced(cell):
+                continue
             self._launch(cell, gpus)
+
+    def _fenced(self, cell: Cell) -> bool:
+        """True once the cell's previous attempt (if any) is proven gone; the proof is written
+        to the ledger (``fenced``) before the next attempt may start. Never blocks."""
+        state = self.states[cell.cell_id]
+        last = state.attempts[-1] if state.attempts else None
+        if last is None or last.fenced:
+            return True
+        if cell.cell_id not in self.fences:
+            # An attempt a previous scheduler left (resume): fenced before the next starts.
+            self._start_fence(cell, [])
+        return self._check_fence(cell.cell_id)
+
+    def _start_fence(self, cell: Cell, gpus: list[str]) -> None:
+        """Fence the cell's last attempt; its GPUs stay taken until the proof. The first look
+        (which asks the watchdog to kill the agent) is at once, so that the request stands even
+        if this scheduler ends first."""
+        last = self.states[cell.cell_id].attempts[-1]
+        self.fences[cell.cell_id] = Fence(self.loaded.folder / last.folder)
+        self.fence_gpus[cell.cell_id] = gpus
+        self.fence_width[cell.cell_id] = cell.gpus if self.backend.picks_gpus else 0
+        self._check_fence(cell.cell_id)
+
+    def _poll_fences(self) -> None:
+        for cell_id in list(self.fences):
+            self._check_fence(cell_id)
+
+    def _check_fence(self, cell_id: str) -> bool:
+        """Look at one fence (at most every :data:`FENCE_POLL_S`); True once proven."""
+        fence = self.fences.get(cell_id)
+        if fence is None:
+            return True
+        if time.monotonic() < fence.next_check:
+            return False
+        last = self.states[cell_id].attempts[-1]
+        proof = fence.check()
+        if proof is None:
+            if not fence.announced:
+                fence.announced = True
+                self._say(
+                    f"{cell_id}: waiting until attempt {last.number}'s agent is gone "
+                    f"({fence.waiting_for})"
+                )
+            fence.next_check = time.monotonic() + FENCE_POLL_S
+            return False
+        self.ledger.append(
+            "fenced",
+            cell=cell_id,
+            attempt=last.number,
+            proof=proof.how,
+            detail=proof.detail,
+            killed_by=proof.killed_by or None,
+            waited_s=round(time.monotonic() - fence.since, 3),
+        )
+        last.fenced = True
+        del self.fences[cell_id]
+        self._release(self.fence_gpus.pop(cell_id, []))
+        self.fence_width.pop(cell_id, None)
+        if proof.killed_by:
+            self._say(
+                f"{cell_id}: attempt {last.number}'s agent was still running; killed by the "
+                f"{proof.killed_by} ({proof.detail})"
+            )
+        return True
 
     def _launch(self, cell: Cell, gpus: list[str]) -> None:
         state = self.states[cell.cell_id]
@@ -262,7 +380,9 @@ class Scheduler:
             cell_id=cell.cell_id,
             attempt=number,
             folder=folder,
-            argv=harness_argv(self.loaded, cell, GPUS_PLACEHOLDER if picks else gpus, folder),
+            config=attempt_config(
+                self.loaded, cell, None if picks else GpuSelection(ids=tuple(gpus)), folder
+            ),
             env=harness_environment(self.loaded) if not picks else {},
             gpus=gpus,
             gpu_count=cell.gpus,
@@ -323,7 +443,12 @@ class Scheduler:
             self._record(
                 run.cell, run.attempt, verdict, gpus=ended.gpus or run.gpus, node=ended.node
             )
-            self._release(run.gpus)
+            if verdict.outcome in RESULT_STATUSES:
+                self._release(run.gpus)  # the harness recorded the end once its agent had ended
+            else:
+                # The harness may have died with its agent still running: fence it now, the
+                # GPUs staying taken until the agent is proven gone.
+                self._start_fence(run.cell, run.gpus)
             self.durations.setdefault(run.cell.task, []).append(time.monotonic() - run.started)
 
     # -- recording ---------------------------------------------------------------------------
@@ -346,10 +471,14 @@ class Scheduler:
             self.not_before[cell.cell_id] = time.monotonic() + BUSY_WAIT_S
         elif outcome == "lost":
             counted = False
+        retry_in: float | None = None
         if outcome == "infra" and counted:
             used = state.infra_failures + 1
             if used > self.loaded.runset.retries:
                 outcome = "error"  # retries used up: the cell ends with the failure recorded
+            else:
+                retry_in = retry_delay(used)  # back off: the fault may need time to clear
+                self.not_before[cell.cell_id] = time.monotonic() + retry_in
         record = verdict.record
         evaluation = record.evaluation if record is not None else None
         self.ledger.append(
@@ -373,6 +502,7 @@ class Scheduler:
             results=None if evaluation is None else list(evaluation.results),
             message=verdict.message[-500:] if verdict.message else None,
             reconciled=reconciled,
+            retry_in_s=retry_in,
         )
         if state.attempts and state.attempts[-1].number == attempt:
             state.attempts[-1].outcome = outcome
@@ -410,6 +540,9 @@ class Scheduler:
         for cell_id, run in self.running.items():
             for gpu in run.gpus:
                 occupancy[gpu] = cell_id
+        for cell_id, gpus in self.fence_gpus.items():
+            for gpu in gpus:
+                occupancy[gpu] = f"{cell_id} (fencing)"
         now = time.monotonic()
         return {
             "name": self.loaded.runset.name,

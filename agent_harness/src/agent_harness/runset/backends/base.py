@@ -1,6 +1,6 @@
 """The boundary between the scheduler and whatever runs a cell: submit, poll, cancel.
 
-A backend starts ``agent-harness run`` for one attempt (the command line is the scheduler's),
+A backend starts ``agent-harness run`` for one attempt (its run description is the scheduler's),
 reports when it has ended and with which exit code, and stops it on request. Everything else
 (which cell next, the ledger, retries, how an attempt ended) stays in the scheduler, so a new
 backend (Slurm: ``sbatch``, ``squeue``/``sacct``, ``scancel``) is these three calls and nothing
@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from agent_harness.config import RunConfig
+
 
 @dataclass(frozen=True)
 class Job:
@@ -23,9 +25,11 @@ class Job:
     attempt: int
     """Attempt number, from 1."""
     folder: Path
-    """The attempt's folder (the harness's ``--runs-dir``); its run folder appears inside."""
-    argv: list[str]
-    """The harness command line (``{gpus}`` stands for the ids when the backend picks them)."""
+    """The attempt's folder (its description's ``runs_dir``); its run folder appears inside."""
+    config: RunConfig
+    """The attempt's run description (``gpus`` None when the backend picks the ids: it fills
+    them in); :func:`~agent_harness.runset.attempts.attempt_command` writes it and gives the
+    command that runs it."""
     env: dict[str, str] = field(default_factory=dict)
     """Variables added to the harness's environment."""
     gpus: list[str] = field(default_factory=list)

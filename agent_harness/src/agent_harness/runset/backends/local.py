@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import dataclass
 
 from agent_harness.liveness import pid_alive
-from agent_harness.runset.attempts import HARNESS_LOG
+from agent_harness.runset.attempts import HARNESS_LOG, attempt_command
 from agent_harness.runset.backends.base import Ended, Job
 
 
@@ -37,10 +37,10 @@ class LocalBackend:
 
     def submit(self, job: Job) -> LocalHandle:
         """Start the harness in its own session, its output to the attempt's harness.log."""
-        job.folder.mkdir(parents=True, exist_ok=True)
+        argv = attempt_command(job.folder, job.config.model_dump(mode="json"))
         with (job.folder / HARNESS_LOG).open("ab") as log:
             proc = subprocess.Popen(
-                job.argv,
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

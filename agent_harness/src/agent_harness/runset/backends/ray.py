@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_harness.errors import ConfigError, EngineNotReadyError
-from agent_harness.runset.attempts import GPUS_PLACEHOLDER, HARNESS_LOG, run_folder
+from agent_harness.runset.attempts import HARNESS_LOG, attempt_command, run_folder
 from agent_harness.runset.backends.base import Ended, Job
 
 TOKEN_ENV = ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
@@ -95,20 +95,25 @@ def _die_with_parent() -> None:
 
 
 def run_attempt(
-    argv: list[str], env: dict[str, str], folder: str, simulate: bool
+    description: dict[str, Any], env: dict[str, str], folder: str, simulate: bool
 ) -> dict[str, Any]:
     """The Ray task: run the harness for one attempt on this node and report how it ended."""
     import ray
 
+    from agent_harness.gpu_lock import LOCK_DIR_ENV, lock_dir
     from agent_harness.gpus import SIMULATED_GPUS_ENV
 
     ids = [str(g) for g in ray.get_gpu_ids()]
-    argv = [(",".join(ids) or "none") if a == GPUS_PLACEHOLDER else a for a in argv]
+    description = {**description, "gpus": ",".join(ids) or "none"}  # Ray's choice on this node
     environ = {**os.environ, **env}
     if simulate:
         environ[SIMULATED_GPUS_ENV] = ",".join(ids)
+        # Simulated nodes share one host, and each numbers its GPUs from 0: each gets a lock
+        # folder of its own, as separate machines would have.
+        node = ray.get_runtime_context().get_node_id()
+        environ[LOCK_DIR_ENV] = str(lock_dir() / f"node-{node}")
     path = Path(folder)
-    path.mkdir(parents=True, exist_ok=True)
+    argv = attempt_command(path, description)
     with (path / HARNESS_LOG).open("ab") as log:
         proc = subprocess.Popen(
             argv,
@@ -184,7 +189,12 @@ class RayBackend:
             os.environ.setdefault("RAY_AUTH_MODE", "token")
             if self.token:
                 os.environ["RAY_AUTH_TOKEN"] = self.token
-        options: dict[str, Any] = {"address": address, "logging_level": "warning"}
+        # The workers' output is not copied to the driver (each harness writes its own log).
+        options: dict[str, Any] = {
+            "address": address,
+            "logging_level": "warning",
+            "log_to_driver": False,
+        }
         if is_loopback(address_host(address)):
             options["_node_ip_address"] = "127.0.0.1"
         try:
@@ -211,7 +221,7 @@ class RayBackend:
     def submit(self, job: Job) -> RayHandle:
         """Submit the attempt as a task asking for the cell's GPUs."""
         ref = self._remote.options(num_gpus=job.gpu_count, num_cpus=0).remote(
-            job.argv, job.env, str(job.folder), self.simulate
+            job.config.model_dump(mode="json"), job.env, str(job.folder), self.simulate
         )
         return RayHandle(ref=ref, folder=job.folder)
 
