@@ -7,14 +7,36 @@ a crashed harness can be found and removed later (``agent-harness cleanup``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import platform
+import re
+import signal
+import struct
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_harness.errors import ConfigError, EngineNotReadyError, ImageError, LaunchError
-from agent_harness.runtimes.base import Launch, LogSink
+from agent_harness.runtimes.base import (
+    DEFAULT_PIDS_LIMIT,
+    Launch,
+    Leftover,
+    LogSink,
+    Placement,
+    Runtime,
+    RuntimeUnreachableError,
+    Wanted,
+    WatchOrder,
+)
+from agent_harness.runtimes.registry import runtime
+
+if TYPE_CHECKING:
+    from agent_harness.config import RunConfig
+    from agent_harness.proxy.session import ProxySession
+    from agent_harness.run_json import RunRecord
 
 CONTAINER_TASK_DIR = "/task"
 CONTAINER_OUTPUT_DIR = "/app/output"
@@ -25,6 +47,8 @@ LABEL_BENCHMARK = "mlrb.benchmark"
 LABEL_RUN_DIR = "mlrb.run_dir"
 LABEL_HARNESS_PID = "mlrb.harness_pid"
 LABEL_HOST = "mlrb.host"
+LABEL_ROLE = "mlrb.role"
+"""``network`` on a run's network holder (the agent's own container has no role label)."""
 
 START_ENGINE_HINT = (
     "start Docker (e.g. `sudo systemctl start docker`, or `make services-start` in this "
@@ -50,6 +74,11 @@ enough that an agent printing less than about 512 MiB is never rotated."""
 def container_name(run_id: str) -> str:
     """The container's name for a run."""
     return f"{NAME_PREFIX}{run_id}"
+
+
+def holder_name(run_id: str) -> str:
+    """The name of a run's network holder (see :func:`hold_network`)."""
+    return f"{container_name(run_id)}-net"
 
 
 def container_settings(launch: Launch) -> dict[str, Any]:
@@ -216,12 +245,16 @@ class ContainerProcess:
     lines), in blocks of up to 1 MiB.
     """
 
-    def __init__(self, container: Any, socket: Any, sink: LogSink) -> None:
+    def __init__(
+        self, container: Any, socket: Any, sink: LogSink, holder: NetworkHolder | None = None
+    ) -> None:
         self._container = container
         self._socket = socket
+        self._holder = holder
         self._exited = threading.Event()
         self._status: int | None = None
         self._closed = False
+        self._init_pid: int | None = None
         self.output_complete = True
         """False when the run's end stopped waiting for the output stream."""
         self._logs = threading.Thread(target=self._stream, args=(sink,), daemon=True)
@@ -282,6 +315,21 @@ class ContainerProcess:
         size = found[0].get("SizeRw") if found else None
         return int(size) if isinstance(size, int) else None
 
+    def pids(self) -> list[int]:
+        """Host process ids of the container's processes (empty once it is gone)."""
+        from docker.errors import DockerException
+        from requests.exceptions import RequestException
+
+        from agent_harness.disk_limit import pid_namespace_members
+
+        if self._init_pid is None:
+            try:
+                info = self._container.client.api.inspect_container(self._container.id)
+            except (DockerException, RequestException, OSError):
+                return []
+            self._init_pid = int(info.get("State", {}).get("Pid") or 0) or None
+        return pid_namespace_members(self._init_pid) if self._init_pid else []
+
     def _signal(self, signal: str) -> None:
         from docker.errors import DockerException
 
@@ -312,25 +360,230 @@ class ContainerProcess:
         _shut(self._socket)
         with contextlib.suppress(DockerException):  # already removed
             self._container.remove(force=True)
+        if self._holder is not None:
+            remove_container(self._container.client, self._holder.id)
 
 
-class DockerRuntime:
+HOLDER_PROGRAM = "/mlrb-netns-holder"
+"""Where the holder's program is mounted in the holder container."""
+
+_HOLDER_CODE = {
+    # x86-64: loop { pause() }     mov eax, 34; syscall; jmp -9
+    "x86_64": (0x3E, bytes.fromhex("b8220000000f05ebf7")),
+    # aarch64 (no pause): loop { ppoll(NULL, 0, NULL, NULL) }
+    #   mov x0..x3, #0; mov x8, #73; svc #0; b -24
+    "aarch64": (
+        0xB7,
+        struct.pack(
+            "<7I", 0xD2800000, 0xD2800001, 0xD2800002, 0xD2800003, 0xD2800928, 0xD4000001,
+            0x17FFFFFA,
+        ),
+    ),
+}  # fmt: skip
+
+
+def holder_program(machine: str | None = None) -> bytes:
+    """A static Linux executable that waits forever doing nothing (a "pause" program).
+
+    129 or 148 bytes: an ELF header, one loadable segment, and a two-instruction loop that asks
+    the kernel to sleep until a signal ends it. It needs nothing from the image it runs in, so
+    the holder can be created from the agent's own image (always present, never pulled).
+    :class:`LaunchError` (exit 3) on a machine other than x86-64 or aarch64.
+    """
+    arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(
+        machine or platform.machine(), machine or platform.machine()
+    )
+    if arch not in _HOLDER_CODE:
+        raise LaunchError(
+            f"the proxy's network holder has no program for this machine ({arch})",
+            hint="pass --credentials direct, or run on an x86-64 or aarch64 host",
+        )
+    e_machine, code = _HOLDER_CODE[arch]
+    base, headers = 0x400000, 64 + 56
+    size = headers + len(code)
+    ident = b"\x7fELF\x02\x01\x01" + bytes(9)  # 64-bit, little-endian, version 1, System V
+    elf = struct.pack(
+        "<16sHHIQQQIHHHHHH", ident, 2, e_machine, 1, base + headers, 64, 0, 0, 64, 56, 1, 0, 0, 0
+    )
+    segment = struct.pack("<IIQQQQQQ", 1, 5, 0, base, base, size, size, 0x10000)  # R+X
+    return elf + segment + code
+
+
+@dataclass(frozen=True)
+class NetworkHolder:
+    """A run's network holder: a container that only keeps a network namespace alive.
+
+    The agent's container joins its namespace (``network_mode container:<id>``), so the
+    namespace, and the proxy's port in it, exist before any agent code runs.
+    """
+
+    id: str
+    name: str
+    netns: str
+    """``/proc/<pid>/ns/net`` of the holder's process."""
+
+
+def holder_settings(launch: Launch, program: Path) -> dict[str, Any]:
+    """Keyword arguments for the holder container of ``launch`` (pure: no engine needed).
+
+    The agent's image (present: preflight checked it) with the entrypoint replaced by the
+    mounted pause program; the run's network, labels and run id label (so cleanup finds it), no
+    capability, nobody's user, a read-only root, 4 processes, 16 MiB, no log.
+    """
+    return {
+        "image": launch.image,
+        "name": holder_name(launch.run_id),
+        "labels": {LABEL_RUN_ID: launch.run_id, **launch.labels, LABEL_ROLE: "network"},
+        "entrypoint": [HOLDER_PROGRAM],
+        "command": [],
+        "volumes": {str(program): {"bind": HOLDER_PROGRAM, "mode": "ro"}},
+        "network_mode": launch.network,
+        "user": "65534:65534",
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "read_only": True,
+        "pids_limit": 4,
+        "mem_limit": 16 * 1024**2,
+        "log_config": {"type": "none", "config": {}},
+    }
+
+
+def container_user(choice: str) -> str | None:
+    """The container's user from ``--user``: ``host`` is the harness's uid:gid, ``image`` the
+    image's own (None), ``UID[:GID]`` as given; anything else is a usage error (exit 2)."""
+    if choice == "host":
+        return f"{os.getuid()}:{os.getgid()}"
+    if choice == "image":
+        return None
+    if re.fullmatch(r"\d+(:\d+)?", choice):
+        return choice
+    raise ConfigError(f"invalid --user {choice!r}", hint="use host (default), image, or UID[:GID]")
+
+
+def prepare_staging(staging: Path, user: str | None) -> None:
+    """Make the (empty) staging folder writable by the user the agent's container runs as.
+
+    ``--user UID[:GID]`` under a root harness: the folder is handed to that user (0700);
+    a user the harness cannot hand it to (``--user image``, or a harness that is not root):
+    0777. Either way only the agent reaches it: the run folder around it is 0700.
+    """
+    uid_gid = user.split(":") if user else None
+    if uid_gid is not None and uid_gid[0] == str(os.getuid()):
+        return  # the harness's own user (--user host)
+    if uid_gid is not None and os.geteuid() == 0:
+        uid = int(uid_gid[0])
+        gid = int(uid_gid[1]) if len(uid_gid) > 1 else uid
+        os.chown(staging, uid, gid)
+        staging.chmod(0o700)
+        return
+    staging.chmod(0o777)
+
+
+@runtime("docker")
+class DockerRuntime(Runtime):
     """Runs agents in Docker containers."""
 
-    name = "docker"
+    needs_image = True
+    auto_rank = 0
+    unavailable_hint = START_ENGINE_HINT
 
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    def container_paths(self, launch_dirs: tuple[Path, Path]) -> tuple[str, str]:
+    @classmethod
+    def open(cls, config: RunConfig) -> DockerRuntime:
+        """A client of the engine; exit 2 for a bad ``--user``, exit 3 when no engine answers."""
+        container_user(config.user)
+        return cls(connect())
+
+    @classmethod
+    def probe(cls, config: RunConfig) -> DockerRuntime | str:
+        """The runtime when an engine answers, else why not."""
+        container_user(config.user)
+        client = engine_answers()
+        return cls(client) if client is not None else "no Docker engine answers"
+
+    @property
+    def engine(self) -> Any:
+        """The engine's client: the evaluator's image can run on it."""
+        return self.client
+
+    def place(self, config: RunConfig, wanted: Wanted) -> Placement:
+        """The container's network (``auto``: none without a provider or with the proxy, else
+        bridge), user, memory, CPUs (at most this machine's), processes; the image, pulled when
+        absent (exit 3 when it cannot be)."""
+        notes: list[str] = []
+        cpus = wanted.cpus
+        if cpus is not None and cpus > cpus_available():
+            notes.append(f"the task asks for {cpus:g} CPUs; this machine has {cpus_available()}")
+            cpus = float(cpus_available())
+        network = (
+            config.network
+            if config.network != "auto"
+            else ("none" if config.provider == "none" or wanted.proxied else "bridge")
+        )
+        info = ensure_image(self.client, config.image, announce=wanted.announce)
+        return Placement(
+            network=network,
+            user=container_user(config.user),
+            memory_bytes=wanted.memory_bytes,
+            cpus=cpus,
+            pids_limit=DEFAULT_PIDS_LIMIT,
+            image_id=info.id,
+            image_digest=info.digest,
+            notes=tuple(notes),
+        )
+
+    def check_proxy(self, euid: int | None = None) -> None:
+        """The proxy's port is opened inside the container's network namespace: root only."""
+        if (os.geteuid() if euid is None else euid) != 0:
+            raise ConfigError(
+                "--credentials proxy needs a root harness under the docker runtime: it opens the "
+                "proxy's port inside the container's own network namespace",
+                hint="run the harness as root, or pass --credentials direct (the agent then gets "
+                "the real key and a network; no budget or accounting)",
+            )
+
+    def proxy_port(self, session: ProxySession) -> int:
+        """The port on the container's own loopback; :meth:`start` opens it in the network
+        holder's namespace before the agent's container starts."""
+        from agent_harness.proxy.session import CONTAINER_PORT
+
+        return CONTAINER_PORT
+
+    def agent_paths(self, task_dir: Path, output_dir: Path) -> tuple[str, str]:
         """The agent sees its folders at /task and /app/output."""
         return CONTAINER_TASK_DIR, CONTAINER_OUTPUT_DIR
 
+    def prepare_output(self, staging: Path, user: str | None) -> None:
+        """Hand the staging folder to the container's user (see :func:`prepare_staging`)."""
+        prepare_staging(staging, user)
+
+    def watch_fields(self, run_id: str, proxied: bool) -> dict[str, Any]:
+        """The container's name, and the network holder's with the proxy."""
+        return {
+            "container": container_name(run_id),
+            "network_holder": holder_name(run_id) if proxied else None,
+        }
+
     def start(self, launch: Launch, sink: LogSink) -> ContainerProcess:
-        """Create and start the container; :class:`LaunchError` (exit 3) when the engine refuses."""
+        """Create and start the container; :class:`LaunchError` (exit 3) when the engine refuses.
+
+        With the proxy (``launch.proxy``) the proxy's port exists before any agent code runs:
+        it is opened in a network holder's namespace, which the agent's container then joins
+        (docs/proxy.md); the holder is removed with the container."""
         from docker.errors import APIError
         from docker.types import DeviceRequest
 
+        holder = None
+        if launch.proxy is not None:
+            holder = self.hold_network(launch, launch.proxy.server.folder)
+            try:
+                launch.proxy.attach(holder.netns)
+            except BaseException:
+                remove_container(self.client, holder.id)
+                raise
+            launch = dataclasses.replace(launch, network=f"container:{holder.id}")
         settings = container_settings(launch)
         if "device_requests" in settings:
             settings["device_requests"] = [DeviceRequest(**r) for r in settings["device_requests"]]
@@ -348,16 +601,192 @@ class DockerRuntime:
             if container is not None:
                 with contextlib.suppress(APIError):
                     container.remove(force=True)
+            if holder is not None:
+                remove_container(self.client, holder.id)
             raise LaunchError(
                 f"the engine refused to start the container: {exc.explanation or exc}",
                 hint="check the image, --network, --user and the GPU runtime (nvidia "
                 "container toolkit)",
             ) from None
-        return ContainerProcess(container, attached, sink)
+        except BaseException:
+            if holder is not None:
+                remove_container(self.client, holder.id)
+            raise
+        return ContainerProcess(container, attached, sink, holder=holder)
+
+    def hold_network(self, launch: Launch, folder: Path) -> NetworkHolder:
+        """Start the run's network holder (its program is written into ``folder``, a private
+        folder that outlives the holder's start); :class:`LaunchError` (exit 3) when it fails."""
+        from docker.errors import APIError
+
+        program = folder / "netns-holder"
+        program.write_bytes(holder_program())
+        program.chmod(0o555)
+        container = None
+        try:
+            container = self.client.containers.create(**holder_settings(launch, program))
+            container.start()
+            pid = int(self.client.api.inspect_container(container.id)["State"]["Pid"])
+            if pid <= 0:
+                raise LaunchError("the proxy's network holder stopped as soon as it started")
+        except (APIError, LaunchError) as exc:
+            if container is not None:
+                remove_container(self.client, container.id)
+            raise LaunchError(
+                "cannot start the run's network holder: "
+                + str(getattr(exc, "explanation", None) or exc),
+                hint="check the image and --network; or pass --credentials direct",
+            ) from None
+        return NetworkHolder(container.id, holder_name(launch.run_id), f"/proc/{pid}/ns/net")
+
+    # ------------------------------------------------------------------ from a record
+
+    @classmethod
+    def reattach(cls, order: WatchOrder) -> WatchedContainer:
+        """The run's container, by name (retried while the engine is busy)."""
+        return WatchedContainer(order)
+
+    @classmethod
+    def agent_left(
+        cls, run_dir: Path, record: RunRecord, order: WatchOrder | None
+    ) -> list[str] | None:
+        """Every container labelled with the run's id; None when the engine does not answer."""
+        containers = _run_containers(record.run_id)
+        if containers is None:
+            return None
+        return [f"container {getattr(c, 'name', '?')}" for c in containers]
+
+    @classmethod
+    def kill_left(cls, run_dir: Path, record: RunRecord, order: WatchOrder | None) -> None:
+        """Kill and remove every container labelled with the run's id."""
+        from docker.errors import DockerException
+
+        for container in _run_containers(record.run_id) or []:
+            with contextlib.suppress(DockerException):
+                container.remove(force=True)
+
+    @classmethod
+    def gone_proof(cls, run_id: str) -> str:
+        """No container is left."""
+        return f"no container labelled with run id {run_id}"
+
+    @classmethod
+    def leftovers(cls) -> list[Leftover]:
+        """Every container, running or not, that carries a run id label;
+        :class:`RuntimeUnreachableError` when no engine answers."""
+        try:
+            client = connect()
+        except EngineNotReadyError:
+            raise RuntimeUnreachableError(
+                "no Docker engine answers, so containers were not checked (start the engine "
+                "and run cleanup again to remove any)"
+            ) from None
+        found = []
+        for c in leftover_containers(client):
+            labels = c.labels
+            found.append(
+                Leftover(
+                    run_id=labels.get(LABEL_RUN_ID, ""),
+                    name=c.name,
+                    run_dir=Path(labels[LABEL_RUN_DIR]) if LABEL_RUN_DIR in labels else None,
+                    harness_pid=labels.get(LABEL_HARNESS_PID),
+                    host=labels.get(LABEL_HOST),
+                    handle=(client, c.id),
+                )
+            )
+        return found
+
+    @classmethod
+    def remove_leftover(cls, leftover: Leftover) -> None:
+        """Remove the container (running or not)."""
+        client, container_id = leftover.handle
+        remove_container(client, container_id)
+
+
+def _run_containers(run_id: str) -> list[Any] | None:
+    """A run's containers (by its run-id label); None when the engine does not answer."""
+    from docker.errors import DockerException
+
+    try:
+        found: list[Any] = connect().containers.list(
+            all=True, filters={"label": f"{LABEL_RUN_ID}={run_id}"}
+        )
+    except (EngineNotReadyError, DockerException):
+        return None
+    return found
+
+
+class WatchedContainer:
+    """A run's container as the watchdog sees it: alive or not, signalled, removed (with the
+    run's network holder)."""
+
+    def __init__(self, order: WatchOrder) -> None:
+        self.order = order
+        self.exit_code: int | None = None
+        self._container = _find_container(order)
+
+    def alive(self) -> bool:
+        """True while the container runs (or is about to)."""
+        from docker.errors import DockerException
+
+        if self._container is None:
+            return False
+        try:
+            self._container.reload()
+        except DockerException:
+            return False
+        state = self._container.attrs.get("State") or {}
+        if state.get("Running") or state.get("Restarting") or state.get("Paused"):
+            return True
+        if state.get("Status") == "created":
+            return True
+        self.exit_code = state.get("ExitCode")
+        return False
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the container."""
+        from docker.errors import DockerException
+
+        if self._container is not None:
+            with contextlib.suppress(DockerException):
+                self._container.kill(signal=sig.name)
+
+    def remove(self) -> None:
+        """Remove the container and the run's network holder."""
+        from docker.errors import DockerException
+
+        if self._container is not None:
+            if self.exit_code is None:
+                self.alive()  # its exit code, for the record, while it exists
+            with contextlib.suppress(DockerException):
+                self._container.remove(force=True)
+            self._container = None
+        if self.order.network_holder is not None:
+            with contextlib.suppress(EngineNotReadyError):  # cleanup removes it later
+                remove_container(connect(), self.order.network_holder)
+
+
+def _find_container(order: WatchOrder) -> Any:
+    """The run's container (None when it no longer exists); retried while the engine is busy."""
+    from docker.errors import DockerException, NotFound
+
+    from agent_harness.watchdog import BACKSTOP_S, note
+
+    give_up = order.deadline + order.grace_s + BACKSTOP_S
+    while True:
+        try:
+            return connect().containers.get(order.container)
+        except NotFound:
+            return None
+        except (EngineNotReadyError, DockerException) as exc:
+            if time.time() > give_up:
+                note(f"the engine does not answer; giving up on the container: {exc}")
+                return None
+            time.sleep(1)
 
 
 @dataclass(frozen=True)
-class Leftover:
+class LabelledContainer:
     """A container that carries a run id label."""
 
     id: str
@@ -365,7 +794,7 @@ class Leftover:
     labels: dict[str, str]
 
 
-def leftover_containers(client: Any) -> list[Leftover]:
+def leftover_containers(client: Any) -> list[LabelledContainer]:
     """Every container, running or not, that carries a run id label.
 
     The listing is sparse (no inspect per container), so a container removed meanwhile by
@@ -373,7 +802,7 @@ def leftover_containers(client: Any) -> list[Leftover]:
     """
     found = client.containers.list(all=True, sparse=True, filters={"label": LABEL_RUN_ID})
     return [
-        Leftover(
+        LabelledContainer(
             id=c.id,
             name=(c.attrs.get("Names") or ["/" + c.id[:12]])[0].lstrip("/"),
             labels=dict(c.attrs.get("Labels") or {}),
