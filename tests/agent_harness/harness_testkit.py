@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import subprocess
@@ -11,14 +12,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from support.images import session_image
+
 from agent_harness.config import RunConfig
-from agent_harness.progress import Progress
-from agent_harness.records import RunRecord
+from agent_harness.console import Progress
 from agent_harness.run import run_agent
+from agent_harness.run_json import RunRecord
 
 REPO = Path(__file__).resolve().parents[2]
-BASE_IMAGE = "mlrb-test/harness-busybox:latest"
-AGENT_IMAGE = "mlrb-test/harness-agent:latest"
+BASE_IMAGE = session_image("harness-busybox")
+AGENT_IMAGE = session_image("harness-agent")
 MISSING_IMAGE = "mlrb-test/harness-never-built:latest"
 FAKE_KEY = "sk-test-FAKE-0000111122223333"
 FAKE_HF = "hf_FAKE_test_token_5555"
@@ -95,3 +98,12 @@ def run_once(
     settings.update(options)
     record, run_dir = run_agent(RunConfig(**settings), Progress(stream=console))
     return record, run_dir, console.getvalue()
+
+
+@functools.cache
+def agent_python() -> str:
+    """How a local agent's shell command runs this environment's Python (under a root harness
+    the agent is nobody, who may not reach this interpreter)."""
+    from agent_harness.runtimes.local import NOBODY, python_command
+
+    return python_command(NOBODY if os.geteuid() == 0 else None)

@@ -45,7 +45,7 @@ def test_deadline_stops_the_agent_and_keeps_its_output(runtime: str, runs_dir: P
         runtime,
         runs_dir,
         "echo started > $OUTPUT_DIR/partial.txt; sleep 30",
-        time_limit="2",
+        time_limit="2s",
         grace="1s",
     )
     assert (record.status, record.exit_code) == ("timeout", 124)
@@ -56,7 +56,7 @@ def test_deadline_stops_the_agent_and_keeps_its_output(runtime: str, runs_dir: P
 
 def test_agent_ignoring_sigterm_is_killed_after_the_grace(runtime: str, runs_dir: Path) -> None:
     record, _, _ = run_once(
-        runtime, runs_dir, "trap '' TERM; echo stubborn; sleep 30", time_limit="2", grace="1s"
+        runtime, runs_dir, "trap '' TERM; echo stubborn; sleep 30", time_limit="2s", grace="1s"
     )
     assert (record.status, record.exit_code) == ("timeout", 124)
     assert record.agent_exit_code == 137  # SIGKILL
@@ -79,7 +79,7 @@ def test_credentials_reach_the_agent_but_never_the_log(
         "env | sort"
     )
     record, run_dir, console = run_once(
-        runtime, runs_dir, command, provider="openai", env_file=env_file, credentials="direct"
+        runtime, runs_dir, command, provider="openai", env_file=env_file
     )
     assert record.status == "completed"
     log = _log(run_dir)
@@ -93,7 +93,8 @@ def test_credentials_reach_the_agent_but_never_the_log(
     assert "OTHER_SERVICE_TOKEN" not in log
     assert f"TASK_NAME={TASK}\n" in log and "PROVIDER=openai\n" in log
     assert "TIME_LIMIT_S=60\n" in log and "DEADLINE=" in log
-    assert record.credentials == ["OPENAI", "OPENAI_API_KEY"]
+    # The run's token (the proxy's, the default) under both names, and the proxy's address.
+    assert record.credentials == ["OPENAI", "OPENAI_API_KEY", "OPENAI_BASE_URL"]
     task_dir = "/task" if runtime == "docker" else str((run_dir / "task").resolve())
     assert f"TASK_DIR={task_dir}\n" in log
     assert not any(p.name.endswith(".env") for p in run_dir.rglob("*"))
@@ -152,7 +153,7 @@ def test_container_has_no_network(agent_images: dict[str, str], runs_dir: Path) 
 def test_timed_out_container_is_gone(
     agent_images: dict[str, str], docker_client: Any, runs_dir: Path
 ) -> None:
-    record, _, _ = run_once("docker", runs_dir, "sleep 30", time_limit="1", grace="0")
+    record, _, _ = run_once("docker", runs_dir, "sleep 30", time_limit="1s", grace="0")
     assert record.status == "timeout"
     assert _gone(docker_client, record.run_id)
 
@@ -183,7 +184,7 @@ def test_a_run_record_the_evaluator_would_refuse_is_never_written(tmp_path: Path
     from pydantic import ValidationError
 
     from agent_contracts.run_record import Limits, RunRecord
-    from agent_harness.records import write_record
+    from agent_harness.run_json import write_record
 
     good = RunRecord(
         run_id="r1", task="tiny_lm", benchmark="smoke", task_version="0.1.0", image="x",

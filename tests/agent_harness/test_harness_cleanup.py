@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from harness_testkit import BASE_IMAGE, HARNESS, TASK, clean_environ, harness, wait_for_line
 
-from agent_harness.records import Limits, RunRecord, hostname, read_record, write_record
+from agent_harness.run_json import Limits, RunRecord, hostname, read_record, write_record
 from agent_harness.runtimes.container import (
     LABEL_HARNESS_PID,
     LABEL_HOST,

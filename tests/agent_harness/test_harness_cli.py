@@ -167,7 +167,6 @@ def test_a_run_through_the_real_cli(
     result = harness(
         "run", BASE_IMAGE, "--task", TASK, "--benchmark", BENCHMARK, "--provider", "openai",
         "--env-file", str(env_file), "--runs-dir", str(runs_dir), "--network", "none",
-        "--credentials", "direct",
         "--time-limit", "1m", "--json", "--command", "echo $OPENAI_API_KEY; exit 5",
     )  # fmt: skip
     assert result.returncode == 4
@@ -187,7 +186,7 @@ def _interrupt(args: list[str], runs_dir: Path) -> tuple[int, dict[str, Any]]:
     )  # fmt: skip
     try:
         for _ in range(300):  # until the agent is up
-            if list(runs_dir.glob("*/output/up")):
+            if list(runs_dir.glob("*/staging/up")):  # the agent's own folder while it runs
                 break
             time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
@@ -302,7 +301,11 @@ def test_empty_image_or_task_is_a_usage_error(runs_dir: Path) -> None:
 
 @pytest.mark.docker
 @pytest.mark.usefixtures("agent_images")
-@pytest.mark.parametrize("image", ["Upper/Case:latest", f"{BASE_IMAGE}@sha256:6e43937da534"])
+@pytest.mark.parametrize(
+    "image",
+    ["Upper/Case:latest", f"{BASE_IMAGE}@sha256:6e43937da534"],
+    ids=["upper-case", "tag-and-short-digest"],
+)
 def test_malformed_image_name_is_a_usage_error(runs_dir: Path, image: str) -> None:
     result = harness("run", image, "--task", TASK, "--runtime", "docker", "--runs-dir",
                      str(runs_dir))  # fmt: skip

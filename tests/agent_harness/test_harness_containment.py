@@ -6,6 +6,7 @@ special files and escaping links gone, what run.json says, the container gone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -21,7 +22,7 @@ import pytest
 from harness_testkit import BASE_IMAGE, REPO, run_once
 
 from agent_harness.gpus import GpuSelection
-from agent_harness.output_safety import make_output_safe
+from agent_harness.output_safety import copy_out
 from agent_harness.runtimes.base import Launch
 from agent_harness.runtimes.container import (
     LABEL_RUN_ID,
@@ -93,97 +94,106 @@ def test_root_agent_leaves_nothing_that_raises_privilege(
     assert "mknod=1" in log  # no MKNOD capability, even as root
     entries = {p.relative_to(out).as_posix(): p.lstat() for p in out.rglob("*")}
     assert set(entries) == {
-        "model", "model/weights.bin", "suid", "sgid", "sticky", "group", "inside", "up",
-        "up/up", "suid-twin",
+        "model", "model/weights.bin", "suid", "sgid", "sticky", "group", "up", "suid-twin",
     }  # fmt: skip
     for rel, st in entries.items():
-        assert not st.st_mode & (stat.S_ISUID | stat.S_ISGID), rel
+        assert stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode), rel  # no link at all
+        assert not st.st_mode & (stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX), rel
         assert (st.st_uid, st.st_gid) == (owner, owner), rel
-        assert not (stat.S_ISREG(st.st_mode) and st.st_mode & stat.S_ISVTX), rel
-        assert stat.S_ISLNK(st.st_mode) or not st.st_mode & stat.S_IWOTH, rel
+        assert not st.st_mode & stat.S_IWOTH, rel
     assert stat.S_IMODE(entries["suid"].st_mode) == 0o755
     assert out.stat().st_uid == owner and not out.stat().st_mode & stat.S_IWOTH
     saved = json.loads((run_dir / "run.json").read_text())
     safety = saved["output_safety"]
     assert safety["safe"] is True and safety["owner"] == f"{owner}:{owner}"
-    assert safety["removed"] == {"fifo": 1, "link leaving the folder": 3}
-    assert {"escape (link leaving the folder)", "passwd (link leaving the folder)"} <= set(
-        safety["removed_examples"]
-    )
+    assert safety["copied"] is True
+    assert safety["removed"] == {"fifo": 1, "symbolic link": 5}
+    assert {"escape (symbolic link)", "passwd (symbolic link)"} <= set(safety["removed_examples"])
     assert "suid (-rwsr-xr-x -> -rwxr-xr-x)" in safety["mode_examples"]
-    assert safety["modes_changed"] >= 4  # suid, sgid, sticky, group (twin is suid's inode)
+    assert safety["modes_changed"] >= 5  # suid, sgid, sticky, group, and suid's twin name
     assert saved["deliverable"]["path"] == "output/model"  # what is left is still handed on
     assert stat.S_IMODE(run_dir.stat().st_mode) != 0o700  # opened again once safe
     assert _gone(docker_client, record.run_id)
 
 
 @needs_root
-def test_output_safety_on_the_host(tmp_path: Path) -> None:
-    """What the container cannot make (device nodes, sockets, outside hard links, file caps)."""
-    out = tmp_path / "out"
-    (out / "sub").mkdir(parents=True)
+def test_copy_out_on_the_host(tmp_path: Path) -> None:
+    """What a container cannot make (device nodes, sockets, outside hard links, file caps)."""
+    staging, out = tmp_path / "staging", tmp_path / "output"
+    (staging / "sub").mkdir(parents=True)
     outside = tmp_path / "host-file"
     outside.write_text("host")
-    os.mknod(out / "dev", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
-    os.mkfifo(out / "sub" / "fifo")
+    os.mknod(staging / "dev", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    os.mkfifo(staging / "sub" / "fifo")
     with socket.socket(socket.AF_UNIX) as sock:
-        sock.bind(str(out / "sock"))
-    os.link(outside, out / "hardlink")
-    caps = out / "caps"
+        sock.bind(str(staging / "sock"))
+    os.link(outside, staging / "hardlink")
+    caps = staging / "caps"
     caps.write_bytes(Path("/bin/busybox").read_bytes())
     has_caps = subprocess.run(["setcap", "cap_setuid+ep", str(caps)], capture_output=True)
-    report = make_output_safe(out, owner=(65534, 65534))
-    assert report.safe
-    assert sorted(p.name for p in out.rglob("*")) == ["caps", "sub"]
+    with (staging / "sparse").open("wb") as fh:  # 1 GiB of hole and one byte
+        fh.truncate(1024**3)
+        fh.seek(1024**2)
+        fh.write(b"x")
+    report = copy_out(staging, out, owner=(65534, 65534))
+    assert report.safe and report.copied
+    assert sorted(p.name for p in out.rglob("*")) == ["caps", "sparse", "sub"]
     assert outside.stat().st_uid == 0 and outside.read_text() == "host"  # never touched
-    assert report.removed["device node"] == 1 and report.removed["socket"] == 1
-    assert report.removed["fifo"] == 1
-    assert report.removed["hard link to a file outside the folder"] == 1
+    assert report.left_out["device node"] == 1 and report.left_out["socket"] == 1
+    assert report.left_out["fifo"] == 1
+    assert report.left_out["hard link to a file outside the folder"] == 1
     if has_caps.returncode == 0:
+        assert report.attributes_dropped == 1
         assert (
             "cap_setuid"
-            not in subprocess.run(["getcap", str(caps)], capture_output=True, text=True).stdout
+            not in subprocess.run(
+                ["getcap", str(out / "caps")], capture_output=True, text=True
+            ).stdout
         )
-    assert (caps.stat().st_uid, (out / "sub").stat().st_gid) == (65534, 65534)
+    assert ((out / "caps").stat().st_uid, (out / "sub").stat().st_gid) == (65534, 65534)
+    sparse = (out / "sparse").stat()
+    assert sparse.st_size == 1024**3 and sparse.st_blocks * 512 < 1024**2  # still sparse
+    assert report.bytes < caps.stat().st_size + 64 * 1024  # the hole was not copied as data
 
 
 @needs_root
-def test_a_harness_that_is_not_root_rejects_what_it_cannot_fix(tmp_path: Path) -> None:
-    """Root's files under a harness that is not root: setuid ones removed, the rest reported."""
+def test_a_harness_that_is_not_root_refuses_what_it_cannot_read(tmp_path: Path) -> None:
+    """Root's unreadable file under a harness that is not root: no copy, the reason said."""
     base = Path("/tmp") / f"h1-contain-{os.getpid()}"  # pytest's tmp_path is closed to nobody
-    out = base / "output"
-    out.mkdir(parents=True)
+    staging = base / "staging"
+    staging.mkdir(parents=True)
     try:
         base.chmod(0o755)
-        os.chown(out, 65534, 65534)
-        (out / "suid").write_bytes(b"#!/bin/sh\n")
-        (out / "suid").chmod(0o4755)  # root's, in nobody's folder: nobody may unlink it
-        (out / "rootdir").mkdir()
-        (out / "rootdir" / "suid").write_bytes(b"x")
-        (out / "rootdir" / "suid").chmod(0o4755)
+        os.chown(base, 65534, 65534)
+        staging.chmod(0o777)
+        (staging / "model").mkdir()
+        (staging / "model" / "weights.bin").write_bytes(b"w")
+        (staging / "secret").write_bytes(b"root only")
+        (staging / "secret").chmod(0o600)
         code = (
-            "from pathlib import Path; import json, sys\n"
-            "from agent_harness.output_safety import make_output_safe\n"
-            f"r = make_output_safe(Path({str(out)!r}))\n"
-            "print(json.dumps({'safe': r.safe, 'removed': r.removed, 'unsafe': r.unsafe,"
-            " 'owner': r.owner, 'why': r.rejection(Path('/x'))}))\n"
+            "from pathlib import Path; import json\n"
+            "from agent_harness.output_safety import secure_output\n"
+            f"r = secure_output(Path({str(base)!r}), (65534, 65534))\n"
+            "print(json.dumps({'safe': r.safe, 'failure': r.failure, 'left': r.staging_left,"
+            " 'why': r.rejection()}))\n"
         )
+        site = next(p for p in sys.path if p.endswith("site-packages"))  # pydantic, same 3.11
+        path = ":".join([str(REPO / "agent_contracts" / "src"), str(REPO / "agent_harness" / "src"),
+                         site])  # fmt: skip
         result = subprocess.run(
             ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
              "/usr/bin/python3", "-c", code],
             capture_output=True, text=True, timeout=60,
-            env={"PYTHONPATH": str(REPO / "agent_harness" / "src"), "PATH": "/usr/bin:/bin"},
+            env={"PYTHONPATH": path, "PATH": "/usr/bin:/bin"},
         )  # fmt: skip
         if result.returncode != 0 and "Permission denied" in result.stderr:
             pytest.skip(f"user nobody cannot run the harness code here: {result.stderr[-200:]}")
         assert result.returncode == 0, result.stderr
         report = json.loads(result.stdout)
-        assert report["owner"] == [65534, 65534]
-        assert report["removed"] == {"setuid/setgid file that cannot be fixed": 1}
-        assert not (out / "suid").exists()
         assert report["safe"] is False
-        assert report["unsafe"] == ["rootdir: cannot be made yours (Operation not permitted)"]
-        assert "sudo rm -rf '/x'" in report["why"] and "--user host" in report["why"]
+        assert report["failure"] == "secret cannot be read (Permission denied)"
+        assert list((base / "output").iterdir()) == []  # nothing handed on
+        assert report["left"] is not None and "could not be removed" in report["left"]
     finally:
         subprocess.run(["rm", "-rf", str(base)], check=False)
 
@@ -275,6 +285,68 @@ def test_disk_limit_stops_the_agent(
         assert _gone(request.getfixturevalue("docker_client"), record.run_id)
 
 
+HELD = (
+    "echo kept > /app/output/kept;"
+    " dd if=/dev/zero of=/app/output/big bs=1048576 count={out} 2>/dev/null;"
+    " exec 3</app/output/big; rm /app/output/big;"
+    " dd if=/dev/zero of=/big bs=1048576 count={layer} 2>/dev/null; exec 4</big; rm /big;"
+    " echo held; sleep 120"
+)
+"""Files deleted but held open (their blocks stay used): in the output and the container layer."""
+
+
+@pytest.mark.docker
+@needs_root
+@pytest.mark.usefixtures("agent_images")
+@pytest.mark.parametrize(("out_mib", "layer_mib"), [(600, 600), (60, 60)], ids=["600+600", "60+60"])
+def test_deleted_but_open_files_count_against_the_disk_limit(
+    runs_dir: Path, out_mib: int, layer_mib: int
+) -> None:
+    """--disk-limit 100M: the output is a file system of that size (600 MiB cannot be written
+    there, deleted or not), and deleted files held in the container layer are counted, so the
+    run ends ``disk_limit`` (60 + 60 MiB: neither alone passes the limit), what was written
+    is copied out, and the staging image never grows past the limit and its margin."""
+    from harness_testkit import clean_environ, harness
+
+    from agent_harness.disk_limit import MARGIN_BYTES
+
+    image_blocks: list[int] = []
+    done_flag = threading.Event()
+
+    def sample() -> None:  # the host's disk taken by the staging file system, while it runs
+        while not done_flag.is_set():
+            for image in runs_dir.glob("*/staging.img"):
+                with contextlib.suppress(OSError):
+                    image_blocks.append(image.stat().st_blocks * 512)
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        done = harness(
+            "run", BASE_IMAGE, "--task", "tiny_lm", "--benchmark", "smoke", "--runtime",
+            "docker", "--network", "none", "--runs-dir", str(runs_dir), "--time-limit", "60",
+            "--disk-limit", "100M", "--json", "--quiet",
+            "--command", HELD.format(out=out_mib, layer=layer_mib),
+            env=clean_environ(MLRB_GPU_LOCK_DIR=str(runs_dir.parent / "gpu-locks")),
+        )  # fmt: skip
+    finally:
+        done_flag.set()
+        sampler.join()
+    assert done.returncode == 4, done.stderr
+    record = json.loads(done.stdout)
+    assert (record["status"], record["stop_reason"]) == ("error", "disk_limit")
+    assert "deleted files still open" in record["message"]
+    run_dir = runs_dir / record["run_id"]
+    if out_mib == 60:  # both files held before the limit was seen passed (600: stopped sooner)
+        assert "held" in (run_dir / "agent.log").read_text()
+    assert (run_dir / "output" / "kept").read_text() == "kept\n"  # what was written is kept
+    safety = record["output_safety"]
+    assert safety["staging_filesystem"] is True and safety["safe"] is True
+    assert image_blocks and max(image_blocks) <= 100 * 1024**2 + MARGIN_BYTES
+    assert not (run_dir / "staging.img").exists() and not (run_dir / "staging").exists()
+
+
 def test_disk_limit_option_is_checked_before_anything_starts(runs_dir: Path) -> None:
     from agent_harness.errors import ConfigError
 
@@ -291,7 +363,7 @@ def test_run_folder_is_closed_while_the_agent_runs(runs_dir: Path) -> None:
 
     def look() -> None:
         for _ in range(100):
-            folders = list(runs_dir.glob("*/output")) if runs_dir.exists() else []
+            folders = list(runs_dir.glob("*/staging")) if runs_dir.exists() else []
             if folders:
                 seen.append(stat.S_IMODE(folders[0].parent.stat().st_mode))
                 return
@@ -301,7 +373,8 @@ def test_run_folder_is_closed_while_the_agent_runs(runs_dir: Path) -> None:
     watcher.start()
     record, run_dir, _ = run_once("local", runs_dir, "sleep 2")
     watcher.join()
-    assert seen == [0o700]
+    # Under root the local agent runs as nobody: its group may pass through (0710), no one else.
+    assert seen == [0o710 if os.geteuid() == 0 else 0o700]
     assert stat.S_IMODE(run_dir.stat().st_mode) != 0o700 and record.output_safety is not None
 
 
@@ -344,15 +417,20 @@ def test_a_harness_that_is_not_root_and_a_root_image(docker_client: Any) -> None
         assert result.returncode == 0, result.stderr
         record = json.loads(result.stdout)
         run_dir = base / "runs" / record["run_id"]
-        assert record["deliverable"] is None
-        assert "cannot make safe" in record["deliverable_rejected"]
-        assert f"sudo rm -rf '{run_dir / 'output'}'" in record["deliverable_rejected"]
+        # Root's files are readable: the copy is the invoking user's, plain, and accepted.
+        assert record["deliverable"]["path"] == "output/model"
         safety = record["output_safety"]
-        assert safety["safe"] is False and safety["owner"] == "65534:65534"
-        assert safety["removed"] == {"setuid/setgid file that cannot be fixed": 1}
-        assert safety["unsafe"] == ["model: cannot be made yours (Operation not permitted)"]
-        assert not (run_dir / "output" / "suid").exists()
-        assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700  # closed to other users
+        assert safety["safe"] is True and safety["owner"] == "65534:65534"
+        out = run_dir / "output"
+        for path in (out, out / "suid", out / "model", out / "model" / "weights.bin"):
+            st = path.stat()
+            assert (st.st_uid, st.st_gid) == (65534, 65534), path
+            assert not st.st_mode & (stat.S_ISUID | stat.S_ISGID | stat.S_IWOTH), path
+        # What root left in the agent's folder cannot all be removed by nobody: said, and the
+        # run folder stays closed to other users.
+        assert "could not be removed" in safety["staging_left"]
+        assert not (run_dir / "staging" / "suid").exists()  # removed where the folder allows
+        assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
         assert _gone(docker_client, record["run_id"])
     finally:
         subprocess.run(["rm", "-rf", str(base)], check=False)
@@ -360,18 +438,19 @@ def test_a_harness_that_is_not_root_and_a_root_image(docker_client: Any) -> None
 
 @needs_root
 def test_local_root_agent_output_is_cleaned_too(runs_dir: Path) -> None:
-    """The local runtime is no sandbox, but its output gets the same cleanup (mknod works here)."""
+    """The local runtime is no sandbox, but its output gets the same cleanup (under root the
+    agent runs as nobody, so its mknod fails)."""
     command = (
-        "cp /bin/busybox suid && chmod 4755 suid && mknod dev c 1 3 && mkfifo fifo"
+        "cp /bin/busybox suid && chmod 4755 suid && (mknod dev c 1 3 || true) && mkfifo fifo"
         " && ln -s /etc/passwd passwd && ln -s ../../.. escape && ln -s suid inside"
     )
     record, run_dir, _ = run_once("local", runs_dir, command)
     assert record.status == "completed", record.message
     out = run_dir / "output"
-    assert sorted(p.name for p in out.iterdir()) == ["inside", "suid"]
+    assert sorted(p.name for p in out.iterdir()) == ["suid"]
     assert stat.S_IMODE((out / "suid").stat().st_mode) == 0o755
+    assert not (out / "dev").exists()
     assert record.output_safety is not None and record.output_safety.removed == {
-        "device node": 1,
         "fifo": 1,
-        "link leaving the folder": 2,
+        "symbolic link": 3,
     }

@@ -1,36 +1,12 @@
-"""The disk limit's parser and what its measurement counts (no engine needed)."""
+"""What the disk limit's measurement counts (no engine needed); its parser is the one of every
+size option (tests/agent_harness/test_harness_config.py)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import pytest
-
-from agent_harness.disk_limit import DiskWatcher, folder_bytes, parse_size
-from agent_harness.errors import ConfigError
-
-
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [
-        ("500M", 500 * 1024**2),
-        ("20GB", 20 * 1024**3),
-        ("1.5G", 3 * 1024**3 // 2),
-        ("2t", 2 * 1024**4),
-        ("4096", 4096),
-        (" 1 GiB ", 1024**3),
-        ("none", None),
-    ],
-)
-def test_accepted_sizes(text: str, size: int | None) -> None:
-    assert parse_size(text) == size
-
-
-@pytest.mark.parametrize("text", ["", "0", "0M", "-1G", "1e9", "20X", "G", "1.G", "9" * 40])
-def test_refused_sizes(text: str) -> None:
-    with pytest.raises(ConfigError, match="invalid disk limit"):
-        parse_size(text)
+from agent_harness.disk_limit import DiskWatcher, folder_bytes
 
 
 def test_what_counts(tmp_path: Path) -> None:
@@ -56,3 +32,31 @@ def test_watcher_calls_back_once_past_the_limit(tmp_path: Path) -> None:
     watcher.stop()
     assert calls == [1] and watcher.used_bytes >= 1024**2
     assert "disk limit exceeded" in watcher.reason() and "0.5 MiB allowed" in watcher.reason()
+
+
+def test_deleted_files_still_open_are_counted_once(tmp_path: Path) -> None:
+    import subprocess
+
+    from agent_harness.disk_limit import held_deleted_bytes
+
+    path = tmp_path / "held"
+    path.write_bytes(b"z" * 2 * 1024 * 1024)
+    with path.open("rb") as stdin:  # two processes hold the one file
+        procs = [
+            subprocess.Popen(
+                ["sleep", "30"], stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            for _ in range(2)
+        ]
+    try:
+        pids = [p.pid for p in procs]
+        assert held_deleted_bytes(pids) == 0  # not deleted yet: the folder counts it
+        path.unlink()
+        held = held_deleted_bytes(pids)
+        assert 2 * 1024 * 1024 <= held < 2 * 1024 * 1024 + 64 * 1024  # one file, once
+        assert held_deleted_bytes(pids, skip_dev=tmp_path.stat().st_dev) == 0
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+    assert held_deleted_bytes(pids) == 0  # gone: nothing held

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from agent_contracts.errors import ExitCode
 from agent_harness.errors import ConfigError, GPUError
 from agent_harness.gpu_lock import GpuBusyError, acquire_gpus
+from agent_harness.gpu_lock import holder as holder_of
 from agent_harness.gpus import GpuSelection, check_gpus, default_gpus, parse_gpus
 
 
@@ -91,7 +94,8 @@ def test_a_busy_gpu_is_refused_naming_its_run_and_freed_when_the_holder_dies(
         holder.send_signal(signal.SIGKILL)
         holder.wait()
     with acquire_gpus(["0", "1"], "third-run"):  # the kernel dropped the dead holder's lock
-        assert json.loads((lock_dir / "gpu-1.lock").read_text())["run_id"] == "third-run"
+        assert holder_of("1")["run_id"] == "third-run"
+        assert (lock_dir / "gpu-1.lock").read_bytes() == b""  # the lock file is never written
     with acquire_gpus(["1"], "fourth-run"):  # and the lease released both on exit
         pass
 
@@ -127,7 +131,7 @@ _RUN_HOLDING_GPU_0 = (
     "from agent_harness.config import RunConfig\n"
     "run.check_gpus = lambda selection: None  # no GPU on these machines; the lock needs ids\n"
     "run.run_agent(RunConfig(image='local', task='tiny_lm', benchmark='smoke', "
-    "runtime='local', runs_dir=Path(sys.argv[1]), gpus='0', time_limit='4', grace='1s', "
+    "runtime='local', runs_dir=Path(sys.argv[1]), gpus='0', time_limit='4s', grace='1s', "
     "command=sys.argv[2]))\n"
 )
 
@@ -164,3 +168,88 @@ def test_the_watchdog_keeps_the_gpus_of_an_agent_whose_harness_died(
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+# Planted lock files: an unprivileged user (or agent code run as nobody with the host's /tmp)
+# plants entries in the shared lock folder; a root harness must refuse them, never modify them.
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (a harness run as root)")
+
+
+def _as_nobody(*argv: str) -> None:
+    subprocess.run(["runuser", "-u", "nobody", "--", *argv], check=True, capture_output=True)
+
+
+def _run_on_gpu_97(lock_folder: Path, runs_dir: Path) -> subprocess.CompletedProcess[str]:
+    from harness_testkit import clean_environ, harness
+
+    env = clean_environ(MLRB_GPU_LOCK_DIR=str(lock_folder), AGENT_HARNESS_SIMULATED_GPUS="97")
+    return harness("run", "local", "--task", "tiny_lm", "--benchmark", "smoke", "--runtime",
+                   "local", "--runs-dir", str(runs_dir), "--gpus", "97", "--time-limit", "30s",
+                   "--command", "true", env=env)  # fmt: skip
+
+
+@pytest.fixture
+def shared_folder() -> Iterator[Path]:
+    """A folder like /tmp: root's, sticky, writable by all (pytest's tmp_path is closed)."""
+    import shutil
+
+    base = Path("/tmp") / f"h17-gpu-{os.getpid()}"
+    base.mkdir(mode=0o755)
+    base.chmod(0o1777)
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@needs_root
+@pytest.mark.parametrize("plant", ["link", "file", "hard-link", "folder"])
+def test_a_planted_lock_entry_is_refused_and_never_modified(
+    shared_folder: Path, tmp_path: Path, plant: str
+) -> None:
+    victim = tmp_path / "victim"  # root's, 0600, in a folder closed to others
+    victim.write_bytes(b"root:secret\n")
+    victim.chmod(0o600)
+    locks = shared_folder / "mlrb-gpu-locks"
+    if plant == "folder":  # nobody made the lock folder first, open to all, not sticky
+        _as_nobody("mkdir", "-m", "0777", str(locks))
+        _as_nobody("ln", "-s", str(victim), str(locks / "gpu-97.lock"))
+    else:
+        locks.mkdir()
+        locks.chmod(0o1777)  # as the harness leaves it: root's, sticky
+        if plant == "link":
+            _as_nobody("ln", "-s", str(victim), str(locks / "gpu-97.lock"))
+        elif plant == "file":
+            _as_nobody("sh", "-c", f"echo planted > {locks / 'gpu-97.lock'}")
+        else:  # nobody cannot hard-link root's file here (protected_hardlinks): root plays it
+            os.link(victim, locks / "gpu-97.lock")
+    runs_dir = tmp_path / "runs"
+    done = _run_on_gpu_97(locks, runs_dir)
+    assert done.returncode == 3, done.stderr
+    why = {
+        "link": "it is a link",
+        "file": "it belongs to uid 65534",
+        "hard-link": "it has 2 names",
+        "folder": "it belongs to uid 65534",
+    }[plant]
+    assert why in done.stderr and str(locks) in done.stderr
+    assert "hint:" in done.stderr and "Traceback" not in done.stderr
+    assert victim.read_bytes() == b"root:secret\n"
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o600 and victim.stat().st_uid == 0
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())  # refused before any run
+    if plant == "file":
+        assert (locks / "gpu-97.lock").read_text() == "planted\n"  # not truncated or written
+
+
+@needs_root
+def test_a_clean_shared_folder_still_works_and_the_lock_file_stays_empty(
+    shared_folder: Path, tmp_path: Path
+) -> None:
+    locks = shared_folder / "mlrb-gpu-locks"
+    done = _run_on_gpu_97(locks, tmp_path / "runs")
+    assert done.returncode == 0, done.stderr
+    st = locks.stat()
+    assert stat.S_IMODE(st.st_mode) == 0o1777 and st.st_uid == 0
+    lock = locks / "gpu-97.lock"
+    assert lock.read_bytes() == b"" and stat.S_IMODE(lock.stat().st_mode) == 0o644

@@ -33,6 +33,41 @@ def test_bad_time_limit(env_file: Path, runs_dir: Path) -> None:
     assert result.returncode == 2 and "invalid time limit '24hs'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("limit", "said"),
+    [
+        ("24h\t", "spaces, tabs or line ends around it"),
+        (" 45s ", "spaces, tabs or line ends around it"),
+        ("1H", "units are lower case: h, m, s"),
+        ("24", "did you mean 24h? write 24s for seconds"),
+        ("59", "did you mean 59h? write 59s for seconds"),
+    ],
+)
+def test_near_miss_time_limits_are_refused_naming_the_accepted_forms(
+    env_file: Path, runs_dir: Path, limit: str, said: str
+) -> None:
+    result = run_sh(BASE_IMAGE, BENCH, "openai", "none", TASK, limit, str(env_file),
+                    env=_env(runs_dir))  # fmt: skip
+    assert result.returncode == 2
+    assert f"invalid time limit {limit!r}" in result.stderr and said in result.stderr
+    assert "24h, 90m, 1h30m, 45s, 1h30m15s, or a plain number of seconds from 60" in result.stderr
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+@pytest.mark.parametrize("image", ["--help", "--runtime=local", "-q"])
+def test_an_image_that_looks_like_an_option_is_refused(
+    env_file: Path, runs_dir: Path, image: str
+) -> None:
+    result = run_sh(image, BENCH, "openai", "none", TASK, "24h", str(env_file),
+                    env=_env(runs_dir))  # fmt: skip
+    assert result.returncode == 2
+    assert f"error: IMAGE '{image}' starts with '-'" in result.stderr
+    assert (
+        "usage: bash run.sh IMAGE" in result.stderr and "Usage: agent-harness" not in result.stderr
+    )
+    assert not runs_dir.exists()
+
+
 def test_unknown_task_and_benchmark(env_file: Path, runs_dir: Path) -> None:
     result = run_sh(BASE_IMAGE, BENCH, "openai", "none", "edge_llm_trainin", "24h",
                     str(env_file), env=_env(runs_dir))  # fmt: skip
@@ -70,9 +105,7 @@ def test_gpus_absent_and_image_missing(
 def test_eight_argument_form_passes_the_token_by_environment(
     agent_images: dict[str, str], env_file: Path, runs_dir: Path, docker_client: Any
 ) -> None:
-    command = (
-        "--credentials direct --command 'echo token=$HF_TOKEN; echo key=$OPENAI_API_KEY' --json"
-    )
+    command = "--command 'echo token=$HF_TOKEN; echo key=$OPENAI_API_KEY' --json"
     result = run_sh(BASE_IMAGE, BENCH, "openai", "none", TASK, "1m", FAKE_HF, str(env_file),
                     env=_env(runs_dir, command))  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -89,8 +89,8 @@ def test_redactor_hides_every_value() -> None:
 def test_stream_redaction_survives_any_chunking(size: int) -> None:
     data = f"start\nthe key is {KEY} ok\n{KEY}{KEY}\nno newline at the end {KEY}".encode()
     stream = StreamRedactor(Redactor([KEY]))
-    out = "".join(stream.feed(data[i : i + size]) for i in range(0, len(data), size))
-    out += stream.flush()
+    out = "".join(stream.feed(data[i : i + size]).log for i in range(0, len(data), size))
+    out += stream.flush().log
     assert KEY not in out
     assert out.count(REDACTED) == 4
     assert out.startswith("start\nthe key is ")
@@ -99,17 +99,17 @@ def test_stream_redaction_survives_any_chunking(size: int) -> None:
 def test_long_lines_without_newline_are_released_but_never_a_split_value() -> None:
     stream = StreamRedactor(Redactor([KEY]), max_pending=16)
     data = ("." * 40 + KEY + "." * 40).encode()
-    released = [stream.feed(data[i : i + 5]) for i in range(0, len(data), 5)]
+    released = [stream.feed(data[i : i + 5]).log for i in range(0, len(data), 5)]
     assert any(released)  # long output is not held back until the end
-    out = "".join(released) + stream.flush()
+    out = "".join(released) + stream.flush().log
     assert KEY not in out and REDACTED in out
 
 
 def test_multibyte_characters_split_across_chunks() -> None:
     stream = StreamRedactor(Redactor([KEY]))
     data = "héllo ✓\n".encode()
-    out = "".join(stream.feed(data[i : i + 1]) for i in range(len(data))) + stream.flush()
-    assert out == "héllo ✓\n"
+    parts = [stream.feed(data[i : i + 1]) for i in range(len(data))] + [stream.flush()]
+    assert "".join(p.log for p in parts) == "".join(p.console for p in parts) == "héllo ✓\n"
 
 
 def test_an_empty_provider_key_is_reported_as_empty(tmp_path: Path) -> None:

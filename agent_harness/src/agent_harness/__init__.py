@@ -11,7 +11,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "RunConfig": "agent_harness.config",
-    "RunRecord": "agent_harness.records",
+    "read_run_config": "agent_harness.config",
+    "RunRecord": "agent_harness.run_json",
     "run_agent": "agent_harness.run",
     "preflight": "agent_harness.run",
     "cleanup": "agent_harness.cleanup",

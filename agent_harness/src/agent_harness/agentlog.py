@@ -2,42 +2,27 @@
 console does.
 
 The runtime's reader thread calls :class:`AgentLog` with each chunk; it redacts, writes the file
-and hands the text to the console, which never blocks it (see :mod:`agent_harness.progress`).
+and hands the text to the console, which never blocks it (see :mod:`agent_harness.console`).
 Past the cap a marker line is written and the rest is read to the end (so the agent never
 blocks on a full pipe) and counted, not kept. agent.log keeps the agent's bytes as they came
-(terminal control sequences included: view it with ``less``, which shows them escaped); only
-the console echo is stripped of them.
+(bytes that are not UTF-8 included) except two things: every control character is written as
+inert text (ESC as ``\x1b``; a lone carriage return as a line end), so nothing in the file acts
+on a terminal; and every stretch that shows a credential, in that form or with the control
+sequences removed, is ``[REDACTED]`` (see :mod:`agent_harness.terminal` and
+:meth:`agent_harness.secrets.Redactor.output`).
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from agent_harness.errors import ConfigError
-from agent_harness.progress import Progress
-from agent_harness.secrets import Redactor, StreamRedactor
-
-DEFAULT_LOG_LIMIT = "100M"
-"""The default cap of agent.log (``--log-limit``)."""
-
-LOG_LIMIT_FORMS = "a size such as 100M, 2G, 500K or a plain number of bytes"
-
-_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-_SIZE = re.compile(r"^([0-9]{1,15})\s*([kmg]?)(?:i?b)?$")
-
-
-def parse_log_limit(text: str) -> int:
-    """Bytes meant by ``text`` (``100M``, ``2G``, ``500K``, ``1048576``); else exit 2."""
-    match = _SIZE.match(text.strip().lower())
-    if match is None or int(match.group(1)) == 0:
-        raise ConfigError(
-            f"invalid --log-limit {text!r}", hint=f"give {LOG_LIMIT_FORMS} (binary units)"
-        )
-    return int(match.group(1)) * _UNITS[match.group(2)]
+from agent_contracts.run_record import LOG_TIMES_FILE
+from agent_harness.console import Progress
+from agent_harness.logclock import LogClock
+from agent_harness.secrets import Redactor, Shown, StreamRedactor
 
 
 @dataclass(frozen=True)
@@ -67,6 +52,7 @@ class AgentLog:
         self._truncated = False
         self._closed = False
         self._lock = threading.Lock()
+        self._clock = LogClock(path.with_name(LOG_TIMES_FILE))
 
     def __call__(self, chunk: bytes) -> None:
         """Take one chunk of the agent's output (from the runtime's reader thread)."""
@@ -76,10 +62,11 @@ class AgentLog:
                 return
             self._emit(self._stream.feed(chunk))
 
-    def _emit(self, text: str) -> None:
-        if not text:
+    def _emit(self, shown: Shown) -> None:
+        if not shown.log:
             return
-        data = text.encode("utf-8")
+        data = shown.log.encode("utf-8", "surrogateescape")
+        self._clock.mark(self._file.tell())
         room = self._limit - self._kept
         if len(data) <= room:
             self._file.write(data)
@@ -95,13 +82,17 @@ class AgentLog:
                 self._dropped += len(data)
             if not self._truncated:
                 self._truncated = True
+                self._progress.log_incomplete(
+                    f"it reached its limit of {self._limit} bytes (--log-limit) and kept "
+                    "nothing after that (run.json: log_dropped_bytes)"
+                )
                 self._file.write(
                     f"\n[agent-harness: agent.log reached its limit of {self._limit} bytes "
                     "(--log-limit); the rest of the agent's output is read but not kept "
                     "(run.json: log_truncated, log_dropped_bytes)]\n".encode()
                 )
         self._file.flush()
-        self._progress.agent_output(text)
+        self._progress.agent_output(shown.console)
 
     def close(self, *, stream_complete: bool = True) -> LogSummary:
         """Write what is left and close the file; later chunks are counted as dropped.
@@ -112,16 +103,20 @@ class AgentLog:
         with self._lock:
             if not self._closed:
                 rest = self._stream.flush()
-                if rest and not rest.endswith("\n"):
-                    rest += "\n"
+                if rest.log and not rest.log.endswith("\n"):
+                    rest = Shown(rest.log + "\n", rest.console + "\n")
                 self._emit(rest)
                 if not stream_complete:
                     self._truncated = True
+                    self._progress.log_incomplete(
+                        "output still arriving after the agent had ended is not in it"
+                    )
                     self._file.write(
                         b"[agent-harness: the agent's output was still arriving after the agent "
                         b"had ended; the rest is not in agent.log]\n"
                     )
                 self._file.close()
+                self._clock.close()
                 self._closed = True
             return self.summary()
 

@@ -1,4 +1,5 @@
-"""Remove what a crashed harness left behind: labelled containers and runs stuck at ``running``.
+"""Remove what a crashed harness left behind: what each runtime still holds for a run (the docker
+runtime's labelled containers) and runs stuck at ``running``.
 
 Only what is provably abandoned is touched: a run whose harness is gone on THIS host (its pid
 is dead and the host name is ours), or whose deadline plus grace (and :data:`MARGIN_S`) has
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_harness.liveness import pid_alive
-from agent_harness.records import (
+from agent_harness.run_json import (
     RunRecord,
     hostname,
     iso,
@@ -42,9 +43,12 @@ class Cleaned:
     container: str | None
     action: str
     """``removed``, ``marked`` (run.json set to error), ``skipped`` (not provably abandoned),
-    or ``engine-unreachable`` (no Docker engine answered: containers were not checked)."""
+    or ``engine-unreachable`` (a runtime could not look for its leftovers: no Docker engine
+    answered, so containers were not checked)."""
     reason: str = ""
-    """Why it was (or was not) touched."""
+    """Why it was (or was not) touched; for ``engine-unreachable`` what was not checked."""
+    folder: str | None = None
+    """A proxy folder removed (its proxy is gone); no run id nor container then."""
 
 
 def _harness_alive(pid: str | int | None, host: str | None) -> bool:
@@ -70,6 +74,8 @@ def abandoned(
 
 
 def _mark(run_dir: Path, reason: str) -> bool:
+    from agent_harness.proxy.account import usage_on_file
+
     record = read_record(run_dir)
     if record is None or record.status != "running":
         return False
@@ -81,61 +87,81 @@ def _mark(run_dir: Path, reason: str) -> bool:
                 "ended_at": iso(utc_now()),
                 "ended_by": "cleanup",
                 "message": f"{ABANDONED} ({reason})",
+                "model_usage": usage_on_file(run_dir, record),  # the proxy's calls file
             }
         ),
     )
     return True
 
 
+def _secure(run_dir: Path) -> None:
+    """Copy out the output of a run cleanup ended, once its agent is gone: only for a run of
+    this host whose harness is dead (a live harness, or its watchdog, does it itself). No
+    deliverable is taken: nobody saw the run end."""
+    from agent_harness.output_safety import STAGING_DIR, output_owner, secure_output
+
+    record = read_record(run_dir)
+    if (
+        record is None
+        or record.ended_by != "cleanup"
+        or record.host != hostname()
+        or _harness_alive(record.harness_pid, record.host)
+        or not (run_dir / STAGING_DIR).exists()
+    ):
+        return
+    safety = secure_output(run_dir, output_owner())
+    update = {
+        "output_safety": safety.as_record(),
+        "deliverable_rejected": "the run was abandoned: no deliverable is taken",
+    }
+    write_record(run_dir, record.model_copy(update=update))
+
+
 def _under(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def cleanup(
-    runs_dir: Path, *, force: bool = False, all_runs_dirs: bool = False, client: Any = None
-) -> list[Cleaned]:
-    """Remove labelled containers of abandoned runs (every one with ``force``); mark their runs."""
-    from agent_harness.errors import EngineNotReadyError
-    from agent_harness.runtimes.container import (
-        LABEL_HARNESS_PID,
-        LABEL_HOST,
-        LABEL_RUN_DIR,
-        LABEL_RUN_ID,
-        connect,
-        leftover_containers,
-        remove_container,
-    )
+def cleanup(runs_dir: Path, *, force: bool = False, all_runs_dirs: bool = False) -> list[Cleaned]:
+    """Remove what every runtime holds for abandoned runs (every run's with ``force``, such as a
+    labelled container); mark their runs."""
+    from agent_harness.runtimes.base import RuntimeUnreachableError
+    from agent_harness.runtimes.registry import runtimes
 
     root = runs_dir.resolve()
     done: list[Cleaned] = []
     handled: set[str] = set()
-    try:
-        engine = client if client is not None else connect()
-    except EngineNotReadyError:
-        # Runs of the local runtime need no engine: mark those; say that containers were not
-        # checked, so a docker run's leftover is not believed gone.
-        engine = None
-        done.append(Cleaned("", None, "engine-unreachable"))
-    for container in leftover_containers(engine) if engine is not None else []:
-        labels = container.labels
-        run_id = labels.get(LABEL_RUN_ID, "")
-        run_dir = Path(labels[LABEL_RUN_DIR]) if LABEL_RUN_DIR in labels else runs_dir / run_id
-        if not all_runs_dirs and not _under(run_dir.resolve(), root):
-            continue  # another runs folder's run: not ours to judge
-        handled.add(run_id)
-        record = read_record(run_dir)
-        reason = abandoned(labels.get(LABEL_HARNESS_PID), labels.get(LABEL_HOST), record)
-        if reason is None and not force:
-            host = labels.get(LABEL_HOST) or "?"
-            why = "its harness is alive" if host == hostname() else f"it runs on host {host}"
-            done.append(Cleaned(run_id, container.name, "skipped", f"{why}, before its deadline"))
+    for runtime in runtimes().values():
+        try:
+            leftovers = runtime.leftovers()
+        except RuntimeUnreachableError as exc:
+            # Runs of other runtimes are still marked; say what was not checked, so a leftover
+            # of this one is not believed gone.
+            done.append(Cleaned("", None, "engine-unreachable", str(exc)))
             continue
-        reason = reason or "--force"
-        # Recorded first, so a harness still watching reads that cleanup, not the agent, ended it.
-        with contextlib.suppress(OSError):
-            _mark(run_dir, reason)
-        remove_container(engine, container.id)
-        done.append(Cleaned(run_id, container.name, "removed", reason))
+        for leftover in leftovers:
+            run_id = leftover.run_id
+            run_dir = leftover.run_dir or runs_dir / run_id
+            if not all_runs_dirs and not _under(run_dir.resolve(), root):
+                continue  # another runs folder's run: not ours to judge
+            handled.add(run_id)
+            record = read_record(run_dir)
+            reason = abandoned(leftover.harness_pid, leftover.host, record)
+            if reason is None and not force:
+                host = leftover.host or "?"
+                why = "its harness is alive" if host == hostname() else f"it runs on host {host}"
+                done.append(
+                    Cleaned(run_id, leftover.name, "skipped", f"{why}, before its deadline")
+                )
+                continue
+            reason = reason or "--force"
+            # Recorded first, so a harness still watching reads that cleanup, not the agent,
+            # ended it.
+            with contextlib.suppress(OSError):
+                _mark(run_dir, reason)
+            runtime.remove_leftover(leftover)
+            with contextlib.suppress(OSError):
+                _secure(run_dir)
+            done.append(Cleaned(run_id, leftover.name, "removed", reason))
     for run_dir, record in list_records(runs_dir):
         if record.status != "running" or record.run_id in handled:
             continue
@@ -144,7 +170,13 @@ def cleanup(
             continue
         with contextlib.suppress(OSError):
             if _mark(run_dir, reason or "--force"):
+                _secure(run_dir)
                 done.append(Cleaned(record.run_id, None, "marked", reason or "--force"))
+    from agent_harness.proxy.server import remove_folder, stale_folders
+
+    for folder in stale_folders():
+        remove_folder(folder)
+        done.append(Cleaned("", None, "removed", "its proxy is gone", folder=str(folder)))
     return done
 
 

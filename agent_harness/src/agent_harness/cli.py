@@ -10,8 +10,10 @@ from typing import Annotated
 import typer
 
 from agent_contracts.boundary import GuardedTyper, print_json
-from agent_harness.choices import (
+from agent_harness.option_values import (
     DEFAULT_GRACE,
+    DEFAULT_LOG_LIMIT,
+    DEFAULT_SNAPSHOT_LIMIT,
     CredentialsMode,
     EvalModeChoice,
     Network,
@@ -37,8 +39,23 @@ RUNS_DIR_OPTION = typer.Option(
 
 @app.command("run")
 def run_command(
-    image: Annotated[str, typer.Argument(help="Agent image (a label under --runtime local).")],
-    task: Annotated[str, typer.Option("--task", "-t", help="Task name.")],
+    ctx: typer.Context,
+    image: Annotated[
+        str | None,
+        typer.Argument(
+            help="Agent image (a label under --runtime local); required without --config.",
+            show_default=False,
+        ),
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            "--task",
+            "-t",
+            help="Task name.",
+            show_default="required without --config",
+        ),
+    ] = None,
     benchmark: Annotated[
         str | None,
         typer.Option(
@@ -108,6 +125,19 @@ def run_command(
             show_default="the task's disk_gb",
         ),
     ] = None,
+    snapshot_every: Annotated[
+        str | None,
+        typer.Option(
+            "--snapshot-every",
+            help="Copy the output into runs/<id>/snapshots/<elapsed_s>/ this often (30m, 2h), "
+            "for agent-eval --over-time.",
+            show_default="no snapshots",
+        ),
+    ] = None,
+    snapshot_limit: Annotated[
+        str,
+        typer.Option("--snapshot-limit", help="Most bytes all snapshots together may hold."),
+    ] = DEFAULT_SNAPSHOT_LIMIT,
     env_file: Annotated[
         Path | None,
         typer.Option("--env-file", help="Dotenv file with the credentials.", show_default="none"),
@@ -127,7 +157,11 @@ def run_command(
         ),
     ] = None,
     runtime: Annotated[
-        Runtime, typer.Option("--runtime", help="docker, local, or auto (docker if it answers).")
+        Runtime,
+        typer.Option(
+            "--runtime",
+            help="docker, local, an installed runtime's name, or auto (docker if it answers).",
+        ),
     ] = "auto",
     runs_dir: Annotated[Path, RUNS_DIR_OPTION] = Path("runs"),
     command: Annotated[
@@ -178,59 +212,85 @@ def run_command(
     log_limit: Annotated[
         str,
         typer.Option("--log-limit", help="Cap of agent.log: 100M, 2G, 500K or bytes."),
-    ] = "100M",
+    ] = DEFAULT_LOG_LIMIT,
     share_gpus: Annotated[
         bool,
         typer.Option("--share-gpus", help="Run even if another run on this host holds the GPUs."),
     ] = False,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Read the whole run description from this JSON file (a run set writes one "
+            "per attempt) instead of the options; only --json may be given beside it.",
+            show_default="none",
+        ),
+    ] = None,
 ) -> None:
     """Run an agent image (or a local command) for one task under a hard time limit."""
-    from agent_harness.config import RunConfig
-    from agent_harness.progress import Progress
+    from agent_harness.config import RunConfig, read_run_config
+    from agent_harness.console import Progress
+    from agent_harness.errors import ConfigError
     from agent_harness.run import run_agent
 
-    for value, what in ((image, "IMAGE"), (task, "--task")):
-        if not value.strip():
-            from agent_contracts.boundary import fail
-            from agent_harness.errors import ConfigError
-
-            raise fail(
-                ConfigError(
-                    f"{what} is empty",
-                    hint="give the agent image and the task, e.g. "
-                    "agent-harness run my/agent:latest --task tiny_lm",
-                )
+    if config_file is not None:
+        # Only what was typed counts (``AGENT_HARNESS_RUNS_DIR`` and defaults do not).
+        sources = {name: ctx.get_parameter_source(name) for name in ctx.params}
+        beside = [
+            param.opts[0] if param.param_type_name == "option" else "IMAGE"
+            for param in ctx.command.params
+            if param.name not in (None, "config_file", "as_json")
+            and getattr(sources.get(param.name), "name", None) == "COMMANDLINE"
+        ]
+        if beside:
+            raise ConfigError(
+                f"--config describes the whole run; {', '.join(beside)} cannot be given beside it",
+                hint="put the values in the file, or leave --config out and give the options",
             )
-    config = RunConfig(
-        image=image,
-        agent_label=agent_label,
-        task=task,
-        benchmark=benchmark,
-        provider=provider,
-        credentials=credentials,
-        budget_tokens=budget_tokens,
-        budget_usd=budget_usd,
-        gpus=gpus,
-        time_limit=time_limit,
-        grace=grace,
-        disk_limit=disk_limit,
-        env_file=env_file,
-        pass_env=tuple(pass_env or ()),
-        pass_env_unsafe=tuple(pass_env_unsafe or ()),
-        runtime=runtime,
-        runs_dir=runs_dir,
-        command=command,
-        network=network,
-        user=user,
-        echo=not quiet,
-        evaluate=evaluate,
-        eval_mode=eval_mode,
-        eval_image=eval_image,
-        results_dir=results_dir,
-        log_limit=log_limit,
-        share_gpus=share_gpus,
-    )
-    progress = Progress(echo=not quiet)
+        config = read_run_config(config_file)
+    else:
+        for value, what in ((image, "IMAGE"), (task, "--task")):
+            if value is None or not value.strip():
+                raise ConfigError(
+                    f"{what} is {'missing' if value is None else 'empty'}",
+                    hint="give the agent image and the task, e.g. "
+                    "agent-harness run my/agent:latest --task tiny_lm (or --config FILE)",
+                )
+        # The one place where the options meet the description's fields.
+        config = RunConfig.model_validate(
+            {
+                "image": image,
+                "agent_label": agent_label,
+                "task": task,
+                "benchmark": benchmark,
+                "provider": provider,
+                "credentials": credentials,
+                "budget_tokens": budget_tokens,
+                "budget_usd": budget_usd,
+                "gpus": gpus,
+                "time_limit": time_limit,
+                "grace": grace,
+                "disk_limit": disk_limit,
+                "snapshot_every": snapshot_every,
+                "snapshot_limit": snapshot_limit,
+                "env_file": env_file,
+                "pass_env": tuple(pass_env or ()),
+                "pass_env_unsafe": tuple(pass_env_unsafe or ()),
+                "runtime": runtime,
+                "runs_dir": runs_dir,
+                "command": command,
+                "network": network,
+                "user": user,
+                "echo": not quiet,
+                "evaluate": evaluate,
+                "eval_mode": eval_mode,
+                "eval_image": eval_image,
+                "results_dir": results_dir,
+                "log_limit": log_limit,
+                "share_gpus": share_gpus,
+            }
+        )
+    progress = Progress(echo=config.echo)
     record, run_dir = run_agent(config, progress)
     code = record.exit_code or 0
     if code == 0 and record.evaluation is not None:
@@ -257,10 +317,19 @@ def runs_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List past runs, oldest first."""
-    from agent_harness.records import list_records, unreadable_records
+    from agent_contracts.versions import UPGRADE_HINT
+    from agent_harness.run_json import from_newer_harness, list_records, unreadable_records
 
     found = list_records(runs_dir)
     broken = unreadable_records(runs_dir)
+    newer = [name for name in broken if from_newer_harness(runs_dir / name)]
+    if newer:
+        shown = ", ".join(newer[:5]) + (" ..." if len(newer) > 5 else "")
+        sys.stderr.write(
+            f"warning: {len(newer)} run folder(s) in {runs_dir} have a run.json written by a "
+            f"newer harness and are not listed: {shown}\nhint: {UPGRADE_HINT}\n"
+        )
+        broken = [name for name in broken if name not in newer]
     if broken:
         shown = ", ".join(broken[:5]) + (" ..." if len(broken) > 5 else "")
         sys.stderr.write(
@@ -324,13 +393,11 @@ def cleanup_command(
         typer.echo("nothing to clean up")
     for item in done:
         if item.action == "engine-unreachable":
-            typer.echo(
-                "note: no Docker engine answers, so containers were not checked "
-                "(start the engine and run cleanup again to remove any)",
-                err=True,
-            )
+            typer.echo(f"note: {item.reason}", err=True)
             continue
-        line = f"{item.action}: {item.run_id} {item.container or ''}".rstrip()
+        proxy_folder = f"proxy folder {item.folder}" if item.folder else ""
+        subject = " ".join(part for part in (item.run_id, item.container, proxy_folder) if part)
+        line = f"{item.action}: {subject}"
         typer.echo(f"{line} ({item.reason})" if item.reason else line)
 
 

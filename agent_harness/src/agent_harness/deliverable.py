@@ -11,6 +11,10 @@ CONTAINER_OUTPUT = "/app/output"
 """The output folder as the agent sees it in a container."""
 
 SUBMISSION_FILE = "submission.json"
+SUBMISSION_MAX_BYTES = 1024**2
+"""A larger submission.json is rejected unread (it names one path)."""
+SUBMISSION_MAX_DEPTH = 32
+"""Nesting of arrays and objects past which submission.json is rejected unparsed."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,46 @@ def _wrong_type(real: Path, kind: str | None, shown: str) -> str | None:
     return None
 
 
+def _nesting(text: str) -> int:
+    """The deepest nesting of arrays and objects in JSON ``text`` (strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _read_submission(path: Path) -> tuple[object, str | None]:
+    """submission.json's content, or why it is rejected (too large, too deep, not JSON)."""
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(SUBMISSION_MAX_BYTES + 1)
+    except OSError as exc:
+        return None, f"{SUBMISSION_FILE} cannot be read: {exc.strerror or exc}"
+    if len(raw) > SUBMISSION_MAX_BYTES:
+        return None, f"{SUBMISSION_FILE} is larger than {SUBMISSION_MAX_BYTES:,} bytes"
+    try:
+        text = raw.decode("utf-8")
+        if _nesting(text) > SUBMISSION_MAX_DEPTH:
+            return None, (f"{SUBMISSION_FILE} is nested deeper than {SUBMISSION_MAX_DEPTH} levels")
+        return json.loads(text), None
+    except (ValueError, RecursionError) as exc:
+        return None, f"{SUBMISSION_FILE} cannot be read as JSON: {str(exc)[:200]}"
+
+
 def find_deliverable(
     output: Path, spec_path: str, *, output_alias: str | None = None, kind: str | None = None
 ) -> Found:
@@ -85,10 +129,9 @@ def find_deliverable(
         real_submission = Path(os.path.realpath(submission))
         if not _inside(real_submission, root):
             return Found(rejected=f"{SUBMISSION_FILE} is a link that leaves the output folder")
-        try:
-            data = json.loads(real_submission.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            return Found(rejected=f"{SUBMISSION_FILE} cannot be read as JSON: {exc}")
+        data, problem = _read_submission(real_submission)
+        if problem is not None:
+            return Found(rejected=problem)
         raw = data.get("model_path") if isinstance(data, dict) else None
         if raw is not None:
             if not isinstance(raw, str):

@@ -57,3 +57,11 @@ class LaunchError(HarnessError):
     """The agent could not be started or watched (exit 3)."""
 
     exit_code = ExitCode.ENVIRONMENT
+
+
+class UnknownRuntimeError(ConfigError):
+    """``--runtime`` (or a run record) names no registered runtime (exit 2)."""
+
+
+class RuntimePluginError(ConfigError):
+    """An installed runtime plugin cannot be loaded (exit 2: fix or uninstall it)."""

@@ -18,15 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from agent_contracts.errors import ExitCode
+from agent_contracts.errors import ExitCode, NewerSchemaError
 from agent_contracts.results import EvaluationReport
 from agent_contracts.run_record import EvaluationLink
-from agent_harness.choices import EvalModeChoice
 from agent_harness.errors import EngineNotReadyError, EvaluatorNotStartedError
 from agent_harness.gpus import GpuSelection
+from agent_harness.option_values import EvalModeChoice
 
 DEFAULT_EVAL_IMAGE = "mlrb/agent-eval:latest"
-"""Evaluator image used under the docker runtime unless ``--eval-image`` names another."""
+"""Evaluator image used under a runtime with a container engine unless ``--eval-image`` names
+another."""
 
 EVAL_IMAGE_ENV = "AGENT_EVAL_IMAGE"
 """Environment variable that overrides the default evaluator image."""
@@ -37,6 +38,9 @@ DATABASE_KEYS = ("DATABASE_URL", "DB_USER", "DB_PASSWORD", "DB_HOST", "DB_PORT",
 
 CONTAINER_RUN_DIR = "/run-record"
 CONTAINER_RESULTS_DIR = "/results"
+CODE_TASK_SECURITY_OPT = "seccomp=unconfined"
+"""What the evaluator container needs for a code task: its bubblewrap sandbox creates
+namespaces, which Docker's default seccomp profile forbids (docs/code-deliverables.md)."""
 
 
 @dataclass(frozen=True)
@@ -77,20 +81,22 @@ def _unrecorded(executable: str | None) -> str | None:
 def plan_evaluation(
     mode: EvalModeChoice,
     *,
-    runtime: str,
-    client: Any | None,
+    engine: Any | None,
     image: str | None,
     results_dir: Path,
     file_values: dict[str, str],
 ) -> EvalPlan:
-    """Choose image or process; raise EngineNotReadyError when neither can run."""
+    """Choose image or process; raise EngineNotReadyError when neither can run.
+
+    ``engine`` is the run's runtime's container engine (:attr:`Runtime.engine`), None when
+    the runtime has none: the evaluator's image is then not an option."""
     image = image or os.environ.get(EVAL_IMAGE_ENV) or DEFAULT_EVAL_IMAGE
     env = evaluator_environment(file_values)
     executable = find_agent_eval()
     image_ok = False
-    if mode in ("auto", "image") and runtime == "docker" and client is not None:
+    if mode in ("auto", "image") and engine is not None:
         try:
-            client.images.get(image)
+            engine.images.get(image)
             image_ok = True
         except Exception:  # not found, or the engine refused: either way not usable
             image_ok = False
@@ -98,7 +104,7 @@ def plan_evaluation(
         if not image_ok:
             raise EngineNotReadyError(
                 f"evaluator image {image!r} is not available"
-                + ("" if runtime == "docker" else " (the run does not use the docker runtime)"),
+                + ("" if engine is not None else " (the run's runtime has no container engine)"),
                 hint="build it (docker/eval/Dockerfile, see docs/evaluator.md), or use "
                 "--eval-mode process",
             )
@@ -112,7 +118,7 @@ def plan_evaluation(
             "build the evaluator image and use --eval-mode image",
         )
     note = None
-    if mode == "auto" and runtime == "docker":
+    if mode == "auto" and engine is not None:
         note = f"evaluator image {image!r} not found: evaluating as a process on this machine"
     return EvalPlan("process", results_dir, None, executable, env, note)
 
@@ -242,7 +248,17 @@ def _evaluate_as_process(plan: EvalPlan, run_dir: Path, task: str, say: Any) -> 
             report = EvaluationReport.model_validate_json(report_file.read_bytes())
         except (OSError, ValueError):  # no report: it ended before a result existed
             return code, False
+        except NewerSchemaError as exc:  # an evaluator newer than this harness
+            say(f"evaluation report not read: {exc.message}")
+            return code, False
     return code, report.recorded and report.exit_code == code
+
+
+def _reruns_code(task: str) -> bool:
+    """True when the task's evaluator re-runs the agent's code (in its own sandbox)."""
+    from agent_tasks.registry import get_task
+
+    return get_task(task).evaluation.code_run is not None
 
 
 def _evaluate_in_image(
@@ -268,6 +284,8 @@ def _evaluate_in_image(
         "labels": {"mlrb.evaluates": run_dir.name},
         "detach": True,
     }
+    if _reruns_code(task):
+        settings["security_opt"] = [CODE_TASK_SECURITY_OPT]
     if gpus.all:
         settings["device_requests"] = [{"count": -1, "capabilities": [["gpu"]]}]
     elif gpus.ids:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
+import stat
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -18,23 +19,28 @@ from pathlib import Path
 from typing import Any
 
 from agent_contracts.errors import ExitCode
-from agent_harness.agentlog import AgentLog, parse_log_limit
+from agent_contracts.run_record import working_time
+from agent_harness.agentlog import AgentLog
 from agent_harness.config import RunConfig
-from agent_harness.disk_limit import DiskWatcher, gb_to_bytes, parse_size
-from agent_harness.errors import ConfigError, EngineNotReadyError, HarnessError, RunsFolderError
+from agent_harness.console import Progress
+from agent_harness.disk_limit import DiskWatcher, gb_to_bytes
+from agent_harness.errors import ConfigError, HarnessError, RunsFolderError
 from agent_harness.gpu_lock import GpuLease
 from agent_harness.gpus import (
     GpuSelection,
     check_gpus,
     default_gpus,
     device_request,
-    parse_gpus,
 )
 from agent_harness.handoff import EvalPlan
-from agent_harness.output_safety import close_run_folder, make_output_safe
-from agent_harness.progress import Progress
+from agent_harness.output_safety import (
+    STAGING_DIR,
+    close_run_folder,
+    output_owner,
+    secure_output,
+)
 from agent_harness.proxy.session import ProxyPlan, ProxySession
-from agent_harness.records import (
+from agent_harness.run_json import (
     LOG_FILE,
     OUTPUT_DIR,
     TASK_DIR,
@@ -49,20 +55,19 @@ from agent_harness.records import (
     utc_now,
     write_record,
 )
-from agent_harness.runtimes.base import DEFAULT_PIDS_LIMIT, AgentProcess, Launch, Runtime
+from agent_harness.runtimes.base import AgentProcess, Launch, Runtime, Wanted
+from agent_harness.runtimes.registry import open_runtime
 from agent_harness.secrets import (
     Credentials,
     Redactor,
     read_env_file,
     select_credentials,
 )
-from agent_harness.timelimit import format_seconds, parse_grace, parse_time_limit
+from agent_harness.timelimit import describe, format_seconds
 from agent_harness.watchdog import WATCHDOG_LOG
 from agent_tasks.spec import TaskSpec
 
 HARNESS_VERSION = "0.1.0"
-INTERRUPTED_EXIT = 130
-"""Exit code of a run stopped by Ctrl-C (or SIGTERM/SIGHUP to the harness): 128 + SIGINT."""
 
 _TICK_S = 0.5
 
@@ -82,6 +87,7 @@ class Plan:
     user: str | None
     memory_bytes: int | None
     cpus: float | None
+    pids_limit: int | None = None
     disk_bytes: int | None = None
     image_id: str | None = None
     image_digest: str | None = None
@@ -90,131 +96,87 @@ class Plan:
     proxy: ProxyPlan | None = None
     """The model-API proxy's plan (``--credentials proxy`` with a provider)."""
     log_limit_bytes: int = 100 * 1024**2
-
-
-def _container_user(choice: str) -> str | None:
-    if choice == "host":
-        return f"{os.getuid()}:{os.getgid()}"
-    if choice == "image":
-        return None
-    if re.fullmatch(r"\d+(:\d+)?", choice):
-        return choice
-    raise ConfigError(f"invalid --user {choice!r}", hint="use host (default), image, or UID[:GID]")
+    snapshot_every_s: int | None = None
+    """Seconds between two snapshots of the output (None: none)."""
+    snapshot_limit_bytes: int = 20 * 1024**3
 
 
 def _check_runs_dir(runs_dir: Path) -> None:
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
-        probe = runs_dir / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        # A fresh name made with O_EXCL: a link planted in a shared folder is never followed.
+        with tempfile.NamedTemporaryFile(prefix=".write-test-", dir=runs_dir):
+            pass
     except OSError as exc:
         raise RunsFolderError(
             f"runs folder {str(runs_dir)!r} is not writable: {exc.strerror or exc}",
             hint="choose another folder with --runs-dir",
         ) from None
-
-
-def _select_runtime(config: RunConfig) -> Runtime:
-    from agent_harness.runtimes.local import LocalRuntime
-
-    if config.runtime == "local":
-        if not config.command:
-            raise ConfigError(
-                "the local runtime needs the agent's command",
-                hint="pass --command '...' (run by /bin/sh in the run's output folder)",
-            )
-        return LocalRuntime()
-    from agent_harness.runtimes.container import (
-        START_ENGINE_HINT,
-        DockerRuntime,
-        connect,
-        engine_answers,
-    )
-
-    if config.runtime == "docker":
-        return DockerRuntime(connect())
-    client = engine_answers()
-    if client is not None:
-        return DockerRuntime(client)
-    if config.command:
-        return LocalRuntime()
-    raise EngineNotReadyError(
-        "no Docker engine answers and no --command was given for a local run",
-        hint=START_ENGINE_HINT,
-    )
+    mode = runs_dir.stat().st_mode
+    if mode & stat.S_IWOTH and not mode & stat.S_ISVTX:
+        # Anyone could rename a run's folder away and put a link in its place, which the
+        # harness (root, perhaps) would then follow when it gives the folder its mode back.
+        raise RunsFolderError(
+            f"runs folder {str(runs_dir)!r} is writable by every user and not sticky",
+            hint=f"chmod o-w {str(runs_dir)!r} (or +t, as /tmp is), or choose another folder "
+            "with --runs-dir",
+        )
 
 
 def preflight(config: RunConfig, progress: Progress | None = None) -> Plan:
     """Check everything cheap before anything expensive; raise the first problem found."""
     from agent_tasks.registry import resolve_task
 
-    # Syntax first (cheap, and the user's typo is the likeliest problem), then the catalogue.
-    given_limit = parse_time_limit(config.time_limit) if config.time_limit is not None else None
-    grace = parse_grace(config.grace)
-    given_gpus = parse_gpus(config.gpus) if config.gpus else None
-    given_disk = parse_size(config.disk_limit) if config.disk_limit is not None else None
-    log_limit = parse_log_limit(config.log_limit)
     spec = resolve_task(config.task, config.benchmark)
-    limit = given_limit if given_limit is not None else spec.resources.time_limit_s
-    gpus = given_gpus if given_gpus is not None else default_gpus(spec.resources.gpus)
+    limit = config.time_limit if config.time_limit is not None else spec.resources.time_limit_s
+    if progress is not None:  # the first line: a mistyped limit shows before anything runs
+        source = "--time-limit" if config.time_limit is not None else "the task"
+        progress.say(f"time limit {describe(limit)} ({limit} seconds, from {source})")
+    gpus = config.gpus if config.gpus is not None else default_gpus(spec.resources.gpus)
     file_values = read_env_file(config.env_file) if config.env_file is not None else {}
     credentials = select_credentials(
         config.provider, file_values, os.environ, config.pass_env, config.pass_env_unsafe
     )
-    user = _container_user(config.user)
     _check_runs_dir(config.runs_dir)
-    runtime = _select_runtime(config)
-    proxy, credentials = _plan_proxy(config, credentials, runtime.name)  # docs/proxy.md
+    runtime = open_runtime(config)
+    proxy, credentials = _plan_proxy(config, credentials, runtime)  # docs/proxy.md
     check_gpus(gpus)
     res = spec.resources
-    memory = int(res.ram_gb * 1024**3) if res.ram_gb else None
-    cpus: float | None = float(res.cpus) if res.cpus else None
+    wanted = Wanted(
+        memory_bytes=int(res.ram_gb * 1024**3) if res.ram_gb else None,
+        cpus=float(res.cpus) if res.cpus else None,
+        proxied=proxy is not None,
+        announce=progress.say if progress is not None else None,
+    )
+    placed = runtime.place(config, wanted)
     plan = Plan(
         config=config,
         spec=spec,
         time_limit_s=limit,
-        grace_s=grace,
+        grace_s=config.grace,
         gpus=gpus,
         credentials=credentials,
         runtime=runtime,
-        network=None,
-        user=None,
-        memory_bytes=memory,
-        cpus=cpus,
+        network=placed.network,
+        user=placed.user,
+        memory_bytes=placed.memory_bytes,
+        cpus=placed.cpus,
+        pids_limit=placed.pids_limit,
+        image_id=placed.image_id,
+        image_digest=placed.image_digest,
+        notes=list(placed.notes),
         proxy=proxy,
-        disk_bytes=given_disk
-        if config.disk_limit is not None
-        else (gb_to_bytes(res.disk_gb) if res.disk_gb else None),
-        log_limit_bytes=log_limit,
+        disk_bytes=_disk_bytes(config, spec),
+        log_limit_bytes=config.log_limit,
+        snapshot_every_s=config.snapshot_every,
+        snapshot_limit_bytes=config.snapshot_limit,
     )
-    if runtime.name == "docker":
-        from agent_harness.runtimes.container import DockerRuntime, cpus_available, ensure_image
-
-        assert isinstance(runtime, DockerRuntime)
-        if cpus is not None and cpus > cpus_available():
-            plan.notes.append(
-                f"the task asks for {res.cpus} CPUs; this machine has {cpus_available()}"
-            )
-            plan.cpus = float(cpus_available())
-        plan.network = (
-            config.network
-            if config.network != "auto"
-            else ("none" if config.provider == "none" or proxy is not None else "bridge")
-        )
-        plan.user = user
-        announce = progress.say if progress is not None else None
-        info = ensure_image(runtime.client, config.image, announce=announce)
-        plan.image_id, plan.image_digest = info.id, info.digest
-    else:
-        plan.memory_bytes = plan.cpus = None  # a local process is not limited
     if config.evaluate:
         from agent_harness.handoff import plan_evaluation
 
         plan.evaluation = plan_evaluation(
             config.eval_mode,
-            runtime=runtime.name,
-            client=getattr(runtime, "client", None),
+            engine=runtime.engine,
             image=config.eval_image,
             results_dir=config.results_dir,
             file_values=file_values,
@@ -224,11 +186,18 @@ def preflight(config: RunConfig, progress: Progress | None = None) -> Plan:
     return plan
 
 
+def _disk_bytes(config: RunConfig, spec: TaskSpec) -> int | None:
+    """The disk limit: the one asked for (``none``: no limit), else the spec's ``disk_gb``."""
+    if config.disk_limit is not None:
+        return None if config.disk_limit == "none" else config.disk_limit
+    return gb_to_bytes(spec.resources.disk_gb) if spec.resources.disk_gb else None
+
+
 def _plan_proxy(
-    config: RunConfig, credentials: Credentials, runtime: str
+    config: RunConfig, credentials: Credentials, runtime: Runtime
 ) -> tuple[ProxyPlan | None, Credentials]:
     """The proxy's plan and what is left for the agent; budgets need the proxy (exit 2)."""
-    from agent_harness.proxy.ledger import Budget
+    from agent_harness.proxy.account import Budget
     from agent_harness.proxy.session import plan_proxy
 
     budgeted = config.budget_tokens is not None or config.budget_usd is not None
@@ -239,8 +208,9 @@ def _plan_proxy(
                 hint="name the provider (--provider openai) and keep --credentials proxy",
             )
         return None, credentials
+    runtime.check_proxy()
     budget = Budget(tokens=config.budget_tokens, usd=config.budget_usd)
-    return plan_proxy(config.provider, credentials, budget, runtime)
+    return plan_proxy(config.provider, credentials, budget)
 
 
 class _Interrupts:
@@ -283,12 +253,27 @@ def _stop(proc: AgentProcess, grace_s: int, interrupts: _Interrupts) -> int | No
     return proc.wait(15)
 
 
-def _watch_disk(plan: Plan, output_dir: Path, proc: AgentProcess) -> DiskWatcher | None:
+def _watch_disk(plan: Plan, folder: _RunFolder, proc: AgentProcess) -> DiskWatcher | None:
     """Start watching the disk the agent fills (None when the run has no disk limit)."""
     if plan.disk_bytes is None:
         return None
     layer = getattr(proc, "writable_layer_bytes", None)  # docker: the container's own layer
-    return DiskWatcher(plan.disk_bytes, output_dir, proc.kill, layer_bytes=layer).start()
+    pids = getattr(proc, "pids", None)  # docker: the container's processes
+    pgid = getattr(proc, "pgid", None)
+    if pids is None and pgid is not None:  # local: the agent's process group
+        from agent_harness.liveness import group_members
+
+        def pids() -> list[int]:
+            return group_members(pgid)
+
+    return DiskWatcher(
+        plan.disk_bytes,
+        folder.staging_dir,
+        proc.kill,
+        layer_bytes=layer,
+        pids=pids,
+        filesystem=folder.filesystem,
+    ).start()
 
 
 def _environment(plan: Plan, task_dir: str, output_dir: str, deadline: float) -> dict[str, str]:
@@ -305,12 +290,10 @@ def _environment(plan: Plan, task_dir: str, output_dir: str, deadline: float) ->
     return env
 
 
-def default_agent_label(image: str, runtime: str) -> str:
-    """The agent's leaderboard name when none is given: the image's repository path without
-    registry, tag or digest (``ghcr.io/lab/agent:v2`` -> ``lab/agent``); for a local command
-    the image argument as given (there it is only a label)."""
-    if runtime == "local":
-        return image
+def default_agent_label(image: str) -> str:
+    """The agent's leaderboard name when none is given: the image argument's repository path
+    without registry, tag or digest (``ghcr.io/lab/agent:v2`` -> ``lab/agent``), whichever
+    runtime ran it, so one agent is one leaderboard row under docker and as a local process."""
     name = image.split("@", 1)[0]
     last = name.rsplit("/", 1)
     if ":" in last[-1]:
@@ -367,33 +350,51 @@ class _RunFolder:
     run_dir: Path
     task_dir: Path
     output_dir: Path
+    """The fresh copy the harness makes of the agent's output once it has stopped."""
+    staging_dir: Path
+    """The agent's own output folder (``/app/output``); removed once copied out."""
     open_mode: int
-    """The folder's mode once the output is safe (it stays closed until then)."""
+    """The folder's mode once the output is copied out (it stays closed until then)."""
     agent_task_dir: str
     agent_output_dir: str
+    filesystem: bool = False
+    """The staging folder is a file system of the disk limit's size."""
+    filesystem_problem: str | None = None
+    """Why a disk limit has no file system of its own (watched only), else None."""
 
 
 def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[RunRecord, Path]:
     """One agent run: folder, record, watchdog, supervision, safe output, final record."""
     from agent_harness.deliverable import find_deliverable
-    from agent_harness.runtimes.local import release
     from agent_harness.watchdog import release_watchdog
 
     folder = _prepare_folder(plan, run_id)
-    proxy = ProxySession(plan.proxy, folder.run_dir) if plan.proxy is not None else None
-    proxied = proxy.start(plan.runtime.name) if proxy is not None else {}
-    redactor = Redactor(plan.credentials.secrets() + (proxy.secrets() if proxy else []))
-    t0 = time.monotonic()
-    deadline_wall = time.time() + plan.time_limit_s
-    record = _first_record(plan, run_id, redactor, sorted({*plan.credentials.names, *proxied}),
-                           deadline_wall)  # fmt: skip
-    write_record(folder.run_dir, record)
-    launch = _launch(plan, run_id, folder, proxied, deadline_wall)
-    log = AgentLog(folder.run_dir / LOG_FILE, redactor, progress, plan.log_limit_bytes)
+    owner = output_owner()
+    try:
+        proxy = ProxySession(plan.proxy, folder.run_dir) if plan.proxy is not None else None
+        proxied = proxy.start(plan.runtime.proxy_port, plan.credentials.secrets()) if proxy else {}
+        redactor = Redactor(plan.credentials.secrets() + (proxy.secrets() if proxy else []))
+        progress.hide(redactor)  # the harness's lines may quote what the agent chose
+        t0 = time.monotonic()
+        deadline_wall = time.time() + plan.time_limit_s
+        names = sorted({*plan.credentials.names, *proxied})
+        record = _first_record(plan, run_id, redactor, names, deadline_wall)
+        write_record(folder.run_dir, record)
+        launch = _launch(plan, run_id, folder, proxied, deadline_wall, proxy)
+        log = AgentLog(folder.run_dir / LOG_FILE, redactor, progress, plan.log_limit_bytes)
+    except BaseException:
+        secure_output(folder.run_dir, owner)  # nothing ran: unmount and remove the staging
+        raise
+    if folder.filesystem_problem is not None:
+        progress.say(
+            "the disk limit is watched, not enforced by a file system of its own: "
+            f"{folder.filesystem_problem}"
+        )
     ending = _Ending()
     watchdog = None
     proc: AgentProcess | None = None
     watcher: DiskWatcher | None = None
+    snapshotter: Any = None
     progress.say(
         f"run {run_id}: {plan.spec.name} ({plan.runtime.name}, limit "
         f"{format_seconds(plan.time_limit_s)}, GPUs {plan.gpus.describe()})"
@@ -403,16 +404,24 @@ def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[
         with interrupts.installed():
             # Started first, so the agent never runs without it; a local agent's group id
             # follows on the pipe.
-            watchdog = _start_watchdog(plan, run_id, folder.run_dir, record, deadline_wall, lease)
+            proxy_dir = proxy.server.folder if proxy is not None else None
+            watchdog = _start_watchdog(
+                plan, run_id, folder, record, deadline_wall, lease, owner, proxy_dir
+            )
             proc = plan.runtime.start(launch, log)
             pgid = getattr(proc, "pgid", None)
             if pgid is not None:
                 from agent_harness.watchdog import tell_pgid
 
                 tell_pgid(watchdog, pgid)
-            if proxy is not None and plan.runtime.name == "docker":
-                proxy.attach(_network_namespace(plan.runtime, run_id))
-            watcher = _watch_disk(plan, folder.output_dir, proc)
+            watcher = _watch_disk(plan, folder, proc)
+            if plan.snapshot_every_s is not None:
+                from agent_harness.snapshots import Snapshotter
+
+                snapshotter = Snapshotter(
+                    folder.staging_dir, folder.run_dir, owner, plan.snapshot_every_s,
+                    plan.snapshot_limit_bytes, t0,
+                ).start()  # fmt: skip
             progress.start(f"{plan.spec.name} {run_id[-6:]}", plan.time_limit_s)
             _supervise(plan, proc, watcher, interrupts, t0 + plan.time_limit_s, progress, ending)
     except HarnessError as exc:
@@ -427,28 +436,39 @@ def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[
             watcher.stop()
         if proc is not None:
             proc.close()
+        # No snapshot after the agent's end; one in progress finishes before the final copy.
+        snapshots = snapshotter.stop() if snapshotter is not None else None
         usage = proxy.close() if proxy is not None else None
         logged = log.close(stream_complete=getattr(proc, "output_complete", True))
-        if plan.runtime.name == "local":
-            release(folder.task_dir)
-        # The agent has stopped: make its output safe before anything here reads it.
-        safety = make_output_safe(folder.output_dir)
-        found = (
-            find_deliverable(
-                folder.output_dir,
-                plan.spec.deliverable.path,
-                output_alias=folder.agent_output_dir,
-                kind=plan.spec.deliverable.kind,
+        plan.runtime.release_run(folder.run_dir)
+        # The agent has stopped: copy its output out before anything here reads it.
+        safety = secure_output(folder.run_dir, owner)
+        try:
+            found = (
+                find_deliverable(
+                    folder.output_dir,
+                    plan.spec.deliverable.path,
+                    output_alias=folder.agent_output_dir,
+                    kind=plan.spec.deliverable.kind,
+                )
+                if safety.safe
+                else _rejected(safety.rejection())
             )
-            if safety.safe
-            else _rejected(safety.rejection(folder.output_dir))
-        )
+        except Exception as exc:  # whatever the agent left, the run is recorded
+            found = _rejected(f"the deliverable could not be looked for: {exc}"[:500])
         _blame_cleanup(folder.run_dir, ending)
         record = _final_record(record, ending, t0, redactor, found, usage, safety, logged)
+        record = record.model_copy(update={"snapshots": snapshots})
         write_record(folder.run_dir, record)
-        if safety.safe:
+        if safety.staging_left is None:  # nothing of the agent's own is left in the folder
             folder.run_dir.chmod(folder.open_mode)
         release_watchdog(watchdog)
+    if safety.staging_left is not None:
+        progress.say(
+            f"the agent's own folder is left in the run folder, which stays closed (0700): "
+            f"{safety.staging_left}; remove it as root (sudo rm -rf "
+            f"{str(folder.staging_dir)!r})"
+        )
     _summarise(progress, record, folder.run_dir, found.rejected, usage)
     if plan.evaluation is not None and ending.status in ("completed", "timeout", "failed"):
         record = _evaluate(plan, plan.evaluation, record, folder.run_dir, progress)
@@ -456,23 +476,39 @@ def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[
 
 
 def _prepare_folder(plan: Plan, run_id: str) -> _RunFolder:
-    """The run folder, closed; an empty output folder; the task as the agent reads it."""
+    """The run folder, closed; the agent's empty staging folder (a file system of the disk
+    limit's size under root); the task as the agent reads it."""
+    from agent_harness.disk_limit import make_filesystem
     from agent_tasks.export import export_task
 
     config, spec = plan.config, plan.spec
     run_dir = config.runs_dir / run_id
-    output_dir = run_dir / OUTPUT_DIR
+    staging = run_dir / STAGING_DIR
     task_dir = run_dir / TASK_DIR
     run_dir.mkdir(parents=True)
-    open_mode = close_run_folder(run_dir)  # closed before the output exists; reopened once safe
-    output_dir.mkdir()
-    if config.user == "image" and plan.runtime.name == "docker":
-        output_dir.chmod(0o777)  # the image's user may be anyone
-    # What the agent reads must match how it is run: the time limit it is actually given.
-    resources = spec.resources.model_copy(update={"time_limit_s": plan.time_limit_s})
-    export_task(spec.model_copy(update={"resources": resources}), task_dir)
-    agent_task_dir, agent_output_dir = plan.runtime.container_paths((task_dir, output_dir))
-    return _RunFolder(run_dir, task_dir, output_dir, open_mode, agent_task_dir, agent_output_dir)
+    open_mode = close_run_folder(run_dir)  # closed before the agent writes; reopened at the end
+    staging.mkdir()
+    problem = make_filesystem(run_dir, staging, plan.disk_bytes) if plan.disk_bytes else None
+    try:
+        plan.runtime.prepare_output(staging, plan.user)
+        # What the agent reads must match how it is run: the time limit it is actually given.
+        resources = spec.resources.model_copy(update={"time_limit_s": plan.time_limit_s})
+        export_task(spec.model_copy(update={"resources": resources}), task_dir)
+    except BaseException:
+        secure_output(run_dir, output_owner())
+        raise
+    agent_task_dir, agent_output_dir = plan.runtime.agent_paths(task_dir, staging)
+    return _RunFolder(
+        run_dir,
+        task_dir,
+        run_dir / OUTPUT_DIR,
+        staging,
+        open_mode,
+        agent_task_dir,
+        agent_output_dir,
+        filesystem=plan.disk_bytes is not None and problem is None,
+        filesystem_problem=problem,
+    )
 
 
 def _first_record(
@@ -486,10 +522,10 @@ def _first_record(
         benchmark=spec.benchmark,
         task_version=spec.version,
         image=config.image,
-        agent_label=config.agent_label or default_agent_label(config.image, plan.runtime.name),
+        agent_label=config.agent_label or default_agent_label(config.image),
         image_id=plan.image_id,
         image_digest=plan.image_digest,
-        runtime="docker" if plan.runtime.name == "docker" else "local",
+        runtime=plan.runtime.name,
         command=redactor(config.command) if config.command else None,
         provider=config.provider,
         credentials=credentials,
@@ -505,7 +541,7 @@ def _first_record(
             budget_tokens=config.budget_tokens,
             budget_usd=config.budget_usd,
             disk_bytes=plan.disk_bytes,
-            pids_limit=DEFAULT_PIDS_LIMIT if plan.runtime.name == "docker" else None,
+            pids_limit=plan.pids_limit,
         ),
         started_at=iso(utc_now()),
         deadline=round(deadline_wall, 3),
@@ -516,7 +552,12 @@ def _first_record(
 
 
 def _launch(
-    plan: Plan, run_id: str, folder: _RunFolder, proxied: dict[str, str], deadline_wall: float
+    plan: Plan,
+    run_id: str,
+    folder: _RunFolder,
+    proxied: dict[str, str],
+    deadline_wall: float,
+    proxy: ProxySession | None,
 ) -> Launch:
     """What the runtime starts: image or command, environment, GPUs, limits, labels."""
     requested, gpu_env = device_request(plan.gpus)  # differs only in a test-only simulation
@@ -525,7 +566,7 @@ def _launch(
         run_id=run_id,
         image=plan.config.image,
         task_dir=folder.task_dir,
-        output_dir=folder.output_dir,
+        output_dir=folder.staging_dir,
         environment={**environment, **proxied, **gpu_env},
         command=plan.config.command,
         gpus=requested,
@@ -533,6 +574,8 @@ def _launch(
         cpus=plan.cpus,
         network=plan.network or "none",
         user=plan.user,
+        pids_limit=plan.pids_limit,
+        proxy=proxy,
         labels={
             "mlrb.task": plan.spec.name,
             "mlrb.benchmark": plan.spec.benchmark,
@@ -544,21 +587,34 @@ def _launch(
 
 
 def _start_watchdog(
-    plan: Plan, run_id: str, run_dir: Path, record: RunRecord, deadline_wall: float, lease: GpuLease
+    plan: Plan,
+    run_id: str,
+    folder: _RunFolder,
+    record: RunRecord,
+    deadline_wall: float,
+    lease: GpuLease,
+    owner: tuple[int, int],
+    proxy_dir: Path | None,
 ) -> Any:
-    """The detached watchdog that ends the agent at deadline + grace even if this process dies;
-    it inherits the GPU locks."""
-    from agent_harness.runtimes.container import container_name
-    from agent_harness.watchdog import WatchOrder, spawn
+    """The detached watchdog that ends the agent at deadline + grace even if this process dies
+    (and then copies its output out); it inherits the GPU locks (and removes the proxy's
+    folder, ``proxy_dir``, if this dies)."""
+    from agent_harness.runtimes.base import WatchOrder
+    from agent_harness.watchdog import spawn
 
+    run_dir = folder.run_dir
     return spawn(
         WatchOrder(
             run_dir=str(run_dir.resolve()),
+            owner=f"{owner[0]}:{owner[1]}",
+            output_alias=folder.agent_output_dir,
+            run_dir_mode=folder.open_mode,
             deadline=deadline_wall,
             grace_s=plan.grace_s,
             harness_pid=os.getpid(),
-            runtime=record.runtime,
-            container=container_name(run_id) if record.runtime == "docker" else None,
+            runtime=plan.runtime.name,
+            proxy_dir=str(proxy_dir) if proxy_dir is not None else None,
+            **plan.runtime.watch_fields(run_id, proxied=plan.proxy is not None),
         ),
         run_dir / WATCHDOG_LOG,
         pass_fds=lease.fds,
@@ -585,7 +641,7 @@ def _supervise(
             return
         if interrupts.count:
             ending.agent_code = _stop(proc, plan.grace_s, interrupts)
-            ending.status, ending.exit_code = "interrupted", INTERRUPTED_EXIT
+            ending.status, ending.exit_code = "interrupted", int(ExitCode.INTERRUPTED)
             ending.stop_reason = "interrupted"
             return
         left = deadline - time.monotonic()
@@ -640,16 +696,18 @@ def _final_record(
         if found.relative is not None
         else None
     )
+    duration = round(time.monotonic() - t0, 3)
     return record.model_copy(
         update={
             "ended_at": iso(utc_now()),
-            "duration_s": round(time.monotonic() - t0, 3),
+            "duration_s": duration,
+            "working_time_s": working_time(duration, usage),
             "status": ending.status,
             "exit_code": ending.exit_code,
             "agent_exit_code": ending.agent_code,
             "message": redactor(ending.message) if ending.message else None,
             "deliverable": deliverable,
-            "deliverable_rejected": found.rejected,
+            "deliverable_rejected": redactor(found.rejected) if found.rejected else None,
             "model_usage": usage,
             "stop_reason": ending.stop_reason,
             "output_safety": safety.as_record(),
@@ -676,14 +734,6 @@ def _summarise(
         )
 
 
-def _network_namespace(runtime: Runtime, run_id: str) -> str:
-    """The network namespace of a run's container, as a path the proxy's forwarder can enter."""
-    from agent_harness.runtimes.container import container_name
-
-    info = runtime.client.api.inspect_container(container_name(run_id))  # type: ignore[attr-defined]
-    return f"/proc/{info['State']['Pid']}/ns/net"
-
-
 def _evaluate(
     plan: Plan, evaluation: EvalPlan, record: RunRecord, run_dir: Path, progress: Progress
 ) -> RunRecord:
@@ -701,7 +751,7 @@ def _evaluate(
         run_dir,
         plan.spec.name,
         gpus=device_request(plan.gpus)[0],
-        client=getattr(plan.runtime, "client", None),
+        client=plan.runtime.engine,
         say=progress.say,
     )
     record = record.model_copy(update={"evaluation": link})

@@ -17,7 +17,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
+from agent_harness import terminal
 from agent_harness.errors import CredentialError
 
 PROVIDER_KEYS: dict[str, tuple[str, str]] = {
@@ -185,6 +187,15 @@ def select_credentials(
     return Credentials(chosen)
 
 
+class Shown(NamedTuple):
+    """One piece of the agent's output, redacted, in the two forms a person sees."""
+
+    log: str
+    """For agent.log: control characters written as inert text (:func:`terminal.escaped`)."""
+    console: str
+    """For the console: control sequences removed (:func:`terminal.stripped`)."""
+
+
 class Redactor:
     """Replaces every credential value in text with ``[REDACTED]``."""
 
@@ -198,49 +209,156 @@ class Redactor:
             parts.update(p for p in re.split(r"[\r\n]+", secret) if len(p) >= 4)
         ordered = sorted(parts, key=len, reverse=True)
         self.longest = len(ordered[0]) if ordered else 0
+        self._parts = ordered
         self._pattern = re.compile("|".join(re.escape(p) for p in ordered)) if ordered else None
+
+    def _present(self, text: str) -> bool:
+        # Substring search is many times faster than the pattern: the pattern runs only when
+        # some value is there.
+        return any(part in text for part in self._parts)
 
     def __call__(self, text: str) -> str:
         """``text`` with every credential value replaced."""
-        return self._pattern.sub(REDACTED, text) if self._pattern else text
+        return self._pattern.sub(REDACTED, text) if self._pattern and self._present(text) else text
+
+    def output(self, text: str) -> Shown:
+        """The agent's ``text`` for agent.log and the console, every credential value that
+        either form would show replaced (see :meth:`hide`)."""
+        stripped, escaped = terminal.stripped(text), terminal.escaped(text)
+        spans = self._spans(text, stripped, escaped)
+        if not spans:
+            return Shown(escaped.text, stripped.text)
+        text = _replaced(text, spans)
+        # Both forms again from the redacted text, each redacted once more as it is.
+        return Shown(self(terminal.escape_controls(text)), self(terminal.strip_controls(text)))
+
+    def hide(self, text: str) -> str:
+        """``text`` with every stretch that shows a credential value replaced.
+
+        A value is looked for in what a person sees: the console's form (control sequences
+        removed, so ``sk-`` ESC ``[m`` ``rest`` is the key), agent.log's form (controls as
+        visible text, so the payload of an unterminated OSC string is seen), and agent.log's
+        form read past its ``\\xHH`` escapes. Where a value shows, the whole stretch of ``text``
+        it came from (control sequences within it included) becomes ``[REDACTED]``.
+        """
+        spans = self._spans(text, terminal.stripped(text), terminal.escaped(text))
+        return _replaced(text, spans) if spans else text
+
+    def _spans(
+        self, text: str, stripped: terminal.Shown, escaped: terminal.Shown
+    ) -> list[tuple[int, int]]:
+        if self._pattern is None:
+            return []
+        spans: list[tuple[int, int]] = []
+        searched: list[str] = []
+        for chain in _chains(text, stripped, escaped):
+            shown = chain[0].text
+            if shown in searched or not self._present(shown):
+                continue  # the same text as a form already searched, or no value in it
+            searched.append(shown)
+            for match in self._pattern.finditer(shown):
+                spans.append(_span(chain, match.start(), match.end()))
+        return spans
+
+
+Form = terminal.Shown | terminal.Drawn
+"""A form of the agent's text as a person sees it."""
+
+
+def _chains(text: str, stripped: terminal.Shown, escaped: terminal.Shown) -> list[tuple[Form, ...]]:
+    """The forms a person sees, each with the forms it was made from (innermost last): the
+    console's, agent.log's, agent.log's read past its escapes, and the line a terminal would
+    draw from the raw text (when anything in it moves the cursor along the line)."""
+    chains: list[tuple[Form, ...]] = [
+        (stripped,),
+        (escaped,),
+        (terminal.unescaped(escaped.text), escaped),
+    ]
+    drawn = terminal.drawn(text)
+    if drawn is not None:
+        chains.append((drawn,))
+    return chains
+
+
+def _span(chain: tuple[Form, ...], start: int, end: int) -> tuple[int, int]:
+    """The stretch of the original that ``chain``'s outermost form shows at ``start:end``."""
+    for form in chain:
+        start, end = form.span(start, end)
+    return start, end
+
+
+def _replaced(text: str, spans: list[tuple[int, int]]) -> str:
+    pieces: list[str] = []
+    at = 0
+    for start, end in sorted(spans):
+        if end <= at:
+            continue
+        if start >= at:
+            pieces.append(text[at:start])
+            pieces.append(REDACTED)
+        at = end
+    pieces.append(text[at:])
+    return "".join(pieces)
 
 
 class StreamRedactor:
     """Redacts a byte stream that arrives in arbitrary chunks.
 
-    Text is released a line at a time, so a value split across two chunks is still seen
-    whole; a very long line without a newline is released early, except for a tail as long
-    as the longest value, which waits for the next chunk.
+    Bytes are decoded as UTF-8 with ``surrogateescape`` (a byte that is not UTF-8 comes back as
+    itself in agent.log). Text is released a line at a time, so a value split across two chunks
+    is still seen whole; a very long line without a line end is released early, except for a
+    tail holding the last characters either form would show (as many as the longest value),
+    which waits for the next chunk. Where that tail would itself be longer than the limit (a
+    flood of control sequences), the line is released whole and broken with a line end in both
+    forms, so no value can be completed across the break on a screen.
     """
 
     def __init__(self, redactor: Redactor, max_pending: int = 65536) -> None:
         self._redactor = redactor
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
         self._pending = ""
         self._max_pending = max(max_pending, redactor.longest * 2)
 
-    def feed(self, chunk: bytes) -> str:
+    def feed(self, chunk: bytes) -> Shown:
         """Redacted text that is now safe to write (may be empty)."""
         self._pending += self._decoder.decode(chunk)
-        cut = max(self._pending.rfind("\n"), self._pending.rfind("\r"))
+        # Whole lines, so a carriage return within one is drawn over as a terminal would; a
+        # line too long to be drawn (a progress bar redrawn for hours) is cut at its carriage
+        # returns too, as the forms shown end a line there.
+        cut = self._pending.rfind("\n")
+        if len(self._pending) - cut > terminal.DRAWN_LINE_LIMIT:
+            cut = max(cut, self._pending.rfind("\r", 0, len(self._pending) - 1))
         if cut >= 0:
             ready, self._pending = self._pending[: cut + 1], self._pending[cut + 1 :]
-            return self._redactor(ready) + self._release_long()
+            return _joined(self._redactor.output(ready), self._release_long())
         return self._release_long()
 
-    def _release_long(self) -> str:
+    def _release_long(self) -> Shown:
         if len(self._pending) <= self._max_pending:
-            return ""
-        text = self._redactor(self._pending)
-        keep = max(self._redactor.longest - 1, 0)
-        if keep == 0:
+            return Shown("", "")
+        text = self._redactor.hide(self._pending)  # a value across the cut is hidden now
+        keep = self._redactor.longest - 1
+        cut = len(text)
+        if keep > 0:
+            for chain in _chains(text, terminal.stripped(text), terminal.escaped(text)):
+                shown = len(chain[0].text)
+                cut = min(cut, _span(chain, shown - keep, shown)[0]) if shown >= keep else 0
+            for start, end in terminal.tokens(text):  # never cut a control sequence in two
+                if start < cut < end:
+                    cut = start
+        if len(text) - cut > self._max_pending or cut == 0:
             self._pending = ""
-            return text
-        self._pending = text[-keep:]
-        return text[:-keep]
+            broken = self._redactor.output(text)
+            return Shown(broken.log + "\n", broken.console + "\n")
+        self._pending = text[cut:]
+        return self._redactor.output(text[:cut])
 
-    def flush(self) -> str:
+    def flush(self) -> Shown:
         """Whatever is left at the end of the stream, redacted."""
         self._pending += self._decoder.decode(b"", final=True)
         text, self._pending = self._pending, ""
-        return self._redactor(text)
+        return self._redactor.output(text)
+
+
+def _joined(first: Shown, second: Shown) -> Shown:
+    return Shown(first.log + second.log, first.console + second.console)

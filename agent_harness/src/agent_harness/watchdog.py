@@ -7,11 +7,24 @@ on its stdin whose only writer is the harness. Three endings:
 - the harness writes ``done`` (it has recorded the run): the watchdog exits at once;
 - the pipe ends without ``done`` (the harness died, even by SIGKILL, since the kernel closes
   its end): the watchdog lets the agent run to its deadline, then SIGTERM, the grace period,
-  SIGKILL (docker: the container is killed and removed; local: the process group), and records
-  in run.json status ``error``, ``ended_by`` ``watchdog`` and a message saying when the harness
-  died and how the agent ended;
+  SIGKILL (through the run's runtime: a container is killed and removed, a process group
+  killed), copies the agent's output out exactly as the harness does
+  (:func:`agent_harness.output_safety.secure_output`; no deliverable when that fails), and
+  records in run.json status ``error``, ``ended_by`` ``watchdog``, ``output_safety``, the
+  deliverable and a message saying when the harness died and how the agent ended,
+  ``duration_s`` (from the start to the moment it saw the agent gone) and, with the proxy,
+  ``model_usage`` from the calls file and ``working_time_s``
+  (:func:`agent_contracts.run_record.working_time`, as the harness computes it; the network
+  holder container and the proxy's folder are removed);
 - the harness is alive but has not stopped the agent :data:`BACKSTOP_S` seconds after deadline
   plus grace: the watchdog kills the agent itself (the harness records the run).
+
+Fencing: once the harness is gone, a :data:`FENCE_FILE` in the run folder (written by a run
+set's scheduler that is about to start a new attempt of the same cell, possibly from another
+machine through the shared folder) makes the watchdog kill the agent at once (SIGKILL; the
+container removed) instead of at its deadline, and record that. The watchdog keeps what it
+watches in :data:`WATCH_STATE` (the order, with the local agent's process group once known) so
+that the scheduler can check for itself that the agent is gone.
 """
 
 from __future__ import annotations
@@ -23,10 +36,14 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
+from agent_harness.runtimes.base import WatchOrder
+
+if TYPE_CHECKING:
+    from agent_harness.runtimes.base import WatchedAgent
 
 BACKSTOP_S = 10.0
 """Seconds after deadline + grace when the watchdog stops an agent a live harness has not."""
@@ -34,6 +51,11 @@ BACKSTOP_S = 10.0
 _POLL_S = 0.2
 WATCHDOG_LOG = "watchdog.log"
 """The watchdog's own notes, in the run folder."""
+WATCH_STATE = "watchdog.json"
+"""What the watchdog watches (its :class:`WatchOrder`, process group included), in the run
+folder."""
+FENCE_FILE = "fence-requested"
+"""Written into the run folder to have the agent of a run whose harness is gone killed now."""
 
 _ENV_KEPT = (
     "PATH",
@@ -49,155 +71,45 @@ _ENV_KEPT = (
 )
 
 
-class WatchOrder(BaseModel):
-    """What the watchdog watches (given on its command line as JSON; never a credential)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
-
-    run_dir: str
-    """The run folder (run.json is updated there)."""
-    deadline: float
-    """The agent's deadline, Unix seconds."""
-    grace_s: int
-    """Seconds between SIGTERM and SIGKILL."""
-    harness_pid: int
-    """The harness's process id (for the record)."""
-    runtime: Literal["docker", "local"]
-    """Where the agent runs."""
-    container: str | None = None
-    """The container's name (docker)."""
-    pgid: int | None = None
-    """The agent's process group (local; its own session, so also the session id). The
-    harness starts the watchdog before the agent and sends ``pgid N`` on the pipe once the
-    group exists."""
-
-
-class _Agent:
-    """The agent as the watchdog sees it: alive or not, signalled, removed."""
-
-    def __init__(self, order: WatchOrder) -> None:
-        self.order = order
-        self.exit_code: int | None = None
-        self._container: Any = None
-        if order.runtime == "docker":
-            self._container = _find_container(order)
-
-    def alive(self) -> bool:
-        """True while any of the agent's processes (or its container) runs."""
-        if self.order.runtime == "docker":
-            return self._container_alive()
-        return self.order.pgid is not None and bool(group_members(self.order.pgid))
-
-    def _container_alive(self) -> bool:
-        from docker.errors import DockerException
-
-        if self._container is None:
-            return False
-        try:
-            self._container.reload()
-        except DockerException:
-            return False
-        state = self._container.attrs.get("State") or {}
-        if state.get("Running") or state.get("Restarting") or state.get("Paused"):
-            return True
-        if state.get("Status") == "created":
-            return True
-        self.exit_code = state.get("ExitCode")
-        return False
-
-    def signal(self, sig: signal.Signals) -> None:
-        """Send ``sig`` to the container or the whole process group."""
-        if self.order.runtime == "docker":
-            from docker.errors import DockerException
-
-            if self._container is not None:
-                with contextlib.suppress(DockerException):
-                    self._container.kill(signal=sig.name)
-            return
-        if self.order.pgid is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.order.pgid, sig)
-
-    def remove(self) -> None:
-        """Remove the container (docker); nothing for a local agent."""
-        from docker.errors import DockerException
-
-        if self._container is not None:
-            if self.exit_code is None:
-                self._container_alive()  # its exit code, for the record, while it exists
-            with contextlib.suppress(DockerException):
-                self._container.remove(force=True)
-            self._container = None
-
-
-def _find_container(order: WatchOrder) -> Any:
-    """The run's container (None when it no longer exists); retried while the engine is busy."""
-    from docker.errors import DockerException, NotFound
-
-    from agent_harness.errors import EngineNotReadyError
-    from agent_harness.runtimes.container import connect
-
-    give_up = order.deadline + order.grace_s + BACKSTOP_S
-    while True:
-        try:
-            return connect().containers.get(order.container)
-        except NotFound:
-            return None
-        except (EngineNotReadyError, DockerException) as exc:
-            if time.time() > give_up:
-                _note(f"the engine does not answer; giving up on the container: {exc}")
-                return None
-            time.sleep(1)
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes of process group ``pgid`` (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        # fields[0] is the state, fields[2] the process group
-        if fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
-            found.append(int(entry.name))
-    return found
-
-
-def _note(text: str) -> None:
+def note(text: str) -> None:
+    """One line of the watchdog's own log (stderr), time-stamped."""
     now = time.time()
     stamp = time.strftime("%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
     sys.stderr.write(f"{stamp} watchdog: {text}\n")
     sys.stderr.flush()
 
 
-def stop(agent: _Agent, grace_s: int) -> str:
-    """SIGTERM, up to ``grace_s`` to end, SIGKILL; how it ended, in words."""
-    _note("deadline: SIGTERM")
-    agent.signal(signal.SIGTERM)
-    end = time.monotonic() + grace_s
-    while time.monotonic() < end:
-        if not agent.alive():
-            return "it ended after SIGTERM"
-        time.sleep(min(_POLL_S, max(end - time.monotonic(), 0)))
-    _note("grace over: SIGKILL")
+def kill_now(agent: WatchedAgent) -> str:
+    """SIGKILL, the container removed; waits (at most 10 s) for the agent to be gone."""
     agent.signal(signal.SIGKILL)
     agent.remove()  # docker: gone at once, whatever the engine's state
     end = time.monotonic() + 10
     while agent.alive() and time.monotonic() < end:
         time.sleep(_POLL_S)
         agent.signal(signal.SIGKILL)  # a forking agent may have started more since
+    return "it was killed (SIGKILL)"
+
+
+def stop(agent: WatchedAgent, grace_s: int) -> str:
+    """SIGTERM, up to ``grace_s`` to end, SIGKILL; how it ended, in words."""
+    note("deadline: SIGTERM")
+    agent.signal(signal.SIGTERM)
+    end = time.monotonic() + grace_s
+    while time.monotonic() < end:
+        if not agent.alive():
+            return "it ended after SIGTERM"
+        time.sleep(min(_POLL_S, max(end - time.monotonic(), 0)))
+    note("grace over: SIGKILL")
+    kill_now(agent)
     return "it was killed (SIGKILL) after the grace period"
 
 
 class _Pipe:
     """The harness's messages on stdin: ``pgid N`` (local runs), then ``done``."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_pgid: Any = None) -> None:
         self.pgid: int | None = None
+        self.on_pgid = on_pgid or (lambda pgid: None)
         self._received = b""
 
     def wait(self, timeout: float | None) -> str:
@@ -211,20 +123,23 @@ class _Pipe:
             data = os.read(0, 4096)
             self._received += data
             for line in self._received.split(b"\n")[:-1]:
-                if line.startswith(b"pgid "):
+                if line.startswith(b"pgid ") and self.pgid is None:
                     self.pgid = int(line.split()[1])
+                    self.on_pgid(self.pgid)
             if b"done\n" in self._received:
                 return "done"
             if not data:
                 return "gone"
 
 
-def _record(order: WatchOrder, died_at: float, how: str, exit_code: int | None) -> None:
-    from agent_harness.deliverable import find_deliverable
-    from agent_harness.records import (
+def _record(
+    order: WatchOrder, died_at: float, how: str, exit_code: int | None, gone_at: float
+) -> None:
+    """Record the end of a run whose harness died: the agent gone at ``gone_at`` (Unix time),
+    its output copied out, its model use and working time from the proxy's files."""
+    from agent_harness.output_safety import output_owner, parse_owner, secure_output
+    from agent_harness.run_json import (
         OUTPUT_DIR,
-        TASK_DIR,
-        Deliverable,
         hostname,
         iso,
         read_record,
@@ -234,12 +149,15 @@ def _record(order: WatchOrder, died_at: float, how: str, exit_code: int | None) 
 
     run_dir = Path(order.run_dir)
     record = read_record(run_dir)
-    if record is None or record.status != "running":
+    if record is not None and record.status != "running":
         return  # the harness (or cleanup) recorded the end
-    if order.runtime == "local":
-        from agent_harness.runtimes.local import release
+    safety = secure_output(run_dir, parse_owner(order.owner) or output_owner())
+    note("output copied out" if safety.safe else f"output not copied out: {safety.failure}")
+    if record is None:
+        return
+    from agent_harness.runtimes.registry import runtime_class
 
-        release(run_dir / TASK_DIR)
+    runtime_class(order.runtime).release_run(run_dir)
     died = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(died_at))
     message = (
         f"the harness (pid {order.harness_pid} on {hostname()}) died at {died} before the run "
@@ -252,54 +170,107 @@ def _record(order: WatchOrder, died_at: float, how: str, exit_code: int | None) 
         "ended_at": iso(utc_now()),
         "agent_exit_code": exit_code,
         "message": message,
+        "output_safety": safety.as_record(),
     }
-    from agent_contracts.errors import MLRBError
+    if safety.safe:
+        update.update(_deliverable(record, run_dir / OUTPUT_DIR, order.output_alias))
+    else:
+        update["deliverable_rejected"] = safety.rejection()
+    from agent_contracts.run_record import working_time
+    from agent_harness.proxy.account import usage_on_file
 
-    with contextlib.suppress(OSError, ValueError, MLRBError):
-        from agent_tasks.registry import resolve_task
+    # Every call the proxy settled is in the calls file (fsynced as it ended): its totals.
+    usage = usage_on_file(run_dir, record)
+    started = datetime.fromisoformat(record.started_at.replace("Z", "+00:00")).timestamp()
+    duration = round(max(gone_at - started, 0.0), 3)
+    update.update(
+        model_usage=usage, duration_s=duration, working_time_s=working_time(duration, usage)
+    )
+    write_record(run_dir, record.model_copy(update=update))
+    if safety.staging_left is None and order.run_dir_mode is not None:
+        with contextlib.suppress(OSError):
+            run_dir.chmod(order.run_dir_mode)
 
+
+def _deliverable(record: Any, output: Path, alias: str | None) -> dict[str, Any]:
+    """run.json's ``deliverable`` and ``deliverable_rejected`` for a copied-out output."""
+    from agent_harness.deliverable import find_deliverable
+    from agent_harness.run_json import OUTPUT_DIR, Deliverable
+    from agent_tasks.registry import resolve_task
+
+    try:
         spec = resolve_task(record.task, record.benchmark)
         found = find_deliverable(
-            run_dir / OUTPUT_DIR, spec.deliverable.path, kind=spec.deliverable.kind
+            output, spec.deliverable.path, output_alias=alias, kind=spec.deliverable.kind
         )
-        if found.relative is not None:
-            update["deliverable"] = Deliverable(
-                path=f"{OUTPUT_DIR}/{found.relative}",
-                source="submission.json" if found.source == "submission.json" else "spec",
-            )
-        update["deliverable_rejected"] = found.rejected
-    write_record(run_dir, record.model_copy(update=update))
+    except Exception as exc:  # whatever the agent left, the record is written
+        return {"deliverable_rejected": f"the deliverable could not be looked for: {exc}"[:500]}
+    if found.relative is None:
+        return {"deliverable_rejected": found.rejected}
+    return {
+        "deliverable": Deliverable(
+            path=f"{OUTPUT_DIR}/{found.relative}",
+            source="submission.json" if found.source == "submission.json" else "spec",
+        ),
+        "deliverable_rejected": found.rejected,
+    }
+
+
+def _keep_state(order: WatchOrder) -> None:
+    """Write what is watched into the run folder (atomically), for the scheduler's fence."""
+    run_dir = Path(order.run_dir)
+    tmp = run_dir / f".{WATCH_STATE}.{os.getpid()}.tmp"
+    with contextlib.suppress(OSError):
+        tmp.write_text(order.model_dump_json() + "\n", encoding="utf-8")
+        tmp.replace(run_dir / WATCH_STATE)
+
+
+def fence_requested(order: WatchOrder) -> bool:
+    """True when a new attempt of this run's cell waits for this agent to be gone."""
+    return (Path(order.run_dir) / FENCE_FILE).exists()
 
 
 def watch(order: WatchOrder) -> int:
     """Watch one run until the harness says done, or enforce its deadline; the exit status."""
-    pipe = _Pipe()
+    from agent_harness.runtimes.registry import runtime_class
+
+    _keep_state(order)
+    pipe = _Pipe(lambda pgid: _keep_state(order.model_copy(update={"pgid": pgid})))
     backstop = order.deadline + order.grace_s + BACKSTOP_S - time.time()
     outcome = pipe.wait(max(backstop, 0.0))
     if outcome == "done":
         return 0
     if pipe.pgid is not None:
         order = order.model_copy(update={"pgid": pipe.pgid})
-    agent = _Agent(order)
+    agent = runtime_class(order.runtime).reattach(order)
     if outcome == "timeout":
-        _note("the harness is alive but the agent is past deadline + grace: killing it")
+        note("the harness is alive but the agent is past deadline + grace: killing it")
         agent.signal(signal.SIGKILL)
         agent.remove()
         outcome = pipe.wait(None)
         if outcome == "done":
             return 0
     died_at = time.time()
-    _note(f"the harness (pid {order.harness_pid}) is gone; enforcing the deadline")
+    note(f"the harness (pid {order.harness_pid}) is gone; enforcing the deadline")
     how = "it ended on its own before the deadline"
     while agent.alive():
+        if fence_requested(order):
+            note("fence requested (a new attempt of the cell is waiting): SIGKILL now")
+            how = "fenced (a new attempt of its cell was waiting) " + kill_now(agent)
+            break
         if time.time() >= order.deadline:
             how = "at the deadline " + stop(agent, order.grace_s)
             break
         time.sleep(_POLL_S)
     agent.alive()  # the exit code, when the container shows one
+    gone_at = time.time()
     agent.remove()
-    _note(f"agent gone: {how}")
-    _record(order, died_at, how, agent.exit_code)
+    note(f"agent gone: {how}")
+    _record(order, died_at, how, agent.exit_code, gone_at)
+    if order.proxy_dir is not None:
+        from agent_harness.proxy.server import remove_folder
+
+        remove_folder(Path(order.proxy_dir))
     return 0
 
 

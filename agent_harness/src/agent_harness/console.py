@@ -12,14 +12,17 @@ the window title or the clipboard, or pass for a line of the harness.
 from __future__ import annotations
 
 import collections
-import re
 import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from agent_harness.terminal import strip_controls
 from agent_harness.timelimit import format_seconds
+
+if TYPE_CHECKING:
+    from agent_harness.secrets import Redactor
 
 AGENT_PREFIX = "agent| "
 """Start of every line of the agent's output on the console (the harness's own say
@@ -30,23 +33,6 @@ CONSOLE_QUEUE_CHARS = 1024 * 1024
 
 DRAIN_TIMEOUT_S = 2.0
 """How long the end of a run waits for the console to take what is queued."""
-
-# ESC sequences: CSI (ESC [ ... final), OSC/DCS/SOS/PM/APC strings (ended by BEL or ESC \), and
-# two-character escapes; the 8-bit CSI/OSC forms are C1 characters, removed below.
-_ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"
-    r"|\x1b[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)?"
-    r"|\x1b[ -/]*[0-~]"
-)
-# Whatever control character is left: C0 but tab and newline, DEL, C1 (includes 8-bit CSI).
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def strip_controls(text: str) -> str:
-    """``text`` without terminal control sequences or control characters (``\\n`` and ``\\t``
-    kept; a carriage return that does not end a line becomes a line end)."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return _CONTROLS.sub("", _ESCAPES.sub("", text))
 
 
 class Progress:
@@ -67,6 +53,8 @@ class Progress:
         self.broken = False
         """True once writing to the console failed (closed pipe): nothing more is written."""
         self._queue_limit = queue_chars
+        self._log_gap: str | None = None
+        self._redactor: Redactor | None = None
         self._queued_agent = 0
         self._items: collections.deque[tuple[str | Callable[[], None], int]] = collections.deque()
         self._cond = threading.Condition()
@@ -80,13 +68,20 @@ class Progress:
         self._started = 0.0
         self._next_beat = 0.0
 
+    def hide(self, redactor: Redactor) -> None:
+        """Redact the harness's own lines from now on, as the agent's output is (they may
+        quote what the agent chose)."""
+        self._redactor = redactor
+
     def say(self, text: str) -> None:
         """A line from the harness itself (never dropped, written in order).
 
-        Stripped of control sequences too: it may quote what the agent chose (a path in
-        submission.json, the evaluator's output about the agent's model).
+        Stripped of control sequences too, and redacted once :meth:`hide` has been called: it
+        may quote what the agent chose (a path in submission.json, the evaluator's output about
+        the agent's model).
         """
-        self._post(f"agent-harness: {strip_controls(text)}\n", 0)
+        shown = self._redactor.output(text).console if self._redactor else strip_controls(text)
+        self._post(f"agent-harness: {shown}\n", 0)
 
     def agent_output(self, text: str) -> None:
         """Redacted text from the agent: control sequences stripped, each line prefixed.
@@ -151,7 +146,7 @@ class Progress:
                     self._write(item)
             except (OSError, ValueError):
                 # A closed pipe or a closed stream: swallowed once; the console goes quiet and
-                # the run goes on (agent.log has everything).
+                # the run goes on (agent.log is the record).
                 with self._cond:
                     self.broken = True
                     self._items.clear()
@@ -177,12 +172,22 @@ class Progress:
                 self._cond.wait(left)
         return True
 
+    def log_incomplete(self, why: str) -> None:
+        """agent.log does not hold all of the agent's output either (``why``: its cap, or
+        output that came after the end); what :meth:`note_dropped` says then."""
+        self._log_gap = why
+
     def note_dropped(self) -> None:
-        """Say how much agent output the console left out, if any (agent.log has it all)."""
+        """Say how much agent output the console left out, if any, and where it is."""
         if self.dropped_chars:
+            where = (
+                "agent.log has them"
+                if self._log_gap is None
+                else f"agent.log may lack some of them too: {self._log_gap}"
+            )
             self.say(
                 f"the console could not keep up: {self.dropped_chars} characters of the "
-                "agent's output were not shown here (agent.log has them)"
+                f"agent's output were not shown here ({where})"
             )
             self.dropped_chars = 0
 

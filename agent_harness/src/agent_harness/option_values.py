@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-Runtime = Literal["docker", "local", "auto"]
-"""Where the agent runs: a container, a local process, or docker when an engine answers."""
+Runtime = str
+"""Where the agent runs: a registered runtime's name (``docker``, ``local``, or an installed
+plugin's; see :mod:`agent_harness.runtimes.registry`), or ``auto`` (docker when an engine
+answers, else local when a command is given). Checked when the run starts (exit 2)."""
 
 Network = Literal["auto", "none", "bridge", "host"]
 """The container's network: ``auto`` is ``none`` for ``--provider none``, else ``bridge``."""
@@ -15,6 +17,12 @@ Provider = Literal["openai", "anthropic", "none"]
 
 DEFAULT_GRACE = "30s"
 """Time between SIGTERM and SIGKILL at the deadline."""
+
+DEFAULT_LOG_LIMIT = "100M"
+"""The default cap of agent.log (``--log-limit``)."""
+
+DEFAULT_SNAPSHOT_LIMIT = "20G"
+"""The default bound of all snapshots of a run together (``--snapshot-limit``)."""
 
 EvalModeChoice = Literal["auto", "image", "process"]
 """Where ``--evaluate`` runs the evaluator: its image, a process, or the image when available."""

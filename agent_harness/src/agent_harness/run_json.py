@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import socket
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from agent_contracts.errors import NewerSchemaError
 from agent_contracts.run_record import (
     LOG_FILE,
     OUTPUT_DIR,
     RUN_FILE,
     SCHEMA_VERSION,
+    SNAPSHOTS_DIR,
     TASK_DIR,
     Deliverable,
     EvaluationLink,
@@ -24,15 +28,18 @@ from agent_contracts.run_record import (
     ModelUsage,
     OutputSafety,
     RunRecord,
+    Snapshots,
     Status,
     StopReason,
 )
+from agent_contracts.versions import refuse_newer
 
 __all__ = [
     "LOG_FILE",
     "OUTPUT_DIR",
     "RUN_FILE",
     "SCHEMA_VERSION",
+    "SNAPSHOTS_DIR",
     "TASK_DIR",
     "Deliverable",
     "EvaluationLink",
@@ -40,8 +47,10 @@ __all__ = [
     "ModelUsage",
     "OutputSafety",
     "RunRecord",
+    "Snapshots",
     "Status",
     "StopReason",
+    "from_newer_harness",
     "hostname",
     "iso",
     "list_records",
@@ -83,18 +92,27 @@ def write_record(run_dir: Path, record: RunRecord) -> Path:
     data = record.model_dump(mode="json")
     RunRecord.model_validate(data)
     target = run_dir / RUN_FILE
-    tmp = run_dir / f".{RUN_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(target)
+    # A fresh name made with O_EXCL: nothing planted in the folder is followed or truncated.
+    fd, name = tempfile.mkstemp(prefix=f".{RUN_FILE}.", suffix=".tmp", dir=run_dir)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp makes it 0600; run.json is readable like the folder
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(json.dumps(data, indent=2) + "\n")
+        Path(name).replace(target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            Path(name).unlink()
+        raise
     return target
 
 
 def read_record(run_dir: Path) -> RunRecord | None:
-    """The record in ``run_dir``, or None when there is none or it cannot be read."""
+    """The record in ``run_dir``, or None when there is none or it cannot be read (also when a
+    newer harness wrote it: nothing here acts on a record it cannot read whole)."""
     try:
         data: Any = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
         return RunRecord.model_validate(data)
-    except (OSError, ValueError, ValidationError):
+    except (OSError, ValueError, ValidationError, NewerSchemaError):
         return None
 
 
@@ -110,6 +128,18 @@ def list_records(runs_dir: Path) -> list[tuple[Path, RunRecord]]:
                 found.append((child, record))
     found.sort(key=lambda item: item[1].started_at)
     return found
+
+
+def from_newer_harness(run_dir: Path) -> bool:
+    """True when the run.json in ``run_dir`` has a schema version newer than this harness's."""
+    try:
+        data: Any = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+        refuse_newer(data, newest=SCHEMA_VERSION, what=RUN_FILE)
+    except NewerSchemaError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
 
 
 def unreadable_records(runs_dir: Path) -> list[str]:
