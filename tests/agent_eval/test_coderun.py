@@ -1,5 +1,5 @@
 """Code deliverables re-run in the process sandbox: both smoke tasks end to end, cheaters get no
-score, and the seven MLRC tasks stop with exit 3 naming what to build or fetch."""
+score, and every MLRC task stops with exit 3 naming what to build or fetch."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,10 +21,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from agent_contracts.results import EvaluationResult
 from agent_eval.coderun import SandboxRequest, container_settings, rerun, statements
+from agent_eval.coderun.sandbox import runtime_roots
+from agent_eval.coderun.timing import TIMING_ROUNDS, TIMING_WARMUP
 from agent_eval.datasets import bundled_dir
 from agent_eval.errors import CodeEnvironmentError
 from agent_eval.evaluate import EvalOptions, Outcome, evaluate
+from agent_tasks.catalogue import BENCHMARKS
 from agent_tasks.export import export_task
 from agent_tasks.registry import get_task, list_tasks
 from agent_tasks.spec import TaskSpec
@@ -38,7 +43,7 @@ MLRC_TASKS = sorted(s.name for s in list_tasks() if s.benchmark == "mlrc_bench")
 @pytest.fixture(autouse=True)
 def _process_sandbox() -> None:
     if os.geteuid() != 0:  # CI runs as root: there a missing sandbox is a failure
-        reason = "the process sandbox needs root (namespaces, uid drop)"
+        reason = "these tests run the sandbox as root (they read files as root and as nobody)"
         if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
@@ -111,16 +116,114 @@ def test_digit_sums_twe_comes_from_the_measured_rerun(
     labels = _labels(HIDDEN_SUMS / "test.jsonl", "image_id", "digit_sum")
     rows = [line.split(",") for line in direct.read_text().splitlines()[1:]]
     expected_acc = sum(labels[i] == s for i, s in rows) / len(labels)
-    assert len(rows) == 300 and 0.5 < expected_acc < 0.9  # not the agent's "perfect" file
+    assert len(rows) == 300 and 0.3 < expected_acc < 0.9  # not the agent's "perfect" file
     acc = result.metric("predictions_accuracy")
     twe = result.metric("twe")
     seconds = result.metric("twe_inference_s")
     assert acc is not None and acc.value == pytest.approx(expected_acc)
-    assert seconds is not None and 0.01 < seconds.value < 60
-    assert twe is not None and twe.value == pytest.approx(expected_acc**2 / (seconds.value / 60))
-    assert twe.details["timed_by"] == "evaluator" and twe.details["sandbox"] == "process"
+    assert twe is not None and twe.details["timed_by"] == "evaluator"
+    assert twe.details["sandbox"] == "process"
+    # The time is the deliverable's ratio to the starter's code, timed beside it: every round
+    # recorded, the warm-up left out, the median of the rounds' ratios in the anchors' seconds.
+    timing = twe.timing
+    assert timing is not None and timing.sandbox == "process"
+    assert (timing.warmup_rounds, len(timing.rounds)) == (TIMING_WARMUP, TIMING_ROUNDS)
+    assert [r.agent_first for r in timing.rounds] == [
+        i % 2 == 1 for i in range(TIMING_WARMUP, TIMING_WARMUP + TIMING_ROUNDS)
+    ]
+    for r in timing.rounds:
+        assert r.baseline_s > 0 and r.agent_s > 0
+        assert r.ratio == pytest.approx(r.agent_s / r.baseline_s, rel=1e-3)
+    ratios = [r.ratio for r in timing.rounds]
+    assert timing.ratio == pytest.approx(statistics.median(ratios), abs=1e-4)
+    assert (timing.ratio_min, timing.ratio_max) == (round(min(ratios), 4), round(max(ratios), 4))
+    assert timing.baseline_s == pytest.approx(
+        statistics.median(r.baseline_s for r in timing.rounds)
+    )
+    spec = get_task("digit_sums")
+    code_run = spec.evaluation.code_run
+    assert code_run is not None and timing.reference_baseline_s == code_run.baseline_runtime_s
+    assert timing.seconds == pytest.approx(timing.ratio * timing.reference_baseline_s, abs=1e-4)
+    assert seconds is not None and seconds.value == timing.seconds
+    assert twe.value == pytest.approx(expected_acc**2 / (timing.seconds / 60))
+    assert twe.details["measured_s"] > 0  # the scored run's own wall time, kept for reference
+    # This deliverable is the starter's baseline: by construction it scores the baseline anchor
+    # times 1/ratio, and the ratio of two copies of the same code is near 1 (bounds wide enough
+    # for any load: one round's ratio of identical code stayed within 0.6-1.9 on a loaded box).
+    assert spec.anchors.baseline is not None and expected_acc == 109 / 300
+    assert twe.value == pytest.approx(spec.anchors.baseline / timing.ratio, rel=2e-3)
+    assert 0.5 < timing.ratio < 2.0
     assert result.model.format == "code"
     assert result.score is not None and result.score.raw == pytest.approx(twe.value)
+    assert result.score.baseline == spec.anchors.baseline
+    # The results file keeps the rounds; a file written before timings were recorded still reads.
+    saved = json.loads(outcome.path.read_text("utf-8"))
+    again = EvaluationResult.model_validate(saved).metric("twe")
+    assert again is not None and again.timing == timing
+    for metric in saved["metrics"]:
+        metric.pop("timing")
+    older = EvaluationResult.model_validate(saved).metric("twe")
+    assert older is not None and older.timing is None
+
+
+def test_a_slower_deliverable_scores_below_the_baseline(
+    sums_deliverable: Path, tmp_path: Path
+) -> None:
+    """The starter's own code made slower by a 1.5 s sleep: the same accuracy, a time ratio
+    well above 1 (the sleep alone is about 3 times the code's run), a TWE below the baseline
+    anchor and a negative normalised score, whatever the machine's speed."""
+    main = sums_deliverable / "main.py"
+    main.write_text(main.read_text().replace("def main() -> None:\n", SLOW_MAIN))
+    outcome = _evaluate(sums_deliverable, "digit_sums", tmp_path)
+    result = outcome.result
+    assert result.status == "ok", result.errors
+    twe = result.metric("twe")
+    assert twe is not None and twe.timing is not None
+    assert all(r.agent_s >= 1.5 for r in twe.timing.rounds)
+    assert twe.timing.ratio > 1.5
+    anchor = get_task("digit_sums").anchors.baseline
+    assert anchor is not None and twe.value < anchor / 1.5
+    assert result.score is not None and result.score.normalised is not None
+    assert result.score.normalised < 0
+
+
+def test_a_deliverable_that_does_less_when_timed_gets_no_time(
+    sums_deliverable: Path, tmp_path: Path
+) -> None:
+    """A main.py whose output changes from run to run (random sums): the scored run writes one
+    CSV, the timed runs others; nothing is timed, so TWE gets no value, while accuracy (of the
+    scored run) still does."""
+    (sums_deliverable / "main.py").write_text(RANDOM_MAIN)
+    outcome = _evaluate(sums_deliverable, "digit_sums", tmp_path)
+    result = outcome.result
+    assert result.status == "error" and outcome.exit_code == 5  # its primary metric failed
+    assert result.metric("twe") is None and result.score is None
+    assert result.metric("predictions_accuracy") is not None
+    message = " ".join(e.message for e in result.errors)
+    assert "wrote another 'submission.csv' than its scored run" in message
+
+
+SLOW_MAIN = """def main() -> None:
+    import time
+
+    time.sleep(1.5)
+"""
+"""Prepended to the body of the starter's main(): the same work, 1.5 s later."""
+RANDOM_MAIN = """\
+import argparse, csv, os
+from pathlib import Path
+
+p = argparse.ArgumentParser()
+p.add_argument("--data_dir")
+p.add_argument("--output")
+a = p.parse_args()
+ids = sorted(f.stem for f in (Path(a.data_dir) / "test").glob("*.pgm"))
+with open(a.output, "w", newline="") as fh:
+    w = csv.writer(fh)
+    w.writerow(["image_id", "digit_sum"])
+    w.writerows((i, os.urandom(1)[0] % 37) for i in ids)
+"""
+"""A main.py whose every run writes other sums."""
 
 
 def test_a_fifo_in_the_deliverable_is_refused_without_hanging(
@@ -199,7 +302,8 @@ open(args.output, "w").write("image_id,digit_sum\\n")
     assert outcome.result.status == "error" and outcome.exit_code == 5
     assert outcome.result.metric("twe") is None and outcome.result.score is None
     assert "exited with status 1" in outcome.result.errors[0].message
-    assert "Network is unreachable" in outcome.result.errors[0].message
+    # its own network namespace: a loopback of its own where nothing listens, and no other
+    assert "Connection refused" in outcome.result.errors[0].message
 
 
 def _accept(server: socket.socket, accepted: list[Any]) -> None:
@@ -278,6 +382,7 @@ def _cmdline(proc: Path) -> bytes:
 def test_the_sandbox_is_what_the_docs_promise(tmp_path: Path) -> None:
     """Probe from inside: uid, read-only code and inputs, hidden labels, no network, own PIDs,
     no credentials in the environment."""
+    around = sorted(str(r.parent) for r in runtime_roots() if r.parent != Path("/"))
     body = f"""
 import socket
 probes = {{"uid": os.getuid(), "pids": len([p for p in os.listdir("/proc") if p.isdigit()])}}
@@ -288,11 +393,17 @@ for name, path in (("work", "main.py"), ("inputs", os.path.join(args.data_dir, "
         probes[name + "_writable"] = False
 probes["labels_visible"] = os.path.exists({str(HIDDEN_SUMS / "test.jsonl")!r})
 probes["bundled_exists"] = os.path.exists({str(bundled_dir())!r})
-probes["package_data"] = os.listdir({str(bundled_dir().parent)!r})
+probes["package_data"] = os.path.exists({str(bundled_dir().parent)!r})
+probes["root"] = sorted(os.listdir("/"))
+probes["around_runtime"] = {{
+    str(parent): sorted(os.listdir(parent)) for parent in {around!r}
+}}
+probes["tmp"] = os.listdir("/tmp")
 try:
     socket.create_connection(("127.0.0.1", 9), timeout=2); probes["net"] = "connected"
 except OSError as exc:
     probes["net"] = exc.strerror
+probes["interfaces"] = [name for _, name in socket.if_nameindex()]
 probes["env"] = sorted(os.environ)
 status = dict(line.split(":", 1) for line in open("/proc/self/status"))
 probes["caps"] = [status[k].strip() for k in ("CapEff", "CapPrm", "CapBnd", "NoNewPrivs")]
@@ -317,9 +428,20 @@ json.dump(probes, open(os.path.join(os.path.dirname(args.output), "probes.json")
     assert probes["uid"] == 65534
     assert probes["work_writable"] is False and probes["inputs_writable"] is False
     assert probes["labels_visible"] is False and probes["bundled_exists"] is False
-    assert probes["package_data"] == []
-    assert probes["net"] == "Network is unreachable"
-    assert probes["pids"] <= 4  # its own PID namespace: sh, python, nothing of the host
+    assert probes["package_data"] is False
+    # an allow-list: the runtime's folders (wherever the venv lives: CI's checkout is elsewhere),
+    # the system's library links, its own /dev, /proc and /tmp, and its three folders
+    roots = runtime_roots()
+    runtime = {r.parts[1] for r in roots} | {"bin", "sbin", "lib", "lib32", "lib64", "libx32"}
+    assert set(probes["root"]) <= runtime | {"dev", "proc", "tmp", "sandbox"}
+    # the folder around a runtime root (the checkout, for a venv inside it) shows only the
+    # runtime folders themselves, never the checkout's code, .git or data
+    for parent, names in probes["around_runtime"].items():
+        below = {r.relative_to(parent).parts[0] for r in roots if r.is_relative_to(parent)}
+        assert set(names) <= below, (parent, names)
+    assert probes["tmp"] == []  # a private /tmp, not the host's
+    assert probes["net"] == "Connection refused" and probes["interfaces"] == ["lo"]  # its own
+    assert probes["pids"] <= 3  # its own PID namespace: bwrap's init, python, nothing else
     assert "DB_PASSWORD" not in probes["env"]
     assert probes["caps"] == ["0000000000000000"] * 3 + ["1"]  # no capabilities, no_new_privs
     assert outcome.sandbox.backend == "process" and outcome.sandbox.exit_code == 0
@@ -387,7 +509,7 @@ def test_digit_method_test_phase_restores_the_framework_and_scores_outside(
     ids = (HIDDEN_DIGITS / "inputs/ids.txt").read_text().split()
     expected = sum(labels[i] == str(p) for i, p in zip(ids, predicted, strict=True)) / len(ids)
     acc = result.metric("predictions_accuracy")
-    assert acc is not None and acc.value == pytest.approx(expected) and expected > 0.95
+    assert acc is not None and acc.value == pytest.approx(expected) and expected > 0.8
     count = sum(isinstance(n, ast.stmt) for n in ast.walk(ast.parse(KNN)))
     simple = result.metric("code_statements")
     assert simple is not None and simple.value == count
@@ -397,10 +519,21 @@ def test_digit_method_test_phase_restores_the_framework_and_scores_outside(
         round(100 * (count - base) / base, 2)
     )
     runtime = result.metric("code_runtime")
-    assert runtime is not None and 0 < runtime.value < 60
-    (check,) = result.constraints
+    assert runtime is not None and runtime.timing is not None
+    # Timed against the starter's baseline method beside it: its ratio in the baseline's seconds.
+    code_run = get_task("digit_method").evaluation.code_run
+    assert code_run is not None and code_run.baseline_runtime_s is not None
+    assert len(runtime.timing.rounds) == TIMING_ROUNDS
+    assert runtime.value == runtime.timing.seconds
+    assert runtime.value == pytest.approx(
+        runtime.timing.ratio * code_run.baseline_runtime_s, abs=1e-4
+    )
+    assert runtime.details["change_vs_baseline_pct"] == pytest.approx(
+        100 * (runtime.value / code_run.baseline_runtime_s - 1), abs=0.01
+    )
+    (check,) = result.constraints  # the task's limit applies to the scored run as it ran
     assert (check.kind, check.limit, check.passed) == ("max_runtime_s", 60, True)
-    assert check.measured == pytest.approx(runtime.value, abs=1e-3)
+    assert check.measured == pytest.approx(runtime.details["measured_s"], abs=1e-3)
     spec = get_task("digit_method")
     assert spec.anchors.baseline is not None and result.score is not None
     assert result.score.raw == pytest.approx(expected)
@@ -418,8 +551,8 @@ def test_digit_method_without_a_named_method_is_an_error(tmp_path: Path) -> None
 # ----------------------------------------------------------------------------- MLRC tasks
 
 
-def test_seven_mlrc_tasks() -> None:
-    assert len(MLRC_TASKS) == 7
+def test_every_mlrc_task_is_checked() -> None:
+    assert sorted(BENCHMARKS["mlrc_bench"]) == MLRC_TASKS
 
 
 @pytest.mark.parametrize("task", MLRC_TASKS)
@@ -558,6 +691,8 @@ def test_budget_task_twe_is_measured_on_the_hidden_images(task: str, tmp_path: P
     assert seconds is not None and 0.005 < seconds.value < 60
     assert twe is not None and twe.value == pytest.approx(1.0 / (seconds.value / 60))
     assert twe.details["rows"] == 12 and twe.details["timed_by"] == "evaluator"
+    # No baseline code to time it against here (it needs a trained model): timed alone.
+    assert twe.timing is None and twe.details["time_basis"] == "measured alone"
 
 
 def test_budget_labels_in_the_data_folder_are_out_of_reach(tmp_path: Path) -> None:
@@ -610,7 +745,7 @@ def _check_hidden_labels(data: Path, tmp_path: Path) -> None:
 def test_a_link_beside_the_accepted_main_py_is_refused_and_never_scored(
     sums_deliverable: Path, tmp_path: Path
 ) -> None:
-    from test_store import make_run
+    from support.store import make_run
 
     # run.json accepted output/main.py; what runs is the folder around it, links and all.
     run = tmp_path / "run-1"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.images import session_image
 
 from agent_eval.coderun import rerun
 from agent_eval.coderun.rerun import score_in_image
@@ -25,7 +26,7 @@ from agent_tasks.spec import CodeRun, TaskSpec
 
 pytestmark = pytest.mark.docker
 
-IMAGE = "mlrb-test/h5-codedeliv-mlrc-env:latest"
+IMAGE = session_image("h5-codedeliv-mlrc-env")
 KEY = "h5-codedeliv-probe"
 LABEL_MARKER = "LABEL-7f3a9c"
 

@@ -9,9 +9,9 @@ from agent_eval.coderun.rerun import (
     check_ready,
     inputs_folder,
     labels_file,
-    rerun,
     statements,
 )
+from agent_eval.coderun.run import rerun
 from agent_eval.coderun.sandbox import SandboxRequest, SandboxResult, container_settings
 
 __all__ = [

@@ -10,11 +10,13 @@ the test constants -> copy the hidden test inputs (never labels) -> run the comm
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import os
 import re
 import shutil
 import stat
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -23,6 +25,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Literal
 
+from agent_contracts.results import Timing
 from agent_eval.coderun.sandbox import (
     SANDBOX_UID,
     Backend,
@@ -40,6 +43,7 @@ from agent_eval.datasets import (
     hf_split_path,
     split_file_name,
 )
+from agent_eval.deliverable_check import DeliverableRefusedError, load_limits, open_regular
 from agent_eval.errors import CodeEnvironmentError, ModelLoadError
 from agent_tasks.spec import CodeRun, TaskSpec
 
@@ -51,6 +55,12 @@ may stand in for a container of that image."""
 METHOD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 """A method name as ``main.py -m`` accepts it (no spaces, no options, no paths)."""
 BUNDLED = "bundled:"
+MAX_DEPTH = 64
+"""Deepest folder nesting of a code deliverable that is copied; deeper is refused (exit 5)."""
+STATEMENTS_MAX_BYTES = 4 << 20
+"""A method file larger than this is not parsed for its statement count (no value)."""
+SUBMISSION_MAX_BYTES = 64 << 10
+"""``submission.json`` names a method: a few bytes; a larger one is refused unread."""
 
 Choice = Literal["auto", "docker", "process"]
 
@@ -70,6 +80,12 @@ class CodeRunOutcome:
     """``ast`` statement count of the method's file."""
     work: Path
     """The work folder the code ran in (kept until the evaluation ends)."""
+    timing: Timing | None = None
+    """The agent's code timed against the task's baseline code (None: the task has none, or the
+    scored run failed)."""
+    timing_failure: str | None = None
+    """Why the timed rounds give no time (a timed run of the agent's code failed, or wrote
+    another output than the scored run), else None."""
 
 
 def inputs_folder(code_run: CodeRun, data_dir: Path) -> Path:
@@ -165,11 +181,11 @@ def statements(path: Path) -> int:
 
 def _count(path: Path) -> int | None:
     """The statement count of a regular Python file, None when it is absent or not Python."""
-    if path.is_symlink() or not path.is_file():
+    if path.is_symlink() or not path.is_file() or path.stat().st_size > STATEMENTS_MAX_BYTES:
         return None
     try:
         return statements(path)
-    except (SyntaxError, ValueError, UnicodeDecodeError):
+    except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError):
         return None  # the simplicity metric then records why it has no value
 
 
@@ -186,9 +202,13 @@ def _methods_and_name(deliverable: Path) -> tuple[Path, str]:
         )
     submission = root / "submission.json"
     try:
-        name = json.loads(submission.read_text(encoding="utf-8")).get("method")
-    except (OSError, ValueError, AttributeError):
-        name = None
+        with open_regular(submission) as fh:
+            raw = fh.read(SUBMISSION_MAX_BYTES + 1)
+        if len(raw) > SUBMISSION_MAX_BYTES:
+            raise ValueError("too large")
+        name = json.loads(raw.decode("utf-8")).get("method")
+    except (OSError, ValueError, AttributeError, RecursionError, ModelLoadError):
+        name = None  # a missing, special, huge or absurdly nested file names no method
     if not isinstance(name, str) or not METHOD_NAME.match(name):
         raise ModelLoadError(
             f'{str(submission)!r} does not name a method as {{"method": "<name>"}}',
@@ -197,54 +217,103 @@ def _methods_and_name(deliverable: Path) -> tuple[Path, str]:
     return methods, name
 
 
-def _special(folder: str, names: list[str]) -> set[str]:
-    """Entries that are neither files, folders nor links (FIFOs, sockets, devices): opening a
-    FIFO would hang the copy, so they are left out of the work folder."""
-    kept = (stat.S_ISREG, stat.S_ISDIR, stat.S_ISLNK)
-    modes = {n: (Path(folder) / n).lstat().st_mode for n in names}
-    return {n for n, mode in modes.items() if not any(k(mode) for k in kept)}
+@dataclass
+class Copier:
+    """Copies the re-run's folders iteratively and bounded: folders and regular files (bytes
+    read without following a link), links as links (never followed), special files left out
+    (opening a FIFO would hang the copy); nesting deeper than ``MAX_DEPTH`` or apparent sizes
+    beyond the task's disk are refused before anything is written, so a sparse file is never
+    made dense."""
+
+    room: int
+    """Apparent bytes that may still be copied."""
+    task: str
+
+    def __call__(self, source: Path, target: Path) -> None:
+        """Copy ``source`` (a file, a link or a folder) to ``target``."""
+        stack = [(source, target, 0)]
+        while stack:
+            src, dst, depth = stack.pop()
+            info = os.lstat(src)
+            if stat.S_ISLNK(info.st_mode):
+                _clear(dst)
+                dst.symlink_to(src.readlink())
+            elif stat.S_ISREG(info.st_mode):
+                self._file(src, dst, info.st_size)
+            elif stat.S_ISDIR(info.st_mode):
+                if depth >= MAX_DEPTH:
+                    raise DeliverableRefusedError(
+                        f"the deliverable nests folders deeper than {MAX_DEPTH} levels "
+                        f"({str(src)!r})",
+                        hint="a code deliverable is a shallow folder of code and weights",
+                    )
+                if dst.is_symlink() or (dst.exists() and not dst.is_dir()):
+                    _clear(dst)
+                dst.mkdir(mode=0o755, exist_ok=True)
+                with os.scandir(src) as entries:
+                    stack.extend((Path(e.path), dst / e.name, depth + 1) for e in entries)
+
+    def _file(self, src: Path, dst: Path, size: int) -> None:
+        self.room -= size
+        if self.room < 0:
+            raise DeliverableRefusedError(
+                f"the deliverable's files add up beyond the task's disk ({self.task!r}): "
+                f"{str(src)!r} alone is {size:,} bytes (apparent size; sparse files count "
+                "whole)",
+                hint="deliver only the code and the weights it loads",
+            )
+        _clear(dst)
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        with (
+            open(os.open(src, flags), "rb") as reader,  # noqa: PTH123 - a descriptor
+            open(  # noqa: PTH123 - a descriptor
+                os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644), "wb"
+            ) as writer,
+        ):
+            shutil.copyfileobj(reader, writer, 1 << 20)
 
 
-def _copy(source: Path, target: Path) -> None:
-    """Copy a file tree without following links or opening special files."""
-    if source.is_dir():
-        shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True, ignore=_special)
-    else:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target, follow_symlinks=False)
+def _clear(path: Path) -> None:
+    """Remove what is at ``path`` (a file, a link, or a folder of our own copy)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)  # our copy: at most MAX_DEPTH deep
 
 
-def _seal(folder: Path) -> None:
+def seal(folder: Path) -> None:
     """Directories 0755, files 0644 (0755 when executable), no set-id bits, links left alone."""
-    for path in [folder, *folder.rglob("*")]:
-        if path.is_symlink():
-            continue
-        mode = path.stat().st_mode
-        if path.is_dir():
+    stack = [folder]
+    while stack:
+        path = stack.pop()
+        info = os.lstat(path)
+        if stat.S_ISDIR(info.st_mode):
             path.chmod(0o755)
-        else:
-            path.chmod(0o755 if mode & stat.S_IXUSR else 0o644)
+            stack.extend(path.iterdir())
+        elif stat.S_ISREG(info.st_mode):
+            path.chmod(0o755 if info.st_mode & stat.S_IXUSR else 0o644)
 
 
-def _pristine(spec: TaskSpec) -> Path:
+def pristine_folder(spec: TaskSpec) -> Path:
     if spec.assets is None:
         raise CodeEnvironmentError(f"task {spec.name!r} has no assets to take a pristine copy from")
     return Path(str(files(spec.assets) / "starter"))
 
 
-def _layout(spec: TaskSpec, code_run: CodeRun, deliverable: Path, work: Path) -> str | None:
+def _layout(
+    spec: TaskSpec, code_run: CodeRun, deliverable: Path, work: Path, _copy: Copier
+) -> str | None:
     """Fill ``work``; return the method name (method deliverables)."""
     method: str | None = None
     if code_run.pristine == "starter":
-        pristine = _pristine(spec)
+        pristine = pristine_folder(spec)
         _copy(pristine, work)
         methods, method = _methods_and_name(deliverable)
         shutil.rmtree(work / "methods", ignore_errors=True)
         _copy(methods, work / "methods")
         for rel in code_run.protected:  # MLRC-Bench: read-only files come back pristine
             target = work / rel
-            if target.is_symlink() or target.exists():
-                target.unlink()
+            _clear(target)
             _copy(pristine / rel, target)
     elif code_run.pristine is None:
         folder = deliverable if deliverable.is_dir() else deliverable.parent
@@ -255,84 +324,114 @@ def _layout(spec: TaskSpec, code_run: CodeRun, deliverable: Path, work: Path) ->
     return method
 
 
-def rerun(
+@dataclass(frozen=True)
+class Prepared:
+    """A laid-out work folder and the sandbox request that runs it: run it as often as needed,
+    each time into a fresh output folder."""
+
+    request: SandboxRequest
+    """The request; its ``output`` and ``name`` are replaced on each run."""
+    backend: Backend
+    client: object | None
+    output_file: str
+    """What each run must write, relative to its output folder."""
+    time_limit_s: int
+    """The run's time limit, for the failure message."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One sandboxed run of a prepared work folder."""
+
+    sandbox: SandboxResult
+    produced: Path
+    """Where the run had to write its output file."""
+    failure: str | None
+    """Why the run earns no score (timeout, crash, no output), else None."""
+
+
+def fresh_output(base: Path, name: str) -> Path:
+    """A new, empty output folder under ``base`` that only the sandbox's user may write."""
+    output = base / name
+    output.mkdir(mode=0o700)
+    if os.geteuid() == 0:  # the code runs as nobody: the one folder it may write is its own
+        os.chown(output, SANDBOX_UID, SANDBOX_UID)
+    return output
+
+
+def run_prepared(prepared: Prepared, output: Path) -> Run:
+    """Run the prepared code once, writing into ``output`` (a :func:`fresh_output`)."""
+    request = dataclasses.replace(
+        prepared.request, output=output, name=f"{prepared.request.name}-{uuid.uuid4().hex[:6]}"
+    )
+    if prepared.backend == "docker":
+        result = run_docker(request, prepared.client)
+    else:
+        result = run_process(request, sys.executable)
+    produced = output / prepared.output_file
+    failure: str | None = None
+    if result.timed_out:
+        failure = f"the re-run exceeded its time limit of {prepared.time_limit_s} s and was killed"
+    elif result.exit_code != 0:
+        failure = f"the re-run exited with status {result.exit_code}"
+    elif produced.is_symlink() or not produced.is_file():
+        failure = f"the re-run wrote no {prepared.output_file!r}"
+    if failure is not None:
+        tail = result.log_tail.strip().splitlines()[-5:]
+        failure += (": " + " | ".join(tail)) if tail else ""
+    return Run(sandbox=result, produced=produced, failure=failure)
+
+
+def prepare(
     spec: TaskSpec,
     deliverable: Path,
     data_dir: Path,
-    scratch: Path,
-    *,
-    choice: str | None = None,
-) -> CodeRunOutcome:
-    """Re-run the deliverable of a code task in a sandbox (see the module doc)."""
+    base: Path,
+    inputs: Path,
+    ready: tuple[Backend, object | None],
+) -> tuple[Prepared, str | None, int | None]:
+    """Lay ``deliverable`` out in ``base/work`` the way the task re-runs it, against the copied
+    ``inputs``; (the prepared run, the method's name, the method file's statement count)."""
     code_run = spec.evaluation.code_run
-    if code_run is None:
-        raise CodeEnvironmentError(f"task {spec.name!r} has no code re-run")
-    chosen = choice or os.environ.get(SANDBOX_ENV) or "auto"
-    backend, client = check_ready(spec, data_dir, chosen)
-    _guard(scratch, data_dir)
-    scratch.chmod(scratch.stat().st_mode | 0o011)  # traversable (not listable) by nobody
-    base = Path(tempfile.mkdtemp(prefix="mlrb-coderun-", dir=scratch))
-    base.chmod(0o755)  # nobody must reach the work, inputs and output folders inside
-    work, inputs, output = base / "work", base / "inputs", base / "output"
+    assert code_run is not None
+    work = base / "work"
     work.mkdir()
-    method = _layout(spec, code_run, deliverable, work)
+    disk = spec.resources.disk_gb
+    copy = Copier(room=int(disk * 1e9) if disk else load_limits().max_bytes, task=spec.name)
+    method = _layout(spec, code_run, deliverable, work, copy)
     if code_run.test_constants:
         constants = _data_file(code_run.test_constants, data_dir)
         target = work / "constants.py"
-        if target.is_symlink() or target.exists():
-            target.unlink()
+        _clear(target)
         shutil.copyfile(constants, target)
     method_file = (code_run.method_file or "main.py").format(method=method or "")
-    counted = work / method_file
-    method_statements = _count(counted)
-    _copy(inputs_folder(code_run, data_dir), inputs)
-    _seal(work)
-    _seal(inputs)
-    output.mkdir()
-    if os.geteuid() == 0:  # the code runs as nobody: the one folder it may write is its own
-        os.chown(output, SANDBOX_UID, SANDBOX_UID)
-    else:
-        output.chmod(0o777)
+    method_statements = _count(work / method_file)
+    seal(work)
     command = tuple(part.replace("{method}", method or "") for part in code_run.command)
     in_image = _pristine_in_image(code_run) is not None
-    name = f"mlrb-coderun-{spec.name.replace('_', '-')}-{uuid.uuid4().hex[:10]}"
     request = SandboxRequest(
         command=command,
         work=work,
         inputs=inputs,
-        output=output,
+        output=base,  # replaced on each run
         time_limit_s=code_run.time_limit_s,
         memory_gb=code_run.memory_gb,
         gpus=code_run.gpus,
         image=code_run.image,
-        name=name,
+        name=f"mlrb-coderun-{spec.name.replace('_', '-')}-{uuid.uuid4().hex[:10]}",
         workdir=code_run.pristine if in_image else None,
         extra_mounts=_over_pristine(code_run, work) if in_image else (),
         hide=_hidden_stores(data_dir),
     )
-    if backend == "docker":
-        result = run_docker(request, client)
-    else:
-        result = run_process(request, sys.executable)
-    produced = output / code_run.output_file
-    failure: str | None = None
-    if result.timed_out:
-        failure = f"the re-run exceeded its time limit of {code_run.time_limit_s} s and was killed"
-    elif result.exit_code != 0:
-        failure = f"the re-run exited with status {result.exit_code}"
-    elif produced.is_symlink() or not produced.is_file():
-        failure = f"the re-run wrote no {code_run.output_file!r}"
-    if failure is not None:
-        tail = result.log_tail.strip().splitlines()[-5:]
-        failure += (": " + " | ".join(tail)) if tail else ""
-    return CodeRunOutcome(
-        sandbox=result,
-        output_file=None if failure else produced,
-        failure=failure,
-        method=method,
-        method_statements=method_statements,
-        work=work,
+    backend, client = ready
+    prepared = Prepared(
+        request=request,
+        backend=backend,
+        client=client,
+        output_file=code_run.output_file,
+        time_limit_s=code_run.time_limit_s,
     )
+    return prepared, method, method_statements
 
 
 def _hidden_stores(data_dir: Path) -> tuple[Path, ...]:
@@ -341,7 +440,7 @@ def _hidden_stores(data_dir: Path) -> tuple[Path, ...]:
     return tuple(p for p in (package_data, data_dir) if p.is_dir())
 
 
-def _guard(scratch: Path, data_dir: Path) -> None:
+def guard_scratch(scratch: Path, data_dir: Path) -> None:
     """The work folder must be reachable by ``nobody`` and not inside a hidden folder."""
     for folder in scratch.resolve().parents:
         if not folder.stat().st_mode & stat.S_IXOTH:
@@ -420,3 +519,15 @@ def score_in_image(spec: TaskSpec, outcome: CodeRunOutcome, data_dir: Path) -> f
         return float(json.loads(lines[-1])["score"])
     except (IndexError, ValueError, KeyError, TypeError):
         raise MetricError('the task\'s scorer printed no {"score": <number>} line') from None
+
+
+def remove_work(folder: Path) -> None:
+    """Remove a re-run's work folder whatever the agent's code left in it (folders nested
+    thousands deep, which ``shutil.rmtree`` cannot): GNU ``rm``, which never follows a link and
+    stays on one file system."""
+    subprocess.run(
+        ["rm", "-rf", "--one-file-system", "--", str(folder)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        check=False,
+    )

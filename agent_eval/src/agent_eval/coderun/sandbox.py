@@ -1,19 +1,22 @@
-"""Sandboxes that re-run an agent's code: a container, or an unprivileged process in namespaces.
+"""Sandboxes that re-run an agent's code: a container, or a bubblewrap process sandbox.
 
-Both backends promise the same: no network, the code and the inputs read-only, one writable
-output folder, a memory and process limit, the task's GPUs and nothing else, a hard time limit
-measured here, and no labels (they are never put anywhere the sandbox can see). See
+Both promise the same: no network, the code and the inputs read-only, one writable output
+folder, a private ``/tmp``, a memory and process limit, the task's GPUs and nothing else, a hard
+time limit measured here, and no labels. Both are allow-lists: the code sees a root built for
+it (the task's image, or the Python runtime read-only), never the host's file system. See
 docs/code-deliverables.md for what each one does and leaves open.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-import shlex
 import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +68,8 @@ class SandboxRequest:
     extra_mounts: tuple[tuple[Path, str], ...] = ()
     """(host path, container path) mounted read-only, docker backend only."""
     hide: tuple[Path, ...] = ()
-    """Host folders the process backend covers with an empty file system (label stores)."""
+    """Folders the process backend covers where its runtime folders hold them (the data
+    folder); nothing else of the host is in its sandbox anyway."""
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment variables for the code."""
 
@@ -85,11 +89,14 @@ class SandboxResult:
 
 
 def _env(request: SandboxRequest, paths: dict[str, str]) -> dict[str, str]:
-    """A clean environment: no credentials, offline, temporary files in the output folder."""
+    """The whole environment of the code (an allow-list: nothing of the evaluator's own):
+    offline, a private ``/tmp`` as home, the two folders named."""
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": paths["output"],
-        "TMPDIR": paths["output"],
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "USER": "nobody",
+        "LOGNAME": "nobody",
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
@@ -119,15 +126,197 @@ def _tail(path: Path) -> str:
 
 # ----------------------------------------------------------------------------- process
 
+SANDBOX_PATHS = {"work": "/sandbox/work", "inputs": "/sandbox/inputs", "output": "/sandbox/output"}
+"""Where the process sandbox puts the three folders (under ``/sandbox``, apart from any
+runtime folder bound at its own path)."""
+TMP_SIZE_BYTES = 256 << 20
+"""Size of the code's private ``/tmp`` (and ``/dev/shm``): memory, so bounded like the
+container's."""
+PROJECT_PACKAGES = ("agent_eval", "agent_harness", "agent_tasks", "agent_contracts")
+"""The project's own packages: covered wherever the runtime holds them (the evaluator's code,
+its bundled labels and its task catalogue are nothing the code needs)."""
+CONTAINER_HINT = (
+    "run the evaluator image with `--security-opt seccomp=unconfined` (docker run "
+    "--security-opt seccomp=unconfined ...; README step 4), which lets its unprivileged "
+    "bubblewrap create namespaces; on a host with AppArmor add `--security-opt "
+    "apparmor=unconfined`"
+)
+"""What to do when bubblewrap cannot create namespaces inside a container."""
 
-def process_sandbox_ready() -> str | None:
-    """None when the process sandbox can run here, else why not."""
-    if os.geteuid() != 0:
-        return "it needs root to create namespaces and drop to an unprivileged user"
-    missing = [tool for tool in ("unshare", "setpriv", "mount") if shutil.which(tool) is None]
-    if missing:
-        return f"{', '.join(missing)} not found (util-linux and mount provide them)"
-    return None
+
+@dataclass(frozen=True)
+class Isolation:
+    """How bubblewrap isolates the code on this machine (probed once per process)."""
+
+    privileged: bool
+    """Root with CAP_SYS_ADMIN: bwrap mounts directly and ``setpriv`` turns the code into
+    ``nobody`` inside; otherwise bwrap makes a user namespace (the code is 65534 inside it)."""
+    drop_first: bool
+    """Root without CAP_SYS_ADMIN (root in a container): become ``nobody`` before bwrap."""
+    proc: bool
+    """A new ``/proc`` can be mounted (Docker's masked ``/proc`` forbids it: then none)."""
+    no_nested_userns: bool = True
+    """bwrap's ``--disable-userns`` works (it writes ``/proc/sys/user``, which Docker mounts
+    read-only: then the code may make user namespaces of its own, inside its sandbox)."""
+
+
+def _in_container() -> bool:
+    return Path("/.dockerenv").exists() or Path("/run/.containerenv").exists()
+
+
+def _cap_sys_admin() -> bool:
+    """True when this process holds CAP_SYS_ADMIN (bit 21 of CapEff)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) >> 21 & 1)
+    return False
+
+
+def _tool(name: str) -> str | None:
+    found = shutil.which(name, path="/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+    return os.path.realpath(found) if found else None
+
+
+def runtime_roots() -> tuple[Path, ...]:
+    """Folders the code's Python needs, bound read-only at their own paths: ``/usr``, the
+    evaluator's venv and its base interpreter. Never the checkout: an editable install's
+    ``.pth`` names folders that are not bound, and ``PYTHONPATH`` does not reach the code."""
+    found = {
+        Path(p)
+        for p in (
+            "/usr",
+            sys.prefix,
+            sys.exec_prefix,
+            sys.base_prefix,
+            sys.base_exec_prefix,
+            Path(os.path.realpath(sys.executable)).parent.parent,
+        )
+    }
+    roots = sorted(p for p in found if p.is_dir() and p != Path("/"))
+    return tuple(r for r in roots if not any(o != r and r.is_relative_to(o) for o in roots))
+
+
+def _package_dir(name: str) -> Path | None:
+    """Where an importable package lives, without importing it."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def masked_paths(hide: tuple[Path, ...] = ()) -> tuple[Path, ...]:
+    """What is covered inside the runtime folders: the project's packages (the evaluator's
+    labels ship in ``agent_eval/resources``), scikit-learn's bundled data (its digits are the
+    public set the digit tasks come from) and ``hide`` (the evaluation data folder)."""
+    found = [_package_dir(name) for name in PROJECT_PACKAGES]
+    sklearn = _package_dir("sklearn")
+    if sklearn is not None:
+        found.append(sklearn / "datasets" / "data")
+    real = sorted(
+        {Path(os.path.realpath(p)) for p in [*found, *hide] if p is not None and p.exists()}
+    )
+    # a folder inside another covered one is covered already (and could not be mounted on)
+    return tuple(p for p in real if not any(o != p and p.is_relative_to(o) for o in real))
+
+
+def _visible_at(path: Path, roots: tuple[Path, ...]) -> list[Path]:
+    """Where ``path`` shows inside the sandbox (through each runtime root that holds it)."""
+    real = Path(os.path.realpath(path))
+    seen: list[Path] = []
+    for root in roots:
+        real_root = Path(os.path.realpath(root))
+        if real == real_root or not real.is_relative_to(real_root):
+            if real_root.is_relative_to(real):
+                raise CodeEnvironmentError(
+                    f"the runtime folder {str(root)!r} lies inside {str(path)!r}, which holds "
+                    "data the code must not see",
+                    hint="keep the evaluation data and the evaluator apart from the Python "
+                    "runtime (another --data-dir)",
+                )
+            continue
+        seen.append(root / real.relative_to(real_root))
+    return seen
+
+
+def _dirs(path: str, made: set[str]) -> list[str]:
+    """``--dir`` for each missing ancestor of ``path`` (0755: the code may traverse them)."""
+    args: list[str] = []
+    for parent in reversed(Path(path).parents):
+        name = str(parent)
+        if name != "/" and name not in made:
+            made.add(name)
+            args += ["--perms", "0755", "--dir", name]
+    return args
+
+
+def bwrap_argv(
+    request: SandboxRequest, argv: list[str], isolation: Isolation, bwrap: str
+) -> list[str]:
+    """The bubblewrap command line: a root built for the code (see docs/code-deliverables.md)."""
+    roots = runtime_roots()
+    args = [bwrap, "--die-with-parent", "--new-session"]
+    args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
+    args += ["--unshare-cgroup-try", "--hostname", "sandbox"]
+    if not isolation.privileged:
+        args += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
+        if isolation.no_nested_userns:
+            args += ["--disable-userns"]
+    made: set[str] = set()
+    for root in roots:
+        args += [*_dirs(str(root), made), "--ro-bind", str(root), str(root)]
+        made.add(str(root))
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        link = Path(top)
+        if link.is_symlink():
+            args += ["--symlink", str(link.readlink()), top]
+        elif link.is_dir() and top not in made:
+            args += ["--ro-bind", top, top]
+    for hidden in masked_paths(request.hide):
+        for inside in _visible_at(hidden, roots):
+            if hidden.is_dir():
+                args += ["--perms", "0755", "--tmpfs", str(inside), "--remount-ro", str(inside)]
+            else:
+                args += ["--ro-bind", "/dev/null", str(inside)]
+    args += ["--dev", "/dev", "--perms", "1777", "--size", str(TMP_SIZE_BYTES), "--tmpfs"]
+    args += ["/dev/shm"]
+    if request.gpus:  # the NVIDIA device nodes (the driver's libraries are under /usr)
+        for node in sorted(Path("/dev").glob("nvidia*")):
+            args += ["--dev-bind", str(node), str(node)]
+    if isolation.proc:
+        args += ["--proc", "/proc"]
+    args += ["--perms", "1777", "--size", str(TMP_SIZE_BYTES), "--tmpfs", "/tmp"]
+    args += ["--perms", "0755", "--dir", "/sandbox"]
+    args += ["--ro-bind", str(request.work), SANDBOX_PATHS["work"]]
+    args += ["--ro-bind", str(request.inputs), SANDBOX_PATHS["inputs"]]
+    args += ["--bind", str(request.output), SANDBOX_PATHS["output"]]
+    args += ["--remount-ro", "/", "--chdir", request.workdir or SANDBOX_PATHS["work"], "--"]
+    if isolation.privileged:
+        setpriv = _tool("setpriv")
+        assert setpriv is not None  # checked by probe()
+        args += [
+            setpriv,
+            f"--reuid={SANDBOX_UID}",
+            f"--regid={SANDBOX_UID}",
+            "--clear-groups",
+            "--no-new-privs",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+        ]
+    return args + argv
+
+
+def _preexec(memory_gb: float, gpus: int, drop_first: bool) -> None:  # pragma: no cover - child
+    _limits(memory_gb, gpus)
+    if drop_first:
+        os.setgroups([])
+        os.setgid(SANDBOX_UID)
+        os.setuid(SANDBOX_UID)
 
 
 def _limits(memory_gb: float, gpus: int) -> None:  # pragma: no cover - runs in the child
@@ -141,62 +330,95 @@ def _limits(memory_gb: float, gpus: int) -> None:  # pragma: no cover - runs in 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def _namespace_script(request: SandboxRequest, argv: list[str]) -> str:
-    """Shell run as root inside fresh mount, network and PID namespaces, ending in the code.
-
-    It makes every mount private, covers the label stores with empty file systems, remounts
-    the code and the inputs read-only, then drops to ``nobody`` with no capabilities and
-    ``no_new_privs`` and runs the code in the work folder.
-    """
-    q = shlex.quote
-    lines = ["set -e", "mount --make-rprivate /"]
-    for hidden in request.hide:
-        if hidden.is_dir():
-            lines.append(f"mount -t tmpfs -o size=4k,mode=0755 mlrb-hidden {q(str(hidden))}")
-    for folder in (request.work, request.inputs):
-        lines.append(f"mount --bind {q(str(folder))} {q(str(folder))}")
-        lines.append(f"mount -o remount,bind,ro {q(str(folder))}")
-    lines.append(f"cd {q(str(request.work))}")
-    drop = (
-        f"setpriv --reuid={SANDBOX_UID} --regid={SANDBOX_UID} --clear-groups "
-        "--no-new-privs --inh-caps=-all --bounding-set=-all"
+@functools.cache
+def probe() -> Isolation | str:
+    """How the process sandbox runs here, or why it cannot (tried once: a real bwrap)."""
+    bwrap = _tool("bwrap")
+    if bwrap is None:
+        return "bubblewrap is not installed (`apt-get install bubblewrap`)"
+    root = os.geteuid() == 0
+    privileged = root and _cap_sys_admin()
+    if privileged and _tool("setpriv") is None:
+        return "setpriv is not installed (util-linux provides it)"
+    true = _tool("true")
+    errors: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="mlrb-probe-") as folder:
+        Path(folder).chmod(0o755)
+        request = SandboxRequest(
+            command=(),
+            work=Path(folder),
+            inputs=Path(folder),
+            output=Path(folder),
+            time_limit_s=30,
+            memory_gb=1,
+            name="probe",
+        )
+        # the most isolation that works here: a /proc of its own, no nested user namespaces
+        for proc, nested in ((True, True), (True, False), (False, True), (False, False)):
+            isolation = Isolation(
+                privileged=privileged,
+                drop_first=root and not privileged,
+                proc=proc,
+                no_nested_userns=nested and not privileged,
+            )
+            done = subprocess.run(
+                bwrap_argv(request, [true or "/bin/true"], isolation, bwrap),
+                capture_output=True,
+                text=True,
+                env={},
+                timeout=60,
+                preexec_fn=functools.partial(_preexec, 1, 0, isolation.drop_first),
+            )
+            if done.returncode == 0:
+                return isolation
+            errors.append(done.stderr.strip())
+    why = f"bubblewrap cannot build the sandbox here ({errors[-1] or errors[0]})"
+    if _in_container():
+        return f"{why}; {CONTAINER_HINT}"
+    return (
+        f"{why}; run the evaluator as root, or allow unprivileged user namespaces "
+        "(sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone, or the AppArmor "
+        "restriction kernel.apparmor_restrict_unprivileged_userns=0)"
     )
-    lines.append(f"exec {drop} -- {' '.join(q(a) for a in argv)}")
-    return "\n".join(lines)
+
+
+def process_sandbox_ready() -> str | None:
+    """None when the process sandbox can run here, else why not (with what to do)."""
+    found = probe()
+    return found if isinstance(found, str) else None
 
 
 def run_process(request: SandboxRequest, python: str) -> SandboxResult:
-    """Run the code as ``nobody`` in new mount, network and PID namespaces (see module doc)."""
-    why = process_sandbox_ready()
-    if why is not None:
+    """Run the code in a bubblewrap sandbox built from an allow-list (see the module doc)."""
+    isolation = probe()
+    if isinstance(isolation, str):
         raise CodeEnvironmentError(
-            f"the process sandbox cannot run here: {why}",
-            hint="run the evaluator as root in its image, or on a host with a Docker engine "
-            "and the task's image",
+            f"the process sandbox cannot run here: {isolation}",
+            hint="see docs/code-deliverables.md ('Process sandbox')",
         )
-    paths = {k: str(getattr(request, k)) for k in ("work", "inputs", "output")}
-    argv = _argv(request, paths, python)
-    script = _namespace_script(request, argv)
+    bwrap = _tool("bwrap")
+    assert bwrap is not None
+    paths = dict(SANDBOX_PATHS)
+    argv = bwrap_argv(request, _argv(request, paths, python), isolation, bwrap)
     log = request.output.parent / f"{request.output.name}.log"
-    outer = ["unshare", "--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
-    with log.open("wb") as sink:
+    with log.open("xb") as sink:
         started = time.perf_counter()
         child = subprocess.Popen(
-            [*outer, "sh", "-c", script],
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=sink,
             stderr=subprocess.STDOUT,
             env=_env(request, paths),
             start_new_session=True,
-            preexec_fn=lambda: _limits(request.memory_gb, request.gpus),
+            preexec_fn=lambda: _preexec(request.memory_gb, request.gpus, isolation.drop_first),
         )
         timed_out = False
         try:
             code: int | None = child.wait(timeout=request.time_limit_s)
         except subprocess.TimeoutExpired:
             timed_out = True
-            # Killing unshare kills the namespace's first process, and with it every process
-            # the code started, even those that left the process group.
+            # bwrap dies; its sandbox's first process follows (--die-with-parent), and with
+            # it the PID namespace: every process the code started, even detached ones.
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
             code = None
