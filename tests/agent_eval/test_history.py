@@ -7,32 +7,17 @@ from pathlib import Path
 
 import pytest
 import typer
-from test_store import (
-    BACKENDS,
+from support.store import (
     SECRET,
     clear_database_env,
     down_url,
     make_result,
-    new_database,
+    make_run,
 )
 from typer.testing import CliRunner
 
 from agent_contracts.results import EvaluationResult
 from agent_eval.store import Store
-
-
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database of each backend."""
-    return new_database(request, tmp_path)
-
-
-@pytest.fixture
-def app() -> typer.Typer:
-    """The agent-eval app, whose boundary turns errors into exit codes."""
-    from agent_eval.cli import app as product_app
-
-    return product_app
 
 
 @pytest.fixture
@@ -108,6 +93,49 @@ def test_history_table_shows_what_a_person_needs(
     ):
         assert needle in out
     assert sha not in out  # only the short hash
+
+
+def test_history_shows_each_runs_cost_and_pipes_as_csv(
+    db_url: str, app: typer.Typer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    clear_database_env(monkeypatch, tmp_path / "results")
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    usage = {"calls": 4, "input_tokens": 12000, "output_tokens": 3456, "cost_usd": 1.25}
+    with Store.open() as store:
+        # Two GPUs for 9,000 s: 5 GPU-hours; a run given "all" GPUs has no known count.
+        store.record(
+            make_result(run_id="run-gpu", label="costly"),
+            run=make_run("run-gpu", gpus=["0", "1"], model_usage=usage),
+        )
+        store.record(
+            make_result(run_id="run-all", label="unknown", minutes=5),
+            run=make_run("run-all", gpus="all"),
+        )
+        store.record(make_result(label="no-run", minutes=9))
+    entries = {
+        e["agent_label"]: e
+        for e in json.loads(CliRunner().invoke(app, ["history", "--json"]).stdout)
+    }
+    costly = entries["costly"]
+    assert costly["tokens"] == 15456 and costly["cost_usd"] == 1.25
+    assert costly["gpu_count"] == 2 and costly["gpu_hours"] == pytest.approx(5.0)
+    assert costly["run_duration_s"] == 9000.0
+    assert entries["unknown"]["gpu_count"] is None and entries["unknown"]["gpu_hours"] is None
+    assert entries["no-run"]["tokens"] is None and entries["no-run"]["run_duration_s"] is None
+    # Piped at 80 columns, the table keeps every column whole.
+    table = CliRunner().invoke(app, ["history"], env={"COLUMNS": "80"}).stdout
+    assert "15,456" in table and "1.25" in table and "2h30m" in table and "…" not in table
+    csv_out = CliRunner().invoke(app, ["history", "--csv"]).stdout.splitlines()
+    header = csv_out[0].split(",")
+    assert header[:3] == ["started_at", "evaluation_id", "run_id"] and "gpu_hours" in header
+    by_label = {
+        line.split(",")[header.index("agent_label")]: line.split(",") for line in csv_out[1:]
+    }
+    assert by_label["costly"][header.index("cost_usd")] == "1.25"
+    assert by_label["costly"][header.index("gpu_hours")] == "5.0"
+    assert by_label["no-run"][header.index("tokens")] == ""  # unknown, not 0
+    both = CliRunner().invoke(app, ["history", "--csv", "--json"])
+    assert both.exit_code == 2 and "exclude each other" in both.stderr
 
 
 def test_history_of_an_empty_database(

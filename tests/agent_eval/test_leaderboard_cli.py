@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_leaderboard import PAPER_AVERAGES, evaluation
+from support.leaderboard import PAPER_AVERAGES, evaluation
 from typer.testing import CliRunner
 
 from agent_eval.cli import app
@@ -397,3 +397,84 @@ def test_file_names_are_printed_literally(tmp_path: Path) -> None:
     assert synced.exit_code == 2
     assert str(bad) in synced.stderr
     assert f"synced {folder} into" in synced.stdout
+
+
+def _record_pair(results_dir: Path) -> None:
+    """Two agents with three trials on each of three tasks of full_benchmark; B trails A."""
+    specs = [get_task(n) for n in ("llm_efficiency", "mini_pile", "edge_llm_compression")]
+    evs = []
+    for i, raws in enumerate([(0.60, 0.50, 0.45), (0.65, 0.52, 0.50), (0.70, 0.54, 0.55)]):
+        for spec, raw in zip(specs, raws, strict=True):
+            evs.append(evaluation(spec, raw, agent="alpha", run_id=f"a-{spec.name}-{i}"))
+            evs.append(evaluation(spec, raw - 0.05, agent="beta", run_id=f"b-{spec.name}-{i}"))
+    evs.append(evaluation(get_task("baby_lm"), 0.5, agent="gamma", run_id="g-baby"))
+    with Store.open(results_dir=results_dir) as store:
+        store.record_many(evs)
+
+
+def test_compare_two_agents_paired_over_their_tasks(results_dir: Path) -> None:
+    _record_pair(results_dir)
+    base = ("compare", "alpha", "beta", "--results-dir", str(results_dir))
+    doc = json.loads(invoke(*base, "--json", "--plan-delta", "2").stdout)
+    assert doc["benchmark"] == "full_benchmark" and doc["common_tasks"] == 3
+    assert doc["wins"] == 3 and doc["losses"] == 0
+    assert doc["mean_difference"] > 0 and doc["ci95"][0] <= doc["mean_difference"]
+    # Three tasks, all won: the exact sign-flip p is 2 of 8 patterns.
+    assert doc["p_value"] == pytest.approx(0.25) and "exact" in doc["test"]
+    assert 0.5 < doc["p_a_beats_b"] <= 1
+    assert doc["plan"]["trials_per_task"] >= 2 and doc["plan"]["delta"] == 2
+    assert doc["plan"]["alpha"] == 0.05 and doc["plan"]["power"] == 0.8
+    assert {t["task"] for t in doc["tasks"]} == {
+        "llm_efficiency",
+        "mini_pile",
+        "edge_llm_compression",
+    }
+    text = invoke(*base).stdout
+    assert "alpha vs beta on full_benchmark" in text
+    assert "p = 0.25" in text and "sign-flip permutation" in text
+    assert "smallest possible p is 0.25" in text  # three tasks cannot show more
+
+    unknown = invoke("compare", "alpah", "beta", "--results-dir", str(results_dir))
+    assert unknown.exit_code == 2
+    assert "no agent 'alpah'" in unknown.stderr and "did you mean 'alpha'" in unknown.stderr
+    apart = invoke("compare", "alpha", "gamma", "--results-dir", str(results_dir))
+    assert apart.exit_code == 2 and "no task of 'full_benchmark'" in apart.stderr
+    assert "Traceback" not in apart.stderr + unknown.stderr
+    # A view writes nothing: a mistyped results folder is an empty database, not a new one.
+    typo = results_dir.parent / "reslts"
+    empty = invoke("compare", "alpha", "beta", "--results-dir", str(typo))
+    assert empty.exit_code == 2 and "nothing is recorded yet" in empty.stderr
+    assert not typo.exists()
+
+
+def test_leaderboard_shows_the_average_interval_ranks_held_and_what_is_missing(
+    results_dir: Path,
+) -> None:
+    _record_pair(results_dir)
+    three = ["-t", "llm_efficiency", "-t", "mini_pile", "-t", "edge_llm_compression"]
+    out = invoke("leaderboard", "--results-dir", str(results_dir), *three).stdout
+    assert "95% CI of avg" in out and "rank held" in out and "bootstrap" in out
+    doc = json.loads(
+        invoke("leaderboard", "--results-dir", str(results_dir), *three, "--json").stdout
+    )
+    rows = {r["agent"]: r for r in doc["benchmarks"][0]["rows"]}
+    low, high = rows["alpha"]["average_ci"]
+    assert low < rows["alpha"]["average"] < high
+    assert 0 <= rows["alpha"]["rank_stability"] <= 1
+    everything = invoke("leaderboard", "--results-dir", str(results_dir), "-b", "full_benchmark")
+    assert "misses:" in everything.stdout and "to complete a row" in everything.stdout
+
+
+def test_compare_subprocess_exit_code_and_stderr(results_dir: Path) -> None:
+    exe = Path(sys.executable).with_name("agent-eval")
+    env = {k: v for k, v in os.environ.items() if k not in DB_VARS}
+    _record_pair(results_dir)
+    bad = subprocess.run(
+        [str(exe), "compare", "alpha", "nobody", "--results-dir", str(results_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: no agent 'nobody'") and "Traceback" not in bad.stderr

@@ -6,21 +6,15 @@ file descriptors 3 and 4, separated by NUL bytes), so no browser-automation pack
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import json
-import os
+import dataclasses
 import re
-import select
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_leaderboard import (
+from support.browser import ARTIFACTS, Browser
+from support.leaderboard import (
     evaluation,
     make_spec,
     paper_reference_data,
@@ -33,178 +27,15 @@ from agent_eval.leaderboard import (
     parse_reference_data,
     rank_rows,
     render_page,
+    view_json,
     write_page,
 )
-from agent_eval.leaderboard.views import page_data
+from agent_eval.leaderboard.table import EvaluationRecord, record_of
+from agent_eval.leaderboard.uncertainty import compare_rows, view_uncertainty
+from agent_eval.leaderboard.views import HOW_TO, page_data
+from agent_tasks.spec import TaskSpec
 
 pytestmark = pytest.mark.browser
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--disable-extensions",
-    "--remote-debugging-pipe",
-]
-# Puts the two pipe ends on fds 3 and 4, where Chromium expects them, then becomes Chromium.
-_TRAMPOLINE = (
-    "import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); "
-    "os.execv(sys.argv[3], sys.argv[3:])"
-)
-
-
-class Browser:
-    """A headless Chromium and one page of it, spoken to over the DevTools pipe."""
-
-    def __init__(self, chromium: Path, profile: Path) -> None:
-        to_child, self._send = os.pipe()
-        self._recv, from_child = os.pipe()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                _TRAMPOLINE,
-                str(to_child),
-                str(from_child),
-                str(chromium),
-                *FLAGS,
-                f"--user-data-dir={profile}",
-                "about:blank",
-            ],
-            pass_fds=(to_child, from_child),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        os.close(to_child)
-        os.close(from_child)
-        self._buffer = b""
-        self._next_id = 0
-        self.events: list[dict[str, Any]] = []
-        self.session: str | None = None
-
-    def call(
-        self,
-        method: str,
-        params: dict[str, Any] | None = None,
-        *,
-        browser: bool = False,
-        timeout: float = 30.0,
-    ) -> dict[str, Any]:
-        """Send one command and wait for its answer (events meanwhile are kept)."""
-        self._next_id += 1
-        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
-        if self.session and not browser:
-            message["sessionId"] = self.session
-        os.write(self._send, json.dumps(message).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        while True:
-            for reply in self._messages(deadline):
-                if reply.get("id") == self._next_id:
-                    if "error" in reply:
-                        raise RuntimeError(f"{method}: {reply['error']}")
-                    return dict(reply.get("result", {}))
-                self.events.append(reply)
-
-    def _messages(self, deadline: float) -> Iterator[dict[str, Any]]:
-        while b"\0" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self._recv], [], [], left)[0]:
-                raise TimeoutError("no answer from Chromium")
-            chunk = os.read(self._recv, 1 << 20)
-            if not chunk:
-                raise RuntimeError("Chromium closed the DevTools pipe")
-            self._buffer += chunk
-        *complete, self._buffer = self._buffer.split(b"\0")
-        for raw in complete:
-            yield json.loads(raw)
-
-    def open(self, url: str) -> None:
-        """Open a tab on this URL, sized like a laptop screen, and wait for the page's JS."""
-        target = self.call("Target.createTarget", {"url": "about:blank"}, browser=True)
-        attached = self.call(
-            "Target.attachToTarget",
-            {"targetId": target["targetId"], "flatten": True},
-            browser=True,
-        )
-        self.session = attached["sessionId"]
-        self.call("Network.enable")
-        self.call(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": 1300, "height": 1000, "deviceScaleFactor": 1, "mobile": False},
-        )
-        self.call("Page.navigate", {"url": url})
-        self.wait_for("document.body && document.body.dataset.ready === '1'")
-
-    def js(self, expression: str) -> Any:
-        """Evaluate in the page; the JSON-able result."""
-        out = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})
-        if "exceptionDetails" in out:
-            raise RuntimeError(f"page error: {out['exceptionDetails']}")
-        return out["result"].get("value")
-
-    def wait_for(self, expression: str, timeout: float = 20.0) -> None:
-        """Poll until the expression is truthy in the page."""
-        deadline = time.monotonic() + timeout
-        while not self.js(expression):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"page never satisfied {expression!r}")
-            time.sleep(0.05)
-
-    def click(self, selector: str) -> None:
-        """A real mouse click (press and release) at the centre of the element."""
-        box = self.js(
-            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
-            " if (!e) return null;"
-            " e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
-            " return [r.left + r.width / 2, r.top + r.height / 2]; })()"
-        )
-        assert box is not None, f"nothing on the page matches {selector}"
-        x, y = box
-        self.call("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y})
-        for kind in ("mousePressed", "mouseReleased"):
-            self.call(
-                "Input.dispatchMouseEvent",
-                {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1},
-            )
-
-    def screenshot(self, path: Path) -> None:
-        """Save a PNG of the whole page."""
-        height = self.js("document.documentElement.scrollHeight")
-        shot = self.call(
-            "Page.captureScreenshot",
-            {
-                "format": "png",
-                "captureBeyondViewport": True,
-                "clip": {
-                    "x": 0,
-                    "y": 0,
-                    "width": 1300,
-                    "height": min(int(height), 6000),
-                    "scale": 1,
-                },
-            },
-        )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(shot["data"]))
-
-    def close(self) -> None:
-        """Ask the browser to quit; kill it if it does not."""
-        with contextlib.suppress(RuntimeError, TimeoutError, OSError):
-            self.call("Browser.close", browser=True, timeout=5)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        os.close(self._send)
-        os.close(self._recv)
-
 
 TABLE_JS = """(() => {
   const table = document.querySelector('#board');
@@ -311,7 +142,7 @@ def test_page_metric_filter_sort_and_details(
     assert browser.js("document.querySelector('#board')") is None
     browser.click("input[data-task=mlrc_rainfall_prediction]")
     table = browser.js(TABLE_JS)
-    assert table["head"] == ["rank", "agent", "mlrc_rainfall_prediction", "avg"]
+    assert table["head"] == ["rank", "agent", "mlrc_rainfall_prediction", "avg", "ci"]
     published = [r for r in table["rows"] if r["kind"] == "published"]
     assert [r["cells"]["mlrc_rainfall_prediction"]["text"] for r in published[:3]] == [
         "100.8",
@@ -374,7 +205,7 @@ def test_page_reads_its_view_from_the_url_and_shows_empty_states(
     page = write_page(scene["boards"], tmp_path / "board.html")
     browser.open(page.as_uri() + "#metric=absolute&tasks=mlrc_llm_merging&sort=avg&dir=asc")
     table = browser.js(TABLE_JS)
-    assert table["head"] == ["rank", "agent", "mlrc_llm_merging", "avg"]
+    assert table["head"] == ["rank", "agent", "mlrc_llm_merging", "avg", "ci"]
     ranked = [r for r in table["rows"] if r["kind"] != "reference"]
     averages = [float(r["avg"].split()[0]) for r in ranked]
     assert averages == sorted(averages)
@@ -383,6 +214,7 @@ def test_page_reads_its_view_from_the_url_and_shows_empty_states(
     browser.open(empty.as_uri())
     text = browser.js("document.querySelector('#empty-state').textContent")
     assert text.startswith("No results recorded yet")
+    assert HOW_TO in text  # the same how-to as the terminal's empty state
 
 
 HOSTILE = "</script><script>window.__pwned = 1</script><img src=x onerror='window.__pwned=2'>"
@@ -486,3 +318,129 @@ def test_page_of_an_empty_database_shows_every_benchmarks_task_details(
     links = dict(cards)
     assert spec.competition_url and links[spec.name].rstrip("/") == spec.competition_url.rstrip("/")
     assert len(cards) == 7
+
+
+def _costed(spec: TaskSpec, relative: float, agent: str, run: str, usd: float) -> EvaluationRecord:
+    """One evaluation whose run cost ``usd`` and held two GPUs for half an hour (1 GPU-hour)."""
+    record = record_of(evaluation(spec, raw_for(spec, relative), agent=agent, run_id=run))
+    return dataclasses.replace(record, cost_usd=usd, gpu_count=2, run_duration_s=1800.0)
+
+
+def test_page_shows_intervals_ties_costs_and_paired_comparisons(
+    browser: Browser, tmp_path: Path
+) -> None:
+    specs = [
+        make_spec("smoke_one", "smoke", title="First task"),
+        make_spec("smoke_two", "smoke", title="Second task"),
+    ]
+    specs[0] = specs[0].model_copy(
+        update={
+            "summary": "Train **fast**, see `code` <script>window.__pwned = 4</script>"
+            " [a link](javascript:window.__pwned=5) [docs](https://example.org/docs)"
+        }
+    )
+    plan = {  # agent: (cost per run, scores of three trials per task)
+        "cheap-good": (0.10, [55.0, 60.0, 65.0]),
+        "pricey-better": (1.00, [56.0, 61.0, 67.0]),  # within the noise of cheap-good: tied
+        "pricey-worse": (2.00, [10.0, 12.0, 14.0]),  # costs more, scores less: dominated
+    }
+    evs = [
+        _costed(s, v, agent, f"{agent}-{s.name}-{i}", usd)
+        for agent, (usd, values) in plan.items()
+        for s in specs
+        for i, v in enumerate(values)
+    ]
+    evs += [_costed(specs[0], 90.0, "partial", f"partial-{i}", 0.2) for i in range(2)]
+    boards = build_boards(evs, [], specs)
+    page = write_page(boards, tmp_path / "stats.html")
+    browser.open(page.as_uri())
+    expected = {r["agent"]: r for r in view_json(boards[0])["rows"]}
+    table = browser.js(TABLE_JS)
+    assert _agents(table) == ["pricey-better", "cheap-good", "pricey-worse", "partial"]
+    assert table["head"] == ["rank", "agent", "smoke_one", "smoke_two", "avg", "ci"]
+    rows = browser.js(
+        "Object.fromEntries([...document.querySelectorAll('#board tbody tr')].map((tr) =>"
+        " [tr.dataset.agent, {tied: tr.dataset.tied || null,"
+        " rank: tr.querySelector('td.rank').textContent,"
+        " ci: tr.querySelector('td.ci-cell').textContent,"
+        " meta: tr.querySelector('td[data-task=smoke_one] .cellmeta')?.textContent || null,"
+        " missing: tr.querySelector('.missing-note')?.textContent || null}]))"
+    )
+    # The tie: the first two rows are not significantly apart; the third is clearly below.
+    assert expected["pricey-better"]["tied_with_next"] is True
+    assert rows["pricey-better"]["tied"] == "1" and rows["pricey-better"]["rank"] == "🥇1≈"
+    assert rows["cheap-good"]["tied"] is None and expected["cheap-good"]["tied_with_next"] is False
+    low, high = expected["pricey-better"]["average_ci"]
+    held = expected["pricey-better"]["rank_stability"]
+    assert rows["pricey-better"]["ci"] == f"[{low:.1f}, {high:.1f}]rank held {held * 100:.0f} %"
+    # Trials, best of k and levels are written under each value, not only on hover.
+    assert rows["pricey-better"]["meta"] == "3/3 trials · best 67.0 · L7×3"
+    # The incomplete row says what it lacks, and the notes say how to complete it.
+    assert rows["partial"]["missing"] == "missing 1 of 2: Second task"
+    assert "agent-harness run" in browser.js("document.querySelector('#complete-hint').textContent")
+
+    # Score vs cost: the Pareto front holds the cheapest good agent and the best one.
+    browser.click("nav button[data-view=cost]")
+    front = browser.js(
+        "[...document.querySelectorAll('#cost-usd circle')].map((c) =>"
+        " [c.dataset.agent, c.dataset.front])"
+    )
+    assert dict(front) == {
+        "cheap-good": "1",
+        "pricey-better": "1",
+        "pricey-worse": "0",
+        "partial": "0",  # cheap and high, but on one task of two: never on the front
+    }
+    assert browser.js("document.querySelectorAll('#cost-gpu circle').length") == 4
+    assert browser.js("document.querySelector('#cost-usd path.front') !== null")
+    browser.js(
+        "(() => { const i = document.querySelector('#budget'); i.value = '0.5';"
+        " i.dispatchEvent(new Event('change')); return 1; })()"
+    )
+    budget = browser.js(
+        "[...document.querySelectorAll('#budget-table tbody tr')].map((r) => r.dataset.agent)"
+    )
+    assert budget == ["cheap-good", "partial"]  # in the board's order: complete rows first
+    assert "budget=0.5" in browser.js("location.hash")
+    browser.screenshot(ARTIFACTS / "leaderboard-cost.png")
+
+    # Compare: the page's numbers are the paired comparison's, from either side.
+    browser.click("nav button[data-view=compare]")
+    browser.js(
+        "(() => { const a = document.querySelector('#cmp-a'); a.value = 'cheap-good';"
+        " a.dispatchEvent(new Event('change')); const b = document.querySelector('#cmp-b');"
+        " b.value = 'pricey-better'; b.dispatchEvent(new Event('change')); return 1; })()"
+    )
+    board = boards[0]
+    _, resampled = view_uncertainty(board, rank_rows(board), "relative", "mean")
+    assert resampled is not None
+    by_name = {r.agent: r for r in board.rows}
+    c = compare_rows(
+        by_name["cheap-good"],
+        by_name["pricey-better"],
+        resampled,
+        "relative",
+        ["smoke_one", "smoke_two"],
+    )
+    assert c is not None and c.ci is not None
+    diff = browser.js("document.querySelector('#cmp-diff').textContent")
+    assert diff.startswith(
+        f"{c.mean_difference:+.1f} (95 % interval {c.ci[0]:+.1f} to {c.ci[1]:+.1f}"
+    )
+    p_text = browser.js("document.querySelector('#cmp-p').textContent")
+    assert p_text.startswith(f"p = {float(f'{c.p_value:.3g}'):g}") and "sign-flip" in p_text
+    beats = browser.js("document.querySelector('#cmp-beats').textContent")
+    assert beats.startswith(f"{c.p_a_beats_b * 100:.0f} %")
+    assert browser.js("document.querySelectorAll('#compare-tasks tbody tr').length") == 2
+    browser.screenshot(ARTIFACTS / "leaderboard-compare.png")
+
+    # Task cards render their Markdown; raw HTML in it stays text.
+    browser.click("nav button[data-view=details]")
+    card = "document.querySelector('.card[data-task=smoke_one] .md')"
+    assert browser.js(f"{card}.querySelector('strong').textContent") == "fast"
+    assert browser.js(f"{card}.querySelector('code').textContent") == "code"
+    assert browser.js(f"{card}.querySelector('script')") is None
+    assert "<script>" in browser.js(f"{card}.textContent")
+    links = browser.js(f"[...{card}.querySelectorAll('a')].map((a) => a.href)")
+    assert links == ["https://example.org/docs"]  # the javascript: link stays text
+    assert browser.js("window.__pwned === undefined")

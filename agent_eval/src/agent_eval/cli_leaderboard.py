@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -11,6 +13,7 @@ import typer
 
 if TYPE_CHECKING:
     from agent_eval.leaderboard.table import Metric, TrialsMode
+    from agent_eval.store import Store
 
 RESULTS_DIR_HELP = "Folder of the embedded SQLite database, when no DATABASE_URL or DB_* is set."
 RESULTS_DIR_DEFAULT = "$AGENT_EVAL_RESULTS_DIR or results/"
@@ -32,11 +35,26 @@ class TrialsChoice(StrEnum):
     best = "best"
 
 
-EMPTY_MESSAGE = (
-    "No results recorded yet in {url}.\n"
-    "Evaluate an agent (agent-eval --model_args PATH --task TASK), or import published results: "
-    "agent-eval import --builtin mlrc_bench_paper"
-)
+LEFT_OUT_SHOWN = 10
+"""Evaluations left out of the ranking listed under the table (the JSON lists them all)."""
+
+
+@contextmanager
+def reading_store(results_dir: Path | None) -> Iterator[tuple[str, Store]]:
+    """The store a view reads, with its URL (password masked). A view writes nothing: a missing
+    SQLite file (a mistyped --results-dir, a first start) is read as an empty database, not
+    created on the spot."""
+    from agent_eval.settings import mask_url, resolve_url
+    from agent_eval.store import Store
+
+    url = resolve_url(results_dir=results_dir)
+    file = url.database if url.get_backend_name() == "sqlite" else None
+    if file and file != ":memory:" and not Path(file).expanduser().exists():
+        with Store.open("sqlite://") as empty:
+            yield mask_url(url), empty
+        return
+    with Store.open(results_dir=results_dir) as store:
+        yield store.url, store
 
 
 def leaderboard_command(
@@ -73,9 +91,31 @@ def leaderboard_command(
     html: Annotated[
         Path | None,
         typer.Option(
-            "--html", help="Write one self-contained web page to this path.", show_default="none"
+            "--html",
+            help="Write one self-contained web page to this path, and beside it "
+            "run-pages/<run_id>.html: the page of each trial whose run folder is in --runs-dir, "
+            "linked from the page.",
+            show_default="none",
         ),
     ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="Rank by the score each run had reached at this time budget (2h, 90m): its last "
+            "snapshot scored by agent-eval --over-time at or before it; trials without one are "
+            "listed apart, not ranked.",
+            show_default="the final scores",
+        ),
+    ] = None,
+    runs_dir: Annotated[
+        Path,
+        typer.Option(
+            "--runs-dir",
+            envvar="AGENT_HARNESS_RUNS_DIR",
+            help="Folder of the run folders (runs/<run_id>) whose pages --html writes.",
+        ),
+    ] = Path("runs"),
     results_dir: Annotated[
         Path | None,
         typer.Option("--results-dir", help=RESULTS_DIR_HELP, show_default=RESULTS_DIR_DEFAULT),
@@ -85,34 +125,39 @@ def leaderboard_command(
     from rich.console import Console
 
     from agent_contracts.boundary import print_json
+    from agent_contracts.durations import parse_duration
     from agent_eval.leaderboard.page import write_page
-    from agent_eval.leaderboard.query import load_boards
-    from agent_eval.leaderboard.views import render_board, view_json
-    from agent_eval.settings import mask_url, resolve_url
-    from agent_eval.store import Store
+    from agent_eval.leaderboard.query import load_boards, select, trials_of
+    from agent_eval.leaderboard.views import HOW_TO, render_board, view_json
+    from agent_eval.run_page import PAGES_DIR, write_trial_pages
 
     every = html is not None  # the page shows every benchmark's tasks, results or not
+    at_s = None if at is None else parse_duration(at, what="time budget (--at)")
+    err = Console(stderr=True, highlight=False)
 
-    def read() -> tuple[str, list[Any]]:
-        url = resolve_url(results_dir=results_dir)
-        file = url.database if url.get_backend_name() == "sqlite" else None
-        if file and file != ":memory:" and not Path(file).expanduser().exists():
-            # A view writes nothing: a missing SQLite file (a mistyped --results-dir, a first
-            # start) is an empty database, not one created on the spot.
-            with Store.open("sqlite://") as empty:
-                return mask_url(url), load_boards(empty, benchmark, task, every_benchmark=every)
-        with Store.open(results_dir=results_dir) as store:
-            return store.url, load_boards(store, benchmark, task, every_benchmark=every)
-
-    url, boards = read()
+    with reading_store(results_dir) as (url, store):
+        boards = load_boards(store, benchmark, task, every_benchmark=every, at_s=at_s)
+        chosen = select(store, benchmark, task)
+        left_out = store.left_out(chosen.benchmarks, chosen.tasks)
+        if html is not None:
+            pages = write_trial_pages(trials_of(boards), runs_dir, html, store)
     m: Metric = metric.value
     k: TrialsMode = trials.value
     if html is not None:
-        path = write_page(boards, html)
-        Console(stderr=True, highlight=False).print(
-            f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB, {len(boards)} benchmark(s))",
+        path = write_page(boards, html, pages=pages.links)
+        err.print(
+            f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB, {len(boards)} benchmark(s)) "
+            f"and {len(pages.links)} run page(s) in {path.parent / PAGES_DIR}",
             markup=False,
         )
+        if pages.without_folder:
+            err.print(
+                f"{len(pages.without_folder)} trial(s) have no run folder in {runs_dir} "
+                "(no page, no link); give --runs-dir the folder agent-harness wrote them to",
+                markup=False,
+            )
+        for problem in pages.problems:
+            err.print(f"no page for {problem}", markup=False)
         if not as_json:
             return
     if as_json:
@@ -120,20 +165,34 @@ def leaderboard_command(
             {
                 "database": url,
                 "benchmarks": [view_json(b, m, k, None) for b in boards],
+                "not_ranked": [
+                    {"evaluation_id": e, "task": t, "agent": a, "why": why}
+                    for e, t, a, why in left_out
+                ],
             }
         )
         return
     console = Console(highlight=False)
     if not boards:
-        console.print(EMPTY_MESSAGE.format(url=url), markup=False)
+        console.print(f"No results recorded yet in {url}.\n{HOW_TO}", markup=False)
         return
     for board in boards:
         if not board.rows:
             console.print(
-                f"No results recorded for benchmark {board.benchmark!r} yet ({url}).", markup=False
+                f"No results recorded for benchmark {board.benchmark!r} yet ({url}). {HOW_TO}",
+                markup=False,
             )
             continue
         render_board(board, console, m, k)
+    if left_out:
+        console.print(
+            f"not ranked: {len(left_out)} evaluation(s) (agent-eval history shows them)",
+            markup=False,
+        )
+        for evaluation_id, task_name, agent, why in left_out[:LEFT_OUT_SHOWN]:
+            console.print(
+                f"  {evaluation_id[:12]} {task_name} {agent or '(no agent)'}: {why}", markup=False
+            )
 
 
 def import_command(
@@ -227,7 +286,124 @@ def import_command(
     )
 
 
+class AveragedMetric(StrEnum):
+    """A number with a cross-task average."""
+
+    relative = "relative"
+    absolute = "absolute"
+
+
+def compare_command(
+    agent_a: Annotated[str, typer.Argument(help="First agent, named as the leaderboard shows it.")],
+    agent_b: Annotated[str, typer.Argument(help="Second agent.")],
+    benchmark: Annotated[
+        str | None,
+        typer.Option("--benchmark", "-b", help="Benchmark of both.", show_default="the shared one"),
+    ] = None,
+    task: Annotated[
+        list[str] | None,
+        typer.Option("--task", "-t", help="Only these tasks (repeat).", show_default="every task"),
+    ] = None,
+    metric: Annotated[
+        AveragedMetric, typer.Option("--metric", help="Score compared (normalised).")
+    ] = AveragedMetric.relative,
+    plan_delta: Annotated[
+        float | None,
+        typer.Option(
+            "--plan-delta",
+            min=0.001,
+            help="Also say how many trials per task detect a difference of this size.",
+            show_default="no plan",
+        ),
+    ] = None,
+    power: Annotated[
+        float, typer.Option("--power", min=0.5, max=0.99, help="Power of the plan.")
+    ] = 0.8,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    results_dir: Annotated[
+        Path | None,
+        typer.Option("--results-dir", help=RESULTS_DIR_HELP, show_default=RESULTS_DIR_DEFAULT),
+    ] = None,
+) -> None:
+    """Compare two agents paired over the tasks both ran: difference, interval, test, P(A > B)."""
+    from rich.console import Console
+
+    from agent_contracts.boundary import print_json
+    from agent_eval.leaderboard.query import compare_agents
+    from agent_eval.leaderboard.views import UNCERTAINTY_NOTE, comparison_json
+
+    with reading_store(results_dir) as (url, store):
+        result = compare_agents(
+            store, agent_a, agent_b, benchmark, task, metric.value, plan_delta, power, url
+        )
+    data = {"benchmark": result.benchmark, **comparison_json(result.comparison)}
+    data["interval_method"] = UNCERTAINTY_NOTE
+    plan = result.plan
+    if plan is not None:
+        data["plan"] = {
+            "delta": plan.delta,
+            "power": plan.power,
+            "alpha": plan.alpha,
+            "trials_per_task": plan.trials_per_task,
+            "tasks_with_spread": plan.tasks_with_spread,
+            "reason": plan.reason,
+        }
+    if as_json:
+        print_json(data)
+        return
+    out = Console(highlight=False, soft_wrap=True)
+    c = result.comparison
+    ci = (
+        "no interval (one trial per task)"
+        if c.ci is None
+        else f"95 % CI [{c.ci[0]:+.1f}, {c.ci[1]:+.1f}]"
+    )
+    out.print(
+        f"{c.agent_a} vs {c.agent_b} on {result.benchmark} ({c.metric} score, "
+        f"{len(c.tasks)} common task{'s' if len(c.tasks) != 1 else ''})",
+        markup=False,
+    )
+    out.print(f"  mean difference (A - B)   {c.mean_difference:+.1f}   {ci}", markup=False)
+    out.print(
+        f"  paired test               p = {c.p_value:.3g}  (two-sided sign-flip permutation "
+        f"test over tasks, {'exact' if c.exact else 'Monte Carlo'})",
+        markup=False,
+    )
+    out.print(
+        f"  P(A beats B on a task)    {c.p_a_beats_b:.0%}  (A ahead on {c.wins}, behind on "
+        f"{c.losses}, level on {c.draws})",
+        markup=False,
+    )
+    out.print("  largest differences:", markup=False)
+    for t in c.tasks[:5]:
+        out.print(
+            f"    {t.task:<36} A {t.mean_a:7.1f}  B {t.mean_b:7.1f}  A-B {t.difference:+7.1f}",
+            markup=False,
+        )
+    for who, only in ((c.agent_a, c.only_a), (c.agent_b, c.only_b)):
+        if only:
+            out.print(f"  only {who} ran: {', '.join(only)} (not compared)", markup=False)
+    if plan is not None:
+        if plan.trials_per_task is None:
+            out.print(f"  plan: cannot say ({plan.reason})", markup=False)
+        else:
+            out.print(
+                f"  plan: {plan.trials_per_task} trials per task and agent detect a difference "
+                f"of {plan.delta:g} with {plan.power:.0%} power at the 5 % level (spread from "
+                f"{plan.tasks_with_spread} of {len(c.tasks)} tasks)",
+                markup=False,
+            )
+    if len(c.tasks) < 5:
+        out.print(
+            f"  note: with {len(c.tasks)} tasks the smallest possible p is "
+            f"{2 / 2 ** len(c.tasks):.3g}",
+            markup=False,
+        )
+    out.print(f"  interval: {UNCERTAINTY_NOTE}", markup=False)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``leaderboard`` and ``import`` to the ``agent-eval`` app."""
+    """Add ``leaderboard``, ``compare`` and ``import`` to the ``agent-eval`` app."""
     app.command("leaderboard")(leaderboard_command)
+    app.command("compare")(compare_command)
     app.command("import")(import_command)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
@@ -77,11 +78,15 @@ def history_command(
         typer.Option("--results-dir", help=RESULTS_DIR_HELP, show_default=RESULTS_DIR_DEFAULT),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print CSV (one header line) instead of a table.")
+    ] = False,
 ) -> None:
-    """List recorded evaluations, newest first."""
+    """List recorded evaluations, newest first, with their run's cost, tokens and GPU-hours."""
     from rich.console import Console
 
     from agent_contracts.boundary import print_json
+    from agent_eval.errors import EvalUsageError
     from agent_eval.store import Store
 
     def read() -> tuple[str, list[HistoryEntry]]:
@@ -95,16 +100,60 @@ def history_command(
         with Store.open(results_dir=results_dir) as store:
             return store.url, store.history(task=task, limit=limit or None)
 
+    if as_json and as_csv:
+        raise EvalUsageError("--json and --csv exclude each other", hint="pick one of them")
     url, entries = read()
     if as_json:
         print_json([entry.model_dump(mode="json") for entry in entries])
+        return
+    if as_csv:
+        write_history_csv(entries, sys.stdout)
         return
     console = Console(highlight=False, soft_wrap=True)
     if not entries:
         where = f" for task {task!r}" if task else ""
         console.print(f"no evaluations recorded{where} in {url}", markup=False)
         return
-    console.print(history_table(entries, title=f"{len(entries)} evaluations in {url}"))
+    table = history_table(entries, title=f"{len(entries)} evaluations in {url}")
+    if not console.is_terminal:
+        # Piped: the table takes the width it needs, so no column is cut or squeezed.
+        from rich.measure import Measurement
+
+        needed = Measurement.get(console, console.options.update_width(100_000), table)
+        console = Console(highlight=False, width=max(console.width, needed.maximum))
+    console.print(table)
+
+
+CSV_FIELDS = (
+    "started_at",
+    "evaluation_id",
+    "run_id",
+    "task",
+    "benchmark",
+    "agent_label",
+    "status",
+    "primary_metric",
+    "primary_value",
+    "normalised_score",
+    "tokens",
+    "cost_usd",
+    "gpu_count",
+    "run_duration_s",
+    "working_time_s",
+    "gpu_hours",
+)
+"""The columns of ``history --csv`` (empty where unknown)."""
+
+
+def write_history_csv(entries: Sequence[HistoryEntry], out: TextIO) -> None:
+    """The history as CSV with a header line."""
+    import csv
+
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for e in entries:
+        row = e.model_dump(mode="json")
+        writer.writerow({k: "" if row.get(k) is None else row[k] for k in CSV_FIELDS})
 
 
 def _number(value: float | None, digits: int = 4) -> str:
@@ -113,7 +162,10 @@ def _number(value: float | None, digits: int = 4) -> str:
 
 def history_table(entries: Sequence[HistoryEntry], title: str = "") -> Table:
     """The history as a rich table."""
+    from rich.markup import escape
     from rich.table import Table
+
+    from agent_tasks.render import format_duration
 
     table = Table(title=title or None, header_style="bold")
     for name, justify in (
@@ -124,6 +176,12 @@ def history_table(entries: Sequence[HistoryEntry], title: str = "") -> Table:
         ("status", "left"),
         ("primary", "right"),
         ("score", "right"),
+        ("tokens", "right"),
+        ("model $", "right"),
+        ("GPU-h", "right"),
+        ("run time", "right"),
+        ("working", "right"),
+        ("ranked", "left"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     colours = {"ok": "green", "partial": "yellow", "error": "red"}
@@ -136,6 +194,12 @@ def history_table(entries: Sequence[HistoryEntry], title: str = "") -> Table:
             f"[{colours.get(e.status, 'white')}]{e.status}[/]",
             f"{e.primary_metric} {_number(e.primary_value)}",
             _number(e.normalised_score, 3),
+            "-" if e.tokens is None else f"{e.tokens:,}",
+            _number(e.cost_usd),
+            _number(e.gpu_hours, 3),
+            "-" if e.run_duration_s is None else format_duration(round(e.run_duration_s)),
+            "-" if e.working_time_s is None else format_duration(round(e.working_time_s)),
+            "yes" if e.not_ranked is None else f"[yellow]no: {escape(e.not_ranked)}[/]",
         )
     return table
 

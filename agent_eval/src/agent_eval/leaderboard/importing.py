@@ -39,7 +39,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from agent_contracts.names import closest, did_you_mean
+from agent_contracts.suggestions import closest, did_you_mean
 from agent_eval.errors import ImportFileError
 from agent_eval.leaderboard.table import METRICS, Metric, ReferenceValue
 from agent_tasks.spec import TaskSpec

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -55,15 +56,32 @@ def render_page(data: dict[str, Any], title: str = "ML Research Benchmark leader
     )
 
 
-def write_page(boards: list[Board], path: str | Path, title: str | None = None) -> Path:
-    """Write the page for these boards atomically; return its path.
+def write_page(
+    boards: list[Board],
+    path: str | Path,
+    title: str | None = None,
+    pages: Mapping[str, str] | None = None,
+) -> Path:
+    """Write the page for these boards atomically; return its path. ``pages``: run id -> the
+    link to its run's page, relative to this page.
 
     A path that is a folder, or whose folder cannot be made or written, is a usage error (exit 2)
     naming the path; no partial or temporary file is left behind.
     """
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    text = render_page(page_data(boards, generated), title or "ML Research Benchmark leaderboard")
-    target = Path(path)
+    default = "ML Research Benchmark leaderboard"
+    at = next((b.at_s for b in boards if b.at_s is not None), None)
+    if at is not None:
+        from agent_contracts.durations import describe
+
+        default += f" at {describe(int(at))} into each run"
+    text = render_page(page_data(boards, generated, pages), title or default)
+    return write_html(text, Path(path))
+
+
+def write_html(text: str, target: Path) -> Path:
+    """Write a page atomically (readable like any new file); a usage error (exit 2) naming the
+    path when it is a folder or cannot be written, leaving no partial file."""
     if target.is_dir():
         raise EvalUsageError(
             f"cannot write the page to {str(target)!r}: it is a folder",

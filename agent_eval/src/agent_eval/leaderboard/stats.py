@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,8 +15,11 @@ CONFIDENCE = 0.95
 """Coverage of the interval reported around a mean over trials."""
 
 
+@functools.lru_cache(maxsize=256)
 def t_quantile(coverage: float, df: int) -> float:
-    """The t such that P(|T| <= t) = coverage (two-sided), for df >= 1 degrees of freedom."""
+    """The t such that P(|T| <= t) = coverage (two-sided), for df >= 1 degrees of freedom.
+
+    Cached: a board asks for the same few degrees of freedom hundreds of times."""
     from scipy.stats import t as student_t
 
     if df < 1:

@@ -7,6 +7,7 @@ without a run id is a trial of its own); a re-evaluation of the same run replace
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections import defaultdict
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from agent_contracts.results import EvaluationResult
+from agent_contracts.results import EvaluationResult, SeriesPoint
 from agent_eval.leaderboard.stats import (
     PASS_AT,
     SUCCESS_THRESHOLD,
@@ -95,6 +96,23 @@ class EvaluationRecord:
     """Model-API cost of the evaluated run in USD, when its record has it."""
     model_format: str | None = None
     """Format of what was evaluated (``code``: the evaluator re-ran the agent's code)."""
+    run_duration_s: float | None = None
+    """Wall time of the evaluated run (the agent's working time), when its record has it."""
+    gpu_count: int | None = None
+    """GPUs the evaluated run was given (None: unknown, e.g. ``--gpus all``)."""
+    working_time_s: float | None = None
+    """Working time of the evaluated run (wall time less the time stalled on the provider),
+    when its record has it."""
+    elapsed_s: float | None = None
+    """The moment of the run this record's score stands for, in seconds from its start, in a
+    view at a time budget (None: the evaluation of the final deliverable as recorded)."""
+
+    @property
+    def gpu_hours(self) -> float | None:
+        """GPUs x wall time of the run, in hours (None when either is unknown)."""
+        if self.gpu_count is None or self.run_duration_s is None:
+            return None
+        return self.gpu_count * self.run_duration_s / 3600.0
 
 
 def record_of(result: EvaluationResult | EvaluationRecord) -> EvaluationRecord:
@@ -137,6 +155,14 @@ class Trial:
     absolute: float | None
     tokens: int | None = None
     cost_usd: float | None = None
+    gpu_hours: float | None = None
+    run_hours: float | None = None
+    working_hours: float | None = None
+    """Working time of the run in hours (wall time less the time stalled on the provider)."""
+    run_id: str | None = None
+    """The harness run (None: an evaluation of a folder given by hand)."""
+    elapsed_s: float | None = None
+    """In a view at a time budget, the moment of the run whose score this is (seconds)."""
 
     @property
     def valid(self) -> bool:
@@ -181,6 +207,10 @@ class Cell:
     """Mean model-API tokens per trial, over the trials whose run recorded them."""
     cost_usd_per_run: float | None = None
     """Mean model-API cost per trial in USD, over the trials whose run recorded it."""
+    samples: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    """Per metric, the valid trials' values (what the bootstrap resamples)."""
+    trials: tuple[Trial, ...] = ()
+    """The trials themselves (each links to its run's page)."""
 
     def value(self, metric: Metric, trials: TrialsMode) -> float | None:
         """The number shown for this metric and trials mode (None: missing)."""
@@ -203,6 +233,19 @@ class Row:
     """Mean model-API tokens per run over the row's trials that recorded them."""
     cost_usd_per_run: float | None = None
     """Mean model-API cost per run in USD over the row's trials that recorded it."""
+    gpu_hours_per_run: float | None = None
+    """Mean GPUs x wall hours per run over the row's trials whose run recorded both."""
+    run_hours_per_run: float | None = None
+    """Mean wall hours per run over the trials that recorded it."""
+    working_hours_per_run: float | None = None
+    """Mean working hours per run (wall time less the time stalled on the provider) over the
+    trials whose run recorded it."""
+    cost_usd_total: float | None = None
+    """Model-API cost of all the row's trials that recorded it, in USD."""
+    tokens_total: int | None = None
+    """Model-API tokens of all the row's trials that recorded them."""
+    gpu_hours_total: float | None = None
+    """GPU-hours of all the row's trials that recorded them."""
 
 
 @dataclass(frozen=True)
@@ -226,12 +269,28 @@ class TaskColumn:
 
 
 @dataclass(frozen=True)
+class ApartTrial:
+    """A trial a view at a time budget does not rank: its run has no scored moment at or
+    before the budget (no ``--over-time`` series, or its first snapshot came later)."""
+
+    trial_id: str
+    evaluation_id: str
+    task: str
+    agent: str
+    why: str
+
+
+@dataclass(frozen=True)
 class Board:
     """The leaderboard of one benchmark, with every metric and both trials modes."""
 
     benchmark: str
     tasks: list[TaskColumn]
     rows: list[Row]
+    at_s: float | None = None
+    """The time budget the scores stand at, in seconds of each run (None: final scores)."""
+    apart: tuple[ApartTrial, ...] = ()
+    """Trials left out at that budget, and why."""
 
     def columns_for(self, tasks: Sequence[str] | None = None) -> list[TaskColumn]:
         """The columns of the selected tasks (all when none are named), in board order."""
@@ -253,7 +312,25 @@ def short_name(spec: TaskSpec) -> str:
     return words[:1].upper() + words[1:]  # "product_recommendation" -> "Product recommendation"
 
 
-def trial_of(record: EvaluationRecord, spec: TaskSpec | None) -> Trial:
+@dataclass(frozen=True)
+class UnscoredMetrics:
+    """Primary metrics that give no score: not measured by the evaluator yet, or counted only
+    from its own re-run of the code (looked up once per board, not once per trial)."""
+
+    unmeasured: frozenset[str]
+    rerun_only: frozenset[str]
+
+    @classmethod
+    def current(cls) -> UnscoredMetrics:
+        """The metric registry's sets as they are now."""
+        from agent_eval.metrics.registry import rerun_only_metrics, unmeasured_metrics
+
+        return cls(frozenset(unmeasured_metrics()), frozenset(rerun_only_metrics()))
+
+
+def trial_of(
+    record: EvaluationRecord, spec: TaskSpec | None, unscored: UnscoredMetrics | None = None
+) -> Trial:
     """One evaluation as a trial (no score when it errored or broke a checked constraint).
 
     Scores are recomputed with the current spec's anchors, so one board uses one scale; the
@@ -263,8 +340,7 @@ def trial_of(record: EvaluationRecord, spec: TaskSpec | None) -> Trial:
     does a re-run-only metric (TWE) of a result whose output the evaluator did not produce by
     re-running the code itself.
     """
-    from agent_eval.metrics.registry import rerun_only_metrics, unmeasured_metrics
-
+    unscored = unscored or UnscoredMetrics.current()
     trial_id = record.run_id or f"evaluation:{record.evaluation_id}"
     raw = record.raw
     if (
@@ -272,12 +348,13 @@ def trial_of(record: EvaluationRecord, spec: TaskSpec | None) -> Trial:
         or not record.constraints_passed
         or raw is None
         or not math.isfinite(raw)
-        or record.primary_metric in unmeasured_metrics()
-        or (record.primary_metric in rerun_only_metrics() and record.model_format != "code")
+        or record.primary_metric in unscored.unmeasured
+        or (record.primary_metric in unscored.rerun_only and record.model_format != "code")
     ):
         return Trial(
             trial_id, record.evaluation_id, record.status, None, None, None,
-            record.tokens, record.cost_usd,
+            record.tokens, record.cost_usd, record.gpu_hours, hours(record.run_duration_s),
+            hours(record.working_time_s), record.run_id, record.elapsed_s,
         )  # fmt: skip
     # A chance level measured on the scored rows is only in the stored score: keep that one.
     if (
@@ -291,8 +368,14 @@ def trial_of(record: EvaluationRecord, spec: TaskSpec | None) -> Trial:
         relative, absolute = record.normalised, record.absolute
     return Trial(
         trial_id, record.evaluation_id, record.status, raw, relative, absolute,
-        record.tokens, record.cost_usd,
+        record.tokens, record.cost_usd, record.gpu_hours, hours(record.run_duration_s),
+        hours(record.working_time_s), record.run_id, record.elapsed_s,
     )  # fmt: skip
+
+
+def hours(seconds: float | None) -> float | None:
+    """Seconds as hours (None stays None)."""
+    return None if seconds is None else seconds / 3600.0
 
 
 def _best(values: Sequence[float], metric: Metric, direction: str) -> float | None:
@@ -306,9 +389,11 @@ def _best(values: Sequence[float], metric: Metric, direction: str) -> float | No
 def cell_of(trials: Sequence[Trial], direction: str = "higher") -> Cell:
     """Statistics of one agent on one task over its trials."""
     metrics: dict[str, MetricStat] = {}
+    samples: dict[str, tuple[float, ...]] = {}
     for metric in METRICS:
         values = [v for t in trials if (v := t.value(metric)) is not None]
         metrics[metric] = MetricStat(mean_interval(values), _best(values, metric, direction))
+        samples[metric] = tuple(values)
     scoreable = any(t.relative is not None for t in trials)
     n = len(trials)
     success = sum(1 for t in trials if t.relative is not None and t.relative >= SUCCESS_THRESHOLD)
@@ -327,6 +412,8 @@ def cell_of(trials: Sequence[Trial], direction: str = "higher") -> Cell:
         levels=dict(sorted(levels.items())),
         tokens_per_run=usage_per_run([t.tokens for t in trials]),
         cost_usd_per_run=usage_per_run([t.cost_usd for t in trials]),
+        samples=samples,
+        trials=tuple(trials),
     )
 
 
@@ -334,6 +421,16 @@ def usage_per_run(values: Sequence[float | None]) -> float | None:
     """The mean of the known values (None when no trial's run recorded any)."""
     known = [v for v in values if v is not None]
     return sum(known) / len(known) if known else None
+
+
+def usage_total(values: Sequence[float | None]) -> float | None:
+    """The sum of the known values (None when no trial's run recorded any)."""
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def _latest_per_trial(results: Iterable[EvaluationRecord]) -> list[EvaluationRecord]:
@@ -365,11 +462,17 @@ def build_boards(
     *,
     benchmarks: Sequence[str] | None = None,
     tasks: Sequence[str] | None = None,
+    at_s: float | None = None,
+    apart: Iterable[tuple[str, ApartTrial]] = (),
 ) -> list[Board]:
     """One board per benchmark that has data (or per benchmark asked for).
 
-    ``specs`` gives the column order and the anchors; ``tasks`` limits the columns.
+    ``specs`` gives the column order and the anchors; ``tasks`` limits the columns. ``at_s``
+    and ``apart`` (benchmark, trial) describe a view at a time budget (:func:`at_budget`).
     """
+    left: dict[str, list[ApartTrial]] = defaultdict(list)
+    for bench_name, trial in apart:
+        left[bench_name].append(trial)
     by_spec = {s.name: s for s in specs}
     evs: dict[str, list[EvaluationRecord]] = defaultdict(list)
     for ev in evaluations:
@@ -378,16 +481,57 @@ def build_boards(
     refs: dict[str, list[ReferenceValue]] = defaultdict(list)
     for ref in references:
         refs[ref.benchmark].append(ref)
-    names = list(benchmarks) if benchmarks else sorted(set(evs) | set(refs))
+    names = list(benchmarks) if benchmarks else sorted(set(evs) | set(refs) | set(left))
     boards = []
     for bench in names:
         seen_tasks = {e.task for e in evs[bench]} | {r.task for r in refs[bench]}
+        seen_tasks |= {t.task for t in left[bench]}
         columns = _columns(bench, specs, seen_tasks)
         if tasks:
             wanted = set(tasks)
             columns = [c for c in columns if c.name in wanted]
-        boards.append(_board(bench, columns, evs[bench], refs[bench], by_spec))
+        board = _board(bench, columns, evs[bench], refs[bench], by_spec)
+        shown = {c.name for c in columns}
+        kept = tuple(t for t in left[bench] if t.task in shown)
+        boards.append(dataclasses.replace(board, at_s=at_s, apart=kept))
     return boards
+
+
+def at_budget(
+    record: EvaluationRecord, series: Sequence[SeriesPoint], budget_s: float
+) -> EvaluationRecord | str:
+    """The evaluation as it stood ``budget_s`` seconds into its run: the last point of its
+    score-over-time series (``agent-eval --over-time``) at or before the budget, or why there is
+    none (a string). The final deliverable's point is the evaluation itself (the run had ended
+    by then); a snapshot's point takes its status, score and constraint checks (a series
+    recorded before points kept them has none, so none can fail there)."""
+    from agent_contracts.durations import describe
+
+    if not series:
+        return "no score over time (evaluate the run with agent-eval --over-time)"
+    points = sorted(series, key=lambda p: p.elapsed_s)
+    reached = [p for p in points if p.elapsed_s <= budget_s]
+    if not reached:
+        first = points[0]
+        return (
+            f"no snapshot at or before {describe(int(budget_s))}: its first scored moment is at "
+            f"{describe(int(first.elapsed_s))}"
+        )
+    point = reached[-1]
+    if point.final:
+        return dataclasses.replace(record, elapsed_s=point.elapsed_s)
+    score = point.score
+    primary = next((m for m in point.metrics if m.name == record.primary_metric), None)
+    raw = score.raw if score is not None else (primary.value if primary else None)
+    return dataclasses.replace(
+        record,
+        status=point.status,
+        raw=raw,
+        normalised=score.normalised if score else None,
+        absolute=score.absolute_improvement_pct if score else None,
+        constraints_passed=point.constraints_passed,
+        elapsed_s=point.elapsed_s,
+    )
 
 
 def _board(
@@ -399,6 +543,7 @@ def _board(
 ) -> Board:
     shown = {c.name for c in columns}
     direction = {c.name: c.direction for c in columns}
+    unscored = UnscoredMetrics.current()
     grouped: dict[AgentKey, dict[str, list[EvaluationRecord]]] = defaultdict(
         lambda: defaultdict(list)
     )
@@ -411,15 +556,22 @@ def _board(
         trial_ids: set[str] = set()
         every: dict[str, Trial] = {}
         for task, results in per_task.items():
-            trials = [trial_of(r, specs.get(task)) for r in _latest_per_trial(results)]
+            trials = [trial_of(r, specs.get(task), unscored) for r in _latest_per_trial(results)]
             trial_ids.update(t.trial_id for t in trials)
             every.update((t.trial_id, t) for t in trials)
             cells[task] = cell_of(trials, direction[task])
+        runs = list(every.values())
         rows.append(
             Row(
                 key.display, "agent", cells, None, key.provider, key.model, len(trial_ids),
-                tokens_per_run=usage_per_run([t.tokens for t in every.values()]),
-                cost_usd_per_run=usage_per_run([t.cost_usd for t in every.values()]),
+                tokens_per_run=usage_per_run([t.tokens for t in runs]),
+                cost_usd_per_run=usage_per_run([t.cost_usd for t in runs]),
+                gpu_hours_per_run=usage_per_run([t.gpu_hours for t in runs]),
+                run_hours_per_run=usage_per_run([t.run_hours for t in runs]),
+                working_hours_per_run=usage_per_run([t.working_hours for t in runs]),
+                cost_usd_total=usage_total([t.cost_usd for t in runs]),
+                tokens_total=_int(usage_total([t.tokens for t in runs])),
+                gpu_hours_total=usage_total([t.gpu_hours for t in runs]),
             )
         )  # fmt: skip
     imported: dict[tuple[str, str], dict[str, dict[str, float]]] = defaultdict(
@@ -434,7 +586,10 @@ def _board(
     for (label, source), per_task_values in imported.items():
         is_reference = label.casefold() in reference_labels
         ref_cells = {
-            task: Cell(metrics={m: MetricStat(Estimate(mean=v, n=1), v) for m, v in values.items()})
+            task: Cell(
+                metrics={m: MetricStat(Estimate(mean=v, n=1), v) for m, v in values.items()},
+                samples={m: (v,) for m, v in values.items()},
+            )
             for task, values in per_task_values.items()
         }
         rows.append(Row(label, "reference" if is_reference else "published", ref_cells, source))

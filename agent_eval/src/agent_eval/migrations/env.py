@@ -1,4 +1,9 @@
-"""Alembic environment: runs on the connection ``Store.open`` passes, or on the resolved URL."""
+"""Alembic environment: runs on the connection ``Store.open`` passes, or on the resolved URL.
+
+``target_metadata`` is the tables of ``agent_eval.store.schema``, whose ``evaluations`` columns
+are derived from the results model: ``alembic revision --autogenerate`` writes the migration of
+a newly marked results field from it (docs/database.md).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        compare_server_default=True,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -67,3 +67,33 @@ def upgrade(engine: Engine) -> bool:
                     hint="upgrade mlrbench-eval to the version that wrote this database",
                 ) from None
     return True
+
+
+def fill_from_results(conn: Connection, columns: dict[str, tuple[str, ...]]) -> None:
+    """Fill ``evaluations`` columns from each stored results file (``result_json``), for a
+    migration that starts keeping a field the stored files already hold: column name -> the
+    field's path in the file (a missing step leaves the column's value as it is).
+
+    A migration names the paths itself, so it keeps doing what it did when the model changes.
+    """
+    import sqlalchemy as sa
+
+    table = sa.table(
+        "evaluations",
+        sa.column("evaluation_id", sa.String()),
+        sa.column("result_json", sa.JSON()),
+        *(sa.column(name) for name in columns),
+    )
+    rows = conn.execute(sa.select(table.c.evaluation_id, table.c.result_json)).all()
+    for evaluation_id, document in rows:
+        values = {}
+        for name, path in columns.items():
+            found: object = document or {}
+            for step in path:
+                found = found.get(step) if isinstance(found, dict) else None
+            if found is not None:
+                values[name] = found
+        if values:
+            conn.execute(
+                table.update().where(table.c.evaluation_id == evaluation_id).values(**values)
+            )

@@ -8,7 +8,13 @@ from typing import Any
 from agent_contracts.results import EvaluationResult
 from agent_contracts.run_record import RunRecord
 from agent_eval.store.engine import utc
-from agent_eval.store.schema import EvaluationRow, MetricValueRow, RunRow
+from agent_eval.store.schema import (
+    INDEXED,
+    METRIC_INDEXED,
+    EvaluationRow,
+    MetricValueRow,
+    RunRow,
+)
 
 
 def _moment(value: str | None) -> datetime | None:
@@ -43,46 +49,34 @@ def run_row(run: RunRecord, now: datetime) -> RunRow:
     )
 
 
+def indexed_columns(result: EvaluationResult) -> dict[str, Any]:
+    """The ``evaluations`` columns that copy a results field (those the model marks
+    ``Indexed``; None where a model on the field's path is None)."""
+    columns = {field.column: field.value(result) for field in INDEXED}
+    for field in INDEXED:
+        if field.kind is datetime and columns[field.column] is not None:
+            columns[field.column] = utc(columns[field.column])
+    return columns
+
+
 def evaluation_row(result: EvaluationResult, now: datetime) -> EvaluationRow:
-    agent = result.agent
+    """The ``evaluations`` row of a result, with its ``metric_values`` rows."""
+    from agent_eval.ranking import not_ranked
+
+    reasons = not_ranked(result)
     row = EvaluationRow(
         evaluation_id=result.evaluation_id,
         run_id=result.run_id,
-        task=result.task,
-        benchmark=result.benchmark,
-        task_version=result.task_version,
-        agent_label=agent.label if agent else None,
-        agent_image=agent.image if agent else None,
-        agent_provider=agent.provider if agent else None,
-        agent_model=agent.model if agent else None,
-        model_path=result.model.path,
-        model_sha256=result.model.sha256,
-        model_format=result.model.format,
-        status=result.status,
-        primary_metric=result.primary_metric,
+        **indexed_columns(result),
         primary_value=result.primary_value,
-        normalised_score=result.score.normalised if result.score else None,
-        absolute_improvement_pct=result.score.absolute_improvement_pct if result.score else None,
         constraints_passed=result.constraints_passed,
-        sample_limit=result.environment.sample_limit,
-        data_subset=result.data_subset,
-        started_at=utc(result.started_at),
-        finished_at=utc(result.finished_at),
-        duration_s=result.duration_s,
-        evaluator_version=result.environment.evaluator_version,
-        schema_version=result.schema_version,
+        comparable=result.comparable,
+        not_ranked="; ".join(reasons) if reasons else None,
         result_json=result.model_dump(mode="json"),
         recorded_at=now,
     )
     row.metrics = [
-        MetricValueRow(
-            name=m.name,
-            value=m.value,
-            stderr=m.stderr,
-            unit=m.unit,
-            direction=m.direction,
-            source=m.source,
-        )
+        MetricValueRow(**{field.column: field.value(m) for field in METRIC_INDEXED})
         for m in result.metrics
     ]
     return row

@@ -1,27 +1,39 @@
-"""The database tables, as typed SQLAlchemy models; migrations in ``agent_eval/migrations``."""
+"""The database tables, as typed SQLAlchemy models; migrations in ``agent_eval/migrations``.
+
+The ``evaluations`` columns that copy a results field are derived from the results model (its
+fields marked ``Indexed``), so a new indexed field needs no edit here: only a migration, which
+``alembic revision --autogenerate`` writes from these tables (docs/database.md).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     DateTime,
     Float,
     ForeignKey,
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeEngine
+
+from agent_contracts.indexed import IndexedField, indexed_fields
+from agent_contracts.results import EvaluationResult, MetricValue
 
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
 """A JSON document: JSONB on PostgreSQL, JSON text on SQLite."""
@@ -76,39 +88,24 @@ class RunRow(Base):
 
 
 class EvaluationRow(Base):
-    """One evaluation: the columns the views filter on, plus the full results file."""
+    """One evaluation: its key and link to its run, what is computed from the result to rank on,
+    the full results file, and a column for every field the results model marks
+    :class:`~agent_contracts.indexed.Indexed` (added below by :func:`_add_indexed_columns`)."""
 
     __tablename__ = "evaluations"
 
     evaluation_id: Mapped[str] = mapped_column(String(), primary_key=True)
     run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.run_id"), index=True)
-    task: Mapped[str] = mapped_column(String(), index=True)
-    benchmark: Mapped[str] = mapped_column(String(), index=True)
-    task_version: Mapped[str] = mapped_column(String())
-    agent_label: Mapped[str | None] = mapped_column(String(), index=True)
-    agent_image: Mapped[str | None] = mapped_column(String())
-    agent_provider: Mapped[str | None] = mapped_column(String())
-    agent_model: Mapped[str | None] = mapped_column(String())
-    model_path: Mapped[str] = mapped_column(Text)
-    model_sha256: Mapped[str | None] = mapped_column(String())
-    model_format: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16))
-    primary_metric: Mapped[str] = mapped_column(String())
     primary_value: Mapped[float | None] = mapped_column(Float)
     """Raw value of the primary metric; None when it was not computed."""
-    normalised_score: Mapped[float | None] = mapped_column(Float)
-    absolute_improvement_pct: Mapped[float | None] = mapped_column(Float)
     constraints_passed: Mapped[bool] = mapped_column(Boolean)
-    sample_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    """Samples per dataset when the evaluation was a quick check (``--limit``); such results
-    are kept and shown in history but never ranked."""
-    data_subset: Mapped[bool] = mapped_column(Boolean, server_default=false())
-    """True when fewer examples than the spec's full set were scored; never ranked either."""
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    duration_s: Mapped[float] = mapped_column(Float)
-    evaluator_version: Mapped[str] = mapped_column(String())
-    schema_version: Mapped[str] = mapped_column(String())
+    """True when no checked constraint failed."""
+    not_ranked: Mapped[str | None] = mapped_column(Text)
+    """Why the evaluation is not ranked (``agent_eval.ranking.not_ranked``, joined by ``; ``);
+    None when it is."""
+    comparable: Mapped[bool] = mapped_column(Boolean, server_default=true(), index=True)
+    """False when the run's or the evaluation's conditions differ from the task's (result's
+    ``conditions.reasons``); never ranked."""
     result_json: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     """The results file, as written; the source every read parses back."""
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -120,8 +117,65 @@ class EvaluationRow(Base):
     __table_args__ = (CheckConstraint("status IN ('ok', 'partial', 'error')", name="status"),)
 
 
+INDEXED = indexed_fields(EvaluationResult)
+"""The results fields kept as ``evaluations`` columns, in the model's order."""
+
+
+def _sql_type(field: IndexedField) -> TypeEngine[Any]:
+    """The column type of an indexed field: its marker's SQL type, else from its Python type."""
+    marker = field.marker
+    if marker.sql == "text":
+        return Text()
+    if marker.sql == "bigint":
+        return BigInteger()
+    kinds: dict[type, TypeEngine[Any]] = {
+        bool: Boolean(),
+        int: Integer(),
+        float: Float(),
+        str: String(marker.length),
+        datetime: DateTime(timezone=True),
+    }
+    return kinds[field.kind]
+
+
+def _server_default(field: IndexedField) -> Any:
+    """What rows stored before the column existed hold: a non-null field's boolean or number
+    default (None: no server default)."""
+    default = field.default
+    if isinstance(default, bool):
+        return true() if default else false()
+    if isinstance(default, int | float):
+        return str(default)
+    return None
+
+
+def indexed_column(field: IndexedField) -> Column[Any]:
+    """The ``evaluations`` column of an indexed results field."""
+    return Column(
+        field.column,
+        _sql_type(field),
+        nullable=field.nullable,
+        index=field.marker.index or None,
+        server_default=_server_default(field),
+        doc=field.description,
+    )
+
+
+def _add_indexed_columns(table_class: type[Base], fields: tuple[IndexedField, ...]) -> None:
+    """Add a column per indexed field to a declared table (declarative maps them as declared)."""
+    for field in fields:
+        setattr(table_class, field.column, indexed_column(field))
+
+
+_add_indexed_columns(EvaluationRow, INDEXED)
+
+EVALUATIONS = EvaluationRow.__table__
+"""The ``evaluations`` table, whose ``.c`` names every column, derived ones included."""
+
+
 class MetricValueRow(Base):
-    """One metric of one evaluation."""
+    """One metric of one evaluation: its key, its evaluation, and a column for every field the
+    metric's model (``MetricValue``) marks ``Indexed``."""
 
     __tablename__ = "metric_values"
 
@@ -129,19 +183,19 @@ class MetricValueRow(Base):
     evaluation_id: Mapped[str] = mapped_column(
         ForeignKey("evaluations.evaluation_id", ondelete="CASCADE"), index=True
     )
-    name: Mapped[str] = mapped_column(String())
-    value: Mapped[float] = mapped_column(Float)
-    stderr: Mapped[float | None] = mapped_column(Float)
-    unit: Mapped[str] = mapped_column(String())
-    direction: Mapped[str] = mapped_column(String(8))
-    source: Mapped[str] = mapped_column(String())
 
     evaluation: Mapped[EvaluationRow] = relationship(back_populates="metrics", lazy="raise")
 
-    __table_args__ = (
-        UniqueConstraint("evaluation_id", "name"),
-        CheckConstraint("direction IN ('higher', 'lower')", name="direction"),
-    )
+    __table_args__ = (CheckConstraint("direction IN ('higher', 'lower')", name="direction"),)
+
+
+METRIC_INDEXED = indexed_fields(MetricValue)
+"""The fields of a result's metric kept as ``metric_values`` columns."""
+
+_add_indexed_columns(MetricValueRow, METRIC_INDEXED)
+METRIC_VALUES = cast(Table, MetricValueRow.__table__)
+"""The ``metric_values`` table (its ``.c`` names every column, derived ones included)."""
+METRIC_VALUES.append_constraint(UniqueConstraint("evaluation_id", "name"))
 
 
 class ReferenceResultRow(Base):

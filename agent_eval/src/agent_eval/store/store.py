@@ -17,10 +17,11 @@ from types import TracebackType
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, Text, cast, select
+from sqlalchemy import Engine, Text, cast, exists, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from agent_contracts.results import EvaluationResult
 from agent_contracts.run_record import RunRecord
@@ -29,12 +30,28 @@ from agent_eval.settings import mask_url, resolve_url
 from agent_eval.store.engine import bulk_objects, create_store_engine, now_utc, reason, utc
 from agent_eval.store.rows import RANKING_COLUMNS, evaluation_row, run_row, stub_run_row
 from agent_eval.store.schema import (
+    EVALUATIONS,
     METRIC_KINDS,
     EvaluationRow,
     ReferenceResultRow,
     RunRow,
 )
 from agent_eval.store.views import HistoryEntry, ReferenceRow, StoredReference
+
+
+def counted_under_a_run(e: ReadOnlyColumnCollection[str, Any]) -> Any:
+    """True for an evaluation naming no run whose model (same sha256, same task) an evaluation
+    of a run already has: it is not counted twice (``e``: the ``evaluations`` columns)."""
+    other = EVALUATIONS.alias("other").c
+    return (
+        e.run_id.is_(None)
+        & e.model_sha256.is_not(None)
+        & exists().where(
+            other.run_id.is_not(None),
+            other.task == e.task,
+            other.model_sha256 == e.model_sha256,
+        )
+    )
 
 
 class Store:
@@ -257,14 +274,15 @@ class Store:
     ) -> list[EvaluationResult]:
         """Stored results (oldest first), parsed back from their JSON; filters combine."""
         # The JSON text straight to pydantic: no Python dicts in between.
-        query = select(EvaluationRow.evaluation_id, cast(EvaluationRow.result_json, Text))
+        e = EVALUATIONS.c
+        query = select(e.evaluation_id, cast(e.result_json, Text))
         if task is not None:
-            query = query.where(EvaluationRow.task == task)
+            query = query.where(e.task == task)
         if tasks is not None:
-            query = query.where(EvaluationRow.task.in_(list(tasks)))
+            query = query.where(e.task.in_(list(tasks)))
         if benchmark is not None:
-            query = query.where(EvaluationRow.benchmark == benchmark)
-        query = query.order_by(EvaluationRow.started_at, EvaluationRow.evaluation_id)
+            query = query.where(e.benchmark == benchmark)
+        query = query.order_by(e.started_at, e.evaluation_id)
         with self._session() as session:
             stored = session.execute(query).all()
         parsed: list[EvaluationResult] = []
@@ -281,33 +299,77 @@ class Store:
         return parsed
 
     def ranking_rows(
-        self, benchmarks: Sequence[str] | None = None, tasks: Sequence[str] | None = None
+        self,
+        benchmarks: Sequence[str] | None = None,
+        tasks: Sequence[str] | None = None,
+        *,
+        series: bool = False,
     ) -> list[dict[str, Any]]:
         """What the leaderboard ranks, straight from the tables (no results file parsed back).
 
-        Every rankable evaluation (a quick check with ``--limit`` or one on a subset of the data
-        is kept in history, never ranked) under :data:`~agent_eval.store.rows.RANKING_COLUMNS`,
-        plus its run's model-API use (``tokens``, ``cost_usd``; None without a run record).
+        Every rankable evaluation under :data:`~agent_eval.store.rows.RANKING_COLUMNS` (one with
+        a ``not_ranked`` reason, such as a quick check with ``--limit``, a subset of the data,
+        conditions other than the task's or no run or agent named, is kept in history, never
+        ranked; so is a model already counted under a run), plus its run's model-API use
+        (``tokens``, ``cost_usd``, wall and working time; None without a run record). With
+        ``series``, also the result's score over time (``over_time``: its JSON list, empty when
+        it has none).
         """
-        e, r = EvaluationRow, RunRow
-        columns = [getattr(e, column).label(name) for name, column in RANKING_COLUMNS.items()]
-        usage = [(r.input_tokens + r.output_tokens).label("tokens"), r.cost_usd]
-        query = select(*columns, *usage).outerjoin(r, r.run_id == e.run_id)
-        query = query.where(e.sample_limit.is_(None), e.data_subset.is_(False))
+        e, r = EVALUATIONS.c, RunRow
+        columns = [e[column].label(name) for name, column in RANKING_COLUMNS.items()]
+        if series:
+            columns.append(e.result_json["over_time"].label("over_time"))
+        query = select(*columns, *_run_usage()).outerjoin(r, r.run_id == e.run_id)
+        query = query.where(
+            e.sample_limit.is_(None), e.data_subset.is_(False), e.not_ranked.is_(None)
+        )
+        query = query.where(~counted_under_a_run(e))
         if benchmarks is not None:
             query = query.where(e.benchmark.in_(list(benchmarks)))
         if tasks is not None:
             query = query.where(e.task.in_(list(tasks)))
         with self._errors(), self.engine.connect() as conn:
-            return [row._asdict() for row in conn.execute(query).all()]
+            return [_with_gpu_count(row._asdict()) for row in conn.execute(query).all()]
+
+    def left_out(
+        self, benchmarks: Sequence[str] | None = None, tasks: Sequence[str] | None = None
+    ) -> list[tuple[str, str, str | None, str]]:
+        """The evaluations :meth:`ranking_rows` leaves out: (evaluation id, task, agent, why)."""
+        e = EVALUATIONS.c
+        twice = counted_under_a_run(e)
+        query = select(e.evaluation_id, e.task, e.agent_label, e.not_ranked, twice.label("twice"))
+        query = query.where(
+            e.sample_limit.is_not(None)
+            | e.data_subset.is_(True)
+            | e.not_ranked.is_not(None)
+            | twice
+        )
+        if benchmarks is not None:
+            query = query.where(e.benchmark.in_(list(benchmarks)))
+        if tasks is not None:
+            query = query.where(e.task.in_(list(tasks)))
+        query = query.order_by(e.started_at, e.evaluation_id)
+        with self._errors(), self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        duplicate = "the same model (sha256) is already counted under a run for this task"
+        return [
+            (
+                row.evaluation_id,
+                row.task,
+                row.agent_label,
+                "; ".join(why for why in (row.not_ranked, duplicate if row.twice else None) if why),
+            )
+            for row in rows
+        ]
 
     def history(self, task: str | None = None, limit: int | None = None) -> list[HistoryEntry]:
-        """Recorded evaluations, newest first."""
-        columns = [getattr(EvaluationRow, name) for name in HistoryEntry.model_fields]
-        query = select(*columns)
+        """Recorded evaluations, newest first, with their run's cost where it was recorded."""
+        e = EVALUATIONS.c
+        columns = [e[name] for name in HistoryEntry.model_fields if name not in RUN_USAGE_FIELDS]
+        query = select(*columns, *_run_usage()).outerjoin(RunRow, RunRow.run_id == e.run_id)
         if task is not None:
-            query = query.where(EvaluationRow.task == task)
-        query = query.order_by(EvaluationRow.started_at.desc(), EvaluationRow.evaluation_id.desc())
+            query = query.where(e.task == task)
+        query = query.order_by(e.started_at.desc(), e.evaluation_id.desc())
         if limit is not None:
             query = query.limit(limit)
         with self._session() as session:
@@ -316,7 +378,7 @@ class Store:
             return [
                 HistoryEntry.model_validate(
                     {
-                        **row,
+                        **_with_gpu_count(dict(row)),
                         "started_at": utc(row["started_at"]),
                         "finished_at": utc(row["finished_at"]),
                     }
@@ -356,11 +418,53 @@ class Store:
                 for r in session.scalars(query)
             ]
 
+    def result(self, evaluation_id: str) -> EvaluationResult | None:
+        """One stored result, parsed back from its JSON (None: no such evaluation)."""
+        query = select(cast(EvaluationRow.result_json, Text)).where(
+            EvaluationRow.evaluation_id == evaluation_id
+        )
+        with self._session() as session:
+            document = session.execute(query).scalar_one_or_none()
+        if document is None:
+            return None
+        try:
+            return EvaluationResult.model_validate_json(document)
+        except ValidationError as exc:
+            raise DatabaseError(
+                f"stored evaluation {evaluation_id!r} in {self.url} does not parse as a results "
+                f"file ({exc.error_count()} problems)",
+                hint="it was written by a different version of agent-eval",
+            ) from None
+
     def run(self, run_id: str) -> dict[str, Any] | None:
         """The stored run record (run.json as the harness wrote it), or None."""
         with self._session() as session:
             row = session.get(RunRow, run_id)
             return None if row is None else dict(row.run_json or {"run_id": row.run_id})
+
+
+RUN_USAGE_FIELDS = ("tokens", "cost_usd", "run_duration_s", "working_time_s", "gpu_count")
+"""What a view reads of an evaluation's run record beside the evaluation (None without one)."""
+
+
+def _run_usage() -> list[Any]:
+    """The run's model-API use, wall time and GPU selection, as labelled columns."""
+    r = RunRow
+    return [
+        (r.input_tokens + r.output_tokens).label("tokens"),
+        r.cost_usd.label("cost_usd"),
+        r.duration_s.label("run_duration_s"),
+        r.run_json["working_time_s"].as_float().label("working_time_s"),
+        r.run_json["gpus"].label("gpus"),
+    ]
+
+
+def _with_gpu_count(row: dict[str, Any]) -> dict[str, Any]:
+    """Replace run.json's GPU selection by its count: a list of ids counts them; ``"all"`` (the
+    ids were not recorded) and a missing record are unknown."""
+    gpus = row.pop("gpus", None)
+    row["gpu_count"] = len(gpus) if isinstance(gpus, list) else None
+    return row
 
 
 SYNC_HINT = "the result is saved as JSON; run `agent-eval sync {folder}` when the database is back"

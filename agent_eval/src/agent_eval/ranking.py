@@ -1,0 +1,42 @@
+"""Whether a result is ranked on the leaderboard, and why not, in one place.
+
+The leaderboard's query (``Store.ranking_rows``) leaves out exactly what this says, so the
+evaluate output, ``history`` and the leaderboard's note tell the user the same reasons.
+"""
+
+from __future__ import annotations
+
+from agent_contracts.results import EvaluationResult
+
+
+def not_ranked(result: EvaluationResult) -> list[str]:
+    """Why this result is not ranked (empty: it is ranked), for a person."""
+    reasons: list[str] = []
+    if result.environment.sample_limit is not None:
+        reasons.append(f"a quick check (--limit {result.environment.sample_limit})")
+    if result.data_subset:
+        short = sorted({d.id for d in result.datasets if not d.complete})
+        reasons.append(
+            "data_subset: fewer examples than the task's full set were scored"
+            + (f" ({', '.join(short)})" if short else "")
+        )
+    if not result.comparable and result.conditions is not None:
+        reasons.append("not comparable: " + "; ".join(result.conditions.reasons))
+    if result.run_id is None and result.agent is None:
+        reasons.append("no run or agent named: shown apart, never ranked")
+    return reasons
+
+
+def no_score(result: EvaluationResult) -> list[str]:
+    """Why a ranked result counts as a failed trial with no score (empty: it has one)."""
+    from agent_eval.metrics.registry import unmeasured_metrics
+
+    reasons: list[str] = []
+    if result.primary_metric in unmeasured_metrics():
+        reasons.append(f"unmeasured: the evaluator does not measure {result.primary_metric}")
+    if result.status == "error":
+        reasons.append("the evaluation failed (status error)")
+    failed = [c.kind for c in result.constraints if c.outcome == "failed"]
+    if failed:
+        reasons.append(f"constraint failed: {', '.join(failed)}")
+    return reasons
