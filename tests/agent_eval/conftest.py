@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
+from support.store import BACKENDS, new_database
+from support.tiny_models import save_gpt2, train_tokenizer
 
 from agent_tasks.spec import TaskSpec
 
@@ -269,62 +272,7 @@ def build_tokenizer(extra_text: Sequence[str] = ()) -> Any:
 
     ``extra_text`` joins the training text, so the merges can be steered (e.g. a test that
     needs each answer letter to be one token)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=["<|endoftext|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator([*CORPUS * 5, WIKITEXT, *extra_text], trainer)
-    wrapped = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<|endoftext|>",
-        eos_token="<|endoftext|>",
-        unk_token="<|endoftext|>",
-        pad_token="<|endoftext|>",
-    )
-    return wrapped
-
-
-def gpt2_config(vocab_size: int, **overrides: Any) -> Any:
-    """A tiny GPT-2 config (2 layers, 32 dims, 128 positions)."""
-    from transformers import GPT2Config
-
-    settings: dict[str, Any] = dict(
-        vocab_size=vocab_size,
-        n_embd=32,
-        n_layer=2,
-        n_head=2,
-        n_positions=128,
-        bos_token_id=0,
-        eos_token_id=0,
-        pad_token_id=0,
-    )
-    settings.update(overrides)
-    return GPT2Config(**settings)
-
-
-def save_gpt2(folder: Path, tokenizer: Any | None, seed: int = 0, **kwargs: Any) -> Path:
-    """Build a tiny random GPT-2 with a fixed seed and save it (and the tokenizer) to ``folder``."""
-    import torch
-    from transformers import GPT2LMHeadModel
-
-    torch.manual_seed(seed)
-    vocab = len(tokenizer) if tokenizer is not None else 400
-    model = GPT2LMHeadModel(gpt2_config(vocab))
-    dtype = kwargs.pop("dtype", None)
-    if dtype is not None:
-        model = model.to(dtype)
-    model.save_pretrained(folder, **kwargs)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(folder)
-    return folder
+    return train_tokenizer([*CORPUS * 5, WIKITEXT, *extra_text])
 
 
 @pytest.fixture(scope="session")
@@ -527,3 +475,17 @@ def train_tiny_tokenizer() -> Callable[..., Any]:
 def save_tiny_gpt2() -> Callable[..., Path]:
     """``save_tiny_gpt2(folder, tokenizer, seed=0, dtype=None, **save_pretrained_kwargs)``."""
     return save_gpt2
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each backend (``BACKENDS``): a test taking it runs on both."""
+    return new_database(request, tmp_path)
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    """The agent-eval app, whose boundary turns errors into exit codes."""
+    from agent_eval.cli import app as product_app
+
+    return product_app

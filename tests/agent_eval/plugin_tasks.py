@@ -56,6 +56,12 @@ def specs() -> list[TaskSpec]:
         ),
         _spec("evaltest_params", [{"name": "parameters", "direction": "lower"}], "parameters"),
         _spec(
+            "evaltest_gpu_params",
+            [{"name": "parameters", "direction": "lower"}],
+            "parameters",
+            resources={"gpus": 1, "gpu_type": "A100", "time_limit_s": 3600},
+        ),
+        _spec(
             "evaltest_mmlu",
             [
                 {

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_store import make_run
+from support.store import make_run
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -303,3 +303,18 @@ def test_help_renders_every_default(command: str, option: str, default: str) -> 
     assert out.exit_code == 0
     line = next(row for row in out.stdout.splitlines() if f" {option} " in row)
     assert f"[default: {default}]" in line or f"[default: ({default})]" in line, line
+
+
+def test_lm_eval_prints_no_git_error_outside_a_repository(
+    run_cli: Run, tiny_gpt2_dir: Path, tmp_path: Path
+) -> None:
+    """Run from a folder that is not a git repository: no "fatal: not a git repository"."""
+    outside = tmp_path / "not-a-repo"
+    outside.mkdir()
+    proc = run_cli(
+        "--model_args", str(tiny_gpt2_dir), "--task", "evaltest_mmlu", "--no-db",
+        "--device", "cpu", "--results-dir", str(tmp_path / "results"), cwd=outside,
+        env={"GIT_CEILING_DIRECTORIES": str(tmp_path)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "not a git repository" not in proc.stderr + proc.stdout

@@ -6,13 +6,14 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import torch
 
 from agent_contracts.results import ConstraintCheck
+from agent_eval.constraints import CHECKERS
 from agent_eval.evaluate import EvalOptions, evaluate
-from agent_tasks.spec import TaskSpec
+from agent_tasks.spec import Constraint, TaskSpec
 
 CONSTRAINTS = [
     {"kind": "allowed_dtypes", "dtypes": ["float32"]},
@@ -94,3 +95,10 @@ def test_quantization_config_fails_no_quantization(
     assert "quantization_config" in checks["no_quantization"].detail
     # Whether or not this transformers can load it, the verdict is recorded.
     assert checks["allowed_dtypes"].passed is True
+
+
+def test_every_constraint_kind_of_the_spec_has_its_checker() -> None:
+    union = get_args(get_args(Constraint)[0])  # Annotated[A | B | ..., Field(discriminator)]
+    kinds = {model.model_fields["kind"].default for model in union}
+    assert {c["kind"] for c in CONSTRAINTS} == kinds  # the checks above cover every kind
+    assert set(CHECKERS) == kinds

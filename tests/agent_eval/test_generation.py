@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.tiny_models import save_gpt2
 
 from agent_eval.datasets import hf_split_path
 from agent_eval.evaluate import EvalOptions, artifact_path, evaluate
@@ -41,16 +42,7 @@ def test_generation_budget(
 
 
 def _gpt2_xs_shaped(folder: Path, tokenizer: Any) -> Path:
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(1)
-    config = GPT2Config(
-        vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=256, eos_token_id=0
-    )
-    GPT2LMHeadModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_gpt2(folder, tokenizer, seed=1, config={"n_positions": 256})
 
 
 @pytest.mark.parametrize("task", ["mini_math_reasoning", "math_reasoning"])

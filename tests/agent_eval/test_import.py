@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_leaderboard import make_spec, paper_reference_data, paper_specs
+from support.leaderboard import make_spec, paper_reference_data, paper_specs
 
 from agent_contracts.errors import ExitCode
 from agent_eval.errors import ImportFileError

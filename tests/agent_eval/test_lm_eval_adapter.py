@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from agent_eval.deliverable_check import resolve_deliverable
 from agent_eval.lm_eval_tasks import lm_eval_tasks_dir
-from agent_eval.loading import LoadedModel, load, resolve_deliverable
+from agent_eval.loading import LoadedModel, load
 from agent_eval.metrics.lm_eval_adapter import mmlu_suite
 from agent_eval.metrics.registry import MetricContext, get_metric
 from agent_tasks.spec import MetricSpec

@@ -44,6 +44,8 @@ def test_bitsandbytes_quantized_deliverable_is_a_recorded_error(
     assert data["score"] is None and data["metrics"] == []
     load_error = next(e for e in data["errors"] if e["stage"] == "load")
     assert "bitsandbytes" in load_error["message"]
+    assert "this task allows float32, float16 only" in load_error["message"]  # its dtype rule
+    assert data["model"]["sha256"] and len(data["model"]["sha256"]) == 64
     assert data["model"]["dtype"] == "float32"
     assert any("bitsandbytes" in sign for sign in data["model"]["quantization"])
     checks = {c["kind"]: c for c in data["constraints"]}

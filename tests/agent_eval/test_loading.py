@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 import torch
-from test_store import make_run
+from support.store import make_run
 
+from agent_eval.deliverable_check import resolve_deliverable
 from agent_eval.errors import ModelLoadError
-from agent_eval.loading import content_hash, load, resolve_deliverable
+from agent_eval.loading import content_hash, load
 from agent_eval.metrics.size import count_parameters
 
 
@@ -172,3 +173,26 @@ def test_load_errors_are_model_load_errors(tiny_gpt2_dir: Path, tmp_path: Path) 
     assert load(resolve_deliverable(str(bare)), device="cpu").tokenizer is None
     with pytest.raises(ModelLoadError, match="no tokenizer, which metric 'perplexity' needs"):
         load(resolve_deliverable(str(bare)), device="cpu", need_tokenizer="metric 'perplexity'")
+
+
+def test_admission_reads_in_one_direction() -> None:
+    """Which deliverable and is it safe (deliverable_check), then does it load (loading):
+    admission never imports loading, and loading never chooses the deliverable itself."""
+    import ast
+
+    import agent_eval.deliverable_check as admission
+    import agent_eval.loading as loading
+
+    def imported(module: object) -> set[tuple[str, str]]:
+        tree = ast.parse(Path(str(getattr(module, "__file__", ""))).read_text(encoding="utf-8"))
+        return {
+            (node.module or "", alias.name)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+            for alias in node.names
+        }
+
+    assert not any(m == "agent_eval.loading" for m, _ in imported(admission))
+    choosing = {"resolve_deliverable", "accepted_deliverable", "read_run_record", "load_limits"}
+    assert not {n for m, n in imported(loading) if m == "agent_eval.deliverable_check"} & choosing
+    assert not hasattr(loading, "resolve_deliverable")

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import torch
 
-from agent_eval.loading import LoadedModel, load, resolve_deliverable
+from agent_eval.deliverable_check import resolve_deliverable
+from agent_eval.loading import LoadedModel, load
 from agent_eval.metrics.registry import MetricContext, get_metric
 from agent_eval.metrics.size import count_parameters
 from agent_tasks.spec import MetricSpec, TaskSpec
@@ -127,10 +128,24 @@ def test_generation_speed_counts_only_new_tokens(
     main = values["generation_speed"]
     assert main.details["new_tokens_per_repeat"] == [7, 7, 7]
     assert main.details["prompt_tokens"] == 20
+    assert main.details["prompt_tokens_requested"] == 20
     assert main.unit == "tokens/s" and main.value > 0
     assert values["generation_speed_ttft_ms"].value > 0
     med = values["generation_speed_latency_ms_median"].value
     assert 0 < med <= values["generation_speed_latency_ms_p90"].value
+
+
+def test_generation_speed_says_when_the_prompt_gave_way_to_the_context(
+    loaded: LoadedModel, eval_data_dir: Path, make_spec: Any
+) -> None:
+    """A prompt as long as the model's context is shortened so the new tokens fit: recorded."""
+    spec = make_spec("speed", [{"name": "generation_speed"}])
+    context = int(loaded.model.config.n_positions)
+    params = {"prompt_tokens": context, "new_tokens": 7, "repeats": 1, "warmup": 0}
+    main = _run("generation_speed", params, _ctx(spec, eval_data_dir, loaded))["generation_speed"]
+    assert main.details["prompt_tokens_requested"] == context
+    assert main.details["prompt_tokens"] == context - 7
+    assert main.details["new_tokens_per_repeat"] == [7]
 
 
 def test_generation_speed_of_a_seq2seq_model(

@@ -9,18 +9,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from test_store import BACKENDS, make_result, make_run, new_database
+from support.store import make_result, make_run
 
 from agent_eval.leaderboard.query import load_boards
 from agent_eval.leaderboard.views import render_board, view_json
 from agent_eval.store import Store
 from agent_eval.store.migrate import upgrade
-
-
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database of each backend."""
-    return new_database(request, tmp_path)
 
 
 def usage(calls: int, tokens_in: int, tokens_out: int, cost: float) -> dict[str, Any]:
@@ -59,6 +53,10 @@ def test_usage_is_recorded_per_run_and_shown_per_agent_and_task(db_url: str) -> 
     cell = a["cells"]["llm_efficiency"]
     assert cell["tokens_per_run"] == pytest.approx(1300) and cell["cost_usd_per_run"] == 0.5
     assert b["tokens_per_run"] is None and b["cost_usd_per_run"] is None
+    # make_run: one GPU ("0") for 9,000 s per run: 2.5 GPU-hours and 2.5 working hours per run.
+    assert a["gpu_hours_per_run"] == pytest.approx(2.5) and a["gpu_hours_total"] == 5.0
+    assert a["run_hours_per_run"] == pytest.approx(2.5) and a["cost_usd_total"] == 1.0
+    assert a["tokens_total"] == 2600
     from io import StringIO
 
     from rich.console import Console
@@ -66,6 +64,7 @@ def test_usage_is_recorded_per_run_and_shown_per_agent_and_task(db_url: str) -> 
     out = StringIO()
     render_board(board, Console(file=out, width=200), metric="raw")
     assert "model $/run" in out.getvalue() and "0.5" in out.getvalue()
+    assert "GPU-h/run" in out.getvalue()
 
 
 def test_upgrade_from_0002_fills_usage_from_stored_run_records(db_url: str) -> None:

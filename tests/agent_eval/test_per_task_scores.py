@@ -23,17 +23,10 @@ from agent_contracts.results import EvaluationResult
 from agent_eval.datasets import MMLU_SUBJECTS, read_jsonl, write_jsonl
 from agent_eval.evaluate import EvalOptions, evaluate
 from agent_eval.lm_eval_tasks import blimp_phenomena
-from agent_tasks.registry import get_task
+from agent_tasks.registry import get_task, list_tasks
 
-MMLU_TASKS = [
-    "llm_efficiency",
-    "mini_llm_efficiency",
-    "llm_merging",
-    "mini_llm_merging",
-    "edge_llm_compression",
-    "mini_edge_llm_compression",
-]
-BLIMP_TASKS = ["baby_lm", "mini_baby_lm"]
+MMLU_TASKS = [s.name for s in list_tasks() if s.primary_metric == "mmlu"]
+BLIMP_TASKS = [s.name for s in list_tasks() if s.primary_metric == "blimp"]
 QUESTIONS_PER_SUBJECT = 2
 PAIRS_PER_PHENOMENON = 2
 CONTEXT = 256

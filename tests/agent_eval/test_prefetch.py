@@ -107,3 +107,31 @@ def test_a_hub_address_that_answers_but_serves_nothing_is_exit_3_not_a_traceback
     assert "HF_ENDPOINT" in proc.stderr  # the hint says what to check
     assert any(p.startswith("/datasets/aps/super_glue/") for p in asked)  # the Hub, not ./aps
     assert not (here / "data" / "superglue").exists()  # nothing laid out from the planted rows
+
+
+def test_a_hub_address_that_accepts_and_never_answers_gives_up_with_exit_3(
+    run_cli: Run, tmp_path: Path
+) -> None:
+    """A stuck proxy: connections open (the kernel's backlog) and nothing ever answers. prefetch
+    gives up within its probe's bound (HUB_PROBE_TIMEOUT_S); the subprocess guard of 60 s (the
+    former behaviour retried past 90 s) fails the test if it does not."""
+    import socket
+
+    from agent_eval.prefetch import HUB_PROBE_TIMEOUT_S
+
+    assert HUB_PROBE_TIMEOUT_S <= 10
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # never accepted, never answered
+    try:
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        proc = run_cli(
+            "prefetch", "--tasks", "mini_pile", "--data-dir", str(tmp_path / "data"),
+            env={"HF_ENDPOINT": endpoint}, timeout=60,
+        )  # fmt: skip
+    finally:
+        silent.close()
+    assert proc.returncode == 3, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "cannot be reached (no answer within the timeout)" in proc.stderr
+    assert not (tmp_path / "data").exists()

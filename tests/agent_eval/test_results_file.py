@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_store import make_result  # type: ignore[import-not-found]
+from support.store import make_result
 
 from agent_eval.results import read_result, write_result
 

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.tiny_models import save_gpt2
 
 from agent_eval.datasets import write_jsonl
+from agent_eval.deliverable_check import resolve_deliverable
 from agent_eval.lm_eval_tasks import lm_eval_tasks_dir
-from agent_eval.loading import LoadedModel, load, resolve_deliverable
+from agent_eval.loading import LoadedModel, load
 from agent_eval.metrics.lm_eval_adapter import SUPERGLUE_TASKS
 from agent_eval.metrics.registry import MetricContext, get_metric
 from agent_eval.metrics.superglue_record import (
@@ -169,6 +171,8 @@ def test_every_subtask_scores_and_agrees_with_an_independent_computation(
     assert all(0.0 <= v <= 1.0 for v in subtasks)
     assert got["superglue"].value == pytest.approx(sum(subtasks) / len(subtasks))
     assert got["superglue_record"].details["metric"] == "em"
+    assert got["superglue_record"].unit == "exact match"  # not labelled accuracy
+    assert got["superglue_boolq"].unit == "accuracy"
     assert got["superglue_record"].value >= 1 / 3  # the third row has only right candidates
     assert got["superglue_record"].value == pytest.approx(
         _record_em(loaded, _rows(eval_data_dir, "record"))
@@ -255,23 +259,7 @@ def test_every_subtask_prompt_is_the_one_written_here(
     the shared tiny model answers the same to every row of a task, whatever the prompt.
     Only validation files are written: no train split is needed at zero-shot.
     """
-    import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(seed)
-    config = GPT2Config(
-        vocab_size=len(tiny_tokenizer),
-        n_embd=32,
-        n_layer=2,
-        n_head=2,
-        n_positions=128,
-        bos_token_id=0,
-        eos_token_id=0,
-        pad_token_id=0,
-        initializer_range=3.0,
-    )
-    GPT2LMHeadModel(config).save_pretrained(tmp_path / "model")
-    tiny_tokenizer.save_pretrained(tmp_path / "model")
+    save_gpt2(tmp_path / "model", tiny_tokenizer, seed, config={"initializer_range": 3.0})
     wide = load(resolve_deliverable(str(tmp_path / "model")), device="cpu")
     varied = _varied_rows(eval_data_dir)
     mixed = 0

@@ -11,34 +11,18 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 import typer
-from test_store import (
-    BACKENDS,
+from support.store import (
     SECRET,
     clear_database_env,
     count,
     down_url,
     make_result,
-    new_database,
 )
 from typer.testing import CliRunner
 
 from agent_eval.results import write_result
 from agent_eval.store import Store
 from agent_eval.sync import sync_folder
-
-
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database of each backend."""
-    return new_database(request, tmp_path)
-
-
-@pytest.fixture
-def app() -> typer.Typer:
-    """The agent-eval app, whose boundary turns errors into exit codes."""
-    from agent_eval.cli import app as product_app
-
-    return product_app
 
 
 @pytest.fixture

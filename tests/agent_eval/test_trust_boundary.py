@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_store import make_run
+from support.store import make_run
 
 from agent_eval.deliverable_check import DeliverableRefusedError
 from agent_eval.evaluate import EvalOptions, evaluate
@@ -410,3 +410,56 @@ def test_a_file_that_cannot_be_opened_is_a_load_error_not_a_traceback(tmp_path: 
     with pytest.raises(ModelLoadError, match=r"cannot be read") as info, open_regular(gone):
         pass
     assert info.value.hint and "read access" in info.value.hint
+
+
+def test_a_run_whose_output_was_not_copied_out_is_refused(
+    run_cli: Run, tiny_gpt2_dir: Path, tmp_path: Path
+) -> None:
+    # A record of a harness that cleaned the output in place (no output_safety.copied), or of
+    # one whose copy failed: the loadable model in it is never scored.
+    results = tmp_path / "results"
+    for name, safety in (
+        ("r-old", None),
+        ("r-in-place", {"owner": "0:0", "safe": True}),
+        ("r-failed", {"owner": "0:0", "safe": False, "copied": False, "failure": "deep"}),
+    ):
+        run = run_folder(
+            tmp_path / "runs" / name,
+            {"deliverable": {"path": "output/model", "source": "spec"}, "output_safety": safety},
+            model=tiny_gpt2_dir,
+        )
+        proc = cli_eval(run_cli, run, results / name)
+        assert proc.returncode == 5, proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert "does not say the harness copied the output out" in proc.stderr
+        result = saved_result(results / name)
+        assert_no_score(result)
+        assert result["run_id"] == name and result["model"]["sha256"] is None
+
+
+def test_a_run_json_the_agent_left_in_its_output_is_not_a_run_record(
+    run_cli: Run, tiny_gpt2_dir: Path, tmp_path: Path
+) -> None:
+    # The victim's run folder; the agent wrote its own run.json into its output, naming the
+    # victim's run id and a label of its choosing, beside a loadable model.
+    victim = run_folder(
+        tmp_path / "runs" / "r-victim",
+        {"deliverable": {"path": "output/model", "source": "spec"}, "agent_label": "victim"},
+        model=tiny_gpt2_dir,
+    )
+    forged = make_run(
+        "r-victim",
+        task="evaltest_params",
+        agent_label="forged-label",
+        image="lab/forger:1",
+        deliverable={"path": "output/model", "source": "spec"},
+    )
+    (victim / "output" / "run.json").write_text(forged.model_dump_json())
+    shutil.copytree(tiny_gpt2_dir, victim / "output" / "output" / "model")
+    results = tmp_path / "results"
+    proc = cli_eval(run_cli, victim / "output", results, "--json")
+    result = saved_result(results)
+    assert result["run_id"] is None  # not recorded under the victim's run
+    assert "forged-label" not in json.dumps(result) and "lab/forger" not in json.dumps(result)
+    assert result["model"]["path"] == str(victim / "output")  # evaluated as a plain folder
+    assert proc.returncode == 5, proc.stderr  # the folder itself holds no model at its top

@@ -138,6 +138,14 @@ def evaluate_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result JSON instead of the table.")
     ] = False,
+    over_time: Annotated[
+        bool,
+        typer.Option(
+            "--over-time",
+            help="Also evaluate every snapshot of the run (runs/<id>/snapshots/<elapsed_s>/) "
+            "and record the score over time in the result.",
+        ),
+    ] = False,
     report_file: Annotated[
         Path | None,
         typer.Option(
@@ -169,6 +177,7 @@ def evaluate_command(
         agent_label=agent_label,
         record=not no_db,
         data_dir=data_dir,
+        over_time=over_time,
     )
     validate(options)
     if report_file is not None:
@@ -337,6 +346,82 @@ def metrics_command(
     Console().print(table)
 
 
+@app.command("reproduce")
+def reproduce_command(
+    results_file: Annotated[
+        Path, typer.Argument(help="A results file (results/<name>.json) to evaluate again.")
+    ],
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Evaluation data folder (its content must match the record's hashes).",
+            show_default="$AGENT_EVAL_DATA_DIR or ~/.cache/mlrb-eval/data",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Evaluate a result's model again from its record alone and compare every metric.
+
+    The model and the data must still match the record's hashes (else exit 5, naming the input);
+    each metric is identical, within the recorded timing band, or different (exit 5 when any
+    metric is different or missing).
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from agent_eval.errors import EvalError
+    from agent_eval.reproduce import reproduce
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    _quiet_libraries()
+    with err.status(f"reproducing {results_file}", spinner="dots"):
+        found = reproduce(results_file, data_dir=data_dir)
+    if as_json:
+        print_json(
+            {
+                "results_file": str(results_file),
+                "task": found.record.task,
+                "model_sha256": found.record.model.sha256,
+                "reproduced": found.reproduced,
+                "metrics": [
+                    {
+                        "name": m.name,
+                        "recorded": m.recorded,
+                        "reproduced": m.reproduced,
+                        "verdict": m.verdict,
+                        "band": list(m.band) if m.band else None,
+                    }
+                    for m in found.metrics
+                ],
+                "notes": found.notes,
+            }
+        )
+    else:
+        table = Table(
+            title=f"{found.record.task}: {results_file.name} reproduced", title_justify="left"
+        )
+        for column in ("Metric", "Recorded", "Reproduced", "Verdict"):
+            table.add_column(column)
+        for m in found.metrics:
+            table.add_row(
+                m.name,
+                f"{m.recorded:.6g}",
+                "-" if m.reproduced is None else f"{m.reproduced:.6g}",
+                m.verdict + (f" ({m.band[0]:.4g}..{m.band[1]:.4g})" if m.band is not None else ""),
+            )
+        out = Console(soft_wrap=False)
+        out.print(table)
+        for note in found.notes:
+            out.print(f"note: {note}", markup=False)
+    if not found.reproduced:
+        off = [m.name for m in found.metrics if m.verdict in ("different", "missing")]
+        raise EvalError(
+            f"not reproduced: {', '.join(off)} differ from the record",
+            hint="the notes name what changed in the environment (versions, device)",
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point; an option first (the quickstart form) means ``evaluate``."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -354,3 +439,6 @@ _register_leaderboard(app)
 from agent_eval.cli_store import register as _register_store  # noqa: E402
 
 _register_store(app)
+from agent_eval.cli_evidence import register as _register_evidence  # noqa: E402
+
+_register_evidence(app)

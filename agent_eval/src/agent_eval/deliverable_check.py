@@ -13,6 +13,10 @@ file announcing a terabyte is refused before anything tries to read it.
   whose target stays inside the deliverable; FIFOs, sockets and device nodes are refused, and
   so are sizes beyond :class:`DeliverableLimits`.
 
+Admission reads in one direction: :func:`resolve_deliverable` (here) decides which deliverable
+is evaluated and checks it; :mod:`agent_eval.loading` then loads what it admitted (does it
+load), and never decides which deliverable that is.
+
 See docs/evaluator.md ("Trust boundary") and docs/threat-model.md.
 """
 
@@ -30,6 +34,7 @@ from typing import BinaryIO
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agent_contracts.results import AgentInfo
 from agent_contracts.run_record import RunRecord
 from agent_eval.errors import EvalUsageError, ModelLoadError
 
@@ -133,6 +138,14 @@ def accepted_deliverable(folder: Path, verdict: RunRecord) -> Path:
             f"run {shown!r} has no deliverable: run.json accepted none",
             hint="the agent left nothing to evaluate (see the run's agent.log); the run is "
             "recorded as having no valid output",
+        )
+    safety = verdict.output_safety
+    if safety is None or not safety.copied or not safety.safe:
+        raise DeliverableRefusedError(
+            f"run {shown!r}: run.json does not say the harness copied the output out of the "
+            "agent's reach (output_safety.copied and safe); nothing in it is evaluated",
+            hint="run the agent again with a current agent-harness, which writes a fresh "
+            "output folder of plain files (older ones cleaned the agent's folder in place)",
         )
     raw = verdict.deliverable.path
     pure = PurePosixPath(raw)
@@ -267,6 +280,14 @@ def check_tree(
     return CheckedTree(path, tuple(files), total)
 
 
+UNREADABLE_HINT = (
+    "give the evaluating user read access to the deliverable (chmod -R a+rX FOLDER), or run the "
+    'evaluator as its owner: for the evaluator image, docker run --user "$(id -u):$(id -g)" ...'
+)
+"""What to do about a deliverable the evaluator may not read (``transformers`` writes
+``model.safetensors`` as mode 0600)."""
+
+
 @contextmanager
 def open_regular(path: Path) -> Iterator[BinaryIO]:
     """Open a file for reading only if it is a regular file (never blocks on a FIFO)."""
@@ -275,9 +296,7 @@ def open_regular(path: Path) -> Iterator[BinaryIO]:
         fd = os.open(path, flags)
     except OSError as exc:  # e.g. weights written 0600 by another user
         raise ModelLoadError(
-            f"{str(path)!r} cannot be read: {exc.strerror or exc}",
-            hint="give the evaluating user read access to the deliverable (or run the evaluator "
-            "as its owner)",
+            f"{str(path)!r} cannot be read: {exc.strerror or exc}", hint=UNREADABLE_HINT
         ) from None
     try:
         mode = os.fstat(fd).st_mode
@@ -342,3 +361,85 @@ def _check_total(path: Path, total: int, limits: DeliverableLimits) -> None:
             f"deliverable {str(path)!r} holds more than {limits.max_bytes:,} bytes",
             hint="raise the cap with AGENT_EVAL_DELIVERABLE_MAX_BYTES if it is genuine",
         )
+
+
+# ----------------------------------------------------------------------------- which deliverable
+
+
+@dataclass
+class Deliverable:
+    """Where the thing to evaluate is, and who produced it."""
+
+    path: Path
+    """Folder (or file) to evaluate."""
+    given: str
+    """The path as given on the command line."""
+    run: RunRecord | None = None
+    """The run record (``run.json``) when a run folder was given."""
+    run_id: str | None = None
+    agent: AgentInfo | None = None
+    missing: ModelLoadError | None = None
+    """Why there is nothing to evaluate: a run whose run.json accepted no deliverable, or a
+    deliverable refused by the trust-boundary checks (the evaluation is then recorded as an
+    error, linked to the run if any: never a score, never a score of zero)."""
+    checked: CheckedTree | None = None
+    """The deliverable's files as the checks listed them (None when refused)."""
+
+
+def resolve_deliverable(given: str, deliverable_path: str = "model") -> Deliverable:
+    """Turn the ``--model_args`` path into the checked deliverable (following a run folder).
+
+    Nothing is opened here but ``run.json``: the deliverable passes the trust-boundary checks
+    here first, and a refusal is kept in ``missing`` (the
+    evaluation is then recorded as an error, never a score).
+    """
+    path = Path(given).expanduser()
+    if not os.path.lexists(path):
+        raise ModelLoadError(
+            f"model path {given!r} does not exist",
+            hint="pass a Hugging Face model folder, a PEFT adapter folder or a run folder",
+        )
+    limits = load_limits()
+    found = Deliverable(path=path, given=given)
+    if path.is_dir() and os.path.lexists(path / "run.json") and _enclosing_run(path) is None:
+        run = read_run_record(path)
+        found.run = run
+        found.run_id = run.run_id
+        found.agent = _agent(run)
+        found.path = path / "output" / deliverable_path  # shown when nothing was accepted
+        try:
+            found.path = accepted_deliverable(path, run)
+        except DeliverableRefusedError as exc:
+            found.missing = exc
+            return found
+    try:
+        found.checked = check_tree(found.path, limits)
+    except DeliverableRefusedError as exc:
+        found.missing = exc
+    return found
+
+
+def _enclosing_run(path: Path) -> Path | None:
+    """The run folder whose output folder holds ``path``, if any: a ``run.json`` found there was
+    left by the agent, never a run record, so ``path`` is then evaluated as a plain folder."""
+    real = Path(os.path.realpath(path))
+    for folder in real.parents:
+        if not os.path.lexists(folder / "run.json"):
+            continue
+        try:
+            run = read_run_record(folder)
+        except (DeliverableRefusedError, ModelLoadError):
+            continue
+        output = Path(os.path.realpath(folder / run.output_dir))
+        if real == output or output in real.parents:
+            return folder
+    return None
+
+
+def _agent(run: RunRecord) -> AgentInfo:
+    """The agent as its run record names it (label, image, provider)."""
+    return AgentInfo(
+        label=run.agent_label or run.image,
+        image=run.image if run.image_id is not None else None,  # else a label, not an image
+        provider=run.provider,
+    )

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from agent_contracts.errors import ExitCode
-from agent_contracts.names import did_you_mean
 from agent_contracts.results import (
     AgentInfo,
     ConstraintCheck,
@@ -25,9 +24,11 @@ from agent_contracts.results import (
     EvaluationResult,
     MetricValue,
     ModelInfo,
+    SeriesPoint,
     Status,
 )
-from agent_contracts.run_record import RunRecord
+from agent_contracts.run_record import SNAPSHOTS_DIR, RunRecord
+from agent_contracts.suggestions import did_you_mean
 from agent_eval.datasets import data_dir as default_data_dir
 from agent_eval.datasets import force_offline
 from agent_eval.errors import (
@@ -68,6 +69,9 @@ class EvalOptions:
     """Record the result in the database after writing the JSON."""
     data_dir: Path | None = None
     database_url: str | None = None
+    over_time: bool = False
+    """Also evaluate every snapshot of the run (``runs/<id>/snapshots/<elapsed_s>/``) and
+    record the series in the result's ``over_time``."""
 
 
 @dataclass
@@ -106,6 +110,12 @@ def validate(
 ) -> tuple[TaskSpec, list[MetricSpec]]:
     """The task spec and the metrics to compute; bad options are usage errors (exit 2)."""
     from agent_tasks.registry import get_task
+
+    if options.over_time and not (Path(options.model_args).expanduser() / "run.json").is_file():
+        raise EvalUsageError(
+            f"--over-time needs a run folder; {options.model_args!r} has no run.json",
+            hint="pass --model_args runs/<run_id>",
+        )
 
     indexed = options.device.startswith("cuda:") and options.device[5:].isdigit()
     if options.device not in DEVICES and not indexed:
@@ -180,7 +190,7 @@ class _Evaluation:
     spec: TaskSpec
     chosen: list[MetricSpec]
     deliverable: Any
-    """The :class:`agent_eval.loading.Deliverable` that ``--model_args`` resolved to."""
+    """The :class:`agent_eval.deliverable_check.Deliverable` that ``--model_args`` resolved to."""
     ctx: Any
     """The :class:`agent_eval.metrics.registry.MetricContext` every metric reads."""
     model_info: ModelInfo
@@ -213,11 +223,19 @@ def evaluate(
         check_ready(spec, default_data_dir(options.data_dir))
     started, clock = utcnow(), time.perf_counter()
     ev = _start(options, spec, chosen)
-    with tempfile.TemporaryDirectory(prefix="mlrb-eval-", ignore_cleanup_errors=True) as scratch:
-        _open_deliverable(ev, Path(scratch), progress)  # the re-run's work folder is not kept
+    scratch = Path(tempfile.mkdtemp(prefix="mlrb-eval-"))
+    try:
+        _open_deliverable(ev, scratch, progress)  # the re-run's work folder is not kept
         if ev.failure is None:
             _compute_metrics(ev, progress)
+    finally:
+        from agent_eval.coderun.rerun import remove_work
+
+        remove_work(scratch)  # whatever a re-run left there, at any depth
     result = _result(ev, started, time.perf_counter() - clock)
+    if options.over_time:
+        series = (*_snapshot_points(options, spec, chosen, ev, progress), _final_point(ev, result))
+        result = result.model_copy(update={"over_time": series})
     outcome = Outcome(
         result=result, path=_write(result, options.results_dir), failure=_failure(ev, result)
     )
@@ -231,9 +249,127 @@ def evaluate(
     return outcome
 
 
+def snapshot_folders(run_dir: Path) -> list[tuple[int, Path]]:
+    """The run's snapshot folders by elapsed seconds (names that are not whole seconds, and
+    links, are not snapshots)."""
+    root = run_dir / SNAPSHOTS_DIR
+    if not root.is_dir() or root.is_symlink():
+        return []
+    found = [
+        (int(child.name), child)
+        for child in root.iterdir()
+        if child.name.isdigit() and child.is_dir() and not child.is_symlink()
+    ]
+    return sorted(found)
+
+
+def _deliverable_inside_output(ev: _Evaluation) -> Path:
+    """Where the deliverable sits inside the output folder (so inside each snapshot)."""
+    run = ev.deliverable.run
+    if run is not None and run.deliverable is not None:
+        return Path(run.deliverable.path).relative_to(run.output_dir)
+    return Path(ev.spec.deliverable.path)
+
+
+def _snapshot_points(
+    options: EvalOptions,
+    spec: TaskSpec,
+    chosen: list[MetricSpec],
+    final: _Evaluation,
+    progress: Progress,
+) -> list[SeriesPoint]:
+    """Every snapshot of the run evaluated like the final deliverable (the same checks: a
+    refused snapshot is a point with status ``error``, never a score)."""
+    from dataclasses import replace
+
+    run_dir = Path(options.model_args).expanduser()
+    inner = _deliverable_inside_output(final)
+    points = []
+    for elapsed, folder in snapshot_folders(run_dir):
+        progress(f"snapshot at {elapsed} s")
+        target = folder / inner
+        refusal = _link_on_the_way(folder, inner)
+        if refusal is not None:
+            problem = ErrorInfo(
+                stage="load",
+                type="DeliverableRefusedError",
+                message=f"{refusal} in the snapshot is a link: a snapshot's deliverable must "
+                "lie inside it",
+            )
+            points.append(_point(elapsed, target, run_dir, "error", errors=(problem,)))
+            continue
+        sub = replace(options, model_args=str(target), over_time=False, record=False)
+        started, clock = utcnow(), time.perf_counter()
+        try:
+            ev = _start(sub, spec, chosen)
+        except EvalError as exc:  # nothing delivered yet at that moment: a point, not a failure
+            points.append(_point(elapsed, target, run_dir, "error", errors=(_error("load", exc),)))
+            continue
+        with tempfile.TemporaryDirectory(prefix="mlrb-eval-", ignore_cleanup_errors=True) as tmp:
+            _open_deliverable(ev, Path(tmp), progress)
+            if ev.failure is None:
+                _compute_metrics(ev, progress)
+        result = _result(ev, started, time.perf_counter() - clock)
+        points.append(
+            _point(
+                elapsed, target, run_dir, result.status, result.metrics, result.score,
+                result.errors, result.constraints,
+            )
+        )  # fmt: skip
+    return points
+
+
+def _point(
+    elapsed: int,
+    target: Path,
+    run_dir: Path,
+    status: Status,
+    metrics: tuple[MetricValue, ...] = (),
+    score: Any = None,
+    errors: tuple[ErrorInfo, ...] = (),
+    constraints: tuple[ConstraintCheck, ...] = (),
+) -> SeriesPoint:
+    """One snapshot's point of the series."""
+    return SeriesPoint(
+        elapsed_s=float(elapsed),
+        snapshot=str(target.relative_to(run_dir)),
+        status=status,
+        metrics=metrics,
+        score=score,
+        constraints=constraints,
+        errors=errors,
+    )
+
+
+def _link_on_the_way(folder: Path, inner: Path) -> str | None:
+    """The first part of ``folder / inner`` that is a link (None: none is)."""
+    current = folder
+    for part in inner.parts:
+        current = current / part
+        if current.is_symlink():
+            return str(current.relative_to(folder))
+    return None
+
+
+def _final_point(ev: _Evaluation, result: EvaluationResult) -> SeriesPoint:
+    """The final deliverable as the last point (at the run's duration)."""
+    run = ev.deliverable.run
+    assert run is not None  # checked by _snapshot_points
+    return SeriesPoint(
+        elapsed_s=float(run.duration_s or 0.0),
+        snapshot=run.deliverable.path if run.deliverable else str(_deliverable_inside_output(ev)),
+        final=True,
+        status=result.status,
+        metrics=result.metrics,
+        score=result.score,
+        constraints=result.constraints,
+        errors=result.errors,
+    )
+
+
 def _start(options: EvalOptions, spec: TaskSpec, chosen: list[MetricSpec]) -> _Evaluation:
     """Resolve ``--model_args`` to a deliverable and the context the metrics will read."""
-    from agent_eval.loading import resolve_deliverable
+    from agent_eval.deliverable_check import resolve_deliverable
     from agent_eval.metrics.registry import MetricContext
 
     deliverable = resolve_deliverable(options.model_args, spec.deliverable.path)
@@ -286,7 +422,21 @@ def _open_deliverable(ev: _Evaluation, scratch: Path, progress: Progress) -> Non
         ev.failure = exc
         ev.errors.append(_error("load", exc))
         ev.failed = {m.name for m in ev.chosen}
+        ev.model_info = ev.model_info.model_copy(update={"sha256": _hash_if_readable(ev)})
         _judge_unloadable_weights(ev)
+
+
+def _hash_if_readable(ev: _Evaluation) -> str | None:
+    """The deliverable's content hash for a load-failure result, when every file can be read
+    (None for a refused deliverable or an unreadable file)."""
+    from agent_eval.loading import content_hash
+
+    if ev.deliverable.missing is not None or ev.model_info.sha256 is not None:
+        return ev.model_info.sha256
+    try:
+        return content_hash(ev.deliverable.path, ev.deliverable.checked)
+    except (EvalError, OSError):
+        return None
 
 
 def _load_model(ev: _Evaluation, progress: Progress) -> None:
@@ -295,11 +445,13 @@ def _load_model(ev: _Evaluation, progress: Progress) -> None:
     registered = {m.name: _registered(m.name) for m in ev.chosen}
     tokenizer_for = [n for n, r in registered.items() if r is not None and r.needs == "tokenizer"]
     progress(f"loading {ev.deliverable.path}")
+    rule = ev.spec.constraint("allowed_dtypes")
     loaded = load(
         ev.deliverable,
         device=ev.options.device,
         dtype=ev.options.dtype,
         need_tokenizer=f"metric {tokenizer_for[0]!r}" if tokenizer_for else None,
+        allowed_dtypes=tuple(rule.dtypes) if rule is not None else (),
     )
     ev.ctx.loaded = loaded
     ev.ctx.weights = WeightFacts(loaded.stored_dtypes, loaded.quantization)
@@ -375,10 +527,19 @@ def _failure(ev: _Evaluation, result: EvaluationResult) -> EvalError | None:
 
 def _result(ev: _Evaluation, started: Any, duration_s: float) -> EvaluationResult:
     """The results document of this evaluation."""
+    from agent_eval.conditions import collect as conditions
     from agent_eval.environment import collect
     from agent_eval.scores import score
 
     spec, options = ev.spec, ev.options
+    environment = collect(
+        device=ev.device,
+        device_requested=options.device,
+        dtype=ev.running_dtype,
+        batch_size=options.batch_size or _pinned(ev.chosen, spec, "batch_size"),
+        num_fewshot=_pinned(ev.chosen, spec, "num_fewshot"),
+        sample_limit=options.limit,
+    )
     primary = next((v for v in ev.values if v.name == spec.primary_metric), None)
     agent = ev.deliverable.agent
     if options.agent_label:
@@ -405,14 +566,8 @@ def _result(ev: _Evaluation, started: Any, duration_s: float) -> EvaluationResul
         datasets=tuple(ev.ctx.datasets.values()),
         data_subset=options.limit is not None
         or any(not d.complete for d in ev.ctx.datasets.values()),
-        environment=collect(
-            device=ev.device,
-            device_requested=options.device,
-            dtype=ev.running_dtype,
-            batch_size=options.batch_size or _pinned(ev.chosen, spec, "batch_size"),
-            num_fewshot=_pinned(ev.chosen, spec, "num_fewshot"),
-            sample_limit=options.limit,
-        ),
+        environment=environment,
+        conditions=conditions(spec, ev.deliverable.run, environment),
         started_at=started,
         finished_at=utcnow(),
         duration_s=round(duration_s, 3),

@@ -5,8 +5,10 @@ Rules (see docs/evaluator.md):
 - a **run folder** (has ``run.json``): the deliverable is exactly ``run.json``'s
   ``deliverable.path``, the one the harness accepted; none, or a rejected one, is an error
   linked to the run's id and its agent (never a look at ``output/model`` behind the harness);
-- **any deliverable** first passes :mod:`agent_eval.deliverable_check` (no special files, no
-  links leaving it, sizes capped) before anything opens it;
+- **any deliverable** first passes :mod:`agent_eval.deliverable_check` (which deliverable: a
+  run folder's accepted one; is it safe: no special files, no links leaving it, sizes capped)
+  before anything here opens it: loading receives its :class:`Deliverable` and never calls
+  back into admission except to open a checked file;
 - a **PEFT adapter folder** (has ``adapter_config.json``): the base model named there must be on
   this machine (a folder, or in the local Hugging Face cache); the adapter is merged into it;
 - a **Hugging Face model folder** (has ``config.json``): safetensors or ``.bin`` weights,
@@ -20,17 +22,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent_contracts.results import AgentInfo, ModelInfo
-from agent_contracts.run_record import RunRecord
+from agent_contracts.results import ModelInfo
 from agent_eval.errors import ModelLoadError
 
 if TYPE_CHECKING:
-    from agent_eval.deliverable_check import CheckedTree
+    from agent_eval.deliverable_check import CheckedTree, Deliverable
 
 WEIGHT_FILES = (
     "model.safetensors",
@@ -73,26 +73,6 @@ FLOAT_DTYPES = frozenset({"float64", "float32", "float16", "bfloat16"})
 
 
 @dataclass
-class Deliverable:
-    """Where the thing to evaluate is, and who produced it."""
-
-    path: Path
-    """Folder (or file) to evaluate."""
-    given: str
-    """The path as given on the command line."""
-    run: RunRecord | None = None
-    """The run record (``run.json``) when a run folder was given."""
-    run_id: str | None = None
-    agent: AgentInfo | None = None
-    missing: ModelLoadError | None = None
-    """Why there is nothing to evaluate: a run whose run.json accepted no deliverable, or a
-    deliverable refused by the trust-boundary checks (the evaluation is then recorded as an
-    error, linked to the run if any: never a score, never a score of zero)."""
-    checked: CheckedTree | None = None
-    """The deliverable's files as the checks listed them (None when refused)."""
-
-
-@dataclass
 class LoadedModel:
     """A model loaded once and shared by every metric."""
 
@@ -123,56 +103,6 @@ class LoadedModel:
                 hint="save the tokenizer next to the weights (tokenizer.save_pretrained(folder))",
             )
         return self.tokenizer
-
-
-def resolve_deliverable(given: str, deliverable_path: str = "model") -> Deliverable:
-    """Turn the ``--model_args`` path into the checked deliverable (following a run folder).
-
-    Nothing is opened here but ``run.json``: the deliverable passes the trust-boundary checks
-    of :mod:`agent_eval.deliverable_check` first, and a refusal is kept in ``missing`` (the
-    evaluation is then recorded as an error, never a score).
-    """
-    from agent_eval.deliverable_check import (
-        DeliverableRefusedError,
-        accepted_deliverable,
-        check_tree,
-        load_limits,
-        read_run_record,
-    )
-
-    path = Path(given).expanduser()
-    if not os.path.lexists(path):
-        raise ModelLoadError(
-            f"model path {given!r} does not exist",
-            hint="pass a Hugging Face model folder, a PEFT adapter folder or a run folder",
-        )
-    limits = load_limits()
-    found = Deliverable(path=path, given=given)
-    if path.is_dir() and os.path.lexists(path / "run.json"):
-        run = read_run_record(path)
-        found.run = run
-        found.run_id = run.run_id
-        found.agent = _agent(run)
-        found.path = path / "output" / deliverable_path  # shown when nothing was accepted
-        try:
-            found.path = accepted_deliverable(path, run)
-        except DeliverableRefusedError as exc:
-            found.missing = exc
-            return found
-    try:
-        found.checked = check_tree(found.path, limits)
-    except DeliverableRefusedError as exc:
-        found.missing = exc
-    return found
-
-
-def _agent(run: RunRecord) -> AgentInfo:
-    """The agent as its run record names it (label, image, provider)."""
-    return AgentInfo(
-        label=run.agent_label or run.image,
-        image=run.image if run.runtime == "docker" else None,
-        provider=run.provider,
-    )
 
 
 def content_hash(path: Path, checked: CheckedTree | None = None) -> str:
@@ -237,6 +167,21 @@ def safetensors_tensors(path: Path) -> dict[str, tuple[str, list[int]]]:
             f"weights file {str(path)!r} is corrupt or truncated ({exc})",
             hint="copy the model folder again; the file does not parse as safetensors",
         ) from None
+    except OSError:  # safetensors reports an unreadable file as "No such file or directory"
+        from agent_eval.deliverable_check import UNREADABLE_HINT
+
+        raise ModelLoadError(
+            f"{str(path)!r} cannot be read: {_why_unreadable(path)}", hint=UNREADABLE_HINT
+        ) from None
+
+
+def _why_unreadable(path: Path) -> str:
+    """The operating system's reason a file cannot be opened for reading."""
+    try:
+        with path.open("rb"):
+            return "unknown reason"
+    except OSError as exc:
+        return exc.strerror or str(exc)
 
 
 def stored_dtypes(files: list[Path]) -> tuple[dict[str, int], list[str]]:
@@ -393,7 +338,10 @@ def pick_device(device: str) -> str:
     return "cuda:0" if device == "cuda" else device
 
 
-def _from_pretrained(cls: Any, source: str | Path, config: Any, dtype: str) -> Any:
+def _from_pretrained(
+    cls: Any, source: str | Path, config: Any, dtype: str, dtypes: tuple[str, ...] = ()
+) -> Any:
+    """The model, or a load error; ``dtypes``: the task's allowed dtypes, named in a hint."""
     try:
         model, info = cls.from_pretrained(
             str(source),
@@ -417,7 +365,8 @@ def _from_pretrained(cls: Any, source: str | Path, config: Any, dtype: str) -> A
         raise ModelLoadError(
             f"cannot load {str(source)!r}: its config.json asks for quantization "
             f"(quant_method={method!r}) that needs a package this evaluator lacks: {first}",
-            hint="deliver the weights unquantized (the tasks allow FP16/FP32 only)",
+            hint="deliver the weights unquantized"
+            + (f" (this task allows {', '.join(dtypes)} only)" if dtypes else ""),
         ) from None
     except (OSError, ValueError, RuntimeError, KeyError, EOFError) as exc:
         first = str(exc).strip().split("\n")[0]
@@ -490,8 +439,10 @@ def load(
     device: str = "auto",
     dtype: str = "auto",
     need_tokenizer: str | None = None,
+    allowed_dtypes: tuple[str, ...] = (),
 ) -> LoadedModel:
-    """Load the model once; ``need_tokenizer`` names what needs one (None: optional)."""
+    """Load the model once; ``need_tokenizer`` names what needs one (None: optional);
+    ``allowed_dtypes``: the task's dtype rule, named in the hint for quantized weights."""
     folder = deliverable.path
     if deliverable.missing is not None:
         raise deliverable.missing
@@ -511,7 +462,7 @@ def load(
         counts, suspicious = stored_dtypes(files)
         config = _auto_config(base_source)
         cls, is_seq2seq = _model_class(config)
-        base = _from_pretrained(cls, base_source, config, dtype)
+        base = _from_pretrained(cls, base_source, config, dtype, allowed_dtypes)
         try:
             from peft import PeftModel
 
@@ -537,7 +488,7 @@ def load(
         counts, suspicious = stored_dtypes(files)
         config = _auto_config(folder)
         cls, is_seq2seq = _model_class(config)
-        model = _from_pretrained(cls, folder, config, dtype)
+        model = _from_pretrained(cls, folder, config, dtype, allowed_dtypes)
         tokenizer = _tokenizer(folder)
         base_name = None
         quant_folder = folder

@@ -360,7 +360,8 @@ def _write_with_inputs(
 
 
 HUB_PROBE_TIMEOUT_S = 3.0
-"""How long ``prefetch`` waits for the Hub to answer a connection before giving up."""
+"""How long ``prefetch`` waits for the Hub to answer (connection and a first answer) before
+giving up with exit 3."""
 
 
 def hub_endpoint() -> str:
@@ -369,12 +370,15 @@ def hub_endpoint() -> str:
 
 
 def check_hub_reachable(timeout_s: float = HUB_PROBE_TIMEOUT_S) -> None:
-    """Fail fast (exit 3) when no connection to the Hub opens within ``timeout_s``.
+    """Fail fast (exit 3) unless the Hub answers a request within ``timeout_s`` in all (name
+    resolution, connection, TLS and the first byte of an answer to ``HEAD /``).
 
-    Without this, ``datasets`` retries for half a minute before a traceback. Name resolution
-    has no timeout of its own, so the whole probe runs in a thread that is waited for.
+    Without this, ``datasets`` retries for half a minute, or for minutes against an address
+    that accepts connections and never answers, before a traceback. Name resolution has no
+    timeout of its own, so the whole probe runs in a thread that is waited for.
     """
     import socket
+    import ssl
     import threading
     from urllib.parse import urlsplit
 
@@ -387,8 +391,22 @@ def check_hub_reachable(timeout_s: float = HUB_PROBE_TIMEOUT_S) -> None:
 
     def probe() -> None:
         try:
-            with socket.create_connection((host, port), timeout=timeout_s):
+            with socket.create_connection((host, port), timeout=timeout_s) as raw:
+                # An address that accepts connections and never answers (a stuck proxy) would
+                # hold every download in retries: the Hub must answer one request here.
+                conn = (
+                    ssl.create_default_context().wrap_socket(raw, server_hostname=host)
+                    if url.scheme == "https"
+                    else raw
+                )
+                conn.sendall(
+                    f"HEAD / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+                )
+                if not conn.recv(1):
+                    raise ConnectionResetError("the connection closed without an answer")
                 failure.clear()
+        except TimeoutError:
+            pass  # "no answer within the timeout"
         except OSError as exc:
             failure[0] = f"{type(exc).__name__}: {exc.strerror or exc}"
 

@@ -10,6 +10,10 @@ downloads; the specs' datasets carry a ``revision`` field, None where no commit 
 (results then say ``revision: null``). When prefetch recorded it, the commit actually downloaded
 is in ``fetched_revision``; a data folder fetched at another commit than the pinned one is not
 the spec's set: ``complete: false`` with ``details.revision_mismatch``, so never ranked.
+
+Content: the bundled sets ship with their hashes (``resources/bundled/expected.json``); a bundled
+set whose files differ from them (altered, trimmed or extended) is ``complete: false`` with
+``details.content_mismatch``, whatever its row count.
 """
 
 from __future__ import annotations
@@ -95,6 +99,37 @@ def _relative(file: Path, root: Path) -> str:
         return file.name
 
 
+EXPECTED_FILE = "expected.json"
+"""Shipped beside the bundled sets (``resources/bundled/expected.json``): per bundled set, the
+sha256 of its files (:func:`bundled_sha256`), their count and bytes, as released."""
+
+
+def bundled_sha256(folder: Path) -> str:
+    """sha256 over every file of a bundled set (names relative to its folder, and bytes)."""
+    return files_sha256([f for f in folder.rglob("*") if f.is_file()], folder)
+
+
+def bundled_mismatch(dataset_id: str) -> str | None:
+    """Why a bundled set is not the one released with the evaluator (altered, trimmed or
+    extended in place), or None when its content matches the shipped hash."""
+    import json
+
+    from agent_eval.datasets import bundled_dir
+
+    name = dataset_id.removeprefix("bundled:")
+    expected = json.loads((bundled_dir() / EXPECTED_FILE).read_text("utf-8")).get(name)
+    if expected is None:
+        return f"no shipped hash for bundled set {name!r}"
+    folder = bundled_dir() / name
+    found = bundled_sha256(folder) if folder.is_dir() else "absent"
+    if found != expected["sha256"]:
+        return (
+            f"bundled set {name!r} differs from the one shipped with the evaluator "
+            f"(sha256 {found[:12]}, shipped {expected['sha256'][:12]})"
+        )
+    return None
+
+
 def fetched_revision(root: Path, key: str) -> str | None:
     """The Hub commit prefetch recorded for a data-folder entry, if it did."""
     from agent_eval.datasets import read_manifest
@@ -124,6 +159,11 @@ def record_use(
     """
     if complete is None:
         complete = ctx.limit is None and (full_examples is None or examples >= full_examples)
+    if source.id.startswith("bundled:"):
+        altered = bundled_mismatch(source.id)
+        if altered is not None:  # not the set released with the evaluator: never ranked
+            complete = False
+            details = {**(details or {}), "content_mismatch": altered}
     fetched = fetched_revision(ctx.data_dir, manifest_key)
     if source.revision is not None and fetched is not None and fetched != source.revision:
         # Another commit's data is not the spec's set: kept in history, never ranked.

@@ -31,6 +31,18 @@ def format_number(number: float, unit: str = "") -> str:
     return f"{number:.4g}" if abs(number) < 1e-3 else f"{number:.4f}"
 
 
+STDERR_NOISE = 1e-12
+"""A standard error below this fraction of its value (at least of 1) is floating-point noise of
+a zero spread (a ROUGE-L stderr of 7.8e-19 on identical scores): shown as 0."""
+
+
+def format_stderr(stderr: float, value: float, unit: str = "") -> str:
+    """A standard error for a table; noise of a zero spread shows as 0."""
+    if abs(stderr) < STDERR_NOISE * max(1.0, abs(value)):
+        return "0"
+    return format_number(stderr, unit)
+
+
 def _show(item: Any) -> str:
     if isinstance(item, float):
         return format_number(item)
@@ -60,7 +72,7 @@ def metrics_table(result: EvaluationResult) -> Table:
         table.add_row(
             name,
             format_number(m.value, m.unit),
-            "-" if m.stderr is None else format_number(m.stderr, m.unit),
+            "-" if m.stderr is None else format_stderr(m.stderr, m.value, m.unit),
             m.unit,
             ARROWS[m.direction],
         )
@@ -140,11 +152,27 @@ def summary(result: EvaluationResult, path: Path | None = None) -> Group:
             style="dim",
         )
     )
+    lines.append(standing(result))
     for e in result.errors:
         lines.append(Text(f"error [{e.stage}] {e.type}: {e.message}", style="red"))
     if path is not None:
         lines.append(Text.assemble(("saved: ", "bold"), str(path)))
     return Group(*lines)
+
+
+def standing(result: EvaluationResult) -> Text:
+    """Whether the leaderboard ranks this result, and why not."""
+    from agent_eval.ranking import no_score, not_ranked
+
+    reasons = not_ranked(result)
+    if reasons:
+        return Text.assemble(("not ranked: ", "bold yellow"), ("; ".join(reasons), "yellow"))
+    failed = no_score(result)
+    if failed:
+        return Text.assemble(
+            ("ranked as a trial without a score: ", "bold yellow"), ("; ".join(failed), "yellow")
+        )
+    return Text.assemble(("ranked: ", "bold"), "yes (conditions comparable, full data)")
 
 
 def render_result(result: EvaluationResult, console: Console, path: Path | None = None) -> None:

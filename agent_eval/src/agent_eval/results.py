@@ -54,5 +54,6 @@ def _hand_over(fd: int, folder: Path) -> None:
 
 
 def read_result(path: str | Path) -> EvaluationResult:
-    """Load one results file (raises pydantic.ValidationError or OSError on a bad file)."""
+    """Load one results file (raises pydantic.ValidationError or OSError on a bad file, and
+    :class:`~agent_contracts.errors.NewerSchemaError` on one from a newer version)."""
     return EvaluationResult.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))

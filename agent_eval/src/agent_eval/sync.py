@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from agent_contracts.errors import NewerSchemaError
 from agent_contracts.results import EvaluationResult
 from agent_eval.errors import EvalUsageError
 
@@ -18,10 +19,12 @@ BATCH_SIZE = 500
 class BadFile(BaseModel):
     """A ``.json`` file that looks like a results file but cannot be loaded."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     path: str
+    """The file, as found in the folder."""
     error: str
+    """Why it cannot be loaded."""
 
 
 class SyncReport(BaseModel):
@@ -30,6 +33,7 @@ class SyncReport(BaseModel):
     model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     folder: str
+    """The results folder synced."""
     database: str
     """The database, password masked."""
     added: int
@@ -81,6 +85,8 @@ def load_folder(
             results.append(EvaluationResult.model_validate(document))
         except ValidationError as exc:
             bad.append(BadFile(path=str(path), error=_validation_summary(exc)))
+        except NewerSchemaError as exc:
+            bad.append(BadFile(path=str(path), error=f"{exc.message} ({exc.hint})"))
     return results, skipped, bad
 
 

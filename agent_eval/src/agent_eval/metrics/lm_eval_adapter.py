@@ -124,7 +124,7 @@ def mmlu_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
                 "task": f"mmlu_{subject}",
                 "tag": [],
                 "dataset_path": "json",
-                "dataset_name": None,
+                "dataset_name": content_name(data),
                 "dataset_kwargs": {"data_files": data},
             },
         )
@@ -180,16 +180,15 @@ def blimp_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
         )
     source = lm_eval_tasks_dir() / "blimp"
     for phenomenon in chosen:
+        data = {"train": str((root / f"{phenomenon}.jsonl").resolve())}
         _dump(
             folder / f"blimp_{phenomenon}.yaml",
             {
                 "include": str(source / f"{phenomenon}.yaml"),
                 "task": f"blimp_{phenomenon}",
                 "dataset_path": "json",
-                "dataset_name": None,
-                "dataset_kwargs": {
-                    "data_files": {"train": str((root / f"{phenomenon}.jsonl").resolve())}
-                },
+                "dataset_name": content_name(data),
+                "dataset_kwargs": {"data_files": data},
             },
         )
     _dump(
@@ -241,7 +240,7 @@ def superglue_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suit
             "task": name,
             "tag": [],
             "dataset_path": "json",
-            "dataset_name": None,
+            "dataset_name": content_name(data),
             "dataset_kwargs": {"data_files": data},
         }
         if name == "multirc":
@@ -257,6 +256,21 @@ def superglue_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suit
     files = [root / c / f for c in configs for f in ("validation.jsonl", "train.jsonl")]
     full = sum(SUPERGLUE_VALIDATION_ROWS[c] for c in configs)
     return Suite(folder, names, names, [f for f in files if f.is_file()], full)
+
+
+def content_name(data: dict[str, str]) -> str:
+    """The configuration name the ``datasets`` cache of these data files is kept under:
+    ``sha256-`` and their content hash.
+
+    ``datasets`` keys its cache of local files by path and modification time only, so rows
+    changed in place with the same size and time would be scored from the stale cache; with the
+    content in the name, changed rows are a new cache entry.
+    """
+    from agent_eval.provenance import files_sha256
+
+    files = [Path(path) for path in data.values()]
+    digest = files_sha256(files, Path("/"))
+    return f"sha256-{digest[:32]}"
 
 
 RECORD_MODULE = "record_scoring"
@@ -290,7 +304,7 @@ def _record_task(folder: Path, data: dict[str, str]) -> None:
     config = _lm_eval_record_config()
     config.pop("tag", None)
     config.update(
-        {"task": "record", "dataset_path": "json", "dataset_name": None},
+        {"task": "record", "dataset_path": "json", "dataset_name": content_name(data)},
         dataset_kwargs={"data_files": data},
     )
     if "train" not in data:
@@ -337,18 +351,22 @@ def harness_model(ctx: MetricContext, batch_size: int) -> Any:
 
 @contextmanager
 def _without_env_dump() -> Iterator[None]:
-    """Skip lm-eval's environment dump (it lists every installed package: ~0.6 s per call).
+    """Skip lm-eval's environment dump (it lists every installed package: ~0.6 s per call) and
+    its git probe of the working directory.
 
-    The numbers do not depend on it, and the result records its own environment.
+    The numbers do not depend on them, and the result records its own environment.
     """
     import lm_eval.evaluator as evaluator
 
-    saved = evaluator.add_env_info
+    saved = evaluator.add_env_info, evaluator.get_git_commit_hash
     evaluator.add_env_info = lambda storage: None
+    # lm-eval asks git for the commit of the working directory (the user's, not lm-eval's):
+    # outside a repository git prints "fatal: not a git repository" on every run.
+    evaluator.get_git_commit_hash = lambda: None
     try:
         yield
     finally:
-        evaluator.add_env_info = saved
+        evaluator.add_env_info, evaluator.get_git_commit_hash = saved
 
 
 def run_suite(
@@ -500,7 +518,7 @@ def superglue(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
                 mspec,
                 f"superglue_{name}",
                 acc,
-                unit="accuracy",
+                unit="exact match" if SUPERGLUE_TASKS[name][1] == "em" else "accuracy",
                 direction="higher",
                 stderr=err,
                 metric=SUPERGLUE_TASKS[name][1],

@@ -4,33 +4,80 @@ The CSV's first column is the row id (``image_id``), its second the prediction, 
 deliverable names them; the hidden labels are the task's held-out split in the data folder, or
 bundled with the evaluator (column ``label_column``). For a task that re-runs the agent's code
 the CSV is the one that re-run wrote, never the agent's own. TWE = accuracy² / inference
-minutes, where the minutes are the wall time of the evaluator's own re-run of ``main.py``
-(docs/code-deliverables.md); nothing the agent reports about its speed is read.
+minutes, where the minutes come from the evaluator's own re-runs of ``main.py``: where the task
+has baseline code, the agent's time as a ratio to it on the anchors' machine
+(:mod:`agent_eval.coderun.timing`), else the scored run's wall time (docs/code-deliverables.md);
+nothing the agent reports about its speed is read.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from agent_contracts.results import MetricValue
 from agent_eval.coderun.rerun import labels_file
+from agent_eval.coderun.timing import timed_seconds
 from agent_eval.datasets import hidden_split_need, missing, read_jsonl
 from agent_eval.errors import MetricError
 from agent_eval.metrics.registry import MetricContext, metric, param, value
 from agent_tasks.spec import MetricSpec
 
+MAX_LINE_CHARS = 1 << 20
+"""Longest line of a predictions CSV that is read (1 Mi characters); a longer one is an error.
 
-def read_predictions(path: Path) -> tuple[list[str], dict[str, str]]:
-    """(header, id -> prediction) of a predictions CSV."""
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if not header or len(header) < 2:
-            raise MetricError(f"predictions file {str(path)!r} needs an id and a prediction column")
-        return header, {row[0]: row[1] for row in reader if len(row) >= 2}
+The CSV is read streaming, one line at a time, and only one bit is kept per hidden item (right
+or not), so scoring holds the hidden labels plus at most one line (4 MiB of UTF-8) whatever
+size the file has."""
+
+
+def _lines(fh: IO[str], path: Path) -> Iterator[str]:
+    """The file's lines, each at most ``MAX_LINE_CHARS`` (a longer one is an error)."""
+    while line := fh.readline(MAX_LINE_CHARS + 1):
+        if len(line) > MAX_LINE_CHARS:
+            raise MetricError(
+                f"predictions file {str(path)!r} has a line longer than {MAX_LINE_CHARS} "
+                "characters",
+                hint="write one short `id,prediction` row per line",
+            )
+        yield line
+
+
+def _open_regular(path: Path) -> IO[str]:
+    """The file for reading as text; never through a link, never a FIFO or device."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise MetricError(f"predictions file {str(path)!r} cannot be opened: {exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise MetricError(f"predictions file {str(path)!r} is not a regular file")
+    return open(fd, newline="", encoding="utf-8")  # noqa: PTH123 - a descriptor, not a path
+
+
+def score_predictions(path: Path, labels: dict[str, str]) -> tuple[list[str], int, int]:
+    """(header, right, predicted) of a predictions CSV against ``labels`` (id -> label),
+    streaming; the last row of an id counts; rows of ids that are not labelled are skipped."""
+    right: dict[str, bool] = {}
+    try:
+        with _open_regular(path) as fh:
+            reader = csv.reader(_lines(fh, path))
+            header = next(reader, None)
+            if not header or len(header) < 2:
+                raise MetricError(
+                    f"predictions file {str(path)!r} needs an id and a prediction column"
+                )
+            for row in reader:
+                if len(row) >= 2 and row[0] in labels:
+                    right[row[0]] = row[1].strip() == labels[row[0]]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise MetricError(f"predictions file {str(path)!r} is not a readable CSV: {exc}") from None
+    return header, sum(right.values()), len(right)
 
 
 def accuracy(ctx: MetricContext, mspec: MetricSpec) -> tuple[float, int, dict[str, Any]]:
@@ -51,22 +98,30 @@ def accuracy(ctx: MetricContext, mspec: MetricSpec) -> tuple[float, int, dict[st
     if not path.is_file():
         raise missing(f"{dataset_id} ({split}) labels", path, ctx.spec.name)
     label_col = str(param(mspec, "label_column", "label"))
-    header, preds = read_predictions(ctx.predictions)
     rows = read_jsonl(path)
-    id_col = str(param(mspec, "id_column", header[0]))
     if ctx.limit is not None:
         rows = rows[: ctx.limit]
+    named_id = param(mspec, "id_column", None)
+    id_col = str(named_id) if named_id is not None else _first_column(ctx.predictions)
     try:
         labels = {str(r[id_col]): str(r[label_col]) for r in rows}
     except KeyError as exc:
         raise MetricError(f"hidden labels lack column {exc}") from None
-    correct = sum(1 for k, v in labels.items() if preds.get(k, "").strip() == v)
-    facts = {
-        "dataset": f"{dataset_id}:{split}",
-        "rows": len(labels),
-        "predicted": sum(1 for k in labels if k in preds),
-    }
+    _header, correct, predicted = score_predictions(ctx.predictions, labels)
+    facts = {"dataset": f"{dataset_id}:{split}", "rows": len(labels), "predicted": predicted}
     return correct / len(labels), len(labels), facts
+
+
+def _first_column(path: Path) -> str:
+    """The name of the CSV's id column (its header's first field)."""
+    try:
+        with _open_regular(path) as fh:
+            header = next(csv.reader(_lines(fh, path)), None)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise MetricError(f"predictions file {str(path)!r} is not a readable CSV: {exc}") from None
+    if not header or len(header) < 2:
+        raise MetricError(f"predictions file {str(path)!r} needs an id and a prediction column")
+    return header[0]
 
 
 @metric("predictions_accuracy", needs="predictions", data=hidden_split_need, rerun_only=True)
@@ -105,7 +160,7 @@ def twe(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
             "time the agent reports is never used",
         )
     acc, _n, facts = accuracy(ctx, mspec)
-    seconds = float(ctx.code_run.sandbox.wall_s)
+    seconds, timing = timed_seconds(ctx.code_run)
     return [
         value(
             mspec,
@@ -113,7 +168,10 @@ def twe(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
             acc**2 / (seconds / 60),
             unit="score",
             direction="higher",
+            timing=timing,
             inference_time_s=round(seconds, 4),
+            measured_s=round(float(ctx.code_run.sandbox.wall_s), 4),
+            time_basis="ratio to the baseline code" if timing else "measured alone",
             timed_by="evaluator",
             sandbox=ctx.code_run.sandbox.backend,
             **facts,

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from agent_contracts.errors import ExitCode
 from agent_contracts.registry import Registry
-from agent_contracts.results import MetricValue
+from agent_contracts.results import MetricValue, Timing
 from agent_eval.datasets import DataNeed
 from agent_eval.errors import MetricError
 from agent_tasks.spec import MetricSpec, TaskSpec
@@ -186,6 +186,7 @@ def value(
     unit: str,
     direction: Literal["higher", "lower"],
     stderr: float | None = None,
+    timing: Timing | None = None,
     **details: Any,
 ) -> MetricValue:
     """A :class:`MetricValue` produced by the metric ``mspec``."""
@@ -197,6 +198,7 @@ def value(
         direction=direction,
         source=mspec.name,
         details=details,
+        timing=timing,
     )
 
 

@@ -120,7 +120,8 @@ def generation_speed(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]
     warmup = int(param(mspec, "warmup", 1))
     if min(prompt_len, new_tokens, repeats) < 1 or warmup < 0:
         raise MetricError("generation_speed needs prompt_tokens, new_tokens, repeats >= 1")
-    if not loaded.is_seq2seq:
+    requested = prompt_len
+    if not loaded.is_seq2seq:  # the prompt gives way so the new tokens fit the context
         context = model_context(loaded.model)
         if prompt_len + new_tokens > context:
             prompt_len = max(1, context - new_tokens)
@@ -142,6 +143,7 @@ def generation_speed(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]
         gaps = [statistics.median(ttfts)] if ttfts else [0.0]
     details = {
         "prompt_tokens": prompt_len,
+        "prompt_tokens_requested": requested,
         "new_tokens": new_tokens,
         "repeats": repeats,
         "warmup": warmup,

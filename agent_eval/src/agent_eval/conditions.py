@@ -1,0 +1,127 @@
+"""The conditions a result was produced under, and whether they are the task's.
+
+Read from the run record (GPUs, time limit, network, credentials, budget, agent image) and from
+this process (device, GPU model and count, evaluator image, package versions), then judged
+against :attr:`agent_tasks.spec.TaskSpec.required_conditions`: a result made under other
+conditions is recorded with ``comparable: false`` and its reasons, shown but never ranked.
+"""
+
+from __future__ import annotations
+
+import os
+
+from agent_contracts.results import Conditions, Environment
+from agent_contracts.run_record import RunRecord
+from agent_tasks.spec import TaskSpec
+
+IMAGE_ENV = "AGENT_EVAL_IMAGE"
+"""The evaluator image this process runs in, as whoever started it names it (recorded only;
+read here rather than through the settings, whose database fields a --no-db run never reads)."""
+IMAGE_ID_ENV = "AGENT_EVAL_IMAGE_ID"
+"""That image's id (``sha256:...``), recorded likewise."""
+
+
+def _gpu_count() -> int:
+    """GPUs this process can see (0 without torch or CUDA)."""
+    try:
+        import torch
+    except ImportError:
+        return 0
+    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+
+
+def _gpu_name() -> str | None:
+    """The first visible GPU's model."""
+    from agent_eval.environment import device_name
+
+    return device_name("cuda:0")
+
+
+def _run_gpus(gpus: str | list[str]) -> int | None:
+    """How many GPUs a run was given (None: ``all``, whose count run.json does not hold)."""
+    if isinstance(gpus, list):
+        return len([g for g in gpus if g.strip()])
+    text = gpus.strip()
+    if text in {"", "none"}:
+        return 0
+    if text == "all":
+        return None
+    return len([g for g in text.split(",") if g.strip()])
+
+
+def judge(spec: TaskSpec, conditions: Conditions) -> Conditions:
+    """The conditions with ``comparable`` and ``reasons`` set against what the task declares."""
+    need = spec.required_conditions
+    gpu = f"{need.run_gpus} {need.gpu_type} GPU" if need.gpu_type else f"{need.run_gpus} GPU"
+    reasons: list[str] = []
+    if need.evaluation_hardware == "gpu" and conditions.hardware != "gpu":
+        reasons.append(
+            "evaluated on CPU: the task's timed re-run is specified on a GPU"
+            + (f" ({need.gpu_type})" if need.gpu_type else "")
+        )
+    if conditions.run_gpu_ids is not None:
+        given = conditions.run_gpus
+        if need.run_gpus > 0 and given is not None and given < need.run_gpus:
+            reasons.append(
+                f"the run was given {given or 'no'} GPU{'s' if given != 1 else ''}; "
+                f"the task gives {gpu}{'s' if need.run_gpus != 1 else ''}"
+            )
+        if conditions.time_limit_s is not None and conditions.time_limit_s > need.time_limit_s:
+            reasons.append(
+                f"the run's time limit {conditions.time_limit_s} s exceeds the task's "
+                f"{need.time_limit_s} s"
+            )
+    return conditions.model_copy(
+        update={
+            "required": need.model_dump(mode="json"),
+            "comparable": not reasons,
+            "reasons": tuple(reasons),
+        }
+    )
+
+
+def collect(spec: TaskSpec, run: RunRecord | None, environment: Environment) -> Conditions:
+    """This evaluation's conditions, judged against the task's."""
+    count = _gpu_count()
+    on_gpu = environment.device.startswith("cuda")
+    gpu_model = environment.device_name if on_gpu else None
+    rerun = spec.evaluation.code_run
+    if rerun is not None:  # what computed is the sandboxed re-run, given the task's GPUs
+        on_gpu = 0 < rerun.gpus <= count
+        gpu_model = _gpu_name() if on_gpu else None
+    packages = {
+        name: value
+        for name, value in {
+            "agent_eval": environment.evaluator_version,
+            "torch": environment.torch_version,
+            "transformers": environment.transformers_version,
+            "lm_eval": environment.lm_eval_version,
+            "python": environment.python_version,
+        }.items()
+        if value
+    }
+    facts = Conditions(
+        hardware="gpu" if on_gpu else "cpu",
+        gpu_model=gpu_model,
+        gpu_count=count,
+        evaluator_image=os.environ.get(IMAGE_ENV) or None,
+        evaluator_image_id=os.environ.get(IMAGE_ID_ENV) or None,
+        packages=packages,
+    )
+    if run is not None:
+        limits = run.limits
+        facts = facts.model_copy(
+            update={
+                "run_gpus": _run_gpus(run.gpus),
+                "run_gpu_ids": run.gpus if isinstance(run.gpus, str) else ",".join(run.gpus),
+                "run_runtime": run.runtime,
+                "time_limit_s": limits.time_limit_s,
+                "network": run.network,
+                "credentials_mode": run.credentials_mode,
+                "budget_tokens": limits.budget_tokens,
+                "budget_usd": limits.budget_usd,
+                "agent_image_digest": run.image_digest or run.image_id,
+                "harness_version": run.harness_version or None,
+            }
+        )
+    return judge(spec, facts)

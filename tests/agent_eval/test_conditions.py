@@ -1,0 +1,289 @@
+"""Conditions are part of every result; only comparable, attributable results are ranked.
+
+Each test drives the real ``agent-eval`` CLI on a real tiny model and reads what a user reads:
+the results file, the evaluate output, ``history`` and ``leaderboard --json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.store import make_run
+
+from agent_contracts.results import EvaluationResult
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _run_folder(root: Path, model: Path, run_id: str, **run: Any) -> Path:
+    shutil.copytree(model, root / "output" / "model")
+    record = make_run(run_id, **run)
+    (root / "run.json").write_text(record.model_dump_json(), "utf-8")
+    return root
+
+
+def _evaluate(run_cli: Run, target: Path, task: str, results: Path) -> dict[str, Any]:
+    proc = run_cli("--model_args", str(target), "--task", task, "--results-dir", str(results))
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    saved = max(results.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+    data: dict[str, Any] = json.loads(saved.read_text("utf-8"))
+    data["_stdout"] = proc.stdout
+    return data
+
+
+def _board(run_cli: Run, results: Path) -> dict[str, Any]:
+    proc = run_cli(
+        "leaderboard", "--benchmark", "evaltest", "--json", "--results-dir", str(results)
+    )
+    assert proc.returncode == 0, proc.stderr
+    board: dict[str, Any] = json.loads(proc.stdout)
+    return board
+
+
+def _ranked_agents(board: dict[str, Any]) -> set[str]:
+    return {
+        row["agent"]
+        for bench in board["benchmarks"]
+        for row in bench["rows"]
+        if row.get("kind", "agent") == "agent"
+    }
+
+
+def test_a_run_without_the_tasks_gpu_is_recorded_not_comparable_and_not_ranked(
+    run_cli: Run, tiny_gpt2_dir: Path, tmp_path: Path
+) -> None:
+    """The task gives 1 A100; a run given no GPU (and more time) is shown, never ranked."""
+    results = tmp_path / "results"
+    cpu_run = _run_folder(
+        tmp_path / "runs" / "r-cpu",
+        tiny_gpt2_dir,
+        "r-cpu",
+        task="evaltest_gpu_params",
+        agent_label="cpu-agent",
+        gpus=[],
+        network="none",
+        credentials_mode="proxy",
+        limits={"time_limit_s": 7200, "grace_s": 30, "budget_usd": 2.5},
+    )
+    gpu_run = _run_folder(
+        tmp_path / "runs" / "r-gpu",
+        tiny_gpt2_dir,
+        "r-gpu",
+        task="evaltest_gpu_params",
+        agent_label="gpu-agent",
+        gpus=["0"],
+        limits={"time_limit_s": 3600, "grace_s": 30},
+    )
+    off = _evaluate(run_cli, cpu_run, "evaltest_gpu_params", results)
+    on = _evaluate(run_cli, gpu_run, "evaltest_gpu_params", results)
+
+    conditions = off["conditions"]
+    assert conditions["comparable"] is False
+    assert conditions["run_gpus"] == 0 and conditions["hardware"] == "cpu"
+    assert conditions["time_limit_s"] == 7200 and conditions["network"] == "none"
+    assert conditions["credentials_mode"] == "proxy" and conditions["budget_usd"] == 2.5
+    assert conditions["agent_image_digest"] == "example/agent@sha256:" + "c" * 64
+    assert conditions["packages"]["torch"] and conditions["packages"]["transformers"]
+    assert conditions["required"]["run_gpus"] == 1
+    reasons = " ".join(conditions["reasons"])
+    assert "no GPU" in reasons and "A100" in reasons and "7200 s exceeds" in reasons
+    assert "not ranked: not comparable" in " ".join(off["_stdout"].split())
+    assert on["conditions"]["comparable"] is True and on["conditions"]["reasons"] == []
+    assert "ranked: yes" in on["_stdout"]
+
+    board = _board(run_cli, results)
+    assert _ranked_agents(board) == {"gpu-agent"}
+    left = {e["agent"]: e["why"] for e in board["not_ranked"]}
+    assert set(left) == {"cpu-agent"} and "not comparable" in left["cpu-agent"]
+    table = run_cli("leaderboard", "--benchmark", "evaltest", "--results-dir", str(results))
+    assert "not ranked: 1 evaluation" in table.stdout and "cpu-agent" in table.stdout
+
+    history = run_cli("history", "--json", "--results-dir", str(results))
+    rows = {row["run_id"]: row for row in json.loads(history.stdout)}
+    assert rows["r-cpu"]["comparable"] is False
+    assert "no GPU" in rows["r-cpu"]["not_ranked"]
+    assert rows["r-gpu"]["not_ranked"] is None
+
+
+def test_an_evaluation_naming_no_run_is_shown_apart_and_a_model_is_not_counted_twice(
+    run_cli: Run, tiny_gpt2_dir: Path, tmp_path: Path, tiny_tokenizer: Any, save_tiny_gpt2: Any
+) -> None:
+    """The README's step 4 (the evaluator on output/model) adds no "unknown agent" row."""
+    results = tmp_path / "results"
+    run = _run_folder(
+        tmp_path / "runs" / "r-1",
+        tiny_gpt2_dir,
+        "r-1",
+        task="evaltest_params",
+        agent_label="the-agent",
+        limits={"time_limit_s": 60, "grace_s": 5},
+    )
+    _evaluate(run_cli, run, "evaltest_params", results)
+    again = _evaluate(run_cli, run / "output" / "model", "evaltest_params", results)
+    other = save_tiny_gpt2(tmp_path / "other", tiny_tokenizer, seed=3)
+    loose = _evaluate(run_cli, other, "evaltest_params", results)
+    assert "no run or agent named" in " ".join(loose["_stdout"].split())
+
+    board = _board(run_cli, results)
+    assert _ranked_agents(board) == {"the-agent"}
+    rows = next(b for b in board["benchmarks"])["rows"]
+    assert [row["trials"] for row in rows if row["agent"] == "the-agent"] == [1]
+    left = {e["evaluation_id"]: e["why"] for e in board["not_ranked"]}
+    assert "already counted under a run" in left[again["evaluation_id"]]
+    assert "no run or agent named" in left[loose["evaluation_id"]]
+
+
+def _file_hash(folder: Path) -> str:
+    """The deliverable hash as docs/contracts.md defines it, computed here independently."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def test_a_weights_file_the_evaluator_may_not_read_is_exit_5_with_a_hint(
+    cli_env: dict[str, str], tmp_path: Path, tiny_tokenizer: Any, save_tiny_gpt2: Any
+) -> None:
+    """model.safetensors 0600 owned by another user: an error result and --user, no traceback."""
+    model = save_tiny_gpt2(tmp_path / "model", tiny_tokenizer)
+    weights = model / "model.safetensors"
+    weights.chmod(0o600)
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root without setpriv cannot drop its right to read every file")
+        os.chown(weights, 65534, 65534)  # another user's file; root loses DAC override below
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+    else:
+        weights.chmod(0o000)
+    results = tmp_path / "results"
+    proc = subprocess.run(
+        [*prefix, str(Path(sys.executable).parent / "agent-eval"), "--model_args", str(model),
+         "--task", "tiny_lm", "--no-db", "--device", "cpu", "--results-dir", str(results)],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=300,
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 5, proc.stderr
+    assert "cannot be read" in proc.stderr and "--user" in proc.stderr
+    (saved,) = results.glob("*.json")
+    data = json.loads(saved.read_text("utf-8"))
+    assert data["status"] == "error" and data["metrics"] == [] and data["score"] is None
+    load_error = next(e for e in data["errors"] if e["stage"] == "load")
+    assert "Permission denied" in load_error["message"] and "--user" in load_error["message"]
+    assert data["model"]["sha256"] is None  # not computable: a file cannot be read
+
+
+def test_a_load_failure_result_carries_the_model_hash(
+    run_cli: Run, tmp_path: Path, tiny_tokenizer: Any, save_tiny_gpt2: Any
+) -> None:
+    """A model that cannot load (config asks for bitsandbytes) is still identified by sha256."""
+    model = save_tiny_gpt2(tmp_path / "model", tiny_tokenizer)
+    config = json.loads((model / "config.json").read_text("utf-8"))
+    config["quantization_config"] = {"quant_method": "bitsandbytes", "load_in_8bit": True}
+    (model / "config.json").write_text(json.dumps(config), "utf-8")
+    results = tmp_path / "results"
+    proc = run_cli(
+        "--model_args", str(model), "--task", "tiny_lm", "--no-db", "--device", "cpu",
+        "--results-dir", str(results),
+    )  # fmt: skip
+    assert proc.returncode == 5, proc.stderr
+    (saved,) = results.glob("*.json")
+    data = json.loads(saved.read_text("utf-8"))
+    assert data["status"] == "error"
+    assert data["model"]["sha256"] == _file_hash(model)
+    load_error = next(e for e in data["errors"] if e["stage"] == "load")
+    # tiny_lm has no dtype rule: the hint names none (no "FP16/FP32 only")
+    assert "unquantized" in load_error["message"]
+    assert "FP16" not in load_error["message"] and "allows" not in load_error["message"]
+
+
+def test_a_results_file_without_conditions_still_reads(
+    run_cli: Run, tiny_gpt2_dir: Path, tmp_path: Path
+) -> None:
+    """A file written before conditions (no ``conditions``, no ``outcome``) reads, comparable."""
+    results = tmp_path / "results"
+    data = _evaluate(run_cli, tiny_gpt2_dir, "evaltest_lm", results)
+    data.pop("_stdout")
+    data.pop("conditions")
+    for check in data["constraints"]:
+        check.pop("outcome")
+    old = EvaluationResult.model_validate(data)
+    assert old.conditions is None and old.comparable
+    assert [c.outcome for c in old.constraints] == [
+        "passed" if c.passed else "failed" if c.passed is False else "unchecked"
+        for c in old.constraints
+    ]
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / "old.json").write_text(json.dumps(data), "utf-8")
+    proc = run_cli("sync", str(older))
+    assert proc.returncode == 0, proc.stderr
+    history = run_cli("history", "--json", "--results-dir", str(older))
+    (row,) = json.loads(history.stdout)
+    assert row["comparable"] is True
+    assert row["not_ranked"] == "no run or agent named: shown apart, never ranked"
+
+
+def test_an_mlrc_result_made_elsewhere_and_synced_carries_the_condition_fields(
+    run_cli: Run, tmp_path: Path
+) -> None:
+    """MLRC tasks need environments this machine cannot build: a result made on a GPU machine
+    is synced here. Its conditions, judged against the MLRC spec there, arrive as columns."""
+    import sqlite3
+
+    from support.store import make_result
+
+    from agent_contracts.results import Conditions
+    from agent_eval.conditions import judge
+    from agent_tasks.registry import get_task
+
+    spec = get_task("mlrc_llm_merging")
+    made = make_result("mlrc_llm_merging", benchmark="mlrc_bench", run_id=None)
+    on_gpu = judge(
+        spec,
+        Conditions(
+            hardware="gpu", gpu_model="NVIDIA A100-SXM4-40GB", gpu_count=1, run_gpus=1,
+            run_gpu_ids="0", run_runtime="docker", time_limit_s=spec.resources.time_limit_s,
+            network="none", credentials_mode="proxy", budget_usd=10.0,
+            packages={"agent_eval": "0.1.0"},
+        ),
+    )  # fmt: skip
+    on_cpu = judge(spec, on_gpu.model_copy(update={"run_gpus": 0, "run_gpu_ids": ""}))
+    assert on_gpu.comparable and not on_cpu.comparable
+    folder = tmp_path / "imported"
+    folder.mkdir()
+    for name, conditions in (("gpu", on_gpu), ("cpu", on_cpu)):
+        result = made.model_copy(
+            update={"evaluation_id": name * 8, "conditions": conditions, "run_id": f"r-{name}"}
+        )
+        (folder / f"{name}.json").write_text(result.model_dump_json(), "utf-8")
+    proc = run_cli("sync", str(folder))
+    assert proc.returncode == 0, proc.stderr
+    with sqlite3.connect(folder / "mlrb.sqlite") as db:
+        rows = {
+            row[0]: row[1:]
+            for row in db.execute(
+                "SELECT evaluation_id, comparable, hardware, gpu_model, run_gpus, time_limit_s,"
+                " network, credentials_mode, budget_usd, not_ranked FROM evaluations"
+            )
+        }
+    assert rows["gpu" * 8][:8] == (
+        1, "gpu", "NVIDIA A100-SXM4-40GB", 1, spec.resources.time_limit_s, "none", "proxy", 10.0
+    )  # fmt: skip
+    assert rows["gpu" * 8][8] is None  # ranked
+    assert rows["cpu" * 8][0] == 0 and rows["cpu" * 8][3] == 0
+    assert "not comparable: the run was given no GPUs" in rows["cpu" * 8][8]
