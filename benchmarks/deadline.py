@@ -89,7 +89,7 @@ def _running(runtime: str, run_dir: Path) -> bool:
             text=True,
         )
         return bool(out.stdout.strip())
-    from agent_harness.watchdog import group_members
+    from agent_harness.liveness import group_members
 
     return bool(group_members(int((run_dir / "output" / "pid").read_text())))
 

@@ -41,8 +41,7 @@ def build_image(client: Any, busybox: Path) -> None:
 def one_run(runtime: str, limit: str, runs_dir: Path) -> dict[str, Any]:
     """One run stopped by the disk limit, measured from its files."""
     from agent_harness.config import RunConfig
-    from agent_harness.disk_limit import parse_size
-    from agent_harness.progress import Progress
+    from agent_harness.console import Progress
     from agent_harness.run import run_agent
 
     config = RunConfig(
@@ -61,7 +60,7 @@ def one_run(runtime: str, limit: str, runs_dir: Path) -> dict[str, Any]:
     returned = time.time()
     if record.stop_reason != "disk_limit":
         raise SystemExit(f"the run was not stopped by the disk limit: {record.status}")
-    limit_bytes = parse_size(limit) or 0
+    limit_bytes = config.disk_limit if isinstance(config.disk_limit, int) else 0
     files = sorted(
         (p.stat() for p in (run_dir / "output").glob("f*")), key=lambda st: st.st_mtime_ns
     )

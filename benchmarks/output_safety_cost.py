@@ -1,10 +1,11 @@
-"""Measure what making an output folder safe costs the end of a run.
+"""Measure what copying an output folder out costs the end of a run.
 
-    .venv/bin/python benchmarks/output_safety_cost.py [--folders 100] [--files 100]
+    .venv/bin/python benchmarks/output_safety_cost.py [--folders 100] [--files 100] [--mib 256]
 
-Builds ``folders x files`` one-byte files owned by another user (uid 1000 when run as root, so
-every entry is handed over, as after a root agent), then times ``make_output_safe`` twice: the
-first pass changes every owner, the second finds nothing to change.
+Builds ``folders x files`` one-byte files plus one file of ``--mib`` MiB (and a sparse file of
+1 GiB holding one byte), then times :func:`agent_harness.output_safety.copy_out` (the fresh
+copy the host reads) and :func:`agent_harness.output_safety.remove_tree` (the agent's folder
+removed), and a removal of a folder chain 1,100 deep.
 """
 
 from __future__ import annotations
@@ -18,38 +19,57 @@ from pathlib import Path
 
 
 def main() -> None:
-    """Build the folder, time the two passes, print JSON."""
-    from agent_harness.output_safety import make_output_safe
+    """Build the folder, time the copy and the removals, print JSON."""
+    from agent_harness.output_safety import copy_out, remove_tree
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--folders", type=int, default=100)
     parser.add_argument("--files", type=int, default=100)
+    parser.add_argument("--mib", type=int, default=256)
     args = parser.parse_args()
-    root = os.geteuid() == 0
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "output"
+        staging, output = Path(tmp) / "staging", Path(tmp) / "output"
         for i in range(args.folders):
-            sub = out / f"d{i}"
+            sub = staging / f"d{i}"
             sub.mkdir(parents=True)
             for j in range(args.files):
-                path = sub / f"f{j}"
-                path.write_bytes(b"x")
-                if root:
-                    os.chown(path, 1000, 1000)
+                (sub / f"f{j}").write_bytes(b"x")
+        with (staging / "big").open("wb") as fh:
+            for _ in range(args.mib):
+                fh.write(os.urandom(1024**2))
+        with (staging / "sparse").open("wb") as fh:
+            fh.truncate(1024**3)
+            fh.write(b"x")
         owner = (os.getuid(), os.getgid())
         began = time.perf_counter()
-        first = make_output_safe(out, owner)
-        first_s = time.perf_counter() - began
+        report = copy_out(staging, output, owner)
+        copy_s = time.perf_counter() - began
         began = time.perf_counter()
-        make_output_safe(out, owner)
-        second_s = time.perf_counter() - began
+        remove_tree(staging)
+        remove_s = time.perf_counter() - began
+        deep = Path(tmp) / "deep"
+        deep.mkdir()
+        fd = os.open(deep, os.O_RDONLY | os.O_DIRECTORY)
+        for _ in range(1100):  # relative to a descriptor: no path grows past PATH_MAX
+            os.mkdir("d", dir_fd=fd)
+            child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        os.close(fd)
+        began = time.perf_counter()
+        left = remove_tree(deep)
+        deep_s = time.perf_counter() - began
     print(
         json.dumps(
             {
-                "entries": args.folders * (args.files + 1),
-                "first_pass_s": round(first_s, 3),
-                "owners_changed": first.owners_changed,
-                "second_pass_s": round(second_s, 3),
+                "entries": args.folders * (args.files + 1) + 2,
+                "data_mib": args.mib,
+                "copied": report.copied,
+                "bytes_copied": report.bytes,
+                "copy_s": round(copy_s, 3),
+                "remove_s": round(remove_s, 3),
+                "remove_1100_deep_s": round(deep_s, 3),
+                "deep_removed": left is None,
             },
             indent=2,
         )

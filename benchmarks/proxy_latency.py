@@ -10,9 +10,9 @@
    once, under a token budget and under a cost budget; how many calls were answered after the
    budget was crossed, and how many tokens / dollars past it the run ended.
 
-3. With ``--docker-reps N`` (root, a Docker engine, a static busybox): how soon after the
-   container starts the proxy's port opens on its own loopback, as the harness and as an agent
-   retrying every 2 ms see it.
+3. With ``--docker-reps N`` (root, a Docker engine, a static busybox): how long before the
+   agent's container starts the proxy's port is open in the network namespace it joins, and
+   how many calls of an agent retrying every 2 ms fail (0: the port is there first).
 
 Needs no provider and no network (everything on 127.0.0.1); no engine without ``--docker-reps``.
 """
@@ -56,11 +56,12 @@ def latency(calls: int) -> dict[str, Any]:
     from scripted_upstream import ScriptedUpstream
 
     from agent_harness.proxy import Budget, ProxyPlan, ProxySession
+    from agent_harness.runtimes.local import LocalRuntime
 
     upstream = ScriptedUpstream(KEY).start()
     folder = Path(tempfile.mkdtemp())
     session = ProxySession(ProxyPlan("openai", KEY, f"{upstream.url}/v1", Budget()), folder)
-    env = session.start("local")
+    env = session.start(LocalRuntime().proxy_port)
     out: dict[str, Any] = {}
     try:
         with httpx.Client(timeout=30) as client:
@@ -109,6 +110,7 @@ def overshoot(threads: int, budget: dict[str, Any], uncapped_output: int = 0) ->
     from scripted_upstream import ScriptedUpstream
 
     from agent_harness.proxy import Budget, ProxyPlan, ProxySession
+    from agent_harness.runtimes.local import LocalRuntime
 
     upstream = ScriptedUpstream(KEY, delay_s=0.05)  # a call takes time: calls overlap
     body = dict(BODY)
@@ -118,7 +120,7 @@ def overshoot(threads: int, budget: dict[str, Any], uncapped_output: int = 0) ->
     upstream.start()
     folder = Path(tempfile.mkdtemp())
     session = ProxySession(ProxyPlan("openai", KEY, f"{upstream.url}/v1", Budget(**budget)), folder)
-    env = session.start("local")
+    env = session.start(LocalRuntime().proxy_port)
     answered = [0]
     lock = threading.Lock()
 
@@ -173,10 +175,11 @@ def overshoot(threads: int, budget: dict[str, Any], uncapped_output: int = 0) ->
 
 
 def port_delay(reps: int, busybox: Path) -> dict[str, Any]:
-    """Docker: how soon after the container starts the proxy's port opens on its loopback.
+    """Docker: how long before the agent's container starts the proxy's port is open.
 
     The agent (busybox) retries a call every 2 ms until one succeeds and prints how many failed;
-    the harness side records the time from ``docker start`` returning to the port being bound.
+    the harness side records the time from the port being bound (in the network holder's
+    namespace) to the agent's container start returning.
     """
     import io
 
@@ -185,7 +188,7 @@ def port_delay(reps: int, busybox: Path) -> dict[str, Any]:
     from scripted_upstream import ScriptedUpstream
 
     from agent_harness.config import RunConfig
-    from agent_harness.progress import Progress
+    from agent_harness.console import Progress
     from agent_harness.proxy.session import ProxySession
     from agent_harness.run import run_agent
     from agent_harness.runtimes.container import DockerRuntime, connect
@@ -231,13 +234,13 @@ def port_delay(reps: int, busybox: Path) -> dict[str, Any]:
                 log = (run_dir / "agent.log").read_text()
                 assert record.status == "completed", log
                 attempts.append(int(log.split("failed-attempts=")[1].split()[0]))
-                bound_ms.append((marks["bound"] - marks["started"]) * 1000)
+                bound_ms.append((marks["started"] - marks["bound"]) * 1000)
     finally:
         DockerRuntime.start, ProxySession.attach = start, attach  # type: ignore[method-assign]
         upstream.stop()
     return {
         "runs": reps,
-        "port_bound_after_start_ms": {
+        "port_bound_before_start_ms": {
             "median": round(statistics.median(bound_ms), 2), "max": round(max(bound_ms), 2)
         },
         "agent_failed_attempts_2ms_apart": {"median": statistics.median(attempts),
