@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev demo test lint typecheck pytest services-start services-stop clean
+.PHONY: dev demo test lint typecheck pytest services-start services-stop clean inspect-venv
 
 $(STAMP): constraints.txt agent_contracts/pyproject.toml agent_tasks/pyproject.toml agent_harness/pyproject.toml agent_eval/pyproject.toml
 	@echo "==> creating $(VENV) and installing the four packages (first time: a few minutes)"
@@ -33,6 +33,13 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest ## everything CI runs
 
+# inspect_ai, for the test that reads an exported log back with Inspect's own reader: a venv of
+# its own, since inspect_ai pins fsspec below the project's constraint.
+INSPECT_AI_VERSION ?= 0.3.285
+inspect-venv: ## .venv-inspect with the pinned inspect_ai (the Inspect export test uses it)
+	$(PYTHON) -m venv .venv-inspect
+	.venv-inspect/bin/pip install --quiet --disable-pip-version-check "inspect-ai==$(INSPECT_AI_VERSION)"
+
 services-start: ## start a local Docker engine (network-safe) for the docker tests
 	bash scripts/services.sh start
 
@@ -40,4 +47,4 @@ services-stop:
 	bash scripts/services.sh stop
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-inspect .pytest_cache .mypy_cache .ruff_cache

@@ -21,7 +21,7 @@ usage: bash run.sh IMAGE BENCHMARK PROVIDER GPU_IDS TASK TIME_LIMIT ENV_FILE
   PROVIDER    openai, anthropic or none
   GPU_IDS     0, 0,1, all or none
   TASK        task name, e.g. edge_llm_training
-  TIME_LIMIT  24h, 90m, 1h30m, 45s or seconds
+  TIME_LIMIT  24h, 90m, 1h30m, 45s, or a plain number of seconds from 60 (3600)
   HF_TOKEN    Hugging Face token (passed to the agent as HF_TOKEN)
   ENV_FILE    dotenv file holding the provider's key
 
@@ -42,6 +42,12 @@ if [[ $# -eq 8 ]]; then
   hf_token=$7 env_file=$8
 else
   hf_token="" env_file=$7
+fi
+
+if [[ "$image" == -* ]]; then
+  # The harness would take it for an option (--help, --runtime ...); no image name starts so.
+  echo "error: IMAGE '$image' starts with '-': an image name never does (an argument missing or out of order?)" >&2
+  usage
 fi
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -41,7 +41,9 @@ PACKAGES = tuple(sorted(p.parent.name for p in ROOT.glob("agent_*/pyproject.toml
 """The project's packages (folders ``agent_*`` with a pyproject.toml)."""
 SUITE = "bookworm"
 """Debian release of the base: its python3 is 3.11, the version the wheelhouse is built for."""
-BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
+BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates", "bubblewrap")
+"""Debian packages of the base: bubblewrap is the evaluator's code sandbox
+(docs/code-deliverables.md)."""
 TRIMMED = (
     "var/cache/apt/archives",
     "var/lib/apt/lists",

@@ -3,7 +3,8 @@
 A task is chosen (``tiny_lm``, or with ``--task`` one of the code smoke tasks ``digit_sums`` and
 ``digit_method``, whose deliverable the evaluator re-runs in a sandbox), the scripted reference
 agent runs under a time limit through the
-harness (docker when an engine answers and the agent image exists, else a local process), the
+harness (docker when an engine answers and has the agent image ``mlrb/reference-agent:<tag>``,
+the tag being ``$MLRB_IMAGE_TAG`` or ``latest``; else a local process), the
 model it trained is evaluated, the result is saved as JSON and recorded in the embedded SQLite
 database, and the leaderboard is printed and written as a web page. Running it again adds a trial.
 """
@@ -21,7 +22,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 AGENT = ROOT / "agents" / "reference" / "agent.py"
-AGENT_IMAGE = "mlrb/reference-agent:latest"
 TASK = "tiny_lm"
 TASKS = ("tiny_lm", "digit_sums", "digit_method")
 """The smoke tasks the reference agent solves."""
@@ -43,15 +43,32 @@ def tool(name: str) -> str:
     return other
 
 
-def docker_image_ready() -> bool:
-    """True when a Docker engine answers and has the reference agent's image."""
+def agent_python() -> str:
+    """The Python the local agent runs: a root harness runs it as nobody (docs/harness.md)."""
+    from agent_harness.runtimes.local import NOBODY, python_command
+
+    return python_command(NOBODY if os.geteuid() == 0 else None)
+
+
+def image_tag() -> str:
+    """The tag of the images the demo uses: ``$MLRB_IMAGE_TAG`` (as CI sets it), else latest."""
+    return os.environ.get("MLRB_IMAGE_TAG") or "latest"
+
+
+def agent_image() -> str:
+    """The reference agent's image under the demo's tag."""
+    return f"mlrb/reference-agent:{image_tag()}"
+
+
+def docker_image_ready(image: str) -> bool:
+    """True when a Docker engine answers and has ``image``."""
     try:
         import docker
     except ImportError:
         return False
     try:
         client = docker.from_env(timeout=5)
-        client.images.get(AGENT_IMAGE)
+        client.images.get(image)
         return True
     except Exception:  # no engine, or no image: the local runtime it is
         return False
@@ -78,12 +95,12 @@ def main() -> int:
     runs_dir = Path(args.runs_dir)
     runs_before = set(runs_dir.iterdir()) if runs_dir.is_dir() else set()
     results_before = set(results.glob("*.json"))
-    use_docker = docker_image_ready()
-    agent_cmd = f"{sys.executable} {AGENT}" + (f" --steps {args.steps}" if args.steps else "")
+    image = agent_image()
+    use_docker = docker_image_ready(image)
     run = [
         tool("agent-harness"),
         "run",
-        AGENT_IMAGE if use_docker else "reference-agent",
+        image,  # under either runtime, so its label (mlrb/reference-agent) is one row
         "--task",
         task,
         "--time-limit",
@@ -95,14 +112,17 @@ def main() -> int:
         str(results),
     ]
     if use_docker:
-        say(f"running the reference agent in its image {AGENT_IMAGE} (limit {args.time_limit})")
+        say(f"running the reference agent in its image {image} (limit {args.time_limit})")
         run += ["--runtime", "docker", "--network", "none"]
+        if os.environ.get("MLRB_IMAGE_TAG") and not os.environ.get("AGENT_EVAL_IMAGE"):
+            run += ["--eval-image", f"mlrb/agent-eval:{image_tag()}"]
     else:
         say(
             f"running the reference agent as a local process (limit {args.time_limit}); "
-            f"the docker runtime is used when an engine answers and has the image {AGENT_IMAGE} "
+            f"the docker runtime is used when an engine answers and has the image {image} "
             "(python scripts/build_images.py reference-agent)"
         )
+        agent_cmd = f"{agent_python()} {AGENT}" + (f" --steps {args.steps}" if args.steps else "")
         run += ["--runtime", "local", "--command", agent_cmd]
     done = subprocess.run(run)
     if done.returncode != 0:
@@ -140,6 +160,12 @@ def main() -> int:
         print(f"  this run         {run_dir}/ (run.json, agent.log, output/)")
     for result in new_results:
         print(f"  its evaluation   {result}")
+    for run_dir in new_runs:  # a page per run: task, evaluation, timeline, ending
+        run_page = results / f"{run_dir.name}.html"
+        view = [tool("agent-eval"), "view", str(run_dir), "--html", str(run_page)]
+        view += [arg for result in new_results for arg in ("--results", str(result))]
+        if subprocess.run(view, stdout=subprocess.DEVNULL).returncode == 0:
+            print(f"  its page         {run_page}   (open it in a browser)")
     print(f"  all runs         {runs_dir}/")
     print(f"  database         {results}/mlrb.sqlite")
     exe = Path(tool("agent-eval"))

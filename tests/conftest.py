@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,34 @@ for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(autouse=True)
+def passable_tmp_path(request: pytest.FixtureRequest) -> None:
+    """Under root, let every user pass through (not list) the test's temporary folders: a root
+    harness runs a local agent as ``nobody``, which must reach its run folder below them."""
+    if os.geteuid() != 0 or "tmp_path" not in request.fixturenames:
+        return
+    tmp_path: Path = request.getfixturevalue("tmp_path")
+    for folder in (tmp_path, *list(tmp_path.parents)[:2]):
+        folder.chmod(folder.stat().st_mode | 0o111)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the images this session built (``support.images``): a run leaves none behind."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except Exception:  # no SDK or no engine: this session built no image
+        return
+    from support.images import remove_images
+
+    try:
+        remove_images(client)
+    finally:
+        client.close()
 
 
 def missing(reason: str) -> None:
@@ -143,6 +172,25 @@ def postgres_url() -> Iterator[str]:
             capture_output=True,
         )
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def inspect_python() -> str:
+    """A Python that has ``inspect_ai`` (``MLRB_INSPECT_PYTHON``, else the checkout's
+    ``.venv-inspect`` made by ``make inspect-venv``, else this one if it has it): inspect_ai caps
+    fsspec below our pin, so it lives in a venv of its own."""
+    import importlib.util
+
+    given = os.environ.get("MLRB_INSPECT_PYTHON")
+    if given:
+        return given
+    made = Path(__file__).resolve().parent.parent / ".venv-inspect" / "bin" / "python"
+    if made.exists():
+        return str(made)
+    if importlib.util.find_spec("inspect_ai") is not None:
+        return sys.executable
+    missing("inspect_ai is not installed: run `make inspect-venv` (or set MLRB_INSPECT_PYTHON)")
+    raise AssertionError
 
 
 @pytest.fixture(scope="session")

@@ -3,104 +3,26 @@
 from __future__ import annotations
 
 import shutil
-import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.e2e import REPO
+from support.images import session_image
+from support.tiny_models import save_gpt2, train_tokenizer
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-SCRUBBED = (
-    "OPENAI_API_KEY",
-    "OPENAI",
-    "ANTHROPIC_API_KEY",
-    "ANTHROPIC",
-    "HF_TOKEN",
-    "DATABASE_URL",
-    "DB_USER",
-    "DB_PASSWORD",
-    "DB_HOST",
-    "DB_PORT",
-    "DB_NAME",
-)
-DELIVERING_IMAGE = "mlrb-test/e2e-delivering-agent:latest"
-FAKE_KEY = "sk-test-FAKE-e2e-4242424242"
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without credentials or database settings, plus ``extra``."""
-    import os
-
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-    env.update(extra)
-    return env
-
-
-def cli(
-    name: str,
-    *args: str,
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-    timeout: float = 600,
-) -> subprocess.CompletedProcess[str]:
-    """Run one of the product's console scripts for real."""
-    return subprocess.run(
-        [str(BIN / name), *args],
-        capture_output=True,
-        text=True,
-        env=env or clean_env(),
-        cwd=cwd,
-        timeout=timeout,
-    )
-
-
-def evaluation_rows(results_dir: Path) -> list[tuple[Any, ...]]:
-    """(evaluation_id, run_id, task, status) of every row in the embedded SQLite database."""
-    db = results_dir / "mlrb.sqlite"
-    with sqlite3.connect(db) as conn:
-        return list(
-            conn.execute(
-                "SELECT evaluation_id, run_id, task, status FROM evaluations ORDER BY started_at"
-            )
-        )
+DELIVERING_IMAGE = session_image("e2e-delivering-agent")
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny GPT-2 with its own byte-level BPE tokenizer, in Hugging Face layout."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
     text = (REPO / "agent_tasks/src/agent_tasks/tasks/tiny_lm/starter/train.txt").read_text()
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(
-        [text[:20000]],
-        trainers.BpeTrainer(
-            vocab_size=300,
-            special_tokens=["<|endoftext|>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            show_progress=False,
-        ),
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        eos_token="<|endoftext|>",
-        bos_token="<|endoftext|>",
-        pad_token="<|endoftext|>",
-    )
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(
-        GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=128)
-    )
-    folder = tmp_path_factory.mktemp("tiny-model") / "model"
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    tokenizer = train_tokenizer([text[:20000]], vocab_size=300)
+    folder = save_gpt2(tmp_path_factory.mktemp("tiny-model") / "model", tokenizer)
+    # Readable by all: under a root harness a local agent (nobody) copies it.
+    for path in (folder.parent, folder, *folder.iterdir()):
+        path.chmod(0o755 if path.is_dir() else 0o644)
     return folder
 
 
@@ -128,7 +50,7 @@ def delivering_image(
     return DELIVERING_IMAGE
 
 
-STAND_IN_EVAL_IMAGE = "mlrb-test/e2e-stand-in-evaluator:latest"
+STAND_IN_EVAL_IMAGE = session_image("e2e-stand-in-evaluator")
 STAND_IN_SCRIPT = """\
 #!/bin/sh
 # Stands in for the evaluator image (which needs a CUDA base image no registry here serves):

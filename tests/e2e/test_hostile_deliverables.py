@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import cli, evaluation_rows  # type: ignore[import-not-found]
+from support.e2e import cli, evaluation_rows
 
 ATTACKS = {
-    # the deliverable is a link out of the output folder (the harness removes it before
-    # anything reads the output: no deliverable is left)
+    # the deliverable is a link out of the output folder (the copy-out leaves every link out
+    # of the copy the host reads: no deliverable is left)
     "link-out": ("ln -s {model} $OUTPUT_DIR/model", None),
     # submission.json names a model outside the output folder (the harness rejects it)
     "submission-outside": (
@@ -60,13 +60,17 @@ def test_a_hostile_deliverable_gets_no_score(tmp_path: Path, tiny_model: Path, a
         assert rejected in record["deliverable_rejected"]
     if attack == "link-out":
         assert record["deliverable"] is None
-        assert record["output_safety"]["removed"] == {"link leaving the folder": 1}
+        assert record["output_safety"]["removed"] == {"symbolic link": 1}
     assert record["evaluation"]["exit_code"] == 5
     result = json.loads(_only(results, "*.json").read_text())
     assert result["run_id"] == record["run_id"]
     assert result["status"] == "error"
     assert result["score"] is None and result["metrics"] == []
-    assert result["model"]["sha256"] is None  # nothing of it was read
+    if record["deliverable"] is None:
+        assert result["model"]["sha256"] is None  # nothing of it was read
+    else:  # a load failure names the model it failed on: its regular files' hash
+        assert len(result["model"]["sha256"]) == 64
+        assert not any(e["type"] == "DeliverableRefusedError" for e in result["errors"])
     assert [(r[1], r[3]) for r in evaluation_rows(results)] == [(record["run_id"], "error")]
     board = cli("agent-eval", "leaderboard", "-b", "smoke", "--json", "--results-dir", str(results))
     assert board.returncode == 0, board.stderr

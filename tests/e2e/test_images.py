@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, cli  # type: ignore[import-not-found]
+from support.e2e import REPO, cli
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BIN, FAKE_KEY, REPO, clean_env, cli  # type: ignore[import-not-found]
 from scripted_upstream import ScriptedUpstream  # type: ignore[import-not-found]
+from support.e2e import BIN, FAKE_KEY, REPO, clean_env, cli
+from support.images import session_image
 
 AGENT = REPO / "agents" / "llm" / "agent.py"
 
@@ -35,6 +36,14 @@ def upstream() -> Iterator[ScriptedUpstream]:
     server.stop()
 
 
+def _agent_python() -> str:
+    """This environment's Python as the local agent can run it (a root harness runs the agent
+    as nobody)."""
+    from agent_harness.runtimes.local import NOBODY, python_command
+
+    return python_command(NOBODY if os.geteuid() == 0 else None)
+
+
 @pytest.mark.slow
 def test_llm_agent_runs_through_the_proxy_to_an_evaluated_result(
     upstream: ScriptedUpstream, tmp_path: Path
@@ -44,7 +53,7 @@ def test_llm_agent_runs_through_the_proxy_to_an_evaluated_result(
     done = cli(
         "agent-harness", "run", "mlrb/llm-agent:local", "--task", "tiny_lm", "--runtime", "local",
         "--provider", "openai", "--budget-usd", "1", "--time-limit", "5m", "--grace", "2s",
-        "--command", f"{BIN / 'python'} {AGENT}", "--runs-dir", str(runs), "--evaluate",
+        "--command", f"{_agent_python()} {AGENT}", "--runs-dir", str(runs), "--evaluate",
         "--eval-mode", "process", "--results-dir", str(results), "--json",
         env=env,
     )  # fmt: skip
@@ -78,7 +87,7 @@ def test_llm_agent_runs_through_the_proxy_to_an_evaluated_result(
     assert FAKE_KEY not in done.stdout + done.stderr
 
 
-LLM_IMAGE = "mlrb-test/h7-llm-agent:latest"
+LLM_IMAGE = session_image("h7-llm-agent")
 BASE_IMAGE = "mlrb/base-python:local"
 
 

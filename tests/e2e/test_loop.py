@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (  # type: ignore[import-not-found]
+from support.e2e import (
     BIN,
     FAKE_KEY,
     REPO,
@@ -17,6 +17,7 @@ from conftest import (  # type: ignore[import-not-found]
     cli,
     evaluation_rows,
 )
+from support.images import session_image
 
 
 def only_run(runs_dir: Path) -> tuple[Path, dict[str, Any]]:
@@ -79,6 +80,10 @@ def test_demo_runs_the_loop_locally_and_adds_a_trial_when_run_again(tmp_path: Pa
     assert "leaderboard page" in first.stdout
     page = results / "leaderboard.html"
     assert page.is_file() and "tiny_lm" in page.read_text()
+    # The run's own page opens from the demo's last lines, with its evaluation on it.
+    shown = [line.split()[2] for line in first.stdout.splitlines() if "its page" in line]
+    assert len(shown) == 1 and Path(shown[0]).is_file(), first.stdout[-2000:]
+    assert "tiny_lm" in Path(shown[0]).read_text() and "Provenance" in Path(shown[0]).read_text()
 
     (result,) = results_of(results)
     run_dirs = sorted(p.name for p in runs.iterdir())
@@ -180,7 +185,7 @@ def test_image_mode_records_its_result_beside_an_unrelated_bad_results_file(
 def test_an_evaluator_container_the_engine_refuses_is_exit_3_and_recorded(
     tmp_path: Path, delivering_image: str, docker_client: Any
 ) -> None:
-    broken = "mlrb-test/e2e-broken-evaluator:latest"
+    broken = session_image("e2e-broken-evaluator")
     context = tmp_path / "broken"
     context.mkdir()
     (context / "README").write_text("an image whose entrypoint does not exist\n")

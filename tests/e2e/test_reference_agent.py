@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import REPO, clean_env  # type: ignore[import-not-found]
+from support.e2e import REPO, clean_env
 
 AGENT = REPO / "agents" / "reference" / "agent.py"
 
