@@ -445,33 +445,25 @@ def test_hostile_bodies_are_refused_and_the_proxys_memory_stays_bounded(
     assert (peak - rss_before) * 1024 < IN_FLIGHT_BYTES + 64 * mib, (peak - rss_before) // 1024
 
 
-@pytest.mark.docker
-def test_spend_is_recorded_and_the_proxy_folder_removed_when_the_harness_is_killed(
-    agent_images: dict[str, str], upstream: ScriptedUpstream, runs_dir: Path, docker_client: Any
-) -> None:
-    import signal
+def _three_calls_then_wait(
+    image: str, upstream: ScriptedUpstream, runs_dir: Path, docker_client: Any
+) -> tuple[Any, Path, Path]:
+    """A harness whose agent makes three proxied calls, then waits for ``output/go``: the
+    harness process, the run folder (once the calls are done) and the proxy's folder."""
     import subprocess
-    import time
-    from datetime import UTC, datetime
 
     from harness_testkit import HARNESS, clean_environ, wait_for_line
 
-    from agent_contracts.run_record import RunRecord
-    from agent_eval.store.rows import run_row
-    from agent_harness.run_json import read_record
-    from agent_harness.runtimes.container import LABEL_RUN_ID
-
-    calls = 3
     body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]})
     command = (
-        f"for i in $(seq {calls}); do wget -q -O /app/output/answer-$i.json "
+        f"for i in $(seq {CALLS}); do wget -q -O /app/output/answer-$i.json "
         "--header 'Content-Type: application/json' "
         f"--header \"Authorization: Bearer $OPENAI_API_KEY\" --post-data '{body}' "
         "$OPENAI_BASE_URL/chat/completions || exit 9; done; echo calls-done; "
         "while [ ! -f /app/output/go ]; do sleep 0.1; done"
     )
     harness_proc = subprocess.Popen(
-        [str(HARNESS), "run", agent_images["base"], "--task", TASK, "--benchmark", "smoke",
+        [str(HARNESS), "run", image, "--task", TASK, "--benchmark", "smoke",
          "--provider", "openai", "--runs-dir", str(runs_dir), "--time-limit", "60",
          "--grace", "2s", "--command", command],
         env=clean_environ(OPENAI_API_KEY=FAKE_KEY, MLRB_OPENAI_UPSTREAM=f"{upstream.url}/v1",
@@ -481,8 +473,43 @@ def test_spend_is_recorded_and_the_proxy_folder_removed_when_the_harness_is_kill
     try:
         run_dir = wait_for_line(runs_dir, "calls-done")
         holder = docker_client.api.inspect_container(f"mlrb-{run_dir.name}-net")
-        folder = Path(holder["Mounts"][0]["Source"]).parent  # the proxy's /tmp/mlrb-proxy-*
-        assert folder.name.startswith("mlrb-proxy-") and folder.is_dir()
+    except BaseException:
+        harness_proc.kill()
+        raise
+    folder = Path(holder["Mounts"][0]["Source"]).parent  # the proxy's /tmp/mlrb-proxy-*
+    assert folder.name.startswith("mlrb-proxy-") and folder.is_dir()
+    return harness_proc, run_dir, folder
+
+
+CALLS = 3
+
+
+def _assert_spend_kept(usage: ModelUsage | None, upstream: ScriptedUpstream) -> None:
+    assert usage is not None and usage.calls == CALLS == len(upstream.received)
+    inputs, outputs = _reported(upstream)
+    assert (usage.input_tokens, usage.output_tokens) == (inputs, outputs)
+    price = price_table().find(MODEL)
+    assert price is not None
+    assert usage.cost_usd == pytest.approx((inputs * price.input + outputs * price.output) / 1e6)
+
+
+@pytest.mark.docker
+def test_spend_is_recorded_and_the_proxy_folder_removed_when_the_harness_is_killed(
+    agent_images: dict[str, str], upstream: ScriptedUpstream, runs_dir: Path, docker_client: Any
+) -> None:
+    import signal
+    import time
+    from datetime import UTC, datetime
+
+    from agent_contracts.run_record import RunRecord
+    from agent_eval.store.rows import run_row
+    from agent_harness.run_json import read_record
+    from agent_harness.runtimes.container import LABEL_RUN_ID
+
+    harness_proc, run_dir, folder = _three_calls_then_wait(
+        agent_images["base"], upstream, runs_dir, docker_client
+    )
+    try:
         harness_proc.send_signal(signal.SIGKILL)
         harness_proc.wait(10)
         (run_dir / "staging" / "go").write_text("")  # the agent ends; its watchdog records
@@ -495,16 +522,12 @@ def test_spend_is_recorded_and_the_proxy_folder_removed_when_the_harness_is_kill
             harness_proc.kill()
     assert final is not None and (final.status, final.ended_by) == ("error", "watchdog")
     usage = final.model_usage
-    assert usage is not None and usage.calls == calls == len(upstream.received)
-    inputs, outputs = _reported(upstream)
-    assert (usage.input_tokens, usage.output_tokens) == (inputs, outputs)
-    price = price_table().find(MODEL)
-    assert price is not None
-    assert usage.cost_usd == pytest.approx((inputs * price.input + outputs * price.output) / 1e6)
+    _assert_spend_kept(usage, upstream)
+    assert usage is not None
     # The transcript kept every call answered before the kill; the record names it.
     assert usage.transcript_file == "transcript.jsonl" and usage.provider_stall_s == 0
     lines = (run_dir / "transcript.jsonl").read_text().splitlines()
-    assert [json.loads(line)["call"] for line in lines] == list(range(1, calls + 1))
+    assert [json.loads(line)["call"] for line in lines] == list(range(1, CALLS + 1))
     assert not folder.exists()
     assert not docker_client.containers.list(
         all=True, filters={"label": f"{LABEL_RUN_ID}={run_dir.name}"}
@@ -512,7 +535,49 @@ def test_spend_is_recorded_and_the_proxy_folder_removed_when_the_harness_is_kill
     # The database's row of the run carries the spend.
     saved = RunRecord.model_validate_json((run_dir / "run.json").read_text())
     row = run_row(saved, datetime.now(UTC))
-    assert (row.model_calls, row.cost_usd) == (calls, usage.cost_usd)
+    assert (row.model_calls, row.cost_usd) == (CALLS, usage.cost_usd)
+
+
+@pytest.mark.docker
+def test_spend_is_kept_when_a_fence_closes_a_run_whose_harness_and_watchdog_died(
+    agent_images: dict[str, str], upstream: ScriptedUpstream, runs_dir: Path, docker_client: Any
+) -> None:
+    """kill -9 of the harness and of its watchdog (a supervisor killing the whole cgroup): the
+    run set's fence kills the agent, closes the record with the spend on file, and removes the
+    proxy's folder."""
+    import os
+    import signal
+    import time
+
+    from agent_harness.run_json import read_record
+    from agent_harness.runset.fencing import Fence, watchdog_pids
+    from agent_harness.runtimes.container import LABEL_RUN_ID
+
+    harness_proc, run_dir, folder = _three_calls_then_wait(
+        agent_images["base"], upstream, runs_dir, docker_client
+    )
+    try:
+        watchdogs = watchdog_pids(run_dir)
+        assert watchdogs
+        harness_proc.send_signal(signal.SIGKILL)
+        harness_proc.wait(10)
+        for pid in watchdogs:
+            os.kill(pid, signal.SIGKILL)
+        fence, end = Fence(runs_dir), time.monotonic() + 60
+        while (proof := fence.check()) is None:
+            assert time.monotonic() < end, fence.waiting_for
+            time.sleep(0.3)
+    finally:
+        if harness_proc.poll() is None:
+            harness_proc.kill()
+    assert proof.how == "gone" and proof.killed_by == "scheduler", proof
+    final = read_record(run_dir)
+    assert final is not None and (final.status, final.ended_by) == ("error", "cleanup")
+    _assert_spend_kept(final.model_usage, upstream)
+    assert not folder.exists()
+    assert not docker_client.containers.list(
+        all=True, filters={"label": f"{LABEL_RUN_ID}={run_dir.name}"}
+    )
 
 
 def test_only_this_users_abandoned_proxy_folders_are_removed(tmp_path: Path) -> None:

@@ -74,7 +74,18 @@ def abandoned(
 
 
 def _mark(run_dir: Path, reason: str) -> bool:
+    return close_abandoned(run_dir, f"{ABANDONED} ({reason})")
+
+
+def close_abandoned(run_dir: Path, message: str) -> bool:
+    """Close a record left ``running`` whose harness and watchdog are both gone: ``error``,
+    ended by ``cleanup``, with the spend the proxy wrote call by call (its calls file) folded
+    into ``model_usage``, and the run's proxy folder removed. False when there was nothing to
+    close. Used by ``agent-harness cleanup`` and by a run set's fence."""
     from agent_harness.proxy.account import usage_on_file
+    from agent_harness.proxy.server import remove_folder
+    from agent_harness.runtimes.base import WatchOrder
+    from agent_harness.watchdog import WATCH_STATE
 
     record = read_record(run_dir)
     if record is None or record.status != "running":
@@ -86,11 +97,15 @@ def _mark(run_dir: Path, reason: str) -> bool:
                 "status": "error",
                 "ended_at": iso(utc_now()),
                 "ended_by": "cleanup",
-                "message": f"{ABANDONED} ({reason})",
+                "message": message,
                 "model_usage": usage_on_file(run_dir, record),  # the proxy's calls file
             }
         ),
     )
+    with contextlib.suppress(OSError, ValueError):
+        order = WatchOrder.model_validate_json((run_dir / WATCH_STATE).read_text("utf-8"))
+        if order.proxy_dir is not None:
+            remove_folder(Path(order.proxy_dir))  # only a folder of ours named mlrb-proxy-*
     return True
 
 

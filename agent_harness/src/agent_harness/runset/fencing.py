@@ -31,8 +31,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent_harness.cleanup import close_abandoned
 from agent_harness.liveness import pid_alive, processes
-from agent_harness.run_json import RunRecord, hostname, iso, read_record, utc_now
+from agent_harness.run_json import RunRecord, hostname, read_record
 from agent_harness.runset.attempts import harness_pids, run_folder
 from agent_harness.runtimes.base import WatchOrder
 from agent_harness.runtimes.registry import runtime_class
@@ -107,7 +108,8 @@ class Fence:
             return None
         if not watchdogs and not agents:
             detail = runtime_class(record.runtime).gone_proof(record.run_id)
-            _close_record(run_dir)
+            with contextlib.suppress(OSError):
+                close_abandoned(run_dir, FENCED)  # spend folded in, proxy folder removed
             return Proof("gone", detail + "; no watchdog left", self.killed_by)
         if agents and (not watchdogs or time.monotonic() - self.since > DIRECT_KILL_AFTER_S):
             kill_agent(run_dir, record)
@@ -154,24 +156,3 @@ def agent_present(run_dir: Path, record: RunRecord) -> list[str] | None:
 def kill_agent(run_dir: Path, record: RunRecord) -> None:
     """SIGKILL what is left of the agent (a container runtime also removes its containers)."""
     runtime_class(record.runtime).kill_left(run_dir, record, _watched(run_dir))
-
-
-def _close_record(run_dir: Path) -> None:
-    """A record left ``running`` (its harness and watchdog both gone) is closed as ``error``."""
-    from agent_harness.run_json import write_record
-
-    record = read_record(run_dir)
-    if record is None or record.status != "running":
-        return
-    with contextlib.suppress(OSError):
-        write_record(
-            run_dir,
-            record.model_copy(
-                update={
-                    "status": "error",
-                    "ended_by": "cleanup",
-                    "ended_at": iso(utc_now()),
-                    "message": FENCED,
-                }
-            ),
-        )
