@@ -28,6 +28,7 @@ from agent_eval.coderun.timing import TIMING_ROUNDS, TIMING_WARMUP
 from agent_eval.datasets import bundled_dir
 from agent_eval.errors import CodeEnvironmentError
 from agent_eval.evaluate import EvalOptions, Outcome, evaluate
+from agent_eval.provenance import files_sha256
 from agent_tasks.catalogue import BENCHMARKS
 from agent_tasks.export import export_task
 from agent_tasks.registry import get_task, list_tasks
@@ -123,6 +124,19 @@ def test_digit_sums_twe_comes_from_the_measured_rerun(
     assert acc is not None and acc.value == pytest.approx(expected_acc)
     assert twe is not None and twe.details["timed_by"] == "evaluator"
     assert twe.details["sandbox"] == "process"
+    # What it was scored on: all 300 labels and the 300 hidden images, hashed, both metrics.
+    (used,) = result.datasets
+    assert (used.id, used.split, used.examples, used.full_examples) == (
+        "bundled:digit_sums_test",
+        "test",
+        300,
+        300,
+    )
+    assert used.complete and not result.data_subset
+    assert used.details["input_files"] == 300
+    assert set(used.used_by) == {"predictions_accuracy", "twe"}
+    hidden = sorted(f for f in (HIDDEN_SUMS / "inputs").rglob("*") if f.is_file())
+    assert used.details["inputs_sha256"] == files_sha256(hidden, HIDDEN_SUMS / "inputs")
     # The time is the deliverable's ratio to the starter's code, timed beside it: every round
     # recorded, the warm-up left out, the median of the rounds' ratios in the anchors' seconds.
     timing = twe.timing
@@ -691,6 +705,11 @@ def test_budget_task_twe_is_measured_on_the_hidden_images(task: str, tmp_path: P
     assert seconds is not None and 0.005 < seconds.value < 60
     assert twe is not None and twe.value == pytest.approx(1.0 / (seconds.value / 60))
     assert twe.details["rows"] == 12 and twe.details["timed_by"] == "evaluator"
+    # 12 of the spec's test images: recorded as such, a data subset, never ranked.
+    (used,) = result.datasets
+    full = get_task(task).evaluation.datasets[0].splits["test"]
+    assert (used.examples, used.full_examples, used.details["input_files"]) == (12, full, 12)
+    assert not used.complete and result.data_subset
     # No baseline code to time it against here (it needs a trained model): timed alone.
     assert twe.timing is None and twe.details["time_basis"] == "measured alone"
 

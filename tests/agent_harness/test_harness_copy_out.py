@@ -281,3 +281,26 @@ def test_a_runs_folder_anyone_may_write_in_is_refused(tmp_path: Path) -> None:
                    "--runs-dir", str(shared), "--time-limit", "30s",
                    "--command", "true")  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("how", ["group-writable", "another user's"])
+def test_a_runs_folder_another_user_controls_is_refused(tmp_path: Path, how: str) -> None:
+    """Whoever may rename entries in the runs folder could swap a run's folder for a link the
+    root harness then follows: a group-writable folder, or one of another user, is refused."""
+    import os
+
+    from harness_testkit import harness
+
+    shared = tmp_path / "runs"
+    shared.mkdir()
+    if how == "group-writable":
+        shared.chmod(0o775)
+        said = "writable by its group and not sticky"
+    else:
+        os.chown(shared, 4242, 4242)
+        said = "belongs to uid 4242"
+    done = harness("run", "local", "--task", TASK, "--benchmark", "smoke", "--runtime", "local",
+                   "--runs-dir", str(shared), "--command", "true")  # fmt: skip
+    assert done.returncode == 2 and said in done.stderr, done.stderr
+    assert "--runs-dir" in done.stderr and "Traceback" not in done.stderr
+    assert list(shared.iterdir()) == []

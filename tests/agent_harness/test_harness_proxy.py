@@ -575,6 +575,10 @@ def test_spend_is_kept_when_a_fence_closes_a_run_whose_harness_and_watchdog_died
     assert final is not None and (final.status, final.ended_by) == ("error", "cleanup")
     _assert_spend_kept(final.model_usage, upstream)
     assert not folder.exists()
+    # The agent gone, its output was copied out and the staging file system unmounted.
+    assert final.output_safety is not None and final.output_safety.copied
+    assert final.deliverable is None and (run_dir / "output" / "answer-1.json").is_file()
+    assert str(run_dir) not in Path("/proc/self/mounts").read_text()
     assert not docker_client.containers.list(
         all=True, filters={"label": f"{LABEL_RUN_ID}={run_dir.name}"}
     )

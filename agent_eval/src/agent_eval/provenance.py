@@ -151,11 +151,13 @@ def record_use(
     manifest_key: str,
     complete: bool | None = None,
     details: dict[str, Any] | None = None,
+    root: Path | None = None,
 ) -> DatasetUse:
     """Add what a metric read to ``ctx.datasets`` (merged with an earlier record of it).
 
     ``complete`` None: judged from the counts (all of ``full_examples`` scored, and no
     ``--limit``); a metric that knows better (text cut short by a window limit) says so.
+    ``root``: what the files' names in the hash are relative to (default: the data folder).
     """
     if complete is None:
         complete = ctx.limit is None and (full_examples is None or examples >= full_examples)
@@ -178,7 +180,7 @@ def record_use(
         examples=examples,
         full_examples=full_examples,
         complete=complete,
-        sha256=files_sha256(files, ctx.data_dir),
+        sha256=files_sha256(files, root or ctx.data_dir),
         used_by=(used_by,),
         details=details or {},
     )

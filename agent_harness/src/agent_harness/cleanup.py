@@ -81,7 +81,8 @@ def close_abandoned(run_dir: Path, message: str) -> bool:
     """Close a record left ``running`` whose harness and watchdog are both gone: ``error``,
     ended by ``cleanup``, with the spend the proxy wrote call by call (its calls file) folded
     into ``model_usage``, and the run's proxy folder removed. False when there was nothing to
-    close. Used by ``agent-harness cleanup`` and by a run set's fence."""
+    close. Used by ``agent-harness cleanup`` and by a run set's fence; once the agent is gone,
+    :func:`secure_abandoned` copies its output out."""
     from agent_harness.proxy.account import usage_on_file
     from agent_harness.proxy.server import remove_folder
     from agent_harness.runtimes.base import WatchOrder
@@ -109,7 +110,7 @@ def close_abandoned(run_dir: Path, message: str) -> bool:
     return True
 
 
-def _secure(run_dir: Path) -> None:
+def secure_abandoned(run_dir: Path) -> None:
     """Copy out the output of a run cleanup ended, once its agent is gone: only for a run of
     this host whose harness is dead (a live harness, or its watchdog, does it itself). No
     deliverable is taken: nobody saw the run end."""
@@ -175,7 +176,7 @@ def cleanup(runs_dir: Path, *, force: bool = False, all_runs_dirs: bool = False)
                 _mark(run_dir, reason)
             runtime.remove_leftover(leftover)
             with contextlib.suppress(OSError):
-                _secure(run_dir)
+                secure_abandoned(run_dir)
             done.append(Cleaned(run_id, leftover.name, "removed", reason))
     for run_dir, record in list_records(runs_dir):
         if record.status != "running" or record.run_id in handled:
@@ -185,7 +186,7 @@ def cleanup(runs_dir: Path, *, force: bool = False, all_runs_dirs: bool = False)
             continue
         with contextlib.suppress(OSError):
             if _mark(run_dir, reason or "--force"):
-                _secure(run_dir)
+                secure_abandoned(run_dir)
                 done.append(Cleaned(record.run_id, None, "marked", reason or "--force"))
     from agent_harness.proxy.server import remove_folder, stale_folders
 

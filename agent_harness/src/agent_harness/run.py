@@ -112,13 +112,23 @@ def _check_runs_dir(runs_dir: Path) -> None:
             f"runs folder {str(runs_dir)!r} is not writable: {exc.strerror or exc}",
             hint="choose another folder with --runs-dir",
         ) from None
-    mode = runs_dir.stat().st_mode
-    if mode & stat.S_IWOTH and not mode & stat.S_ISVTX:
-        # Anyone could rename a run's folder away and put a link in its place, which the
-        # harness (root, perhaps) would then follow when it gives the folder its mode back.
+    st = runs_dir.stat()
+    trusted = {0, os.geteuid(), output_owner()[0]}
+    if st.st_uid not in trusted:
+        # Its owner could swap a run's folder for a link that this harness then follows.
         raise RunsFolderError(
-            f"runs folder {str(runs_dir)!r} is writable by every user and not sticky",
-            hint=f"chmod o-w {str(runs_dir)!r} (or +t, as /tmp is), or choose another folder "
+            f"runs folder {str(runs_dir)!r} belongs to uid {st.st_uid}: neither root, this "
+            "user, nor the user who ran sudo",
+            hint="choose a folder of your own with --runs-dir",
+        )
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX:
+        # Anyone who may write there could rename a run's folder away and put a link in its
+        # place, which the harness (root, perhaps) would then follow when it gives the folder
+        # its mode back.
+        who = "every user" if st.st_mode & stat.S_IWOTH else "its group"
+        raise RunsFolderError(
+            f"runs folder {str(runs_dir)!r} is writable by {who} and not sticky",
+            hint=f"chmod go-w {str(runs_dir)!r} (or +t, as /tmp is), or choose another folder "
             "with --runs-dir",
         )
 

@@ -26,7 +26,7 @@ from agent_eval.coderun.timing import timed_seconds
 from agent_eval.datasets import hidden_split_need, missing, read_jsonl
 from agent_eval.errors import MetricError
 from agent_eval.metrics.registry import MetricContext, metric, param, value
-from agent_tasks.spec import MetricSpec
+from agent_tasks.spec import DatasetSpec, MetricSpec
 
 MAX_LINE_CHARS = 1 << 20
 """Longest line of a predictions CSV that is read (1 Mi characters); a longer one is an error.
@@ -108,8 +108,58 @@ def accuracy(ctx: MetricContext, mspec: MetricSpec) -> tuple[float, int, dict[st
     except KeyError as exc:
         raise MetricError(f"hidden labels lack column {exc}") from None
     _header, correct, predicted = score_predictions(ctx.predictions, labels)
+    _record_data(ctx, mspec, chosen, dataset_id, config, split, path, len(labels))
     facts = {"dataset": f"{dataset_id}:{split}", "rows": len(labels), "predicted": predicted}
     return correct / len(labels), len(labels), facts
+
+
+def _record_data(
+    ctx: MetricContext,
+    mspec: MetricSpec,
+    chosen: DatasetSpec | None,
+    dataset_id: str,
+    config: str | None,
+    split: str,
+    labels: Path,
+    scored: int,
+) -> None:
+    """Record the labels scored and the hidden inputs the re-run was given: counts against
+    the spec's full split (fewer is a data subset, never ranked) and one hash over both."""
+    from agent_eval.coderun.rerun import BUNDLED, inputs_folder
+    from agent_eval.datasets import bundled_dir, hf_manifest_key
+    from agent_eval.provenance import files_sha256, record_use
+
+    source = chosen or DatasetSpec(id=dataset_id, config=config)
+    full = source.splits.get(split)
+    files = [labels]
+    details: dict[str, Any] = {"labels_file": labels.name}
+    code_run = ctx.spec.evaluation.code_run
+    root = bundled_dir() if dataset_id.startswith(BUNDLED) else ctx.data_dir
+    if code_run is not None:
+        folder = inputs_folder(code_run, ctx.data_dir)
+        inputs = sorted(f for f in folder.rglob("*") if f.is_file()) if folder.is_dir() else []
+        files += inputs
+        details |= {
+            "input_files": len(inputs),
+            "inputs_sha256": files_sha256(inputs, folder),
+        }
+        if full is not None and len(inputs) < full:
+            details["inputs_short"] = f"{len(inputs)} of {full} hidden inputs"
+    record_use(
+        ctx,
+        source=source,
+        split=split,
+        files=files,
+        examples=scored,
+        full_examples=full,
+        used_by=mspec.name,
+        manifest_key=hf_manifest_key(dataset_id, config, split),
+        complete=(
+            ctx.limit is None and (full is None or scored >= full) and "inputs_short" not in details
+        ),
+        details=details,
+        root=root,
+    )
 
 
 def _first_column(path: Path) -> str:

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent_harness.cleanup import close_abandoned
+from agent_harness.cleanup import close_abandoned, secure_abandoned
 from agent_harness.liveness import pid_alive, processes
 from agent_harness.run_json import RunRecord, hostname, read_record
 from agent_harness.runset.attempts import harness_pids, run_folder
@@ -109,7 +109,8 @@ class Fence:
         if not watchdogs and not agents:
             detail = runtime_class(record.runtime).gone_proof(record.run_id)
             with contextlib.suppress(OSError):
-                close_abandoned(run_dir, FENCED)  # spend folded in, proxy folder removed
+                if close_abandoned(run_dir, FENCED):  # spend folded in, proxy folder removed
+                    secure_abandoned(run_dir)  # the agent is gone: its output copied out
             return Proof("gone", detail + "; no watchdog left", self.killed_by)
         if agents and (not watchdogs or time.monotonic() - self.since > DIRECT_KILL_AFTER_S):
             kill_agent(run_dir, record)
