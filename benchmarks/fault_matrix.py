@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/fault_matrix.py [--rounds 3] [--seed 7] [--skip-ray] [--out f.json]
 
 Each round runs a small set (6 cells: a 0-, 1- and 2-GPU task x 2 trials on 3 simulated GPUs)
-of heartbeat agents (local runtime: a timestamp every 50 ms into the output folder for 3-6 s),
-through the real ``agent-harness batch``, and injects one fault at a random moment while cells
-run:
+of heartbeat agents (local runtime: a timestamp every 50 ms into the output folder for 3-6 s,
+and a model-API call through the harness's proxy every 10th beat, answered by a scripted
+upstream on loopback), through the real ``agent-harness batch``, and injects one fault at a
+random moment while cells run:
 
 - ``scheduler``: kill -9 of the scheduler, then ``batch resume``;
 - ``harness``: kill -9 of one running harness (its watchdog keeps the agent); the scheduler
@@ -16,12 +17,13 @@ run:
 - ``ray-node``: kill -9 of the harnesses on the worker node, then of the node itself; the set
   finishes on the other node (a fresh worker node joins for the next round);
 - ``proxy``: not a separate column: the model-API proxy runs inside the harness process, so
-  killing the proxy is killing the harness (the ``harness`` column); unrecorded spend needs
-  provider calls and is not measured here.
+  killing the proxy is killing the harness (the ``harness`` columns).
 
 Counted per round, all expected 0: ``rerun`` (a cell finished before the fault ran again),
 ``lost`` (a cell without a result at the end), ``duplicated`` (a cell with two results),
-``overlapping`` (a retried cell whose old agent still beat at or after the new attempt's launch).
+``overlapping`` (a retried cell whose old agent still beat at or after the new attempt's launch),
+``unrecorded_calls`` (calls the upstream answered that no attempt's ``run.json`` counts in its
+``model_usage``: spend lost to the fault).
 Also reported: attempts fenced and by whom. Loopback only; every round is bounded in time.
 """
 
@@ -45,7 +47,6 @@ KIT = REPO / "tests" / "agent_harness"
 sys.path.insert(0, str(KIT))
 
 from runset_testkit import (  # noqa: E402 - the tests' run-set tools
-    BEATS,
     audit,
     ledger_events,
     overlapping,
@@ -58,6 +59,20 @@ TASKS = ["rstest_gpu2", "rstest_gpu1", "rstest_cpu"]
 CELLS = [f"hb--{t}--{n}" for t in TASKS for n in (1, 2)]
 LOCAL_FAULTS = ("scheduler", "harness", "scheduler+harness")
 ROUND_TIMEOUT_S = 300
+CALL_EVERY = 10
+"""The agent calls the model API on every 10th heartbeat (and on the first)."""
+CALL = (
+    'curl -s -o /dev/null -H "Authorization: Bearer $OPENAI_API_KEY" '
+    "-H 'Content-Type: application/json' "
+    '-d \'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}\' '
+    "$OPENAI_BASE_URL/chat/completions"
+)
+AGENT = (
+    "i=0; while [ $i -lt {n} ]; do date +%s.%N >> beats.txt; "
+    f"if [ $((i % {CALL_EVERY})) -eq 0 ]; then {CALL}; fi; "
+    "sleep 0.05; i=$((i+1)); done; echo ok > model.txt"
+)
+"""The heartbeat agent of the tests (``runset_testkit.BEATS``) with model calls."""
 
 
 def batch_argv(*args: str) -> list[str]:
@@ -69,10 +84,10 @@ def make_set(folder: Path, rng: random.Random, **extra: Any) -> Path:
     """The round's run set: heartbeat agents of 3-6 s (longer than the first retry's back-off,
     so that a killed harness's agent is still running when its cell is retried)."""
     folder.mkdir(parents=True, exist_ok=True)
-    beats = BEATS.format(n=rng.randint(60, 100), clock="date +%s.%N", out="")
+    beats = AGENT.replace("{n}", str(rng.randint(60, 100)))
     return write_runset(
         folder,
-        agents=[{"name": "hb", "command": beats}],
+        agents=[{"name": "hb", "command": beats, "provider": "openai"}],
         tasks=TASKS,
         trials=2,
         simulate_gpus=True,
@@ -84,17 +99,18 @@ def make_set(folder: Path, rng: random.Random, **extra: Any) -> Path:
 
 
 def harnesses(set_dir: Path) -> list[int]:
-    """Live harnesses of the set with an agent beating (found by their --runs-dir)."""
+    """Live harnesses of the set with an agent beating (found by their attempt file, which the
+    scheduler hands each harness as ``--config <set>/runs/<cell>/a<n>/attempt.json``)."""
     from agent_harness.liveness import processes
 
-    needle = f"--runs-dir\0{set_dir / 'runs'}/".encode()
+    needle = f"--config\0{set_dir / 'runs'}/".encode()
 
     def beating(entry: Path) -> bool:
         cmdline = (entry / "cmdline").read_bytes()
         if needle not in cmdline or b"agent_harness\0run\0" not in cmdline:
             return False
-        runs_dir = Path(cmdline.split(b"--runs-dir\0", 1)[1].split(b"\0", 1)[0].decode())
-        return bool(list(runs_dir.glob("*/staging/beats.txt")))
+        attempt = Path(cmdline.split(b"--config\0", 1)[1].split(b"\0", 1)[0].decode()).parent
+        return bool(list(attempt.glob("*/staging/beats.txt")))
 
     return processes(beating)
 
@@ -111,22 +127,40 @@ def wait_for_beating(set_dir: Path, at_least: int, timeout: float = 120) -> list
     return found
 
 
-def judge_round(set_dir: Path, before: dict[str, str], fault: str, **extra: Any) -> dict[str, Any]:
-    """The round's counts."""
+def recorded_calls(set_dir: Path) -> int:
+    """Model calls counted by every attempt's final run record in the set."""
+    total = 0
+    for record in (set_dir / "runs").glob("*/a*/*/run.json"):
+        usage = json.loads(record.read_text()).get("model_usage") or {}
+        total += int(usage.get("calls") or 0)
+    return total
+
+
+def judge_round(
+    set_dir: Path, before: dict[str, str], fault: str, answered: int, **extra: Any
+) -> dict[str, Any]:
+    """The round's counts; ``answered``: the calls the upstream answered in the round."""
     counts = audit(set_dir, CELLS, before)
     fenced = [e for e in ledger_events(set_dir) if e["event"] == "fenced"]
+    recorded = recorded_calls(set_dir)
     return {
         "fault": fault,
         **extra,
         **counts,
+        "calls_answered": answered,
+        "calls_recorded": recorded,
+        "unrecorded_calls": max(answered - recorded, 0),
         "overlapping": len(overlapping(set_dir)),
         "retried_cells": len({e["cell"] for e in fenced}),
         "fenced_killed_by": sorted(e["killed_by"] for e in fenced if e.get("killed_by")),
     }
 
 
-def local_round(root: Path, n: int, fault: str, rng: random.Random, env: dict[str, str]) -> Any:
+def local_round(
+    root: Path, n: int, fault: str, rng: random.Random, env: dict[str, str], upstream: Any
+) -> Any:
     """One round on this host (local backend)."""
+    first_call = len(upstream.received)
     folder = root / f"local-{n}-{fault}"
     path = make_set(folder, rng, gpus="0,1,2")
     set_dir = folder / "set"
@@ -154,7 +188,8 @@ def local_round(root: Path, n: int, fault: str, rng: random.Random, env: dict[st
             timeout=ROUND_TIMEOUT_S,
         ).returncode
     killed = fault != "scheduler" and victim is not None
-    return judge_round(set_dir, before, fault, exit_code=code, harness_killed=killed)
+    answered = len(upstream.received) - first_call
+    return judge_round(set_dir, before, fault, answered, exit_code=code, harness_killed=killed)
 
 
 def ray_rounds(spec_file: Path) -> None:
@@ -167,6 +202,8 @@ def ray_rounds(spec_file: Path) -> None:
     os.environ["RAY_AUTH_TOKEN"] = env["RAY_AUTH_TOKEN"] = secrets.token_hex(16)
     from ray.cluster_utils import Cluster
 
+    upstream = start_upstream(env)  # before the cluster: its workers inherit the environment
+    os.environ.update({k: env[k] for k in ("OPENAI_API_KEY", "MLRB_OPENAI_UPSTREAM")})
     cluster = Cluster(
         initialize_head=True,
         head_node_args={
@@ -184,6 +221,7 @@ def ray_rounds(spec_file: Path) -> None:
         for n in range(spec["rounds"]):
             for fault in ("ray-driver", "ray-node"):
                 folder = root / f"ray-{n}-{fault}"
+                first_call = len(upstream.received)
                 path = make_set(folder, rng)
                 set_dir = folder / "set"
                 ray_args = ("--backend", "ray", "--address", address)
@@ -218,16 +256,32 @@ def ray_rounds(spec_file: Path) -> None:
                     code = proc.wait(timeout=ROUND_TIMEOUT_S)
                     worker = cluster.add_node(num_gpus=1, num_cpus=2, node_ip_address="127.0.0.1")
                     cluster.wait_for_nodes()
+                answered = len(upstream.received) - first_call
                 rounds.append(
-                    judge_round(set_dir, before, fault, exit_code=code, harnesses_killed=killed)
+                    judge_round(
+                        set_dir, before, fault, answered, exit_code=code, harnesses_killed=killed
+                    )
                 )
     finally:
+        upstream.stop()
         import ray
 
         if ray.is_initialized():
             ray.shutdown()
         cluster.shutdown()
         Path(spec["out"]).write_text(json.dumps(rounds))
+
+
+def start_upstream(env: dict[str, str]) -> Any:
+    """A scripted OpenAI upstream on loopback; ``env`` gets the key and its address."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from harness_testkit import FAKE_KEY
+    from scripted_upstream import ScriptedUpstream
+
+    upstream = ScriptedUpstream(key=FAKE_KEY).start()
+    env["OPENAI_API_KEY"] = FAKE_KEY
+    env["MLRB_OPENAI_UPSTREAM"] = f"{upstream.url}/v1"
+    return upstream
 
 
 def descendants(root: int) -> list[int]:
@@ -255,10 +309,12 @@ def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     for r in rounds:
         row = table.setdefault(
             r["fault"],
-            {"rounds": 0, "rerun": 0, "lost": 0, "duplicated": 0, "overlapping": 0, "retried": 0},
-        )
+            {"rounds": 0, "rerun": 0, "lost": 0, "duplicated": 0, "overlapping": 0,
+             "unrecorded_calls": 0, "calls_answered": 0, "retried": 0},
+        )  # fmt: skip
         row["rounds"] += 1
-        for key in ("rerun", "lost", "duplicated", "overlapping"):
+        for key in ("rerun", "lost", "duplicated", "overlapping", "unrecorded_calls",
+                    "calls_answered"):  # fmt: skip
             row[key] += r[key]
         row["retried"] += r["retried_cells"]
     return table
@@ -289,10 +345,16 @@ def main() -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), env.get("PYTHONPATH", "")) if p)
         env["MLRB_GPU_LOCK_DIR"] = str(root / "gpu-locks")
-        for n in range(args.rounds):
-            for fault in (args.only,) if args.only else LOCAL_FAULTS:
-                rounds.append(local_round(root, n, fault, rng, env))
-                print(json.dumps(rounds[-1]), flush=True)
+        upstream = start_upstream(env)
+        try:
+            for n in range(args.rounds):
+                for fault in (args.only,) if args.only else LOCAL_FAULTS:
+                    rounds.append(local_round(root, n, fault, rng, env, upstream))
+                    print(json.dumps(rounds[-1]), flush=True)
+        finally:
+            upstream.stop()
+        for name in ("OPENAI_API_KEY", "MLRB_OPENAI_UPSTREAM"):
+            env.pop(name)  # the Ray rounds start an upstream of their own, in their namespace
         if not args.skip_ray:
             spec = root / "ray-spec.json"
             out = root / "ray-out.json"
@@ -315,7 +377,7 @@ def main() -> None:
             for r in json.loads(out.read_text()):
                 rounds.append(r)
                 print(json.dumps(r), flush=True)
-    report = {"rounds": rounds, "totals": summarise(rounds), "proxy": "see the module docstring"}
+    report = {"rounds": rounds, "totals": summarise(rounds)}
     print(json.dumps(report["totals"], indent=2))
     if args.out is not None:
         args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

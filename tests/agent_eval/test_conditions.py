@@ -107,6 +107,12 @@ def test_a_run_without_the_tasks_gpu_is_recorded_not_comparable_and_not_ranked(
     assert set(left) == {"cpu-agent"} and "not comparable" in left["cpu-agent"]
     table = run_cli("leaderboard", "--benchmark", "evaltest", "--results-dir", str(results))
     assert "not ranked: 1 evaluation" in table.stdout and "cpu-agent" in table.stdout
+    # The page carries it too, with its reason (the page's test shows how it is listed).
+    page = tmp_path / "board.html"
+    run_cli("leaderboard", "--html", str(page), "--results-dir", str(results))
+    embedded = page.read_text()
+    assert "cpu-agent" in embedded and "not comparable" in embedded
+    assert '"not_ranked_total": 1' in embedded
 
     history = run_cli("history", "--json", "--results-dir", str(results))
     rows = {row["run_id"]: row for row in json.loads(history.stdout)}

@@ -444,3 +444,40 @@ def test_page_shows_intervals_ties_costs_and_paired_comparisons(
     links = browser.js(f"[...{card}.querySelectorAll('a')].map((a) => a.href)")
     assert links == ["https://example.org/docs"]  # the javascript: link stays text
     assert browser.js("window.__pwned === undefined")
+
+
+def test_page_lists_what_is_not_ranked_and_why(
+    browser: Browser, scene: dict[str, Any], tmp_path: Path
+) -> None:
+    """Evaluations the ranking leaves out are shown apart, each with its reason, for the tasks
+    in view (the terminal and --json say the same)."""
+    first, second = scene["specs"][0].name, scene["specs"][1].name
+    left_out = [
+        ("a" * 32, first, "quick-agent", "a sample limit of 4 (a quick check)"),
+        ("b" * 32, second, HOSTILE, "not comparable: the task needs 1 GPU(s), the run had none"),
+        ("c" * 32, first, None, "the same model (sha256) is already counted under a run"),
+    ]
+    page = write_page(scene["boards"], tmp_path / "board.html", left_out=left_out)
+    browser.open(page.as_uri())
+    browser.js("document.querySelector('#not-ranked summary').click()")
+    items = browser.js(
+        "[...document.querySelectorAll('#not-ranked-list li')].map((li) => li.textContent)"
+    )
+    assert items == [
+        f"quick-agent \u00b7 {first} \u00b7 {'a' * 12}: a sample limit of 4 (a quick check)",
+        f"{HOSTILE} \u00b7 {second} \u00b7 {'b' * 12}: not comparable: the task needs 1 GPU(s), "
+        "the run had none",
+        f"(no agent) \u00b7 {first} \u00b7 {'c' * 12}: the same model (sha256) is already "
+        "counted under a run",
+    ]
+    summary = browser.js("document.querySelector('#not-ranked summary').textContent")
+    assert summary.startswith("Not ranked: 3 evaluation(s) of these tasks")
+    assert browser.js("window.__pwned === undefined")  # the agent's name stayed text
+    # Only the tasks in view: with the second task alone, one evaluation is listed.
+    browser.open(page.as_uri() + f"#tasks={second}")
+    summary = browser.js("document.querySelector('#not-ranked summary').textContent")
+    assert summary.startswith("Not ranked: 1 evaluation(s)")
+    # Nothing left out: no such note.
+    plain = write_page(scene["boards"], tmp_path / "plain.html")
+    browser.open(plain.as_uri())
+    assert browser.js("document.querySelector('#not-ranked') === null")

@@ -185,3 +185,13 @@ def test_reference_agent_image_runs_through_the_harness_and_its_model_is_scored_
     result = json.loads((results / name).read_text())
     assert result["run_id"] == record["run_id"] and result["status"] == "ok"
     assert result["score"] is not None and bits_per_byte(result) > 0
+    # The result names the evaluator image that scored it, by tag and by id.
+    image_id = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", images["eval"]],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    conditions = result["conditions"]
+    assert (conditions["evaluator_image"], conditions["evaluator_image_id"]) == (
+        images["eval"],
+        image_id,
+    )

@@ -141,10 +141,11 @@ def leaderboard_command(
         left_out = store.left_out(chosen.benchmarks, chosen.tasks)
         if html is not None:
             pages = write_trial_pages(trials_of(boards), runs_dir, html, store)
+            page_left_out = store.left_out(None, None)  # the page shows every benchmark
     m: Metric = metric.value
     k: TrialsMode = trials.value
     if html is not None:
-        path = write_page(boards, html, pages=pages.links)
+        path = write_page(boards, html, pages=pages.links, left_out=page_left_out)
         err.print(
             f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB, {len(boards)} benchmark(s)) "
             f"and {len(pages.links)} run page(s) in {path.parent / PAGES_DIR}",

@@ -30,7 +30,10 @@ DEFAULT_EVAL_IMAGE = "mlrb/agent-eval:latest"
 another."""
 
 EVAL_IMAGE_ENV = "AGENT_EVAL_IMAGE"
-"""Environment variable that overrides the default evaluator image."""
+"""Environment variable that overrides the default evaluator image (and, set for the evaluator
+container, names its image in the result's conditions)."""
+EVAL_IMAGE_ID_ENV = "AGENT_EVAL_IMAGE_ID"
+"""Set for the evaluator container: the id of its image, recorded in the result's conditions."""
 
 
 DATABASE_KEYS = ("DATABASE_URL", "DB_USER", "DB_PASSWORD", "DB_HOST", "DB_PORT", "DB_NAME")
@@ -284,6 +287,10 @@ def _evaluate_in_image(
         "labels": {"mlrb.evaluates": run_dir.name},
         "detach": True,
     }
+    # The result's conditions name the evaluator image and its id (agent_eval.conditions).
+    settings["environment"] = {EVAL_IMAGE_ENV: str(plan.image)}
+    with contextlib.suppress(Exception):  # unknown id: recorded as null, never a failure
+        settings["environment"][EVAL_IMAGE_ID_ENV] = client.images.get(plan.image).id
     if _reruns_code(task):
         settings["security_opt"] = [CODE_TASK_SECURITY_OPT]
     if gpus.all:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -61,9 +61,11 @@ def write_page(
     path: str | Path,
     title: str | None = None,
     pages: Mapping[str, str] | None = None,
+    left_out: Sequence[tuple[str, str, str | None, str]] = (),
 ) -> Path:
     """Write the page for these boards atomically; return its path. ``pages``: run id -> the
-    link to its run's page, relative to this page.
+    link to its run's page, relative to this page; ``left_out``: the evaluations not ranked,
+    each with why (listed on the page, newest last).
 
     A path that is a folder, or whose folder cannot be made or written, is a usage error (exit 2)
     naming the path; no partial or temporary file is left behind.
@@ -75,7 +77,7 @@ def write_page(
         from agent_contracts.durations import describe
 
         default += f" at {describe(int(at))} into each run"
-    text = render_page(page_data(boards, generated, pages), title or default)
+    text = render_page(page_data(boards, generated, pages, left_out), title or default)
     return write_html(text, Path(path))
 
 

@@ -533,15 +533,28 @@ def _markdown(text: str | None) -> str | None:
     return MarkdownIt("commonmark", {"html": False}).render(text)
 
 
+NOT_RANKED_SHOWN = 500
+"""Evaluations left out of the ranking that the page lists (the count is always whole)."""
+
+
 def page_data(
-    boards: Sequence[Board], generated_at: str, pages: Mapping[str, str] | None = None
+    boards: Sequence[Board],
+    generated_at: str,
+    pages: Mapping[str, str] | None = None,
+    left_out: Sequence[tuple[str, str, str | None, str]] = (),
 ) -> dict[str, Any]:
     """Everything the page shows, as one JSON document embedded in it; ``pages``: run id ->
-    the link (relative to the page) to that run's page."""
+    the link (relative to the page) to that run's page; ``left_out``: the evaluations the
+    ranking leaves out, with why (:meth:`agent_eval.store.Store.left_out`)."""
     pages = pages or {}
     stats = {b.benchmark: _board_statistics(b) for b in boards}
     return {
         "generated_at": generated_at,
+        "not_ranked": [
+            {"evaluation_id": e, "task": t, "agent": a, "why": why}
+            for e, t, a, why in left_out[-NOT_RANKED_SHOWN:]
+        ],
+        "not_ranked_total": len(left_out),
         "success_threshold": SUCCESS_THRESHOLD,
         "pass_at": list(PASS_AT),
         "levels": {str(k): v for k, v in LEVELS.items()},

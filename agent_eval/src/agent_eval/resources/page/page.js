@@ -295,9 +295,23 @@ function renderTable() {
     el("li", {}, "Click a column header to sort; click again to reverse. Click \u201cn trials\u201d under a value to list those trials, each linked to its run's page."),
     b.at ? el("li", {id: "at-note"}, `Scores at ${b.at} into each run: each trial's last snapshot scored by agent-eval --over-time at or before ${b.at}, or its final deliverable when the run had ended by then.`) : null,
     b.at && (b.apart || []).length ? el("li", {id: "apart-note"}, `Not ranked at ${b.at} (${b.apart.length} trial(s)): ` + b.apart.map((a) => `${a.agent} \u00b7 ${a.task} \u00b7 ${a.trial}: ${a.why}`).join("; ")) : null,
+    notRankedNote(sel),
     sources.map((src, i) => el("li", {class: "source"}, `[${i + 1}] imported from: ${src}`)));
   host.append(notes);
   return {refs, items, sel};
+}
+// Evaluations of the selected tasks that the ranking leaves out (a quick check, a data subset,
+// other conditions than the benchmark's, a model already counted under a run), each with why.
+function notRankedNote(sel) {
+  const left = (DATA.not_ranked || []).filter((n) => sel.includes(n.task) && (state.agent === null || n.agent === state.agent));
+  if (!left.length) return null;
+  const more = DATA.not_ranked_total > DATA.not_ranked.length
+    ? ` (the page lists the newest ${DATA.not_ranked.length} of ${DATA.not_ranked_total} in the database)` : "";
+  return el("li", {id: "not-ranked"},
+    el("details", {},
+      el("summary", {}, `Not ranked: ${left.length} evaluation(s) of these tasks, shown apart and never averaged${more}. agent-eval history lists them all.`),
+      el("ul", {id: "not-ranked-list"}, left.map((n) => el("li", {"data-evaluation": n.evaluation_id},
+        `${n.agent || "(no agent)"} \u00b7 ${n.task} \u00b7 ${n.evaluation_id.slice(0, 12)}: ${n.why}`)))));
 }
 function renderPlot(view) {
   const host = $("#plot-host");
