@@ -293,3 +293,37 @@ def test_an_mlrc_result_made_elsewhere_and_synced_carries_the_condition_fields(
     assert rows["gpu" * 8][8] is None  # ranked
     assert rows["cpu" * 8][0] == 0 and rows["cpu" * 8][3] == 0
     assert "not comparable: the run was given no GPUs" in rows["cpu" * 8][8]
+
+
+@pytest.mark.parametrize(
+    ("hardware", "gpu_model", "comparable", "said"),
+    [
+        ("cpu", None, False, "evaluated on CPU: the task's timed re-run is specified on a GPU "
+         "(A100)"),
+        ("gpu", "NVIDIA H100 80GB HBM3", False, "evaluated on NVIDIA H100 80GB HBM3: the task's "
+         "timed re-run is specified on A100"),
+        ("gpu", "NVIDIA A1000", False, "is specified on A100"),  # a word, not a prefix
+        ("gpu", "NVIDIA A100-SXM4-80GB", True, None),
+        ("gpu", "nvidia a100 80gb pcie", True, None),
+    ],
+)  # fmt: skip
+def test_a_timed_rerun_on_other_hardware_than_the_tasks_is_not_comparable(
+    hardware: str, gpu_model: str | None, comparable: bool, said: str | None
+) -> None:
+    """budget_model_inference times its re-run on an A100: a CPU or another GPU class gives a
+    time that is not comparable, so the result is shown but never ranked."""
+    from agent_contracts.results import Conditions
+    from agent_eval.conditions import judge
+    from agent_tasks.registry import get_task
+
+    judged = judge(
+        get_task("budget_model_inference"),
+        Conditions(hardware=hardware, gpu_model=gpu_model, gpu_count=1 if gpu_model else 0),
+    )
+    assert judged.comparable is comparable
+    assert (said is None) == (judged.reasons == ())
+    if said is not None:
+        assert said in judged.reasons[0]
+    # A task that names no GPU class takes any GPU for its re-run.
+    mlrc = judge(get_task("mlrc_llm_merging"), Conditions(hardware=hardware, gpu_model=gpu_model))
+    assert mlrc.comparable is (hardware == "gpu")

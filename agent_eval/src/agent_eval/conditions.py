@@ -9,6 +9,7 @@ conditions is recorded with ``comparable: false`` and its reasons, shown but nev
 from __future__ import annotations
 
 import os
+import re
 
 from agent_contracts.results import Conditions, Environment
 from agent_contracts.run_record import RunRecord
@@ -49,6 +50,16 @@ def _run_gpus(gpus: str | list[str]) -> int | None:
     return len([g for g in text.split(",") if g.strip()])
 
 
+def same_gpu_class(wanted: str | None, model: str | None) -> bool:
+    """True when the GPU the device reports (``NVIDIA A100-SXM4-80GB``) is of the class a task
+    names (``A100``): the class as a word of the model name, case ignored; no class named is
+    any GPU."""
+    if not wanted:
+        return True
+    words = re.split(r"[^0-9a-z]+", (model or "").lower())
+    return wanted.lower() in words
+
+
 def judge(spec: TaskSpec, conditions: Conditions) -> Conditions:
     """The conditions with ``comparable`` and ``reasons`` set against what the task declares."""
     need = spec.required_conditions
@@ -58,6 +69,13 @@ def judge(spec: TaskSpec, conditions: Conditions) -> Conditions:
         reasons.append(
             "evaluated on CPU: the task's timed re-run is specified on a GPU"
             + (f" ({need.gpu_type})" if need.gpu_type else "")
+        )
+    elif need.evaluation_hardware == "gpu" and not same_gpu_class(
+        need.gpu_type, conditions.gpu_model
+    ):
+        reasons.append(
+            f"evaluated on {conditions.gpu_model or 'an unnamed GPU'}: the task's timed re-run "
+            f"is specified on {need.gpu_type}"
         )
     if conditions.run_gpu_ids is not None:
         given = conditions.run_gpus
