@@ -23,7 +23,7 @@ from support.store import clear_database_env
 from support.tiny_models import save_gpt2
 
 from agent_contracts.results import EvaluationResult
-from agent_contracts.run_record import Deliverable, Limits, OutputSafety, RunRecord
+from agent_contracts.run_record import DeliverableRecord, Limits, OutputSafety, RunRecord
 from agent_eval.cli import main
 from agent_eval.evaluate import EvalOptions, evaluate
 from agent_eval.store import Store
@@ -216,7 +216,7 @@ def _run_folder(
         image="local", agent_label="budget-agent", runtime="local", provider="none", gpus=[],
         limits=Limits(time_limit_s=3600, grace_s=5), started_at="2026-12-01T00:00:00.000Z",
         deadline=0.0, duration_s=3000.0, status="completed", exit_code=0,
-        deliverable=Deliverable(path="output/model", source="spec"),
+        deliverable=DeliverableRecord(path="output/model", source="spec"),
         output_safety=OutputSafety(owner="0:0", safe=True, copied=True),
     )  # fmt: skip
     (run_dir / "run.json").write_text(record.model_dump_json(indent=2))

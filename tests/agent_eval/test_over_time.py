@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from support.tiny_models import save_gpt2
 
-from agent_contracts.run_record import Deliverable, Limits, OutputSafety, RunRecord
+from agent_contracts.run_record import DeliverableRecord, Limits, OutputSafety, RunRecord
 from agent_eval.errors import EvalUsageError
 from agent_eval.evaluate import EvalOptions, evaluate, validate
 from agent_eval.results import read_result
@@ -46,7 +46,7 @@ def _run_folder(root: Path, tokenizer: Any) -> Path:
         duration_s=3000.0,
         status="completed",
         exit_code=0,
-        deliverable=Deliverable(path="output/model", source="spec"),
+        deliverable=DeliverableRecord(path="output/model", source="spec"),
         output_safety=OutputSafety(owner="0:0", safe=True, copied=True),
     )
     (run_dir / "run.json").write_text(record.model_dump_json(indent=2))

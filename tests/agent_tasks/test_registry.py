@@ -33,7 +33,7 @@ from agent_tasks.validate import validate_all
 PLUGIN_MODULE = '''
 """A lab's private tasks, shipped as an installed package."""
 
-from agent_tasks import Deliverable, MetricSpec, Resources, ScoreAnchors, TaskSpec, task
+from agent_tasks import DeliverableSpec, MetricSpec, Resources, ScoreAnchors, TaskSpec, task
 
 
 @task
@@ -47,7 +47,7 @@ def lab_secret_task() -> TaskSpec:
         prompt="Do the private thing.",
         version="0.1.0",
         resources=Resources(gpus=0, time_limit_s=60),
-        deliverable=Deliverable(kind="hf_model", description="a model"),
+        deliverable=DeliverableSpec(kind="hf_model", description="a model"),
         metrics=(MetricSpec(name="parameters", label="Parameters", direction="lower"),),
         primary_metric="parameters",
         anchors=ScoreAnchors(baseline=2.0, reference=1.0, source="made up for the test"),
@@ -253,7 +253,7 @@ NEW_TASK = '''
 
 from agent_tasks.catalogue.assets import assets_of, prompt_of
 from agent_tasks.registry import task
-from agent_tasks.spec import Deliverable, MetricSpec, Resources, ScoreAnchors, TaskSpec
+from agent_tasks.spec import DeliverableSpec, MetricSpec, Resources, ScoreAnchors, TaskSpec
 
 
 @task
@@ -267,7 +267,7 @@ def my_new_task() -> TaskSpec:
         prompt=prompt_of("my_new_task"),
         version="1.0.0",
         resources=Resources(gpus=0, time_limit_s=60),
-        deliverable=Deliverable(kind="hf_model", description="a model"),
+        deliverable=DeliverableSpec(kind="hf_model", description="a model"),
         metrics=(MetricSpec(name="perplexity", label="PPL", direction="lower"),),
         primary_metric="perplexity",
         anchors=ScoreAnchors(baseline=40.0, reference=20.0, source="a test"),

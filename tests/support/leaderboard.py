@@ -22,7 +22,7 @@ from agent_contracts.results import (
 from agent_eval.leaderboard import builtin_path
 from agent_eval.scores import score
 from agent_tasks.spec import (
-    Deliverable,
+    DeliverableSpec,
     MetricSpec,
     Resources,
     ScoreAnchors,
@@ -72,7 +72,7 @@ def make_spec(
         prompt=f"# {name}\n\nDo the task.",
         version="1.0.0",
         resources=Resources(gpus=1, gpu_memory_gb=16, time_limit_s=1800),
-        deliverable=Deliverable(kind="method", path="method", description="A method."),
+        deliverable=DeliverableSpec(kind="method", path="method", description="A method."),
         metrics=(
             MetricSpec(
                 name="score",

@@ -198,7 +198,7 @@ class Snapshots(BaseModel):
     """Snapshots not kept, and why (a copy refused, the limit reached), a few at most."""
 
 
-class Deliverable(BaseModel):
+class DeliverableRecord(BaseModel):
     """Where the agent's deliverable was found."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
@@ -301,7 +301,7 @@ class RunRecord(BaseModel):
     """Why the harness stopped the agent (None: it ended on its own)."""
     output_safety: OutputSafety | None = None
     """What was removed or changed in the output folder to make it safe for the host."""
-    deliverable: Deliverable | None = None
+    deliverable: DeliverableRecord | None = None
     """The deliverable, if one was found inside the output folder."""
     deliverable_rejected: str | None = None
     """Why a path named by submission.json was not accepted."""

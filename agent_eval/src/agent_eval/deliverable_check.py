@@ -367,7 +367,7 @@ def _check_total(path: Path, total: int, limits: DeliverableLimits) -> None:
 
 
 @dataclass
-class Deliverable:
+class ResolvedDeliverable:
     """Where the thing to evaluate is, and who produced it."""
 
     path: Path
@@ -386,7 +386,7 @@ class Deliverable:
     """The deliverable's files as the checks listed them (None when refused)."""
 
 
-def resolve_deliverable(given: str, deliverable_path: str = "model") -> Deliverable:
+def resolve_deliverable(given: str, deliverable_path: str = "model") -> ResolvedDeliverable:
     """Turn the ``--model_args`` path into the checked deliverable (following a run folder).
 
     Nothing is opened here but ``run.json``: the deliverable passes the trust-boundary checks
@@ -400,7 +400,7 @@ def resolve_deliverable(given: str, deliverable_path: str = "model") -> Delivera
             hint="pass a Hugging Face model folder, a PEFT adapter folder or a run folder",
         )
     limits = load_limits()
-    found = Deliverable(path=path, given=given)
+    found = ResolvedDeliverable(path=path, given=given)
     if path.is_dir() and os.path.lexists(path / "run.json") and _enclosing_run(path) is None:
         run = read_run_record(path)
         found.run = run

@@ -190,7 +190,7 @@ class _Evaluation:
     spec: TaskSpec
     chosen: list[MetricSpec]
     deliverable: Any
-    """The :class:`agent_eval.deliverable_check.Deliverable` that ``--model_args`` resolved to."""
+    """The :class:`~agent_eval.deliverable_check.ResolvedDeliverable` of ``--model_args``."""
     ctx: Any
     """The :class:`agent_eval.metrics.registry.MetricContext` every metric reads."""
     model_info: ModelInfo

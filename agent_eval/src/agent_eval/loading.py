@@ -7,7 +7,7 @@ Rules (see docs/evaluator.md):
   linked to the run's id and its agent (never a look at ``output/model`` behind the harness);
 - **any deliverable** first passes :mod:`agent_eval.deliverable_check` (which deliverable: a
   run folder's accepted one; is it safe: no special files, no links leaving it, sizes capped)
-  before anything here opens it: loading receives its :class:`Deliverable` and never calls
+  before anything here opens it: loading receives its :class:`ResolvedDeliverable` and never calls
   back into admission except to open a checked file;
 - a **PEFT adapter folder** (has ``adapter_config.json``): the base model named there must be on
   this machine (a folder, or in the local Hugging Face cache); the adapter is merged into it;
@@ -30,7 +30,7 @@ from agent_contracts.results import ModelInfo
 from agent_eval.errors import ModelLoadError
 
 if TYPE_CHECKING:
-    from agent_eval.deliverable_check import CheckedTree, Deliverable
+    from agent_eval.deliverable_check import CheckedTree, ResolvedDeliverable
 
 WEIGHT_FILES = (
     "model.safetensors",
@@ -434,7 +434,7 @@ def _peft_base(adapter: Path) -> tuple[str, dict[str, Any]]:
 
 
 def load(
-    deliverable: Deliverable,
+    deliverable: ResolvedDeliverable,
     *,
     device: str = "auto",
     dtype: str = "auto",
@@ -524,7 +524,7 @@ def load(
     )
 
 
-def predictions_file(deliverable: Deliverable, name: str = "submission.csv") -> Path:
+def predictions_file(deliverable: ResolvedDeliverable, name: str = "submission.csv") -> Path:
     """The predictions CSV of a deliverable (the file itself, or ``name`` inside a folder)."""
     path = deliverable.path
     if path.is_dir():

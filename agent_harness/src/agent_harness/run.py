@@ -44,7 +44,7 @@ from agent_harness.run_json import (
     LOG_FILE,
     OUTPUT_DIR,
     TASK_DIR,
-    Deliverable,
+    DeliverableRecord,
     Limits,
     RunRecord,
     StopReason,
@@ -699,7 +699,7 @@ def _final_record(
 ) -> RunRecord:
     """run.json as the harness leaves it: how the run ended and what it delivered."""
     deliverable = (
-        Deliverable(
+        DeliverableRecord(
             path=f"{OUTPUT_DIR}/{found.relative}",
             source="submission.json" if found.source == "submission.json" else "spec",
         )

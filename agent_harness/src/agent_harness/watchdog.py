@@ -195,7 +195,7 @@ def _record(
 def _deliverable(record: Any, output: Path, alias: str | None) -> dict[str, Any]:
     """run.json's ``deliverable`` and ``deliverable_rejected`` for a copied-out output."""
     from agent_harness.deliverable import find_deliverable
-    from agent_harness.run_json import OUTPUT_DIR, Deliverable
+    from agent_harness.run_json import OUTPUT_DIR, DeliverableRecord
     from agent_tasks.registry import resolve_task
 
     try:
@@ -208,7 +208,7 @@ def _deliverable(record: Any, output: Path, alias: str | None) -> dict[str, Any]
     if found.relative is None:
         return {"deliverable_rejected": found.rejected}
     return {
-        "deliverable": Deliverable(
+        "deliverable": DeliverableRecord(
             path=f"{OUTPUT_DIR}/{found.relative}",
             source="submission.json" if found.source == "submission.json" else "spec",
         ),

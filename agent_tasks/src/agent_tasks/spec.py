@@ -123,7 +123,7 @@ Constraint = Annotated[
 """A machine-checkable constraint on what the agent delivers."""
 
 
-class Deliverable(_Frozen):
+class DeliverableSpec(_Frozen):
     """What the agent must leave in its output folder."""
 
     kind: Literal["hf_model", "predictions_csv", "method", "code"]
@@ -355,7 +355,7 @@ class TaskSpec(_Frozen):
     """Rules in plain words that are not checked by machine."""
     constraints: tuple[Constraint, ...] = ()
     """Rules the evaluator checks."""
-    deliverable: Deliverable
+    deliverable: DeliverableSpec
     """What the agent must leave in its output folder."""
     metrics: tuple[MetricSpec, ...] = Field(min_length=1)
     """Every metric the evaluator computes."""

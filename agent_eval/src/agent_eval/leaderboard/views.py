@@ -11,8 +11,8 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from agent_eval.leaderboard.about import about_benchmark
 from agent_eval.leaderboard.stats import CONFIDENCE, LEVELS, PASS_AT, SUCCESS_THRESHOLD
-from agent_eval.leaderboard.stories import story_for
 from agent_eval.leaderboard.table import (
     METRIC_LABELS,
     METRICS,
@@ -570,7 +570,7 @@ def page_data(
                 "at": None if b.at_s is None else format_duration(int(b.at_s)),
                 "apart": apart_json(b),
                 "comparisons": stats[b.benchmark][1],
-                "story": story_for(b.benchmark),
+                "story": about_benchmark(b.benchmark),
                 "tasks": [_task_json(c) for c in b.tasks],
                 "baselines": {
                     c.name: {"baseline": c.baseline, "direction": c.direction} for c in b.tasks

@@ -15,7 +15,7 @@ from agent_tasks.spec import (
     CodeRun,
     DatasetSpec,
     Decision,
-    Deliverable,
+    DeliverableSpec,
     MaxMemoryConstraint,
     MetricSpec,
     NoQuantizationConstraint,
@@ -223,9 +223,9 @@ def a100(time_limit_s: int = DAY_S, **extra: float | int) -> Resources:
     return Resources(gpus=1, gpu_type="A100", gpu_memory_gb=40, time_limit_s=time_limit_s, **extra)
 
 
-def hf_model(what: str, note: str = HF_MODEL_NOTE) -> Deliverable:
+def hf_model(what: str, note: str = HF_MODEL_NOTE) -> DeliverableSpec:
     """A Hugging Face model folder at ``$OUTPUT_DIR/model``."""
-    return Deliverable(kind="hf_model", path="model", description=f"{what} {note}")
+    return DeliverableSpec(kind="hf_model", path="model", description=f"{what} {note}")
 
 
 BUDGET_RERUN_LIMIT_S = 3600
@@ -252,8 +252,8 @@ def budget_code_run(dataset: str, memory_gb: float) -> CodeRun:
     )
 
 
-def budget_deliverable(label: str, what: str) -> Deliverable:
-    return Deliverable(
+def budget_deliverable(label: str, what: str) -> DeliverableSpec:
+    return DeliverableSpec(
         kind="predictions_csv",
         path="submission.csv",
         columns=("image_id", label),

@@ -13,7 +13,7 @@ from agent_tasks.catalogue.assets import prompt_of
 from agent_tasks.spec import (
     CodeRun,
     Decision,
-    Deliverable,
+    DeliverableSpec,
     EvaluationSpec,
     MaxRuntimeConstraint,
     MetricSpec,
@@ -154,7 +154,7 @@ def mlrc_spec(facts: Facts, *, decisions: tuple[Decision, ...] = ()) -> TaskSpec
                 f"{facts.gpu_memory_gb:g} GB",
             ),
         ),
-        deliverable=Deliverable(
+        deliverable=DeliverableSpec(
             kind="method",
             path="methods",
             description="Your method's code: a copy of the task folder's `methods/` package "

@@ -9,7 +9,7 @@ from agent_tasks.spec import (
     BaselineCode,
     CodeRun,
     DatasetSpec,
-    Deliverable,
+    DeliverableSpec,
     EvaluationSpec,
     MaxRuntimeConstraint,
     MetricSpec,
@@ -73,7 +73,7 @@ def digit_method() -> TaskSpec:
                 limit_s=60, phase="test_run", description="one `main.py -p test` run"
             ),
         ),
-        deliverable=Deliverable(
+        deliverable=DeliverableSpec(
             kind="method",
             path="methods",
             description="`$OUTPUT_DIR/methods/` (the methods package with your method "

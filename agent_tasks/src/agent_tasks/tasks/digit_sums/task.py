@@ -9,7 +9,7 @@ from agent_tasks.spec import (
     BaselineCode,
     CodeRun,
     DatasetSpec,
-    Deliverable,
+    DeliverableSpec,
     EvaluationSpec,
     MetricSpec,
     Resources,
@@ -80,7 +80,7 @@ def digit_sums() -> TaskSpec:
             "versions of the last 400 digits of scikit-learn's set: never use those.",
             "main.py must not use the network; it runs offline.",
         ),
-        deliverable=Deliverable(
+        deliverable=DeliverableSpec(
             kind="code",
             path="main.py",
             description="`$OUTPUT_DIR/main.py` and everything it loads, such that `python "

@@ -7,7 +7,7 @@ from agent_tasks.catalogue.smoke import BENCHMARK
 from agent_tasks.registry import task
 from agent_tasks.spec import (
     DatasetSpec,
-    Deliverable,
+    DeliverableSpec,
     EvaluationSpec,
     MaxParametersConstraint,
     MetricSpec,
@@ -60,7 +60,7 @@ def tiny_lm() -> TaskSpec:
                 description="counted by the evaluator over every parameter of the loaded model",
             ),
         ),
-        deliverable=Deliverable(
+        deliverable=DeliverableSpec(
             kind="hf_model",
             path="model",
             description="A causal language model and its tokenizer in Hugging Face layout "

@@ -1,4 +1,5 @@
-"""The story of each benchmark, told on the task-details view of the page."""
+"""What each benchmark is about (its question, how it is measured, what it found), told on the
+page's task-details view."""
 
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ _GENERIC: dict[str, Any] = {
 }
 
 
-def story_for(benchmark: str) -> dict[str, Any]:
+def about_benchmark(benchmark: str) -> dict[str, Any]:
     """Title and sections of the story shown for a benchmark."""
     if benchmark == "mlrc_bench":
         return _MLRC_BENCH
