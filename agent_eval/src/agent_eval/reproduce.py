@@ -28,9 +28,10 @@ TIMED_UNITS = frozenset({"s", "ms", "tokens/s", "GB"})
 """Units of measured times, rates and memory peaks: numbers that vary from run to run (and so
 does a metric with such a part, like ``twe`` with ``twe_inference_s``)."""
 TIMING_BAND = 0.5
-"""A timed metric without a recorded spread reproduces within ±50 % of the recorded value; one
-with recorded per-repeat values (``*_per_repeat`` details) within their min..max widened by the
-same fraction."""
+"""A timed metric without recorded timing rounds or spread reproduces within ±50 % of the
+recorded value; one with recorded per-repeat values (``*_per_repeat`` details) within their
+min..max widened by the same fraction. A metric timed against its task's baseline code is judged
+against its recorded rounds instead (:func:`_band`)."""
 
 
 class ReproduceRefusedError(EvalError):
@@ -129,10 +130,24 @@ PER_REPEAT = {"tokens/s": "tokens_per_s_per_repeat"}
 
 def _band(metric: MetricValue, record: EvaluationResult) -> tuple[float, float] | None:
     """The timing band of a timed metric (None for metrics that are not timed). A metric is
-    timed by its unit, or when one of its own parts is (``twe`` has ``twe_inference_s``)."""
+    timed by its unit, or when one of its own parts is (``twe`` has ``twe_inference_s``).
+
+    A metric timed against its task's baseline code (``timing``, on it or on the metric it is
+    a part of) is judged against its recorded rounds: a reproduction whose median ratio falls
+    anywhere between the slowest and the fastest recorded round; others within
+    :data:`TIMING_BAND`."""
     parts = [m for m in record.metrics if m.name.startswith(f"{metric.name}_")]
     if metric.unit not in TIMED_UNITS and not any(p.unit in TIMED_UNITS for p in parts):
         return None
+    timing = metric.timing or next(
+        (m.timing for m in record.metrics if metric.name.startswith(f"{m.name}_") and m.timing),
+        None,
+    )
+    if timing is not None and timing.ratio > 0 and timing.ratio_min > 0:
+        low, high = timing.ratio_min / timing.ratio, timing.ratio_max / timing.ratio
+        if metric.unit in TIMED_UNITS:  # a time: proportional to the ratio
+            return metric.value * low, metric.value * high
+        return metric.value / high, metric.value / low  # a rate or score: inverse to it
     repeats = metric.details.get(PER_REPEAT.get(metric.unit, ""), [])
     spread = [float(v) for v in repeats if isinstance(v, int | float)] or [metric.value]
     return min(spread) * (1 - TIMING_BAND), max(spread) * (1 + TIMING_BAND)

@@ -43,7 +43,8 @@ TIMING_ROUNDS = 31
 machine shared with other work (load average 7-11), one round's ratio of two copies of the same
 program ranged 0.68-1.87; over 10 evaluations of the same deliverables
 (benchmarks/timed_scores.py) the TWE's max/min spread was 13-24 % with 15 rounds and 9-14 %
-with 31 (an evaluation of digit_sums then takes about 40 s there, most of it these rounds)."""
+with 31; on the same machine with nothing else running, 1-2 % alone and 6-8 % beside a CPU hog
+(an evaluation of digit_sums then takes 10-19 s, most of it these rounds)."""
 TIMING_WARMUP = 1
 """Rounds run first and left out: file caches and imports warm up in them."""
 
