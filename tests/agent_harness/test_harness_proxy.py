@@ -734,6 +734,52 @@ def test_the_network_holder_is_confined_and_labelled_for_cleanup(tmp_path: Path)
     assert refused.value.exit_code == 3 and "--credentials direct" in (refused.value.hint or "")
 
 
+@pytest.mark.docker
+def test_a_holder_whose_first_start_fails_is_removed_and_started_again(
+    agent_images: dict[str, str], docker_client: Any, tmp_path: Path
+) -> None:
+    """The engine can fail a start once on a loaded host ("container process is already
+    dead"): the holder is removed and started again, and the run goes on with one holder."""
+    from docker.errors import APIError
+
+    from agent_harness.runtimes.base import Launch
+    from agent_harness.runtimes.container import LABEL_RUN_ID, remove_container
+
+    class FirstStartFails:
+        """The real engine, whose first container start answers as runc did under load."""
+
+        def __init__(self, client: Any) -> None:
+            self.client, self.api, self.failed = client, client.api, []
+
+        @property
+        def containers(self) -> Any:
+            return self
+
+        def create(self, **settings: Any) -> Any:
+            container = self.client.containers.create(**settings)
+            if not self.failed:
+                self.failed.append(container.id)
+                container.start = lambda: (_ for _ in ()).throw(
+                    APIError("OCI runtime start failed: container process is already dead")
+                )
+            return container
+
+    run_id = f"holder-retry-{tmp_path.name[-8:]}"
+    launch = Launch(run_id=run_id, image=agent_images["base"], task_dir=tmp_path,
+                    output_dir=tmp_path, environment={}, network="none")  # fmt: skip
+    engine = FirstStartFails(docker_client)
+    holder = DockerRuntime(engine).hold_network(launch, tmp_path)
+    try:
+        (failed,) = engine.failed
+        labelled = docker_client.containers.list(
+            all=True, filters={"label": f"{LABEL_RUN_ID}={run_id}"}
+        )
+        assert [c.id for c in labelled] == [holder.id] != [failed]
+        assert labelled[0].status == "running" and Path(holder.netns).exists()
+    finally:
+        remove_container(docker_client, holder.id)
+
+
 def test_cleanup_names_the_proxy_folder_it_removes(tmp_path: Path) -> None:
     """`agent-harness cleanup` says which proxy folder it removed (never an empty run id)."""
     import os

@@ -423,12 +423,19 @@ class NetworkHolder:
     """``/proc/<pid>/ns/net`` of the holder's process."""
 
 
+HOLDER_ATTEMPTS = 2
+"""Starts of the network holder tried before the run fails (exit 3): the engine's start can fail
+once on a loaded host ("container process is already dead"), before any agent code ran."""
+
+
 def holder_settings(launch: Launch, program: Path) -> dict[str, Any]:
     """Keyword arguments for the holder container of ``launch`` (pure: no engine needed).
 
     The agent's image (present: preflight checked it) with the entrypoint replaced by the
     mounted pause program; the run's network, labels and run id label (so cleanup finds it), no
-    capability, nobody's user, a read-only root, 4 processes, 16 MiB, no log.
+    capability, nobody's user, a read-only root, 16 processes, 64 MiB, no log. (The pause
+    program needs neither; the limits leave room for the engine's own start-up inside the
+    container, ``runc init``, whose threads and memory count against them until it execs.)
     """
     return {
         "image": launch.image,
@@ -442,8 +449,8 @@ def holder_settings(launch: Launch, program: Path) -> dict[str, Any]:
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "read_only": True,
-        "pids_limit": 4,
-        "mem_limit": 16 * 1024**2,
+        "pids_limit": 16,
+        "mem_limit": 64 * 1024**2,
         "log_config": {"type": "none", "config": {}},
     }
 
@@ -623,20 +630,26 @@ class DockerRuntime(Runtime):
         program.write_bytes(holder_program())
         program.chmod(0o555)
         container = None
-        try:
-            container = self.client.containers.create(**holder_settings(launch, program))
-            container.start()
-            pid = int(self.client.api.inspect_container(container.id)["State"]["Pid"])
-            if pid <= 0:
-                raise LaunchError("the proxy's network holder stopped as soon as it started")
-        except (APIError, LaunchError) as exc:
-            if container is not None:
-                remove_container(self.client, container.id)
-            raise LaunchError(
-                "cannot start the run's network holder: "
-                + str(getattr(exc, "explanation", None) or exc),
-                hint="check the image and --network; or pass --credentials direct",
-            ) from None
+        for attempt in range(HOLDER_ATTEMPTS):
+            try:
+                container = self.client.containers.create(**holder_settings(launch, program))
+                container.start()
+                pid = int(self.client.api.inspect_container(container.id)["State"]["Pid"])
+                if pid <= 0:
+                    raise LaunchError("the proxy's network holder stopped as soon as it started")
+                break
+            except (APIError, LaunchError) as exc:
+                if container is not None:
+                    remove_container(self.client, container.id)
+                    container = None
+                if attempt + 1 < HOLDER_ATTEMPTS:
+                    continue  # the engine's start can fail once under load; nothing ran yet
+                raise LaunchError(
+                    "cannot start the run's network holder: "
+                    + str(getattr(exc, "explanation", None) or exc),
+                    hint="check the image and --network; or pass --credentials direct",
+                ) from None
+        assert container is not None
         return NetworkHolder(container.id, holder_name(launch.run_id), f"/proc/{pid}/ns/net")
 
     # ------------------------------------------------------------------ from a record
