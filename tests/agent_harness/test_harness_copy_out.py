@@ -134,6 +134,13 @@ def _staging_gone(run_dir: Path, reopened: bool = True) -> None:
 def test_a_root_agents_crafted_output_reaches_the_host_as_plain_files(
     runs_dir: Path, ending: str
 ) -> None:
+    import shutil
+
+    from conftest import missing
+
+    for tool in ("setfacl", "getfacl", "setfattr"):
+        if shutil.which(tool) is None:
+            missing(f"{tool} is not installed (apt-get install -y acl attr)")
     shadow = Path("/etc/shadow")
     shadow_before = (shadow.stat().st_mode, hashlib.sha256(shadow.read_bytes()).hexdigest())
     proc = _start(runs_dir, PRIVILEGE)
