@@ -21,7 +21,7 @@ for _var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ[_var] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+from support.preconditions import missing  # noqa: E402 - after the offline switches
 
 
 @pytest.fixture(autouse=True)
@@ -50,13 +50,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         remove_images(client)
     finally:
         client.close()
-
-
-def missing(reason: str) -> None:
-    """Skip the test for a missing precondition, or fail it in CI where nothing may be missing."""
-    if IN_CI:
-        pytest.fail(f"{reason} (in CI this is a failure, not a skip)", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -11,19 +11,12 @@ from typing import Any
 
 import pytest
 from support.leaderboard import PAPER_AVERAGES, evaluation
+from support.preconditions import missing
 from typer.testing import CliRunner
 
 from agent_eval.cli import app
 from agent_eval.store import Store
 from agent_tasks.registry import benchmarks, get_task
-
-
-def missing(reason: str) -> None:
-    """Skip for a missing precondition; in CI (CI=true) nothing may be missing: fail."""
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(f"{reason} (in CI this is a failure, not a skip)", pytrace=False)
-    pytest.skip(reason)
-
 
 DB_VARS = ("DATABASE_URL", "DB_USER", "DB_PASSWORD", "DB_HOST", "DB_PORT", "DB_NAME")
 

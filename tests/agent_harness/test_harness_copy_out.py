@@ -136,7 +136,7 @@ def test_a_root_agents_crafted_output_reaches_the_host_as_plain_files(
 ) -> None:
     import shutil
 
-    from conftest import missing
+    from support.preconditions import missing
 
     for tool in ("setfacl", "getfacl", "setfattr"):
         if shutil.which(tool) is None:
