@@ -61,14 +61,15 @@ def main(argv: list[str] | None = None) -> int:
         "--check", action="store_true", help="exit 1 if a committed file is not current"
     )
     args = parser.parse_args(argv)
-    stale = [path for path, text in pages().items() if _read(path) != text]
+    current = pages()  # rendered once: checked, or written
+    stale = [path for path, text in current.items() if _read(path) != text]
     if args.check:
         for path in stale:
             print(f"{path} is not current: run scripts/json_schemas.py", file=sys.stderr)
         return 1 if stale else 0
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    for path, text in pages().items():
-        path.write_text(text, encoding="utf-8")
+    for path in stale:
+        path.write_text(current[path], encoding="utf-8")
     return 0
 
 
