@@ -62,6 +62,17 @@ def specs() -> list[TaskSpec]:
             resources={"gpus": 1, "gpu_type": "A100", "time_limit_s": 3600},
         ),
         _spec(
+            "evaltest_contained",
+            [{"name": "parameters", "direction": "lower"}],
+            "parameters",
+            run_policy={
+                "networks": ["none"],
+                "credentials": ["proxy"],
+                "max_budget_usd": 5.0,
+                "source": "the evaluator's tests",
+            },
+        ),
+        _spec(
             "evaltest_mmlu",
             [
                 {

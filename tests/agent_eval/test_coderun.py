@@ -714,6 +714,57 @@ def test_budget_task_twe_is_measured_on_the_hidden_images(task: str, tmp_path: P
     assert twe.timing is None and twe.details["time_basis"] == "measured alone"
 
 
+@pytest.mark.parametrize(
+    ("task", "verdict"),
+    [("budget_model_inference", "passed"), ("budget_model_training", "failed")],
+)
+def test_budget_gpu_memory_rules_are_judged_on_the_peaks_the_driver_reported(
+    task: str, verdict: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inference rule (16 GB) is judged on the GPU peak sampled while the evaluator's own
+    re-run ran; the training rule (6 GB) on the peak the harness recorded in run.json for the
+    agent's whole run. A scripted nvidia-smi stands in for the driver (no GPU here)."""
+    from support.gpu_driver import path_with, scripted_nvidia_smi
+    from support.store import make_run
+
+    from agent_contracts.gpu import GpuMemoryPeak
+
+    tool = scripted_nvidia_smi(
+        tmp_path / "driver",
+        {"0": "NVIDIA A100-SXM4-80GB"},
+        [{"0": 500}, {"0": 2548}, {"0": 9000}, {"0": 4500}],  # growth 8,500 MiB: 8.9 GB
+    )
+    monkeypatch.setenv("PATH", path_with(tool))
+    _budget_data(task, tmp_path / "data")
+    run = tmp_path / "run-1"
+    out = run / "output"
+    out.mkdir(parents=True)
+    (out / "main.py").write_text("import time\ntime.sleep(0.6)\n" + READS_PIXEL)
+    trained = GpuMemoryPeak(peak_gb=7.5, samples=3600, method="nvidia-smi (the harness)")
+    record = make_run("run-1", task=task, gpu_memory=trained, gpu_models=["NVIDIA A100-SXM4-80GB"])
+    record = record.model_copy(update={"deliverable": record.deliverable.model_copy(
+        update={"path": "output/main.py"})})  # fmt: skip
+    (run / "run.json").write_text(record.model_dump_json())
+    result = _evaluate(run, task, tmp_path).result
+    (memory,) = [c for c in result.constraints if c.kind == "max_memory_gb"]
+    assert memory.outcome == verdict, memory.detail
+    if task == "budget_model_inference":  # the evaluator's re-run, sampled every 0.1 s
+        assert memory.measured == round(8500 * 1024 * 1024 / 1e9, 4)
+        assert "the evaluator's sandboxed re-run" in memory.detail
+    else:  # the agent's run, from run.json
+        assert memory.measured == 7.5 and "the agent's run" in memory.detail
+    assert result.conditions is not None
+    assert result.conditions.run_gpu_model == "NVIDIA A100-SXM4-80GB"
+    # Without the driver, the same rule is unchecked (never passed), saying why.
+    monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")
+    (run / "run.json").write_text(record.model_copy(update={"gpu_memory": None}).model_dump_json())
+    again = _evaluate(run, task, tmp_path).result
+    (unmeasured,) = [c for c in again.constraints if c.kind == "max_memory_gb"]
+    assert unmeasured.outcome == "unchecked" and unmeasured.passed is None
+    why = "nvidia-smi is not on" if task == "budget_model_inference" else "no run.json records"
+    assert why in unmeasured.detail
+
+
 def test_budget_labels_in_the_data_folder_are_out_of_reach(tmp_path: Path) -> None:
     """Even world-readable (as the evaluator image makes its data folder), the labels in the
     data folder are hidden from the code: the sandbox covers the folder."""

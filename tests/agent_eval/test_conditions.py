@@ -121,6 +121,97 @@ def test_a_run_without_the_tasks_gpu_is_recorded_not_comparable_and_not_ranked(
     assert rows["r-gpu"]["not_ranked"] is None
 
 
+def test_runs_outside_the_benchmarks_declared_network_credentials_and_budget_are_not_ranked(
+    run_cli: Run, tiny_gpt2_dir: Path, tmp_path: Path
+) -> None:
+    """A task that ranks contained runs ($5 at most, model API through the proxy, no network):
+    an agent given the real key and an open network, a local process, a run with a larger or
+    no budget are each recorded with their reason and left off the board; the contained run is
+    ranked."""
+    results = tmp_path / "results"
+    runs: dict[str, dict[str, Any]] = {
+        "contained": {"network": "none", "credentials_mode": "proxy", "budget_usd": 5.0},
+        "open-key": {"network": "bridge", "credentials_mode": "direct"},
+        "local": {"network": None, "runtime": "local", "credentials_mode": "proxy",
+                  "budget_usd": 1.0},
+        "rich": {"network": "none", "credentials_mode": "proxy", "budget_usd": 50.0},
+        "unlimited": {"network": "none", "credentials_mode": "proxy"},
+        "no-model": {"network": "none", "credentials_mode": None, "provider": "none"},
+    }  # fmt: skip
+    judged: dict[str, dict[str, Any]] = {}
+    for name, facts in runs.items():
+        budget = facts.pop("budget_usd", None)
+        folder = _run_folder(
+            tmp_path / "runs" / name, tiny_gpt2_dir, f"r-{name}", task="evaltest_contained",
+            agent_label=name, limits={"time_limit_s": 60, "grace_s": 5, "budget_usd": budget},
+            **facts,
+        )  # fmt: skip
+        judged[name] = _evaluate(run_cli, folder, "evaltest_contained", results)
+
+    reasons = {name: " ".join(data["conditions"]["reasons"]) for name, data in judged.items()}
+    assert judged["contained"]["conditions"]["comparable"] is True
+    assert judged["no-model"]["conditions"]["comparable"] is True  # no model API: any budget
+    assert "network 'bridge'" in reasons["open-key"]
+    assert "credentials 'direct'" in reasons["open-key"]
+    assert "no model-API cost budget" in reasons["open-key"]
+    assert "this machine's network" in reasons["local"] and "'local'" in reasons["local"]
+    assert "$50 exceeds the benchmark's $5" in reasons["rich"]
+    assert "no model-API cost budget" in reasons["unlimited"]
+    required = judged["rich"]["conditions"]["required"]
+    assert required["networks"] == ["none"] and required["max_budget_usd"] == 5.0
+    assert "not comparable: the agent had network 'bridge'" in " ".join(
+        judged["open-key"]["_stdout"].split()
+    )
+
+    board = _board(run_cli, results)
+    assert _ranked_agents(board) == {"contained", "no-model"}
+    left = {e["agent"]: e["why"] for e in board["not_ranked"]}
+    assert set(left) == {"open-key", "local", "rich", "unlimited"}
+    assert "exceeds the benchmark's $5" in left["rich"]
+
+
+@pytest.mark.parametrize(
+    ("task", "run", "said"),
+    [
+        ("llm_efficiency", {"network": "none", "credentials_mode": "proxy"}, None),
+        ("llm_efficiency", {"network": "bridge", "credentials_mode": "direct"},
+         "credentials 'direct'"),
+        ("mini_llm_efficiency", {"network": None, "run_runtime": "local"},
+         "this machine's network"),
+        ("tiny_lm", {"network": None, "run_runtime": "local", "credentials_mode": "direct"},
+         None),
+        ("mlrc_llm_merging", {"network": "none", "credentials_mode": "proxy", "budget_usd": 10.0},
+         None),
+        ("mlrc_llm_merging", {"network": "none", "credentials_mode": "proxy", "budget_usd": 15.0},
+         "$15 exceeds the benchmark's $10"),
+        ("mlrc_rainfall_prediction",
+         {"network": "none", "credentials_mode": "proxy", "budget_usd": 15.0}, None),
+        ("mlrc_rainfall_prediction",
+         {"network": "none", "credentials_mode": "proxy", "budget_usd": 25.0}, "exceeds"),
+    ],
+)  # fmt: skip
+def test_each_benchmark_judges_runs_by_the_conditions_it_declares(
+    task: str, run: dict[str, Any], said: str | None
+) -> None:
+    """The research benchmarks rank contained runs (no network, the model API through the
+    proxy); MLRC-Bench also caps the API budget ($10, the rainfall task $20); the smoke tasks
+    rank any run, local ones included."""
+    from agent_contracts.results import Conditions
+    from agent_eval.conditions import judge
+    from agent_tasks.registry import get_task
+
+    spec = get_task(task)
+    facts = Conditions(
+        hardware="gpu", gpu_model="NVIDIA A100-SXM4-80GB", gpu_count=spec.resources.gpus,
+        run_gpus=spec.resources.gpus, run_gpu_ids=",".join("0" * spec.resources.gpus),
+        run_runtime="docker", time_limit_s=spec.resources.time_limit_s,
+    ).model_copy(update=run)  # fmt: skip
+    verdict = judge(spec, facts)
+    assert verdict.comparable is (said is None), verdict.reasons
+    if said is not None:
+        assert said in " ".join(verdict.reasons)
+
+
 def test_an_evaluation_naming_no_run_is_shown_apart_and_a_model_is_not_counted_twice(
     run_cli: Run, tiny_gpt2_dir: Path, tmp_path: Path, tiny_tokenizer: Any, save_tiny_gpt2: Any
 ) -> None:

@@ -133,6 +133,8 @@ def make_run(run_id: str, **overrides: Any) -> RunRecord:
         "image_digest": "example/agent@sha256:" + "c" * 64,
         "runtime": "docker",
         "provider": "openai",
+        "credentials_mode": "proxy",
+        "network": "none",
         "gpus": ["0"],
         "limits": {"time_limit_s": 86400, "grace_s": 30},
         "started_at": "2026-03-01T09:00:00.000Z",

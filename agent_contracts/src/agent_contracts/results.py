@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from agent_contracts.indexed import Indexed
 from agent_contracts.versions import refuse_newer
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 """Version of the results-file layout (``MAJOR.MINOR``): bump the minor on every added field,
 the major on a change older files cannot be read under (with an upgrade step in the model's
 ``_version`` validator); readers refuse a newer version (docs/contracts.md)."""
@@ -256,9 +256,9 @@ class Environment(_Record):
 
 class Conditions(_Record):
     """The conditions a result was produced under: the agent's run (from its run.json) and the
-    evaluation, with whether they meet what the task declares (``agent_tasks``'
-    ``TaskSpec.required_conditions``). Results are ranked only against results made under
-    comparable conditions."""
+    evaluation, with whether they meet what the task and its benchmark declare
+    (``agent_tasks.catalogue.required_conditions``). Results are ranked only against results
+    made under comparable conditions."""
 
     hardware: Annotated[Literal["cpu", "gpu"], Indexed(index=True, length=8)]
     """What the evaluator computed on."""
@@ -270,6 +270,10 @@ class Conditions(_Record):
     """GPUs the agent's run was given (None: no run record, or ``all`` with no count)."""
     run_gpu_ids: str | None = None
     """The run's GPU ids as given (``0,1``, ``all``, empty for none); None: no run record."""
+    run_gpu_model: Annotated[str | None, Indexed()] = None
+    """Model of the run's GPUs as the driver named them (``NVIDIA A100-SXM4-80GB``; several
+    models joined by ``, ``); None: no GPU, no run record, or not recorded (no ``nvidia-smi``,
+    a run.json from before it was)."""
     run_runtime: str | None = None
     """The runtime the agent ran under (``docker``, ``local``, or an installed runtime's name;
     None: no run record)."""

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agent_contracts.gpu import GpuMemoryPeak
 from agent_contracts.versions import refuse_newer
 
 SCHEMA_VERSION = 1
@@ -271,6 +272,12 @@ class RunRecord(BaseModel):
     """Model calls, tokens and cost through the proxy (proxy mode only)."""
     gpus: str | list[str]
     """``"all"`` or the GPU ids (empty: none)."""
+    gpu_models: list[str] = []
+    """Model of each GPU the run was given, as the driver names it (``NVIDIA A100-SXM4-80GB``),
+    in id order; empty: none given, or not known (no ``nvidia-smi``)."""
+    gpu_memory: GpuMemoryPeak | None = None
+    """The given GPUs' memory while the agent ran, sampled by the harness (None: no GPU
+    given, or a record from before it was sampled)."""
     network: str | None = None
     """Container network mode (docker runtime)."""
     user: str | None = None

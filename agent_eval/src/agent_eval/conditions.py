@@ -2,8 +2,9 @@
 
 Read from the run record (GPUs, time limit, network, credentials, budget, agent image) and from
 this process (device, GPU model and count, evaluator image, package versions), then judged
-against :attr:`agent_tasks.spec.TaskSpec.required_conditions`: a result made under other
-conditions is recorded with ``comparable: false`` and its reasons, shown but never ranked.
+against :func:`agent_tasks.catalogue.required_conditions` (the task's resources and re-run,
+and the run policy its benchmark declares): a result made under other conditions is recorded
+with ``comparable: false`` and its reasons, shown but never ranked.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import re
 
 from agent_contracts.results import Conditions, Environment
 from agent_contracts.run_record import RunRecord
-from agent_tasks.spec import TaskSpec
+from agent_tasks.catalogue import required_conditions
+from agent_tasks.spec import RequiredConditions, TaskSpec
 
 IMAGE_ENV = "AGENT_EVAL_IMAGE"
 """The evaluator image this process runs in, as whoever started it names it (recorded only;
@@ -60,9 +62,45 @@ def same_gpu_class(wanted: str | None, model: str | None) -> bool:
     return wanted.lower() in words
 
 
+def _policy_reasons(need: RequiredConditions, conditions: Conditions) -> list[str]:
+    """Where a run's network, credential mode and model budget leave its benchmark's policy
+    (``agent_tasks.catalogue.CONDITIONS``, or the task's own ``run_policy``)."""
+    reasons: list[str] = []
+    if need.networks and conditions.network not in need.networks:
+        had = (
+            f"network {conditions.network!r}"
+            if conditions.network is not None
+            else f"this machine's network (its {conditions.run_runtime or 'local'!r} runtime "
+            "records no container network)"
+        )
+        reasons.append(
+            f"the agent had {had}; the benchmark ranks runs with network "
+            + " or ".join(repr(n) for n in need.networks)
+        )
+    mode = conditions.credentials_mode
+    if mode is not None and need.credentials and mode not in need.credentials:
+        reasons.append(
+            f"the agent reached its model API with credentials {mode!r}; the benchmark ranks "
+            "runs with " + " or ".join(repr(c) for c in need.credentials)
+        )
+    cap = need.max_budget_usd
+    if mode is not None and cap is not None:
+        if conditions.budget_usd is None:
+            reasons.append(
+                f"the run had no model-API cost budget; the benchmark ranks runs of at most "
+                f"${cap:g} (--budget-usd)"
+            )
+        elif conditions.budget_usd > cap:
+            reasons.append(
+                f"the run's model-API budget ${conditions.budget_usd:g} exceeds the "
+                f"benchmark's ${cap:g}"
+            )
+    return reasons
+
+
 def judge(spec: TaskSpec, conditions: Conditions) -> Conditions:
     """The conditions with ``comparable`` and ``reasons`` set against what the task declares."""
-    need = spec.required_conditions
+    need = required_conditions(spec)
     gpu = f"{need.run_gpus} {need.gpu_type} GPU" if need.gpu_type else f"{need.run_gpus} GPU"
     reasons: list[str] = []
     if need.evaluation_hardware == "gpu" and conditions.hardware != "gpu":
@@ -79,6 +117,16 @@ def judge(spec: TaskSpec, conditions: Conditions) -> Conditions:
         )
     if conditions.run_gpu_ids is not None:
         given = conditions.run_gpus
+        trained_on = conditions.run_gpu_model
+        if (
+            need.gpu_type
+            and trained_on
+            and not all(same_gpu_class(need.gpu_type, model) for model in trained_on.split(", "))
+        ):
+            reasons.append(
+                f"the run was given {trained_on}; the task's limits are set for "
+                f"{need.gpu_type} GPUs"
+            )
         if need.run_gpus > 0 and given is not None and given < need.run_gpus:
             reasons.append(
                 f"the run was given {given or 'no'} GPU{'s' if given != 1 else ''}; "
@@ -89,6 +137,7 @@ def judge(spec: TaskSpec, conditions: Conditions) -> Conditions:
                 f"the run's time limit {conditions.time_limit_s} s exceeds the task's "
                 f"{need.time_limit_s} s"
             )
+        reasons.extend(_policy_reasons(need, conditions))
     return conditions.model_copy(
         update={
             "required": need.model_dump(mode="json"),
@@ -132,6 +181,7 @@ def collect(spec: TaskSpec, run: RunRecord | None, environment: Environment) -> 
             update={
                 "run_gpus": _run_gpus(run.gpus),
                 "run_gpu_ids": run.gpus if isinstance(run.gpus, str) else ",".join(run.gpus),
+                "run_gpu_model": ", ".join(dict.fromkeys(run.gpu_models)) or None,
                 "run_runtime": run.runtime,
                 "time_limit_s": limits.time_limit_s,
                 "network": run.network,

@@ -82,25 +82,12 @@ def _max_runtime(c: Any, spec: TaskSpec, ctx: MetricContext) -> ConstraintCheck:
 
 @checker("max_memory_gb")
 def _max_memory(c: Any, spec: TaskSpec, ctx: MetricContext) -> ConstraintCheck:
-    """The loaded model's inference peak; a code deliverable's re-run is left unchecked."""
+    """The loaded model's inference peak; a code deliverable's re-run: its GPU peak as the
+    driver reported it (``agent_contracts.gpu``), else unchecked (never passed)."""
     from agent_eval.metrics.memory import cached_peak
 
     if ctx.code_run is not None:
-        # The re-run's memory is the sandbox's: a GPU rule is not measured by this
-        # evaluator, so it is recorded as unchecked (never as passed).
-        rerun = spec.evaluation.code_run
-        gpu = rerun.gpus if rerun is not None else 0
-        return ConstraintCheck(
-            kind=c.kind,
-            limit=c.limit_gb,
-            measured=None,
-            passed=None,
-            detail=(
-                f"unchecked: the {c.device} memory of the sandboxed re-run is not measured"
-                + ("" if _has_gpu() else " (no GPU on this machine)")
-                + f"; the task gives the re-run {gpu} GPU(s)"
-            ),
-        )
+        return _rerun_memory(c, spec, ctx)
     if ctx.loaded is None:
         return _not_loaded(c)
     peak = cached_peak(ctx, c.device)
@@ -121,6 +108,46 @@ def _max_memory(c: Any, spec: TaskSpec, ctx: MetricContext) -> ConstraintCheck:
             else ""
         )
         + ("" if applies else f"; the limit is on {c.device} memory, not measured here"),
+    )
+
+
+def _rerun_memory(c: Any, spec: TaskSpec, ctx: MetricContext) -> ConstraintCheck:
+    """A memory rule of a code task. A GPU (or any-device) rule is judged on a GPU peak the
+    driver reported: for an inference rule, the evaluator's own re-run's; for a training rule,
+    the agent's whole run's (recorded by the harness in run.json: the training ran inside it).
+    Without such a peak, and for a host memory rule (the sandbox enforces the task's
+    ``memory_gb`` itself), the rule is unchecked, never passed."""
+    rerun = spec.evaluation.code_run
+    given = rerun.gpus if rerun is not None else 0
+    training = c.phase == "training"
+    if training:
+        peak = ctx.run.gpu_memory if ctx.run is not None else None
+        where = "the agent's run (its training ran inside it)"
+        missing = "no run.json records the run's GPU memory"
+    else:
+        peak = ctx.code_run.sandbox.gpu_memory
+        where = "the evaluator's sandboxed re-run"
+        missing = "the re-run's GPU memory was not sampled"
+    if c.device != "cpu" and peak is not None and peak.peak_gb is not None:
+        return ConstraintCheck(
+            kind=c.kind,
+            limit=c.limit_gb,
+            measured=peak.peak_gb,
+            passed=peak.peak_gb <= c.limit_gb,
+            detail=f"GPU peak of {where}: {peak.method}",
+        )
+    if c.device == "cpu":
+        why = f"the host memory of {where} is not measured"
+    else:
+        why = f"{peak.method} ({where})" if peak is not None else missing
+    return ConstraintCheck(
+        kind=c.kind,
+        limit=c.limit_gb,
+        measured=None,
+        passed=None,
+        detail=f"unchecked: {why}"
+        + ("" if _has_gpu() else " (no GPU on this machine)")
+        + ("" if training else f"; the task gives the re-run {given} GPU(s)"),
     )
 
 

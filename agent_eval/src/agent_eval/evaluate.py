@@ -379,6 +379,7 @@ def _start(options: EvalOptions, spec: TaskSpec, chosen: list[MetricSpec]) -> _E
         limit=options.limit,
         batch_size=options.batch_size,
         deliverable_folder=deliverable.path,
+        run=deliverable.run,
     )
     return _Evaluation(
         options=options,

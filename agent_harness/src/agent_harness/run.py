@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_contracts.errors import ExitCode
+from agent_contracts.gpu import GpuMemorySampler, gpu_names
 from agent_contracts.run_record import working_time
 from agent_harness.agentlog import AgentLog
 from agent_harness.config import RunConfig
@@ -70,6 +71,9 @@ from agent_tasks.spec import TaskSpec
 HARNESS_VERSION = "0.1.0"
 
 _TICK_S = 0.5
+RUN_GPU_SAMPLE_S = 1.0
+"""Seconds between two readings of the run's GPUs' memory while the agent runs (run.json's
+``gpu_memory``; a training rule such as a budget task's 6 GB is judged on its peak)."""
 
 
 @dataclass
@@ -389,6 +393,8 @@ def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[
         deadline_wall = time.time() + plan.time_limit_s
         names = sorted({*plan.credentials.names, *proxied})
         record = _first_record(plan, run_id, redactor, names, deadline_wall)
+        if lease.ids:  # what the driver calls them (empty without nvidia-smi)
+            record = record.model_copy(update={"gpu_models": gpu_names(list(lease.ids))})
         write_record(folder.run_dir, record)
         launch = _launch(plan, run_id, folder, proxied, deadline_wall, proxy)
         log = AgentLog(folder.run_dir / LOG_FILE, redactor, progress, plan.log_limit_bytes)
@@ -405,6 +411,7 @@ def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[
     proc: AgentProcess | None = None
     watcher: DiskWatcher | None = None
     snapshotter: Any = None
+    gpu_memory = GpuMemorySampler(list(lease.ids), RUN_GPU_SAMPLE_S)
     progress.say(
         f"run {run_id}: {plan.spec.name} ({plan.runtime.name}, limit "
         f"{format_seconds(plan.time_limit_s)}, GPUs {plan.gpus.describe()})"
@@ -418,6 +425,7 @@ def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[
             watchdog = _start_watchdog(
                 plan, run_id, folder, record, deadline_wall, lease, owner, proxy_dir
             )
+            gpu_memory.start()
             proc = plan.runtime.start(launch, log)
             pgid = getattr(proc, "pgid", None)
             if pgid is not None:
@@ -446,6 +454,7 @@ def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[
             watcher.stop()
         if proc is not None:
             proc.close()
+        gpu_peak = gpu_memory.stop() if lease.ids else None
         # No snapshot after the agent's end; one in progress finishes before the final copy.
         snapshots = snapshotter.stop() if snapshotter is not None else None
         usage = proxy.close() if proxy is not None else None
@@ -468,7 +477,7 @@ def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[
             found = _rejected(f"the deliverable could not be looked for: {exc}"[:500])
         _blame_cleanup(folder.run_dir, ending)
         record = _final_record(record, ending, t0, redactor, found, usage, safety, logged)
-        record = record.model_copy(update={"snapshots": snapshots})
+        record = record.model_copy(update={"snapshots": snapshots, "gpu_memory": gpu_peak})
         write_record(folder.run_dir, record)
         if safety.staging_left is None:  # nothing of the agent's own is left in the folder
             folder.run_dir.chmod(folder.open_mode)

@@ -313,9 +313,34 @@ class EvaluationSpec(_Frozen):
     public inputs it re-makes the hidden labels, so it is as secret as they are."""
 
 
+class RunPolicy(_Frozen):
+    """The run conditions a benchmark ranks: how an agent may reach the network and its model
+    API, and what it may spend there. Declared per benchmark (``agent_tasks.catalogue``
+    ``CONDITIONS``); a task may declare its own (``TaskSpec.run_policy``)."""
+
+    networks: tuple[str, ...] = ()
+    """Agent container network modes a ranked run may have had (``none``: no network, the
+    model API only through the harness's proxy). A local run (no container, this machine's
+    network) meets only an empty tuple: any."""
+    credentials: tuple[Literal["proxy", "direct"], ...] = ()
+    """How a ranked run's agent may have reached its model API (``proxy``: a per-run token,
+    calls recorded and held to the budget; ``direct``: the real key). A run with no model API
+    meets any; empty: any."""
+    max_budget_usd: float | None = Field(default=None, gt=0)
+    """The largest model-API cost budget (``--budget-usd``) a ranked run with a model API may
+    have had; a run with none is unlimited and is not ranked. None: any budget, none included."""
+    source: str = ""
+    """Where the policy comes from (the benchmark's paper, or why it is open)."""
+
+
+ANY_RUN = RunPolicy(source="no policy declared: any network, credentials and budget")
+"""The policy of a benchmark that declares none (plugins' benchmarks, unless they do)."""
+
+
 class RequiredConditions(_Frozen):
-    """The conditions a task's scores are comparable under, derived from its resources and its
-    evaluation: a result made under others is recorded as not comparable and is not ranked."""
+    """The conditions a task's scores are comparable under, derived from its resources, its
+    evaluation and its run policy: a result made under others is recorded as not comparable
+    and is not ranked."""
 
     run_gpus: int = Field(ge=0)
     """GPUs the agent's run must be given (``resources.gpus``; 0: any)."""
@@ -326,6 +351,14 @@ class RequiredConditions(_Frozen):
     evaluation_hardware: Literal["any", "gpu"] = "any"
     """``gpu`` where the evaluator's timed re-run is specified on a GPU (``code_run.gpus``):
     times measured on a CPU are not comparable."""
+    networks: tuple[str, ...] = ()
+    """Agent network modes a comparable run may have had (``RunPolicy.networks``; empty: any)."""
+    credentials: tuple[Literal["proxy", "direct"], ...] = ()
+    """Credential modes a comparable run may have used (``RunPolicy.credentials``; empty:
+    any)."""
+    max_budget_usd: float | None = None
+    """Largest model-API cost budget of a comparable run (``RunPolicy.max_budget_usd``; None:
+    any)."""
 
 
 class TaskSpec(_Frozen):
@@ -373,6 +406,10 @@ class TaskSpec(_Frozen):
     """Other names the task is known by (e.g. its upstream key)."""
     assets: str | None = None
     """Importable package whose folder may hold a ``starter/`` folder of files for the agent."""
+    run_policy: RunPolicy | None = None
+    """The run conditions this task ranks; None: its benchmark's (``agent_tasks.catalogue``
+    ``CONDITIONS``), or any for a benchmark that declares none (see
+    ``agent_tasks.catalogue.required_conditions``)."""
     evaluation: EvaluationSpec = EvaluationSpec()
     """Hidden evaluation details (never exported)."""
 
@@ -401,17 +438,6 @@ class TaskSpec(_Frozen):
     def primary(self) -> MetricSpec:
         """The primary metric's spec."""
         return next(m for m in self.metrics if m.name == self.primary_metric)
-
-    @property
-    def required_conditions(self) -> RequiredConditions:
-        """What a run and its evaluation must meet for the scores to be ranked together."""
-        rerun = self.evaluation.code_run
-        return RequiredConditions(
-            run_gpus=self.resources.gpus,
-            gpu_type=self.resources.gpu_type,
-            time_limit_s=self.resources.time_limit_s,
-            evaluation_hardware="gpu" if rerun is not None and rerun.gpus > 0 else "any",
-        )
 
     def constraint(self, kind: str) -> Any:
         """The constraint of this kind, or None."""

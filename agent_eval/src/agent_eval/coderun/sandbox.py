@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from agent_contracts.gpu import GpuMemoryPeak, GpuMemorySampler
 from agent_eval.errors import CodeEnvironmentError
 
 Backend = Literal["docker", "process"]
@@ -86,6 +87,18 @@ class SandboxResult:
     """Seconds from the start of the code to its end, measured here."""
     log_tail: str
     """The last lines of the code's stdout and stderr."""
+    gpu_memory: GpuMemoryPeak | None = None
+    """The code's GPU memory as the driver reported it while it ran (None: not sampled)."""
+
+
+GPU_SAMPLE_S = 0.1
+"""Seconds between two readings of the GPUs' memory while a re-run that was given GPUs runs."""
+
+
+def _gpu_sampler(request: SandboxRequest) -> GpuMemorySampler:
+    """Watches every GPU of the machine (which ones the engine or CUDA hands the code is not
+    known here) while the code runs; nothing when it was given none."""
+    return GpuMemorySampler(None if request.gpus else [], GPU_SAMPLE_S)
 
 
 def _env(request: SandboxRequest, paths: dict[str, str]) -> dict[str, str]:
@@ -401,7 +414,7 @@ def run_process(request: SandboxRequest, python: str) -> SandboxResult:
     paths = dict(SANDBOX_PATHS)
     argv = bwrap_argv(request, _argv(request, paths, python), isolation, bwrap)
     log = request.output.parent / f"{request.output.name}.log"
-    with log.open("xb") as sink:
+    with log.open("xb") as sink, _gpu_sampler(request) as gpu:
         started = time.perf_counter()
         child = subprocess.Popen(
             argv,
@@ -424,7 +437,12 @@ def run_process(request: SandboxRequest, python: str) -> SandboxResult:
             code = None
         wall = time.perf_counter() - started
     return SandboxResult(
-        backend="process", exit_code=code, timed_out=timed_out, wall_s=wall, log_tail=_tail(log)
+        backend="process",
+        exit_code=code,
+        timed_out=timed_out,
+        wall_s=wall,
+        log_tail=_tail(log),
+        gpu_memory=gpu.peak(),
     )
 
 
@@ -516,17 +534,18 @@ def run_docker(request: SandboxRequest, client: object) -> SandboxResult:
     timed_out = False
     code: int | None = None
     try:
-        started = time.perf_counter()
-        container.start()
-        try:
-            status = container.wait(timeout=request.time_limit_s)
-            code = int(status.get("StatusCode", -1))
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            timed_out = True
-            with contextlib.suppress(docker.errors.APIError):  # it may have just ended
-                container.kill()
-            container.wait(timeout=30)
-        wall = time.perf_counter() - started
+        with _gpu_sampler(request) as gpu:
+            started = time.perf_counter()
+            container.start()
+            try:
+                status = container.wait(timeout=request.time_limit_s)
+                code = int(status.get("StatusCode", -1))
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                timed_out = True
+                with contextlib.suppress(docker.errors.APIError):  # it may have just ended
+                    container.kill()
+                container.wait(timeout=30)
+            wall = time.perf_counter() - started
         raw = container.logs(stdout=True, stderr=True, tail=200)
         tail = raw.decode("utf-8", "replace")[-LOG_TAIL_BYTES:]
     finally:
@@ -538,4 +557,5 @@ def run_docker(request: SandboxRequest, client: object) -> SandboxResult:
         timed_out=timed_out,
         wall_s=wall,
         log_tail=tail,
+        gpu_memory=gpu.peak(),
     )

@@ -55,6 +55,9 @@ class MetricContext:
     code_run: Any = None
     """:class:`agent_eval.coderun.CodeRunOutcome` of the evaluator's re-run of a code
     deliverable (None for other deliverables)."""
+    run: Any = None
+    """The :class:`agent_contracts.run_record.RunRecord` of the run that made the deliverable
+    (None: the deliverable names no run)."""
     cache: dict[str, Any] = field(default_factory=dict)
     """Results shared between metrics (e.g. one lm-eval run serving several keys)."""
     datasets: dict[str, Any] = field(default_factory=dict)

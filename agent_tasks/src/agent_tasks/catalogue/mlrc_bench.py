@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agent_tasks.catalogue import CONDITIONS
 from agent_tasks.catalogue.assets import prompt_of
 from agent_tasks.spec import (
     CodeRun,
@@ -67,6 +68,9 @@ class Facts:
     runtime_limit_s: int
     gpu_memory_gb: float
     agent_budget_s: int = AGENT_BUDGET_S
+    api_budget_usd: float | None = None
+    """Model-API budget per trial when it is not the benchmark's (``agent_tasks.catalogue``
+    ``MLRC_API_BUDGET_USD``)."""
 
 
 ENVIRONMENT_IMAGE = "mlrb/mlrc-{key}:1"
@@ -125,9 +129,19 @@ def code_run(facts: Facts) -> CodeRun:
 def mlrc_spec(facts: Facts, *, decisions: tuple[Decision, ...] = ()) -> TaskSpec:
     """A full spec from one task's facts; every MLRC-Bench task shares the rest."""
     dev = "not published" if facts.baseline_dev is None else f"{facts.baseline_dev:g}"
+    policy = None
+    if facts.api_budget_usd is not None:  # the task's own budget, else the benchmark's
+        policy = CONDITIONS[BENCHMARK].model_copy(
+            update={
+                "max_budget_usd": facts.api_budget_usd,
+                "source": f"{SOURCE}: ${facts.api_budget_usd:g} of API calls per trial of "
+                "this task; otherwise as the benchmark's",
+            }
+        )
     return TaskSpec(
         name=facts.name,
         benchmark=BENCHMARK,
+        run_policy=policy,
         title=facts.title,
         summary=facts.summary,
         prompt=prompt_of(facts.name) + "\n" + WORKFLOW,

@@ -28,6 +28,7 @@ def mlrc_rainfall_prediction() -> TaskSpec:
             runtime_limit_s=1800,
             gpu_memory_gb=48,
             agent_budget_s=10 * 3600,
+            api_budget_usd=20.0,
         ),
         decisions=(
             Decision(
@@ -42,7 +43,8 @@ def mlrc_rainfall_prediction() -> TaskSpec:
             ),
             Decision(
                 topic="agent budget of the rainfall task",
-                choice="10 h per trial instead of the 5 h of the other MLRC-Bench tasks",
+                choice="10 h and $20 of API calls per trial instead of the 5 h and $10 of "
+                "the other MLRC-Bench tasks",
                 source=f"{SOURCE}: rainfall trials got 100 steps, 10 h and $20 of API calls",
             ),
         ),
