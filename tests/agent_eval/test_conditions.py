@@ -188,6 +188,9 @@ def test_runs_outside_the_benchmarks_declared_network_credentials_and_budget_are
          {"network": "none", "credentials_mode": "proxy", "budget_usd": 15.0}, None),
         ("mlrc_rainfall_prediction",
          {"network": "none", "credentials_mode": "proxy", "budget_usd": 25.0}, "exceeds"),
+        # No run.json: a policy's network, credentials and budget cannot be shown to be met.
+        ("llm_efficiency", {"run_gpu_ids": None, "run_gpus": None}, "no run record"),
+        ("tiny_lm", {"run_gpu_ids": None, "run_gpus": None}, None),
     ],
 )  # fmt: skip
 def test_each_benchmark_judges_runs_by_the_conditions_it_declares(
@@ -407,14 +410,29 @@ def test_a_timed_rerun_on_other_hardware_than_the_tasks_is_not_comparable(
     from agent_eval.conditions import judge
     from agent_tasks.registry import get_task
 
+    spec = get_task("budget_model_inference")
+    contained = {  # a run that meets the benchmark's policy (no model API used)
+        "run_gpus": 1, "run_gpu_ids": "0", "network": "none",
+        "time_limit_s": spec.resources.time_limit_s,
+    }  # fmt: skip
     judged = judge(
-        get_task("budget_model_inference"),
-        Conditions(hardware=hardware, gpu_model=gpu_model, gpu_count=1 if gpu_model else 0),
+        spec,
+        Conditions(
+            hardware=hardware, gpu_model=gpu_model, gpu_count=1 if gpu_model else 0, **contained
+        ),
     )
     assert judged.comparable is comparable
     assert (said is None) == (judged.reasons == ())
     if said is not None:
         assert said in judged.reasons[0]
     # A task that names no GPU class takes any GPU for its re-run.
-    mlrc = judge(get_task("mlrc_llm_merging"), Conditions(hardware=hardware, gpu_model=gpu_model))
+    merging = get_task("mlrc_llm_merging")
+    mlrc = judge(
+        merging,
+        Conditions(
+            hardware=hardware,
+            gpu_model=gpu_model,
+            **{**contained, "time_limit_s": merging.resources.time_limit_s},
+        ),
+    )
     assert mlrc.comparable is (hardware == "gpu")

@@ -138,6 +138,11 @@ def judge(spec: TaskSpec, conditions: Conditions) -> Conditions:
                 f"{need.time_limit_s} s"
             )
         reasons.extend(_policy_reasons(need, conditions))
+    elif need.networks or need.credentials or need.max_budget_usd is not None:
+        reasons.append(
+            "no run record (run.json): the benchmark ranks runs by their network, credentials "
+            "and model budget, which only a run's record shows"
+        )
     return conditions.model_copy(
         update={
             "required": need.model_dump(mode="json"),
