@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from support.gpu_driver import path_with, scripted_nvidia_smi
 
-from agent_contracts.gpu import GB, MIB, GpuMemorySampler, gpu_names
+from agent_contracts.gpu import GB, MIB, GpuMemorySampler, first_gpus, gpu_names
 
 
 def test_the_peak_is_the_largest_growth_of_one_watched_gpu_over_its_start(
@@ -23,16 +23,32 @@ def test_the_peak_is_the_largest_growth_of_one_watched_gpu_over_its_start(
         {"0": 7144, "1": 900, "2": 70000},
         {"0": 1000, "1": 500, "2": 0},
     ]
-    tool = scripted_nvidia_smi(
-        tmp_path, {"0": "NVIDIA A100-SXM4-80GB", "1": "NVIDIA A100-SXM4-80GB"}, readings
-    )
+    names = {"0": "NVIDIA A100-SXM4-80GB", "1": "NVIDIA A100, PCIe", "2": "NVIDIA H100"}
+    tool = scripted_nvidia_smi(tmp_path, names, readings)
     monkeypatch.setenv("PATH", path_with(tool))
-    assert gpu_names(["1", "0", "7"]) == ["NVIDIA A100-SXM4-80GB"] * 2  # 7: not there
-    with GpuMemorySampler(["0", "1"], 0.02) as sampler:
+    assert gpu_names(["1", "0"]) == ["NVIDIA A100, PCIe", "NVIDIA A100-SXM4-80GB"]
+    assert gpu_names(["0", "7"]) == []  # a GPU the driver does not name: none is known
+    assert [index for index, _ in first_gpus(2)] == ["0", "1"]
+    with GpuMemorySampler(["0", "1"], 0.05) as sampler:
         time.sleep(0.5)
     peak = sampler.peak()
     assert peak.peak_gb == round(6144 * MIB / GB, 4)  # 6 GiB on GPU 0 (6.4425 GB)
-    assert peak.samples >= 3 and "every 0.02 s" in peak.method
+    assert peak.samples >= 3 and "every 0.05 s" in peak.method
+
+
+def test_growth_on_more_gpus_than_the_work_was_given_is_not_claimed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Code given one GPU that spreads 24 GB over two (or a neighbour's use of another GPU)
+    cannot pass a 16 GB rule: nothing is measured, and the reason says why."""
+    readings = [{"0": 0, "1": 0}, {"0": 12288, "1": 12288}]
+    tool = scripted_nvidia_smi(tmp_path, {"0": "A", "1": "B"}, readings)
+    monkeypatch.setenv("PATH", path_with(tool))
+    with GpuMemorySampler(None, 0.05, given=1) as sampler:
+        time.sleep(0.3)
+    peak = sampler.peak()
+    assert peak.peak_gb is None
+    assert "the memory of 2 GPUs grew" in peak.method and "was given 1" in peak.method
 
 
 def test_without_a_gpu_or_a_driver_the_peak_says_why(
@@ -47,7 +63,7 @@ def test_without_a_gpu_or_a_driver_the_peak_says_why(
     with GpuMemorySampler(["0"], 0.02) as absent:
         time.sleep(0.1)
     assert absent.peak().peak_gb is None and "not on this machine's PATH" in absent.peak().method
-    assert gpu_names(["0"]) == []
+    assert gpu_names(["0"]) == [] and first_gpus(1) == []
 
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -58,3 +74,15 @@ def test_without_a_gpu_or_a_driver_the_peak_says_why(
         time.sleep(0.1)
     assert failing.peak().peak_gb is None
     assert "did not report the GPUs' memory" in failing.peak().method
+
+
+def test_a_gpu_without_a_reading_at_the_start_is_not_counted_from_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tool = scripted_nvidia_smi(tmp_path, {"0": "A", "1": "B"}, [{"0": 100}, {"0": 1124, "1": 900}])
+    used = tmp_path / "state" / "used"
+    used.write_text("0, 100\\n1, [N/A]\n0, 1124\\n1, 9000\n")  # GPU 1 reads [N/A] at first
+    monkeypatch.setenv("PATH", path_with(tool))
+    with GpuMemorySampler(None, 0.05) as sampler:
+        time.sleep(0.3)
+    assert sampler.peak().peak_gb == round(1024 * MIB / GB, 4)

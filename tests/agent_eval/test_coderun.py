@@ -647,6 +647,11 @@ def test_container_settings_are_offline_read_only_limited_and_labelled(tmp_path:
     assert settings["labels"] == {"mlrb.coderun": "mlrb-coderun-x"}
     (device,) = settings["device_requests"]  # type: ignore[misc]
     assert device["Count"] == 1 and device["Capabilities"] == [["gpu"]]
+    # Where the driver names the GPUs, the re-run gets exactly those (the ones watched).
+    pinned = container_settings(request, ["GPU-4b1c0e2a-0000-0000-0000-000000000001"])
+    (device,) = pinned["device_requests"]  # type: ignore[misc]
+    assert device["DeviceIDs"] == ["GPU-4b1c0e2a-0000-0000-0000-000000000001"]
+    assert not device.get("Count")
 
 
 # ----------------------------------------------------------------------------- budget tasks

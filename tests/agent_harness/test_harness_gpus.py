@@ -256,12 +256,14 @@ def test_a_clean_shared_folder_still_works_and_the_lock_file_stays_empty(
 
 
 def test_run_json_names_the_runs_gpus_and_their_memory_peak_while_the_agent_ran(
-    tmp_path: Path,
+    tmp_path: Path, runtime: str
 ) -> None:
-    """The harness asks the driver what the run's GPUs are and samples their memory while the
-    agent runs (a scripted nvidia-smi stands in for the driver: there is no GPU here; the GPU
-    id is simulated likewise). GPU 1 is another run's: its growth is not the agent's."""
-    from harness_testkit import clean_environ, harness
+    """The harness asks the driver what the run's GPUs are and, where the runtime confines the
+    agent to them (a container), samples their memory while the agent runs; a local agent could
+    use any GPU, so its peak is not claimed. A scripted nvidia-smi stands in for the driver
+    (there is no GPU here; the GPU ids are simulated likewise). GPU 1 is another run's: its
+    growth is not the agent's."""
+    from harness_testkit import BASE_IMAGE, clean_environ, harness
     from support.gpu_driver import path_with, scripted_nvidia_smi
 
     tool = scripted_nvidia_smi(
@@ -275,21 +277,26 @@ def test_run_json_names_the_runs_gpus_and_their_memory_peak_while_the_agent_ran(
         AGENT_HARNESS_SIMULATED_GPUS="0,1",
         PATH=path_with(tool),
     )
-    done = harness("run", "local", "--task", "tiny_lm", "--benchmark", "smoke", "--runtime",
-                   "local", "--runs-dir", str(runs_dir), "--gpus", "0", "--time-limit", "30s",
+    agent = BASE_IMAGE if runtime == "docker" else "local"
+    done = harness("run", agent, "--task", "tiny_lm", "--benchmark", "smoke", "--runtime",
+                   runtime, "--runs-dir", str(runs_dir), "--gpus", "0", "--time-limit", "30s",
                    "--command", "sleep 3", env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr
     (record,) = (json.loads(p.read_text()) for p in runs_dir.glob("*/run.json"))
     assert record["gpus"] == ["0"]
     assert record["gpu_models"] == ["NVIDIA A100-SXM4-80GB"]
     memory = record["gpu_memory"]
-    assert memory["peak_gb"] == round(4096 * 1024 * 1024 / 1e9, 4), memory
-    assert memory["samples"] >= 2 and "every 1 s" in memory["method"]
+    if runtime == "docker":
+        assert memory["peak_gb"] == round(4096 * 1024 * 1024 / 1e9, 4), memory
+        assert memory["samples"] >= 2 and "every 1 s" in memory["method"]
+    else:
+        assert memory["peak_gb"] is None
+        assert "'local' runtime does not confine the agent to its GPUs" in memory["method"]
 
     # A run given no GPU records none, and asks the driver nothing.
     calls = (tmp_path / "driver" / "state" / "calls").read_text().count("\n")
-    again = harness("run", "local", "--task", "tiny_lm", "--benchmark", "smoke", "--runtime",
-                    "local", "--runs-dir", str(tmp_path / "cpu"), "--gpus", "none",
+    again = harness("run", agent, "--task", "tiny_lm", "--benchmark", "smoke", "--runtime",
+                    runtime, "--runs-dir", str(tmp_path / "cpu"), "--gpus", "none",
                     "--time-limit", "30s", "--command", "true", env=env)  # fmt: skip
     assert again.returncode == 0, again.stderr
     (cpu,) = (json.loads(p.read_text()) for p in (tmp_path / "cpu").glob("*/run.json"))

@@ -1,8 +1,9 @@
 """A scripted ``nvidia-smi`` for tests on machines without a GPU (the driver cannot exist here).
 
-It answers the two queries the project makes (``agent_contracts.gpu``): the GPUs' names, and
-their memory in use, one reading per call from a list (the last repeats). Everything else it is
-asked exits 9. What it was asked is appended to ``calls`` in its state folder.
+It answers the queries the project makes (``agent_contracts.gpu``): the GPUs' names and UUIDs,
+their memory in use once (the first reading of a list), and in a loop (``--loop-ms``: the
+other readings, one per interval, the last repeating until it is stopped). Everything else it
+is asked exits 9. What it was asked is appended to ``calls`` in its state folder.
 """
 
 from __future__ import annotations
@@ -15,11 +16,18 @@ state={state}
 echo "$*" >> "$state/calls"
 case "$*" in
   *index,name*) cat "$state/names" ;;
-  *index,memory.used*)
-    n=$(grep -c memory.used "$state/calls")
-    line=$(sed -n "${{n}}p" "$state/used")
-    [ -n "$line" ] || line=$(tail -n 1 "$state/used")
-    printf '%b\\n' "$line" ;;
+  *index,uuid*) sed 's/, .*//; s/.*/&, GPU-00000000-0000-0000-0000-00000000000&/' "$state/names" ;;
+  *index,memory.used*--loop-ms=*)
+    for arg in "$@"; do case "$arg" in --loop-ms=*) ms=${{arg#--loop-ms=}} ;; esac; done
+    secs=$(awk "BEGIN {{ print $ms / 1000 }}")
+    n=2
+    while :; do
+      line=$(sed -n "${{n}}p" "$state/used")
+      if [ -n "$line" ]; then n=$((n + 1)); else line=$(tail -n 1 "$state/used"); fi
+      printf '%b\\n' "$line" || exit 0
+      sleep "$secs" > /dev/null
+    done ;;
+  *index,memory.used*) printf '%b\\n' "$(sed -n 1p "$state/used")" ;;
   *) exit 9 ;;
 esac
 """

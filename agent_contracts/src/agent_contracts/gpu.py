@@ -3,16 +3,19 @@ while something runs. Shared by the harness (the run's GPUs and their memory whi
 runs, in ``run.json``) and the evaluator (a code re-run's GPU memory).
 
 Both read ``nvidia-smi`` (the driver's own tool; in a container it is there when the engine
-gives the container a GPU). Memory is sampled: ``memory.used`` of the GPUs watched, once before
-the work starts and then every interval until it ends. The peak is the largest growth of any
-one of them over its level at the start (a task's rule is per GPU). It includes the CUDA
-context and, on a GPU shared with another process, that process's growth too (never less than
-the work used); a peak shorter than one interval can be missed. Without ``nvidia-smi`` nothing
-is sampled and the peak says why.
+gives the container a GPU). Memory is sampled: ``memory.used`` of the GPUs watched, read once
+before the work starts, then by one ``nvidia-smi --loop-ms`` process every interval until it
+ends. The peak is the largest growth of any one of them over its level at the start (a task's
+rule is per GPU). It includes the CUDA context and, on a GPU shared with another process, that
+process's growth too (never less than the work used); a peak shorter than one interval can be
+missed. When more GPUs grew than the work was given, the growth cannot be told apart from
+another's (or the work used GPUs it was not given): nothing is claimed. Without ``nvidia-smi``,
+or when it fails, nothing is claimed either, and the peak says why.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import threading
@@ -25,6 +28,9 @@ GB = 1e9
 """The unit of the tasks' memory rules (as every memory figure of the results)."""
 QUERY_TIMEOUT_S = 10
 """How long one ``nvidia-smi`` call may take before the driver counts as not answering."""
+NOISE_MIB = 64
+"""Growth of a GPU's used memory below which it does not count as used by anyone."""
+FORMAT = "--format=csv,noheader,nounits"
 
 
 class GpuMemoryPeak(BaseModel):
@@ -41,6 +47,17 @@ class GpuMemoryPeak(BaseModel):
     """How it was measured, or why it was not."""
 
 
+def _rows(text: str, fields: int) -> list[list[str]]:
+    """CSV lines of ``fields`` values (the last may hold commas: a GPU's name)."""
+    rows = [[part.strip() for part in line.split(",", fields - 1)] for line in text.splitlines()]
+    return [row for row in rows if len(row) == fields and row[0]]
+
+
+def _mib(text: str) -> int | None:
+    """A reading in MiB, or None (``[N/A]``, ``[Not Supported]``)."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def _query(fields: str) -> list[list[str]] | None:
     """One row of ``fields`` per GPU, or None when the driver does not answer."""
     tool = shutil.which("nvidia-smi")
@@ -48,9 +65,10 @@ def _query(fields: str) -> list[list[str]] | None:
         return None
     try:
         done = subprocess.run(
-            [tool, f"--query-gpu={fields}", "--format=csv,noheader,nounits"],
+            [tool, f"--query-gpu={fields}", FORMAT],
             capture_output=True,
-            text=True,
+            encoding="utf-8",
+            errors="replace",
             timeout=QUERY_TIMEOUT_S,
             check=False,
         )
@@ -58,26 +76,35 @@ def _query(fields: str) -> list[list[str]] | None:
         return None
     if done.returncode != 0:
         return None
-    rows = [[part.strip() for part in line.split(",")] for line in done.stdout.splitlines()]
-    return [row for row in rows if len(row) == len(fields.split(",")) and row[0]] or None
+    return _rows(done.stdout, len(fields.split(","))) or None
 
 
 def gpu_names(indices: list[str] | None = None) -> list[str]:
     """Names of these GPUs (``nvidia-smi`` indices; None: every GPU), in that order; empty when
-    the driver does not answer or names none of them."""
+    the driver does not answer or does not name every one of them."""
     rows = _query("index,name")
     if rows is None:
         return []
     names = {row[0]: row[1] for row in rows}
     wanted = list(names) if indices is None else indices
-    return [names[i] for i in wanted if i in names]
+    if any(i not in names for i in wanted):
+        return []
+    return [names[i] for i in wanted]
+
+
+def first_gpus(count: int) -> list[tuple[str, str]]:
+    """``(index, uuid)`` of the first ``count`` GPUs the driver lists here (fewer when it lists
+    fewer; empty when it does not answer): a UUID names one GPU on the whole machine, where an
+    index inside a container may not."""
+    rows = _query("index,uuid") if count > 0 else None
+    return [(row[0], row[1]) for row in (rows or [])[:count]]
 
 
 def _used_mib(indices: list[str] | None) -> dict[str, int] | None:
     rows = _query("index,memory.used")
     if rows is None:
         return None
-    used = {row[0]: int(row[1]) for row in rows if row[1].isdigit()}
+    used = {row[0]: mib for row in rows if (mib := _mib(row[1])) is not None}
     if indices is not None:
         used = {i: mib for i, mib in used.items() if i in indices}
     return used or None
@@ -88,46 +115,72 @@ class GpuMemorySampler:
     :meth:`start` and :meth:`stop`.
 
     ``indices``: the ``nvidia-smi`` indices of the GPUs to watch (None: every GPU); an empty
-    list watches nothing (the work was given no GPU)."""
+    list watches nothing (the work was given no GPU). ``given``: how many GPUs the work was
+    given, when more are watched than that (None: as many as are watched)."""
 
-    def __init__(self, indices: list[str] | None, interval_s: float) -> None:
+    def __init__(self, indices: list[str] | None, interval_s: float, given: int | None = None):
         self.indices = indices
         self.interval_s = interval_s
+        self.given = given
         self.tool = shutil.which("nvidia-smi") if indices != [] else None
         self.before: dict[str, int] | None = None
-        self.growth_mib = 0
+        self.growth: dict[str, int] = {}
         self.samples = 0
-        self._stop = threading.Event()
+        self.failure: str | None = None
+        self._proc: subprocess.Popen[str] | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> GpuMemorySampler:
         """Read the level at the start, then sample in a thread until :meth:`stop`."""
         if self.tool is not None:
             self.before = _used_mib(self.indices)
-        if self.before is not None:
-            self._thread = threading.Thread(target=self._sample, name="gpu-memory", daemon=True)
-            self._thread.start()
+        if self.before is None:
+            return self
+        try:
+            self._proc = subprocess.Popen(
+                [self.tool, "--query-gpu=index,memory.used", FORMAT,
+                 f"--loop-ms={max(1, round(self.interval_s * 1000))}"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                encoding="utf-8", errors="replace",
+            )  # fmt: skip
+        except OSError as exc:
+            self.failure = f"nvidia-smi could not be started: {exc}"
+            return self
+        self._thread = threading.Thread(target=self._read, name="gpu-memory", daemon=True)
+        self._thread.start()
         return self
+
+    def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        assert self.before is not None
+        first = min(self.before)  # one reading per line of this GPU
+        try:
+            for line in self._proc.stdout:
+                for index, value in _rows(line, 2):
+                    mib = _mib(value)
+                    if index not in self.before or mib is None:
+                        continue  # not watched, or no level at the start to grow from
+                    self.growth[index] = max(self.growth.get(index, 0), mib - self.before[index])
+                    self.samples += index == first
+        except Exception as exc:  # any surprise is a reading not made, never a number
+            self.failure = f"reading nvidia-smi failed: {type(exc).__name__}: {exc}"
 
     def stop(self) -> GpuMemoryPeak:
         """Stop sampling (safe to call twice); the peak."""
-        self._stop.set()
+        if self._proc is not None:
+            with contextlib.suppress(OSError):
+                self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
         if self._thread is not None:
             self._thread.join()
         return self.peak()
 
     def __enter__(self) -> GpuMemorySampler:
         return self.start()
-
-    def _sample(self) -> None:
-        assert self.before is not None
-        while not self._stop.wait(self.interval_s):
-            now = _used_mib(self.indices)
-            if now is None:
-                continue
-            self.samples += 1
-            for index, mib in now.items():
-                self.growth_mib = max(self.growth_mib, mib - self.before.get(index, 0))
 
     def __exit__(
         self,
@@ -149,14 +202,25 @@ class GpuMemorySampler:
             return GpuMemoryPeak(
                 peak_gb=None, method="not measured: nvidia-smi did not report the GPUs' memory"
             )
+        if self.failure is not None:
+            return GpuMemoryPeak(peak_gb=None, method=f"not measured: {self.failure}")
         if self.samples == 0:
             return GpuMemoryPeak(
                 peak_gb=None,
                 method=f"not measured: the work ended before the first reading "
                 f"({self.interval_s:g} s)",
             )
+        grown = sorted(i for i, mib in self.growth.items() if mib > NOISE_MIB)
+        if self.given is not None and len(grown) > self.given:
+            return GpuMemoryPeak(
+                peak_gb=None,
+                samples=self.samples,
+                method=f"not measured: the memory of {len(grown)} GPUs grew (nvidia-smi "
+                f"{', '.join(grown)}) while the work was given {self.given}: another process's "
+                "use, or GPUs the work was not given, cannot be told apart from its own",
+            )
         return GpuMemoryPeak(
-            peak_gb=round(self.growth_mib * MIB / GB, 4),
+            peak_gb=round(max(self.growth.values(), default=0) * MIB / GB, 4),
             samples=self.samples,
             method=f"nvidia-smi memory.used every {self.interval_s:g} s: the largest growth of "
             f"one GPU over its level at the start ({self.samples} readings)",

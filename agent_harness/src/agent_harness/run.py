@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_contracts.errors import ExitCode
-from agent_contracts.gpu import GpuMemorySampler, gpu_names
+from agent_contracts.gpu import GpuMemoryPeak, GpuMemorySampler, gpu_names
 from agent_contracts.run_record import working_time
 from agent_harness.agentlog import AgentLog
 from agent_harness.config import RunConfig
@@ -384,21 +384,29 @@ def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[
 
     folder = _prepare_folder(plan, run_id)
     owner = output_owner()
+    gpu_memory: GpuMemorySampler | None = None
     try:
         proxy = ProxySession(plan.proxy, folder.run_dir) if plan.proxy is not None else None
         proxied = proxy.start(plan.runtime.proxy_port, plan.credentials.secrets()) if proxy else {}
         redactor = Redactor(plan.credentials.secrets() + (proxy.secrets() if proxy else []))
         progress.hide(redactor)  # the harness's lines may quote what the agent chose
+        # What the driver calls the run's GPUs, and their level before the agent starts: read
+        # before the clock starts (each asks nvidia-smi).
+        models = gpu_names(list(lease.ids)) if lease.ids else []
+        gpu_memory = GpuMemorySampler(
+            list(lease.ids) if plan.runtime.confines_gpus else [], RUN_GPU_SAMPLE_S
+        ).start()
         t0 = time.monotonic()
         deadline_wall = time.time() + plan.time_limit_s
         names = sorted({*plan.credentials.names, *proxied})
         record = _first_record(plan, run_id, redactor, names, deadline_wall)
-        if lease.ids:  # what the driver calls them (empty without nvidia-smi)
-            record = record.model_copy(update={"gpu_models": gpu_names(list(lease.ids))})
+        record = record.model_copy(update={"gpu_models": models})
         write_record(folder.run_dir, record)
         launch = _launch(plan, run_id, folder, proxied, deadline_wall, proxy)
         log = AgentLog(folder.run_dir / LOG_FILE, redactor, progress, plan.log_limit_bytes)
     except BaseException:
+        if gpu_memory is not None:
+            gpu_memory.stop()
         secure_output(folder.run_dir, owner)  # nothing ran: unmount and remove the staging
         raise
     if folder.filesystem_problem is not None:
@@ -411,7 +419,6 @@ def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[
     proc: AgentProcess | None = None
     watcher: DiskWatcher | None = None
     snapshotter: Any = None
-    gpu_memory = GpuMemorySampler(list(lease.ids), RUN_GPU_SAMPLE_S)
     progress.say(
         f"run {run_id}: {plan.spec.name} ({plan.runtime.name}, limit "
         f"{format_seconds(plan.time_limit_s)}, GPUs {plan.gpus.describe()})"
@@ -425,7 +432,6 @@ def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[
             watchdog = _start_watchdog(
                 plan, run_id, folder, record, deadline_wall, lease, owner, proxy_dir
             )
-            gpu_memory.start()
             proc = plan.runtime.start(launch, log)
             pgid = getattr(proc, "pgid", None)
             if pgid is not None:
@@ -454,7 +460,7 @@ def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[
             watcher.stop()
         if proc is not None:
             proc.close()
-        gpu_peak = gpu_memory.stop() if lease.ids else None
+        gpu_peak = _gpu_peak(plan, lease, gpu_memory.stop())
         # No snapshot after the agent's end; one in progress finishes before the final copy.
         snapshots = snapshotter.stop() if snapshotter is not None else None
         usage = proxy.close() if proxy is not None else None
@@ -680,6 +686,20 @@ def _supervise(
                 ending.status, ending.exit_code = "failed", int(ExitCode.AGENT_FAILED)
             return
         progress.tick()
+
+
+def _gpu_peak(plan: Plan, lease: GpuLease, sampled: GpuMemoryPeak) -> GpuMemoryPeak | None:
+    """run.json's ``gpu_memory``: None without GPUs; not measured where the runtime does not
+    confine the agent to its GPUs (it could use others, unwatched)."""
+    if not lease.ids:
+        return None
+    if not plan.runtime.confines_gpus:
+        return GpuMemoryPeak(
+            peak_gb=None,
+            method=f"not measured: the {plan.runtime.name!r} runtime does not confine the agent "
+            "to its GPUs (CUDA_VISIBLE_DEVICES is only a request)",
+        )
+    return sampled
 
 
 def _rejected(reason: str | None) -> Any:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from agent_contracts.gpu import GpuMemoryPeak, GpuMemorySampler
+from agent_contracts.gpu import GpuMemoryPeak, GpuMemorySampler, first_gpus
 from agent_eval.errors import CodeEnvironmentError
 
 Backend = Literal["docker", "process"]
@@ -95,10 +95,14 @@ GPU_SAMPLE_S = 0.1
 """Seconds between two readings of the GPUs' memory while a re-run that was given GPUs runs."""
 
 
-def _gpu_sampler(request: SandboxRequest) -> GpuMemorySampler:
-    """Watches every GPU of the machine (which ones the engine or CUDA hands the code is not
-    known here) while the code runs; nothing when it was given none."""
-    return GpuMemorySampler(None if request.gpus else [], GPU_SAMPLE_S)
+def _gpu_sampler(request: SandboxRequest, watched: list[str] | None = None) -> GpuMemorySampler:
+    """Watches the GPUs the code was given (``watched``: their ``nvidia-smi`` indices), or
+    every GPU where the sandbox cannot confine the code to its own (the process sandbox binds
+    every NVIDIA device node; ``CUDA_VISIBLE_DEVICES`` is only a request): then a growth on
+    more GPUs than it was given is not claimed as its peak. Nothing when it was given none."""
+    if not request.gpus:
+        return GpuMemorySampler([], GPU_SAMPLE_S)
+    return GpuMemorySampler(watched, GPU_SAMPLE_S, given=request.gpus)
 
 
 def _env(request: SandboxRequest, paths: dict[str, str]) -> dict[str, str]:
@@ -472,8 +476,11 @@ def image_present(client: object, image: str) -> bool:
     return True
 
 
-def container_settings(request: SandboxRequest) -> dict[str, object]:
-    """Keyword arguments of ``containers.create`` for a re-run (pure; tested without an engine)."""
+def container_settings(
+    request: SandboxRequest, gpu_uuids: list[str] | None = None
+) -> dict[str, object]:
+    """Keyword arguments of ``containers.create`` for a re-run (pure; tested without an engine).
+    ``gpu_uuids``: the GPUs to give it, by UUID (None: the engine's first ``request.gpus``)."""
     paths = dict(CONTAINER_PATHS)
     volumes = {
         str(request.work): {"bind": paths["work"], "mode": "ro"},
@@ -505,7 +512,9 @@ def container_settings(request: SandboxRequest) -> dict[str, object]:
         import docker
 
         settings["device_requests"] = [
-            docker.types.DeviceRequest(count=request.gpus, capabilities=[["gpu"]])
+            docker.types.DeviceRequest(device_ids=gpu_uuids, capabilities=[["gpu"]])
+            if gpu_uuids
+            else docker.types.DeviceRequest(count=request.gpus, capabilities=[["gpu"]])
         ]
         settings["environment"] = {
             k: v for k, v in _env(request, paths).items() if k != "CUDA_VISIBLE_DEVICES"
@@ -530,11 +539,17 @@ def run_docker(request: SandboxRequest, client: object) -> SandboxResult:
         os.chown(request.output, SANDBOX_UID, SANDBOX_UID)
     except PermissionError:
         request.output.chmod(0o777)
-    container = client.containers.create(request.image, **container_settings(request))  # type: ignore[attr-defined]
+    # The GPUs by UUID, so the ones watched are the ones given (an index may differ between
+    # this process, in a container of its own, and the engine).
+    chosen = first_gpus(request.gpus)
+    if len(chosen) < request.gpus:  # the driver does not say: the engine picks (unwatched)
+        chosen = []
+    settings = container_settings(request, [uuid for _, uuid in chosen] or None)
+    container = client.containers.create(request.image, **settings)  # type: ignore[attr-defined]
     timed_out = False
     code: int | None = None
     try:
-        with _gpu_sampler(request) as gpu:
+        with _gpu_sampler(request, [index for index, _ in chosen] or None) as gpu:
             started = time.perf_counter()
             container.start()
             try:

@@ -209,6 +209,9 @@ class Runtime:
     """Order in which ``--runtime auto`` tries it (lowest first); None: auto never picks it."""
     unavailable_hint: ClassVar[str | None] = None
     """The hint when ``--runtime auto`` found no runtime and this one said why not first."""
+    confines_gpus: ClassVar[bool] = False
+    """The agent can use only the GPUs it was given (a container given them as devices); the
+    harness then records their memory while it runs (run.json's ``gpu_memory``)."""
 
     # ------------------------------------------------------------------ choosing
 

@@ -491,6 +491,7 @@ class DockerRuntime(Runtime):
     """Runs agents in Docker containers."""
 
     needs_image = True
+    confines_gpus = True
     auto_rank = 0
     unavailable_hint = START_ENGINE_HINT
 
