@@ -132,8 +132,9 @@ class GpuMemorySampler:
 
     def start(self) -> GpuMemorySampler:
         """Read the level at the start, then sample in a thread until :meth:`stop`."""
-        if self.tool is not None:
-            self.before = _used_mib(self.indices)
+        if self.tool is None:
+            return self
+        self.before = _used_mib(self.indices)
         if self.before is None:
             return self
         try:
