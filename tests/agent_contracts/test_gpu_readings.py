@@ -76,13 +76,27 @@ def test_without_a_gpu_or_a_driver_the_peak_says_why(
     assert "did not report the GPUs' memory" in failing.peak().method
 
 
-def test_a_gpu_without_a_reading_at_the_start_is_not_counted_from_zero(
+def test_a_gpu_without_a_reading_at_the_start_or_a_sampler_that_dies_claims_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A GPU that reads [N/A] at the start could be the one the work uses: nothing is claimed
+    (never a growth counted from zero, never a peak of the others alone). Sampling that ends
+    before the work does is not a measurement of the whole work either."""
     tool = scripted_nvidia_smi(tmp_path, {"0": "A", "1": "B"}, [{"0": 100}, {"0": 1124, "1": 900}])
     used = tmp_path / "state" / "used"
     used.write_text("0, 100\\n1, [N/A]\n0, 1124\\n1, 9000\n")  # GPU 1 reads [N/A] at first
     monkeypatch.setenv("PATH", path_with(tool))
     with GpuMemorySampler(None, 0.05) as sampler:
         time.sleep(0.3)
-    assert sampler.peak().peak_gb == round(1024 * MIB / GB, 4)
+    assert sampler.peak().peak_gb is None
+    assert "no memory reading of GPU 1" in sampler.peak().method
+
+    used.write_text("0, 100\\n1, 50\n0, 1124\\n1, 50\n")
+    with GpuMemorySampler(["0"], 0.05) as died:
+        time.sleep(0.3)
+        assert died._proc is not None
+        died._proc.kill()  # the loop ends while the work goes on
+        died._proc.wait()
+    assert died.peak().peak_gb is None
+    assert "nvidia-smi stopped before the work ended" in died.peak().method
+    assert died.stop() == died.peak()  # stopping twice changes nothing

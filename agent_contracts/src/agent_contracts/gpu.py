@@ -31,6 +31,8 @@ QUERY_TIMEOUT_S = 10
 NOISE_MIB = 64
 """Growth of a GPU's used memory below which it does not count as used by anyone."""
 FORMAT = "--format=csv,noheader,nounits"
+STOP_WAIT_S = 5
+"""How long stopping waits for ``nvidia-smi`` and for the thread reading it, each step."""
 
 
 class GpuMemoryPeak(BaseModel):
@@ -100,13 +102,15 @@ def first_gpus(count: int) -> list[tuple[str, str]]:
     return [(row[0], row[1]) for row in (rows or [])[:count]]
 
 
-def _used_mib(indices: list[str] | None) -> dict[str, int] | None:
+def _used_mib(indices: list[str] | None) -> dict[str, int | None] | None:
+    """GPU index -> MiB in use (None: no reading, ``[N/A]``, or a watched GPU the driver did
+    not list), for these GPUs (None: every GPU listed); None when the driver does not answer."""
     rows = _query("index,memory.used")
     if rows is None:
         return None
-    used = {row[0]: mib for row in rows if (mib := _mib(row[1])) is not None}
+    used = {row[0]: _mib(row[1]) for row in rows}
     if indices is not None:
-        used = {i: mib for i, mib in used.items() if i in indices}
+        used = {i: used.get(i) for i in indices}
     return used or None
 
 
@@ -116,33 +120,48 @@ class GpuMemorySampler:
 
     ``indices``: the ``nvidia-smi`` indices of the GPUs to watch (None: every GPU); an empty
     list watches nothing (the work was given no GPU). ``given``: how many GPUs the work was
-    given, when more are watched than that (None: as many as are watched)."""
+    given, when more are watched than that (None: as many as are watched). ``unmeasured``: why
+    the GPUs the work got are not known to be the ones watched (nothing is sampled)."""
 
-    def __init__(self, indices: list[str] | None, interval_s: float, given: int | None = None):
+    def __init__(
+        self,
+        indices: list[str] | None,
+        interval_s: float,
+        given: int | None = None,
+        unmeasured: str | None = None,
+    ) -> None:
         self.indices = indices
         self.interval_s = interval_s
         self.given = given
-        self.tool = shutil.which("nvidia-smi") if indices != [] else None
+        self.unmeasured = unmeasured
+        self.tool = shutil.which("nvidia-smi") if indices != [] and not unmeasured else None
         self.before: dict[str, int] | None = None
         self.growth: dict[str, int] = {}
         self.samples = 0
         self.failure: str | None = None
         self._proc: subprocess.Popen[str] | None = None
         self._thread: threading.Thread | None = None
+        self._stopped = False
 
     def start(self) -> GpuMemorySampler:
         """Read the level at the start, then sample in a thread until :meth:`stop`."""
         if self.tool is None:
             return self
-        self.before = _used_mib(self.indices)
-        if self.before is None:
+        levels = _used_mib(self.indices)
+        if levels is None:
             return self
+        missing = sorted(index for index, mib in levels.items() if mib is None)
+        if missing:  # a GPU that cannot be read could be the one the work uses
+            self.failure = f"nvidia-smi gave no memory reading of GPU {', '.join(missing)}"
+            return self
+        self.before = {index: mib for index, mib in levels.items() if mib is not None}
         try:
+            # A session of its own: a Ctrl-C meant for the harness does not end the sampling.
             self._proc = subprocess.Popen(
                 [self.tool, "--query-gpu=index,memory.used", FORMAT,
                  f"--loop-ms={max(1, round(self.interval_s * 1000))}"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                encoding="utf-8", errors="replace",
+                encoding="utf-8", errors="replace", start_new_session=True,
             )  # fmt: skip
         except OSError as exc:
             self.failure = f"nvidia-smi could not be started: {exc}"
@@ -167,17 +186,28 @@ class GpuMemorySampler:
             self.failure = f"reading nvidia-smi failed: {type(exc).__name__}: {exc}"
 
     def stop(self) -> GpuMemoryPeak:
-        """Stop sampling (safe to call twice); the peak."""
+        """Stop sampling (safe to call twice); the peak. Sampling that ended before the work
+        did, or a driver that does not let go, is a reading not made."""
+        if self._stopped:
+            return self.peak()
+        self._stopped = True
         if self._proc is not None:
+            if self._proc.poll() is not None and self.failure is None:
+                self.failure = "nvidia-smi stopped before the work ended"
             with contextlib.suppress(OSError):
                 self._proc.terminate()
             try:
-                self._proc.wait(timeout=5)
+                self._proc.wait(timeout=STOP_WAIT_S)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
-                self._proc.wait()
+                try:
+                    self._proc.wait(timeout=STOP_WAIT_S)
+                except subprocess.TimeoutExpired:  # stuck in the driver: left, not waited for
+                    self.failure = "nvidia-smi did not stop (the driver does not answer)"
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(timeout=STOP_WAIT_S)
+            if self._thread.is_alive():
+                self.failure = self.failure or "reading nvidia-smi did not end"
         return self.peak()
 
     def __enter__(self) -> GpuMemorySampler:
@@ -195,6 +225,10 @@ class GpuMemorySampler:
         """The peak over the work, or why there is none."""
         if self.indices == []:
             return GpuMemoryPeak(peak_gb=None, method="not measured: no GPU was given")
+        if self.unmeasured is not None:
+            return GpuMemoryPeak(peak_gb=None, method=f"not measured: {self.unmeasured}")
+        if self.failure is not None:
+            return GpuMemoryPeak(peak_gb=None, method=f"not measured: {self.failure}")
         if self.tool is None:
             return GpuMemoryPeak(
                 peak_gb=None, method="not measured: nvidia-smi is not on this machine's PATH"
@@ -203,8 +237,6 @@ class GpuMemorySampler:
             return GpuMemoryPeak(
                 peak_gb=None, method="not measured: nvidia-smi did not report the GPUs' memory"
             )
-        if self.failure is not None:
-            return GpuMemoryPeak(peak_gb=None, method=f"not measured: {self.failure}")
         if self.samples == 0:
             return GpuMemoryPeak(
                 peak_gb=None,

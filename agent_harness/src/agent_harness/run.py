@@ -455,12 +455,12 @@ def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[
         ending.message = f"{type(exc).__name__}: {exc}"
         raise
     finally:
+        gpu_peak = _gpu_peak(plan, lease, gpu_memory.stop())  # the agent has ended
         progress.stop()
         if watcher is not None:
             watcher.stop()
         if proc is not None:
             proc.close()
-        gpu_peak = _gpu_peak(plan, lease, gpu_memory.stop())
         # No snapshot after the agent's end; one in progress finishes before the final copy.
         snapshots = snapshotter.stop() if snapshotter is not None else None
         usage = proxy.close() if proxy is not None else None

@@ -95,14 +95,16 @@ GPU_SAMPLE_S = 0.1
 """Seconds between two readings of the GPUs' memory while a re-run that was given GPUs runs."""
 
 
-def _gpu_sampler(request: SandboxRequest, watched: list[str] | None = None) -> GpuMemorySampler:
+def _gpu_sampler(
+    request: SandboxRequest, watched: list[str] | None = None, unmeasured: str | None = None
+) -> GpuMemorySampler:
     """Watches the GPUs the code was given (``watched``: their ``nvidia-smi`` indices), or
     every GPU where the sandbox cannot confine the code to its own (the process sandbox binds
     every NVIDIA device node; ``CUDA_VISIBLE_DEVICES`` is only a request): then a growth on
     more GPUs than it was given is not claimed as its peak. Nothing when it was given none."""
     if not request.gpus:
         return GpuMemorySampler([], GPU_SAMPLE_S)
-    return GpuMemorySampler(watched, GPU_SAMPLE_S, given=request.gpus)
+    return GpuMemorySampler(watched, GPU_SAMPLE_S, given=request.gpus, unmeasured=unmeasured)
 
 
 def _env(request: SandboxRequest, paths: dict[str, str]) -> dict[str, str]:
@@ -542,14 +544,20 @@ def run_docker(request: SandboxRequest, client: object) -> SandboxResult:
     # The GPUs by UUID, so the ones watched are the ones given (an index may differ between
     # this process, in a container of its own, and the engine).
     chosen = first_gpus(request.gpus)
-    if len(chosen) < request.gpus:  # the driver does not say: the engine picks (unwatched)
+    unmeasured = None
+    if len(chosen) < request.gpus:  # the engine picks: maybe GPUs this process cannot see
+        if chosen:
+            unmeasured = (
+                f"this process sees {len(chosen)} GPU(s) and the re-run was given "
+                f"{request.gpus}: the engine chose them, so they are not the ones watched"
+            )
         chosen = []
     settings = container_settings(request, [uuid for _, uuid in chosen] or None)
     container = client.containers.create(request.image, **settings)  # type: ignore[attr-defined]
     timed_out = False
     code: int | None = None
     try:
-        with _gpu_sampler(request, [index for index, _ in chosen] or None) as gpu:
+        with _gpu_sampler(request, [index for index, _ in chosen] or None, unmeasured) as gpu:
             started = time.perf_counter()
             container.start()
             try:
