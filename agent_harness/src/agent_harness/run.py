@@ -399,8 +399,7 @@ def _run(plan: Plan, run_id: str, lease: GpuLease, progress: Progress) -> tuple[
         t0 = time.monotonic()
         deadline_wall = time.time() + plan.time_limit_s
         names = sorted({*plan.credentials.names, *proxied})
-        record = _first_record(plan, run_id, redactor, names, deadline_wall)
-        record = record.model_copy(update={"gpu_models": models})
+        record = _first_record(plan, run_id, redactor, names, deadline_wall, models)
         write_record(folder.run_dir, record)
         launch = _launch(plan, run_id, folder, proxied, deadline_wall, proxy)
         log = AgentLog(folder.run_dir / LOG_FILE, redactor, progress, plan.log_limit_bytes)
@@ -537,7 +536,12 @@ def _prepare_folder(plan: Plan, run_id: str) -> _RunFolder:
 
 
 def _first_record(
-    plan: Plan, run_id: str, redactor: Redactor, credentials: list[str], deadline_wall: float
+    plan: Plan,
+    run_id: str,
+    redactor: Redactor,
+    credentials: list[str],
+    deadline_wall: float,
+    gpu_models: list[str],
 ) -> RunRecord:
     """run.json as written before the agent starts (``status: running``)."""
     config, spec = plan.config, plan.spec
@@ -556,6 +560,7 @@ def _first_record(
         credentials=credentials,
         credentials_mode=None if config.provider == "none" else config.credentials,
         gpus=plan.gpus.as_record(),
+        gpu_models=gpu_models,
         network=plan.network,
         user=plan.user,
         limits=Limits(
