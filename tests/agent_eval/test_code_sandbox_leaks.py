@@ -316,6 +316,9 @@ def _score(task: str, deliverable: Path, results: Path) -> dict[str, object]:
         [
             *(str(AGENT_EVAL), "--model_args", str(deliverable), "--task", task),
             *("--no-db", "--results-dir", str(results)),
+            # The scored run is where labels would count; the timed rounds (skipped without a
+            # timed metric) run the same sandbox request again (test_coderun times it).
+            *("--metrics", "predictions_accuracy"),
         ],
         cwd=REPO,  # the evaluator's working directory is a checkout: /proc/<pid>/cwd points there
         env=_env(task),

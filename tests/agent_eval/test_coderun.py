@@ -23,6 +23,7 @@ import pytest
 
 from agent_contracts.results import EvaluationResult
 from agent_eval.coderun import SandboxRequest, container_settings, rerun, statements
+from agent_eval.coderun import run as coderun_run
 from agent_eval.coderun.sandbox import runtime_roots
 from agent_eval.coderun.timing import TIMING_ROUNDS, TIMING_WARMUP
 from agent_eval.datasets import bundled_dir
@@ -215,6 +216,36 @@ def test_a_deliverable_that_does_less_when_timed_gets_no_time(
     assert result.metric("predictions_accuracy") is not None
     message = " ".join(e.message for e in result.errors)
     assert "wrote another 'submission.csv' than its scored run" in message
+
+
+def test_an_evaluation_without_a_timed_metric_runs_no_timed_rounds(
+    sums_deliverable: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same changing main.py, evaluated for accuracy alone: the code runs once, no round
+    is timed (one would have written other sums), and nothing claims a time."""
+    timed: list[str] = []
+    real = coderun_run.time_against_baseline
+    monkeypatch.setattr(
+        coderun_run,
+        "time_against_baseline",
+        lambda spec, *args: timed.append(spec.name) or real(spec, *args),
+    )
+    (sums_deliverable / "main.py").write_text(RANDOM_MAIN)
+    outcome = evaluate(
+        EvalOptions(
+            model_args=str(sums_deliverable),
+            task="digit_sums",
+            record=False,
+            results_dir=tmp_path / "results",
+            data_dir=tmp_path / "data",
+            metrics=["predictions_accuracy"],
+        )
+    )
+    result = outcome.result
+    assert not result.errors and [m.name for m in result.metrics] == ["predictions_accuracy"]
+    assert all(m.timing is None for m in result.metrics)
+    assert "timed" not in " ".join(str(m.details) for m in result.metrics)
+    assert timed == []
 
 
 SLOW_MAIN = """def main() -> None:

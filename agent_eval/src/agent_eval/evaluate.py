@@ -399,7 +399,8 @@ def _open_deliverable(ev: _Evaluation, scratch: Path, progress: Progress) -> Non
         if deliverable.missing is not None:
             raise deliverable.missing
         if spec.evaluation.code_run is not None:
-            ev.model_info = _rerun_code(spec, deliverable.path, ev.ctx, scratch, progress)
+            timed = any(getattr(_registered(m.name), "timed", False) for m in ev.chosen)
+            ev.model_info = _rerun_code(spec, deliverable.path, ev.ctx, scratch, progress, timed)
         elif spec.deliverable.kind == "hf_model":
             _load_model(ev, progress)
         elif spec.deliverable.kind == "predictions_csv":
@@ -614,9 +615,10 @@ def _measured_chance(spec: TaskSpec, primary: MetricValue) -> float | None:
 
 
 def _rerun_code(
-    spec: TaskSpec, path: Path, ctx: Any, scratch: Path, progress: Progress
+    spec: TaskSpec, path: Path, ctx: Any, scratch: Path, progress: Progress, timed: bool
 ) -> ModelInfo:
-    """Re-run a code deliverable in a sandbox; its output becomes what the metrics score."""
+    """Re-run a code deliverable in a sandbox; its output becomes what the metrics score
+    (timed against the task's baseline code only when a chosen metric is ``timed``)."""
     from agent_eval.coderun import rerun
     from agent_eval.deliverable_check import check_tree
     from agent_eval.loading import content_hash
@@ -626,7 +628,7 @@ def _rerun_code(
     folder = path if path.is_dir() else path.parent
     checked = check_tree(folder)
     progress(f"re-running the deliverable in a sandbox ({spec.name})")
-    outcome = rerun(spec, path, ctx.data_dir, scratch)
+    outcome = rerun(spec, path, ctx.data_dir, scratch, timed=timed)
     ctx.code_run = outcome
     ctx.predictions = outcome.output_file
     return ModelInfo(path=str(folder), format="code", sha256=content_hash(folder, checked))

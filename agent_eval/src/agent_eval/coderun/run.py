@@ -33,9 +33,11 @@ def rerun(
     scratch: Path,
     *,
     choice: str | None = None,
+    timed: bool = True,
 ) -> CodeRunOutcome:
     """Re-run the deliverable of a code task in a sandbox (see the module doc); where the task
-    has baseline code, time the two against each other (:mod:`agent_eval.coderun.timing`)."""
+    has baseline code and ``timed`` (a metric computed needs the time), time the two against
+    each other (:mod:`agent_eval.coderun.timing`)."""
     code_run = spec.evaluation.code_run
     if code_run is None:
         raise CodeEnvironmentError(f"task {spec.name!r} has no code re-run")
@@ -57,6 +59,8 @@ def rerun(
     timing, timing_failure = None, None
     if run.failure is None and code_run.baseline is not None:
         try:
+            if not timed:  # a time measured alone must never stand in for the rounds
+                raise TimingFailedError("this evaluation did not time the re-run (no timed metric)")
             timing = time_against_baseline(spec, prepared, run.produced, data_dir, base)
         except TimingFailedError as exc:
             timing_failure = exc.message

@@ -32,7 +32,7 @@ def _change_pct(measured: float, baseline: float | None) -> float | None:
     return None if not baseline else round(100 * (measured - baseline) / baseline, 2)
 
 
-@metric("code_runtime", needs="nothing")
+@metric("code_runtime", needs="nothing", timed=True)
 def code_runtime(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
     """Seconds of the re-run, measured by the evaluator (against the task's baseline code where
     it has one: its ratio times the baseline's anchor time); % change against the baseline's."""

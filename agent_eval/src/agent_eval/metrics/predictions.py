@@ -199,7 +199,7 @@ def predictions_accuracy(ctx: MetricContext, mspec: MetricSpec) -> list[MetricVa
     ]
 
 
-@metric("twe", needs="predictions", data=hidden_split_need, rerun_only=True)
+@metric("twe", needs="predictions", data=hidden_split_need, rerun_only=True, timed=True)
 def twe(ctx: MetricContext, mspec: MetricSpec) -> list[MetricValue]:
     """TWE = accuracy² / inference minutes, both from the evaluator's own re-run of main.py."""
     if ctx.code_run is None:

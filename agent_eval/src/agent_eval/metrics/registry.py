@@ -114,6 +114,10 @@ class Registered:
     re-running the agent's code (``evaluation.code_run``): the leaderboard ranks such a result
     only when its model format is ``code``, so an older results file that scored the agent's
     own files is never ranked."""
+    timed: bool = False
+    """The value rests on the evaluator's timing of the re-run (against the task's baseline
+    code where it has one, :mod:`agent_eval.coderun.timing`): the re-run is timed only when an
+    evaluation computes such a metric (``--metrics`` without one skips the timed rounds)."""
 
 
 METRICS: Registry[Registered] = Registry(
@@ -136,8 +140,9 @@ def metric(
     data: DataNeeds | None = None,
     unmeasured: str | None = None,
     rerun_only: bool = False,
+    timed: bool = False,
 ) -> Callable[[MetricFunction], MetricFunction]:
-    """Register a metric function under ``key`` (``unmeasured``, ``rerun_only``: see
+    """Register a metric function under ``key`` (``unmeasured``, ``rerun_only``, ``timed``: see
     :class:`Registered`)."""
 
     def register(function: MetricFunction) -> MetricFunction:
@@ -148,6 +153,7 @@ def metric(
             description=(function.__doc__ or "").strip().split("\n")[0],
             unmeasured=unmeasured,
             rerun_only=rerun_only,
+            timed=timed,
             data=data,
         )
         METRICS.contribute(
