@@ -22,11 +22,12 @@ See docs/evaluator.md ("Trust boundary") and docs/threat-model.md.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -41,6 +42,11 @@ from agent_eval.errors import EvalUsageError, ModelLoadError
 GIB = 1 << 30
 RUN_RECORD_MAX_BYTES = 1 << 20
 """run.json is a few kilobytes; anything beyond this is not the harness's record."""
+RUN_RECORD_HINT = (
+    "evaluate the run folder as agent-harness left it (its run.json unchanged), or pass the "
+    "model folder itself"
+)
+"""What to do about a run.json that is not the harness's record."""
 
 _SPECIAL = {
     stat.S_IFIFO: "a FIFO (named pipe)",
@@ -102,15 +108,18 @@ def read_run_record(folder: Path) -> RunRecord:
     if info.st_size > RUN_RECORD_MAX_BYTES:
         raise DeliverableRefusedError(
             f"run record {str(path)!r} is {info.st_size:,} bytes, more than a run record "
-            f"({RUN_RECORD_MAX_BYTES:,} bytes at most)"
+            f"({RUN_RECORD_MAX_BYTES:,} bytes at most)",
+            hint=RUN_RECORD_HINT,
         )
     try:
-        with open_regular(path) as fh:
+        with open_regular(path) as fh:  # an unopenable file: an error with UNREADABLE_HINT
             data = json.loads(fh.read(RUN_RECORD_MAX_BYTES + 1).decode("utf-8"))
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"run record {str(path)!r} is unreadable: {exc}") from None
+        raise ModelLoadError(
+            f"run record {str(path)!r} is unreadable: {exc}", hint=RUN_RECORD_HINT
+        ) from None
     if not isinstance(data, dict):
-        raise ModelLoadError(f"run record {str(path)!r} is not a JSON object")
+        raise ModelLoadError(f"run record {str(path)!r} is not a JSON object", hint=RUN_RECORD_HINT)
     try:
         return RunRecord.model_validate(data)
     except ValidationError as exc:
@@ -121,6 +130,20 @@ def read_run_record(folder: Path) -> RunRecord:
             f"{where}: {first['msg']} ({exc.error_count()} problem(s))",
             hint="evaluate a run folder made by agent-harness, or pass the model folder itself",
         ) from None
+
+
+def has_run_record(folder: Path) -> bool:
+    """Whether ``folder`` holds a ``run.json`` file; a folder whose entries cannot be looked at
+    is a load error saying so, never taken for a folder without one."""
+    path = folder / "run.json"
+    try:
+        info = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise _unreadable(f"run record {str(path)!r}", exc) from None
+    # a link is there too: read_run_record refuses it, saying why
+    return stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)
 
 
 def accepted_deliverable(folder: Path, verdict: RunRecord) -> Path:
@@ -224,10 +247,8 @@ def check_tree(
         folder, prefix = stack.pop()
         try:
             children = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError as exc:
-            raise ModelLoadError(
-                f"folder {str(folder)!r} of the deliverable cannot be listed: {exc.strerror or exc}"
-            ) from None
+        except OSError as exc:  # e.g. chmod a-r: entered but not listed
+            raise _unreadable(f"folder {str(folder)!r} of the deliverable", exc, "listed") from None
         for entry in children:
             entries += 1
             if entries > limits.max_files:
@@ -238,7 +259,11 @@ def check_tree(
                 )
             name = f"{prefix}{entry.name}"
             here = Path(entry.path)
-            mode = entry.stat(follow_symlinks=False).st_mode
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError as exc:  # e.g. chmod a-x: listed but not entered
+                raise _unreadable(f"{name!r} in the deliverable {str(path)!r}", exc) from None
+            mode = info.st_mode
             if stat.S_ISLNK(mode):
                 target = Path(os.path.realpath(here))
                 if not links_may_leave and not _within(target, root):
@@ -250,10 +275,15 @@ def check_tree(
                     )
                 try:
                     followed = target.stat()
-                except OSError:
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                        raise _unreadable(
+                            f"{name!r} in the deliverable {str(path)!r}", exc
+                        ) from None
                     raise DeliverableRefusedError(
                         f"deliverable {str(path)!r}: {name!r} is a link to nothing "
-                        f"({str(here.readlink())!r})"
+                        f"({str(here.readlink())!r})",
+                        hint="remove the link, or put the file it stands for in its place (cp -L)",
                     ) from None
                 if stat.S_ISREG(followed.st_mode):
                     _check_size(here, followed.st_size, limits)
@@ -269,7 +299,7 @@ def check_tree(
             if stat.S_ISDIR(mode):
                 stack.append((here, f"{name}/"))
             elif stat.S_ISREG(mode):
-                size = entry.stat(follow_symlinks=False).st_size
+                size = info.st_size
                 _check_size(here, size, limits)
                 total += size
                 files.append(CheckedFile(name, here, size))
@@ -318,16 +348,30 @@ def _lstat(path: Path) -> os.stat_result:
     try:
         return os.lstat(path)
     except OSError as exc:
-        raise ModelLoadError(f"{str(path)!r} cannot be read: {exc.strerror or exc}") from None
+        raise _unreadable(repr(str(path)), exc) from None
 
 
 def _stat(path: Path) -> os.stat_result:
     try:
         return path.stat()
     except OSError as exc:
-        raise ModelLoadError(
-            f"deliverable {str(path)!r} cannot be read: {exc.strerror or exc}"
-        ) from None
+        what = f"deliverable {str(path)!r}"
+        with suppress(OSError):  # not a link, or not even that can be looked at
+            what += f" (a link to {str(path.readlink())!r})"
+        raise _unreadable(what, exc) from None
+
+
+def _unreadable(what: str, exc: OSError, verb: str = "read") -> ModelLoadError:
+    """``what`` cannot be read (or listed): the system's reason, and what to do about it."""
+    if exc.errno == errno.ELOOP:
+        hint = "it is a loop of links; pass the model folder itself, not a link to it"
+    elif exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        hint = "it is a link to nothing (or was removed meanwhile); pass the folder itself"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        hint = UNREADABLE_HINT
+    else:
+        hint = "check the disk that holds the deliverable, then evaluate it again"
+    return ModelLoadError(f"{what} cannot be {verb}: {exc.strerror or exc}", hint=hint)
 
 
 def _kind(mode: int) -> str:
@@ -390,18 +434,29 @@ def resolve_deliverable(given: str, deliverable_path: str = "model") -> Resolved
     """Turn the ``--model_args`` path into the checked deliverable (following a run folder).
 
     Nothing is opened here but ``run.json``: the deliverable passes the trust-boundary checks
-    here first, and a refusal is kept in ``missing`` (the
-    evaluation is then recorded as an error, never a score).
+    here first, and a refusal, or a deliverable that cannot be looked at (a link loop, a link
+    to nothing, a folder the evaluator may not enter or list), is kept in ``missing`` (the
+    evaluation is then recorded as an error, never a score). A path that does not exist, and a
+    run folder whose ``run.json`` is not the harness's, are raised: no run can be recorded.
     """
     path = Path(given).expanduser()
-    if not os.path.lexists(path):
+    found = ResolvedDeliverable(path=path, given=given)
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
         raise ModelLoadError(
             f"model path {given!r} does not exist",
             hint="pass a Hugging Face model folder, a PEFT adapter folder or a run folder",
-        )
+        ) from None
+    except OSError as exc:  # e.g. inside a folder the evaluator may not enter
+        found.missing = _unreadable(f"model path {given!r}", exc)
+        return found
     limits = load_limits()
-    found = ResolvedDeliverable(path=path, given=given)
-    if path.is_dir() and os.path.lexists(path / "run.json") and _enclosing_run(path) is None:
+    try:
+        run_folder = path.is_dir() and os.path.lexists(path / "run.json")
+    except OSError:  # a link into a folder the evaluator may not enter: check_tree says so
+        run_folder = False
+    if run_folder and _enclosing_run(path) is None:
         run = read_run_record(path)
         found.run = run
         found.run_id = run.run_id
@@ -414,7 +469,7 @@ def resolve_deliverable(given: str, deliverable_path: str = "model") -> Resolved
             return found
     try:
         found.checked = check_tree(found.path, limits)
-    except DeliverableRefusedError as exc:
+    except ModelLoadError as exc:  # refused, or it cannot be looked at
         found.missing = exc
     return found
 

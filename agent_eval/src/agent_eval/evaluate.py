@@ -109,9 +109,10 @@ def validate(
     options: EvalOptions, spec: TaskSpec | None = None
 ) -> tuple[TaskSpec, list[MetricSpec]]:
     """The task spec and the metrics to compute; bad options are usage errors (exit 2)."""
+    from agent_eval.deliverable_check import has_run_record
     from agent_tasks.registry import get_task
 
-    if options.over_time and not (Path(options.model_args).expanduser() / "run.json").is_file():
+    if options.over_time and not has_run_record(Path(options.model_args).expanduser()):
         raise EvalUsageError(
             f"--over-time needs a run folder; {options.model_args!r} has no run.json",
             hint="pass --model_args runs/<run_id>",
@@ -435,8 +436,11 @@ def _hash_if_readable(ev: _Evaluation) -> str | None:
 
     if ev.deliverable.missing is not None or ev.model_info.sha256 is not None:
         return ev.model_info.sha256
+    path, checked = ev.deliverable.path, ev.deliverable.checked
     try:
-        return content_hash(ev.deliverable.path, ev.deliverable.checked)
+        if ev.spec.evaluation.code_run is not None and not path.is_dir():
+            path, checked = path.parent, None  # the folder a re-run hashes (see _rerun_code)
+        return content_hash(path, checked)
     except (EvalError, OSError):
         return None
 
@@ -624,14 +628,17 @@ def _rerun_code(
     from agent_eval.loading import content_hash
 
     # What runs is the whole folder around the delivered file (main.py and its weights): it
-    # passes the trust-boundary checks before anything copies it, and the hash covers it.
+    # passes the trust-boundary checks before anything copies it, and the hash covers it. The
+    # hash reads every file first, so one the evaluator may not read is a load error with a
+    # hint before the sandbox copies anything.
     folder = path if path.is_dir() else path.parent
     checked = check_tree(folder)
+    sha256 = content_hash(folder, checked)
     progress(f"re-running the deliverable in a sandbox ({spec.name})")
     outcome = rerun(spec, path, ctx.data_dir, scratch, timed=timed)
     ctx.code_run = outcome
     ctx.predictions = outcome.output_file
-    return ModelInfo(path=str(folder), format="code", sha256=content_hash(folder, checked))
+    return ModelInfo(path=str(folder), format="code", sha256=sha256)
 
 
 def _registered(name: str) -> Any:

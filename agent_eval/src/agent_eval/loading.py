@@ -94,14 +94,13 @@ class LoadedModel:
     """Signs of quantization found in the files (empty when none)."""
     adapter_parameters: int | None = None
     """Parameters of the PEFT adapter before merging."""
+    tokenizer_problem: str | None = None
+    """Why tokenizer files present in the folder did not load (None: they did, or none)."""
 
     def need_tokenizer(self, what: str) -> Any:
         """The tokenizer, or a load error naming the metric that needs it."""
         if self.tokenizer is None:
-            raise ModelLoadError(
-                f"the model folder {str(self.folder)!r} has no tokenizer, which {what} needs",
-                hint="save the tokenizer next to the weights (tokenizer.save_pretrained(folder))",
-            )
+            raise _no_tokenizer(self.folder, what, self.tokenizer_problem)
         return self.tokenizer
 
 
@@ -132,14 +131,20 @@ def _weight_files(folder: Path) -> list[Path]:
         if index.is_file():
             try:
                 weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-            except (OSError, json.JSONDecodeError, KeyError, TypeError):
-                raise ModelLoadError(f"shard index {str(index)!r} is corrupt") from None
+            except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+                raise ModelLoadError(
+                    f"shard index {str(index)!r} is corrupt ({type(exc).__name__}: {exc})",
+                    hint="save the model again with model.save_pretrained(folder), which writes "
+                    "the index with its weight_map beside the shards",
+                ) from None
             shards = [folder / s for s in sorted(set(weight_map.values()))]
             absent = [s.name for s in shards if not s.is_file()]
             if absent:
                 raise ModelLoadError(
                     f"model folder {str(folder)!r} lacks shards named in {name}: "
-                    f"{', '.join(absent[:5])}"
+                    f"{', '.join(absent[:5])}",
+                    hint="copy every shard the index names into the folder, or save the model "
+                    "again",
                 )
             return shards
     for name in ("model.safetensors", "pytorch_model.bin", *ADAPTER_WEIGHTS):
@@ -206,7 +211,9 @@ def stored_dtypes(files: list[Path]) -> tuple[dict[str, int], list[str]]:
             except Exception as exc:  # any unpickling failure means the file is unusable
                 raise ModelLoadError(
                     f"weights file {str(file)!r} is corrupt or truncated "
-                    f"({type(exc).__name__}: {exc})"
+                    f"({type(exc).__name__}: {exc})",
+                    hint="copy the model folder again, or save it with "
+                    "model.save_pretrained(folder) (safetensors by default)",
                 ) from None
             for name, tensor in state.items():
                 dtype = str(tensor.dtype).removeprefix("torch.")
@@ -275,7 +282,17 @@ def _read_config(folder: Path) -> dict[str, Any]:
     try:
         config: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"{str(path)!r} is not valid JSON: {exc}") from None
+        raise ModelLoadError(
+            f"{str(path)!r} is not valid JSON: {exc}",
+            hint="save the model again with model.save_pretrained(folder), which writes "
+            "config.json",
+        ) from None
+    if not isinstance(config, dict):
+        raise ModelLoadError(
+            f"{str(path)!r} is not a JSON object",
+            hint="save the model again with model.save_pretrained(folder), which writes "
+            "config.json",
+        )
     return config
 
 
@@ -291,7 +308,11 @@ def _auto_config(source: str | Path) -> Any:
             "(no custom code is run)",
         ) from None
     except OSError as exc:
-        raise ModelLoadError(f"cannot read the config of {str(source)!r}: {exc}") from None
+        raise ModelLoadError(
+            f"cannot read the config of {str(source)!r}: {exc}",
+            hint="save the model again with model.save_pretrained(folder), which writes "
+            "config.json",
+        ) from None
 
 
 def _model_class(config: Any) -> tuple[Any, bool]:
@@ -384,21 +405,56 @@ def _from_pretrained(
     return model
 
 
-def _tokenizer(*folders: str | Path) -> Any | None:
+def _tokenizer(*folders: str | Path) -> tuple[Any | None, str | None]:
+    """The first of ``folders`` whose tokenizer loads; else None and why the first folder with
+    tokenizer files could not load them (None: no folder has any)."""
     from transformers import AutoTokenizer
 
+    problem: str | None = None
     for folder in folders:
         local = Path(folder)
         if local.is_dir() and not any((local / n).is_file() for n in TOKENIZER_FILES):
             continue
         try:
             tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        except (OSError, ValueError, TypeError, KeyError):
+        except Exception as exc:  # the tokenizers library raises bare Exception on bad files
+            first = str(exc).strip().split("\n")[0]
+            problem = problem or (
+                f"tokenizer unreadable: the tokenizer files of {str(folder)!r} do not load "
+                f"({type(exc).__name__}: {first})"
+            )
             continue
         if getattr(tok, "pad_token", None) is None and getattr(tok, "eos_token", None):
             tok.pad_token = tok.eos_token
-        return tok
-    return None
+        return tok, None
+    return None, problem
+
+
+TOKENIZER_UNREADABLE_HINT = (
+    "save the tokenizer again next to the weights (tokenizer.save_pretrained(folder)); its "
+    "files must be the ones transformers writes"
+)
+"""What to do about tokenizer files that are there but do not load."""
+
+
+def _no_tokenizer(folder: Path, what: str, problem: str | None) -> ModelLoadError:
+    """The error for a metric (``what``) that needs a tokenizer the model has not, or whose
+    files do not load (``problem``)."""
+    if problem is not None:
+        return ModelLoadError(
+            f"{problem}; {what} needs a tokenizer", hint=TOKENIZER_UNREADABLE_HINT
+        )
+    return ModelLoadError(
+        f"the model folder {str(folder)!r} has no tokenizer, which {what} needs",
+        hint="save the tokenizer next to the weights (tokenizer.save_pretrained(folder))",
+    )
+
+
+PEFT_SAVE_HINT = (
+    "save the adapter again with peft_model.save_pretrained(folder), or merge it into the base "
+    "(merge_and_unload) and deliver the merged model"
+)
+"""What to do about an adapter folder whose files do not load."""
 
 
 def _peft_base(adapter: Path) -> tuple[str, dict[str, Any]]:
@@ -406,11 +462,16 @@ def _peft_base(adapter: Path) -> tuple[str, dict[str, Any]]:
         cfg = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelLoadError(
-            f"adapter_config.json of {str(adapter)!r} is unreadable: {exc}"
+            f"adapter_config.json of {str(adapter)!r} is unreadable: {exc}",
+            hint=PEFT_SAVE_HINT,
         ) from None
-    base = cfg.get("base_model_name_or_path")
-    if not base:
-        raise ModelLoadError(f"adapter {str(adapter)!r} does not name its base model")
+    base = cfg.get("base_model_name_or_path") if isinstance(cfg, dict) else None
+    if not base or not isinstance(base, str):
+        raise ModelLoadError(
+            f"adapter {str(adapter)!r} does not name its base model",
+            hint="set base_model_name_or_path in adapter_config.json to the base model's "
+            "Hugging Face name or folder",
+        )
     local = Path(base).expanduser()
     if not local.is_absolute() and (adapter / base).is_dir():
         local = adapter / base
@@ -468,12 +529,15 @@ def load(
 
             peft_model = PeftModel.from_pretrained(base, str(folder), is_trainable=False)
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
-            raise ModelLoadError(f"cannot apply the PEFT adapter {str(folder)!r}: {exc}") from None
+            first = str(exc).strip().split("\n")[0]
+            raise ModelLoadError(
+                f"cannot apply the PEFT adapter {str(folder)!r}: {first}", hint=PEFT_SAVE_HINT
+            ) from None
         adapter_params = sum(
             p.numel() for n, p in peft_model.named_parameters() if "lora_" in n or "adapter" in n
         )
         model = peft_model.merge_and_unload()
-        tokenizer = _tokenizer(folder, base_source)
+        tokenizer, tokenizer_problem = _tokenizer(folder, base_source)
         base_name: str | None = str(adapter_cfg.get("base_model_name_or_path"))
         quant_folder = Path(base_source)
     else:
@@ -489,14 +553,11 @@ def load(
         config = _auto_config(folder)
         cls, is_seq2seq = _model_class(config)
         model = _from_pretrained(cls, folder, config, dtype, allowed_dtypes)
-        tokenizer = _tokenizer(folder)
+        tokenizer, tokenizer_problem = _tokenizer(folder)
         base_name = None
         quant_folder = folder
     if tokenizer is None and need_tokenizer:
-        raise ModelLoadError(
-            f"the model folder {str(folder)!r} has no tokenizer, which {need_tokenizer} needs",
-            hint="save the tokenizer next to the weights (tokenizer.save_pretrained(folder))",
-        )
+        raise _no_tokenizer(folder, need_tokenizer, tokenizer_problem)
     model.to(run_on)
     model.eval()
     running = str(next(model.parameters()).dtype).removeprefix("torch.")
@@ -521,6 +582,7 @@ def load(
         stored_dtypes=counts,
         quantization=quantization_signs(quant_folder, config_dict, suspicious),
         adapter_parameters=adapter_params,
+        tokenizer_problem=tokenizer_problem,
     )
 
 
