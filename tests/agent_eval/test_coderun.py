@@ -7,6 +7,7 @@ import ast
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -24,7 +25,7 @@ import pytest
 from agent_contracts.results import EvaluationResult
 from agent_eval.coderun import SandboxRequest, container_settings, rerun, statements
 from agent_eval.coderun import run as coderun_run
-from agent_eval.coderun.sandbox import runtime_roots
+from agent_eval.coderun.sandbox import SANDBOX_UID, runtime_roots
 from agent_eval.coderun.timing import TIMING_ROUNDS, TIMING_WARMUP
 from agent_eval.datasets import bundled_dir
 from agent_eval.errors import CodeEnvironmentError
@@ -866,3 +867,178 @@ def test_a_link_beside_the_accepted_main_py_is_refused_and_never_scored(
     assert result.metric("twe") is None  # nothing was re-run or timed
     assert result.run_id == "run-1"
     assert any("notes.txt" in e.message for e in result.errors), result.errors
+
+
+# ----------------------------------------------------------------------------- state between runs
+
+KEYRING_PROGRAM = """\
+import ctypes, json, os, platform, sys
+
+ADD_KEY, KEYCTL = {"x86_64": (248, 250), "aarch64": (217, 219)}[platform.machine()]
+USER_KEYRING, KEYCTL_SEARCH = -4, 10
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+mode, name = sys.argv[1], sys.argv[2].encode()
+if mode == "store":
+    data = b"the answer, computed once"
+    args = (ADD_KEY, b"user", name, data, len(data), ctypes.c_long(USER_KEYRING))
+else:
+    args = (KEYCTL, KEYCTL_SEARCH, ctypes.c_long(USER_KEYRING), b"user", name, 0)
+found = libc.syscall(*args)
+json.dump({"result": found, "errno": ctypes.get_errno()}, open(sys.argv[3], "w"))
+"""
+"""Agent code that keeps a value in the kernel's keyring of its uid (``store``) and looks for
+it in a later run (``search``)."""
+
+
+def _unlink_key_of_nobody(name: str) -> None:
+    """Remove the key ``name`` from the user keyring of uid 65534, where agent code that got
+    through would have stored it (a forked child of this process becomes 65534 to reach it)."""
+    import ctypes
+    import platform
+
+    keyctl = {"x86_64": 250, "aarch64": 219}[platform.machine()]
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        try:
+            os.setgroups([])
+            os.setgid(SANDBOX_UID)
+            os.setuid(SANDBOX_UID)
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.syscall.restype = ctypes.c_long
+            user_keyring = ctypes.c_long(-4)
+            key = libc.syscall(keyctl, 10, user_keyring, b"user", name.encode(), 0)  # SEARCH
+            if key > 0:
+                libc.syscall(keyctl, 9, ctypes.c_long(key), user_keyring)  # UNLINK
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+
+
+def _sandboxed(work: Path, runs: Path, *argv: str) -> dict[str, int]:
+    """Run ``work/program.py`` once in the real process sandbox; what it wrote to ``out.json``."""
+    from agent_eval.coderun.rerun import fresh_output
+    from agent_eval.coderun.sandbox import run_process
+
+    output = fresh_output(runs)
+    request = SandboxRequest(
+        command=("{python}", "{work}/program.py", *argv, "{output}/out.json"),
+        work=work,
+        inputs=work,
+        output=output,
+        time_limit_s=60,
+        memory_gb=1,
+        name="keyring",
+    )
+    result = run_process(request, sys.executable)
+    assert result.exit_code == 0, result.log_tail
+    found: dict[str, int] = json.loads((output / "out.json").read_text())
+    return found
+
+
+def test_no_state_survives_between_sandboxed_runs_in_the_kernel_keyring(tmp_path: Path) -> None:
+    """Agent code stores its answer as a key in its uid's user keyring (which outlives every
+    sandbox: it belongs to uid 65534 in the host's user namespace) and looks for it in a second,
+    separate run, as a timed round would: the sandbox refuses the keyring calls (EPERM), so
+    nothing is stored and nothing is found."""
+    import errno
+    import uuid
+
+    work = tmp_path / "work"
+    work.mkdir(mode=0o755)
+    (work / "program.py").write_text(KEYRING_PROGRAM)
+    (work / "program.py").chmod(0o644)
+    runs = tmp_path / "runs"
+    runs.mkdir(mode=0o755)
+    name = f"mlrb-test-{uuid.uuid4().hex}"
+    try:
+        stored = _sandboxed(work, runs, "store", name)
+        searched = _sandboxed(work, runs, "search", name)
+    finally:  # whatever the sandbox let through
+        _unlink_key_of_nobody(name)
+    assert stored == {"result": -1, "errno": errno.EPERM}
+    assert searched["result"] == -1 and searched["errno"] == errno.EPERM
+
+
+def test_the_keyring_filter_fails_closed_and_the_container_keeps_dockers_profile(
+    tmp_path: Path,
+) -> None:
+    """A machine whose syscall numbers the filter does not know gets no sandbox (never one
+    without the filter); the container backend keeps Docker's default seccomp profile, which
+    refuses the keyring calls itself."""
+    from agent_eval.coderun.sandbox import seccomp_filter
+
+    with pytest.raises(CodeEnvironmentError, match="no seccomp filter for this machine"):
+        seccomp_filter("riscv64")
+    for machine in ("x86_64", "aarch64"):
+        program = seccomp_filter(machine)
+        assert program and len(program) % 8 == 0  # whole struct sock_filter entries
+    request = SandboxRequest(
+        command=("python3", "main.py"),
+        work=tmp_path,
+        inputs=tmp_path,
+        output=tmp_path,
+        time_limit_s=10,
+        memory_gb=1,
+        name="profile",
+        image="busybox",
+    )
+    options = container_settings(request)["security_opt"]
+    assert isinstance(options, list)
+    assert not any("seccomp" in option for option in options)
+
+
+def test_scored_and_timed_runs_see_output_folders_of_one_shape(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Agent code that records the host path of its output mount (``/proc/self/mountinfo``):
+    the scored run and every timed round see a random ``run-<16 hex>`` name at the same place,
+    so no path tells the code which run counts; the baseline's folders are named alike."""
+    import importlib
+
+    from agent_eval.coderun import timing as coderun_timing
+
+    # the module by name: the package's attribute `rerun` is the function
+    coderun_rerun = importlib.import_module("agent_eval.coderun.rerun")
+
+    body = """
+open(args.output, "w").write("image_id,digit_sum\\n" + "".join(f"{i},0\\n" for i in ids))
+seen = [l.split()[3] for l in open("/proc/self/mountinfo") if l.split()[4] == "/sandbox/output"]
+open(os.path.join(os.path.dirname(args.output), "seen.txt"), "w").write("\\n".join(seen))
+"""
+    runs: list[tuple[Path, str | None]] = []
+    real = coderun_rerun.run_prepared
+
+    def spy(prepared: Any, output: Path) -> Any:
+        done = real(prepared, output)
+        seen = output / "seen.txt"
+        runs.append((output, seen.read_text() if seen.is_file() else None))
+        return done
+
+    monkeypatch.setattr(coderun_run, "run_prepared", spy)
+    monkeypatch.setattr(coderun_timing, "run_prepared", spy)
+    monkeypatch.setattr(coderun_timing, "TIMING_ROUNDS", 1)
+    scratch = tempfile.TemporaryDirectory(prefix="coderun-names-")
+    try:
+        outcome = rerun(
+            get_task("digit_sums"),
+            _cheat(tmp_path / "names", body),
+            tmp_path / "d",
+            Path(scratch.name),
+        )
+    finally:
+        scratch.cleanup()
+    assert outcome.failure is None and outcome.timing_failure is None, outcome.sandbox.log_tail
+    assert outcome.timing is not None
+    # the baseline's build, the scored run, and two rounds (warm-up, counted) of both codes
+    assert len(runs) == 1 + 1 + 2 * (TIMING_WARMUP + 1)
+    names = [output.name for output, _ in runs]
+    assert all(re.fullmatch(r"run-[0-9a-f]{16}", name) for name in names), names
+    assert len(set(names)) == len(names)
+    agent = [(output, seen) for output, seen in runs if seen is not None]
+    assert len(agent) == 1 + TIMING_WARMUP + 1  # the scored run first, then its timed runs
+    shapes = set()
+    for output, seen in agent:
+        assert seen and seen.endswith("/" + output.name), seen
+        shapes.add(seen.replace(output.name, "run-*"))
+    assert len(shapes) == 1, shapes

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import re
+import secrets
 import shutil
 import stat
 import subprocess
@@ -350,9 +351,16 @@ class Run:
     """Why the run earns no score (timeout, crash, no output), else None."""
 
 
-def fresh_output(base: Path, name: str) -> Path:
-    """A new, empty output folder under ``base`` that only the sandbox's user may write."""
-    output = base / name
+OUTPUT_PREFIX = "run-"
+"""Start of every output folder's name; the rest is random (:func:`fresh_output`)."""
+
+
+def fresh_output(base: Path) -> Path:
+    """A new, empty output folder under ``base`` that only the sandbox's user may write. Its
+    name is random and of one shape for every run (the scored run, each timed round, the
+    baseline's build), so nothing the code can see of its host path (``/proc/self/mountinfo``)
+    tells which run is scored or which round it is."""
+    output = base / f"{OUTPUT_PREFIX}{secrets.token_hex(8)}"
     output.mkdir(mode=0o700)
     if os.geteuid() == 0:  # the code runs as nobody: the one folder it may write is its own
         os.chown(output, SANDBOX_UID, SANDBOX_UID)

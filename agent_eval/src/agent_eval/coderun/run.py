@@ -55,7 +55,7 @@ def rerun(
     )
     Copier(room=load_limits().max_bytes, task=spec.name)(inputs_folder(code_run, data_dir), inputs)
     seal(inputs)
-    run = run_prepared(prepared, fresh_output(agent, "output"))
+    run = run_prepared(prepared, fresh_output(agent))
     timing, timing_failure = None, None
     if run.failure is None and code_run.baseline is not None:
         try:

@@ -2,22 +2,28 @@
 
 Both promise the same: no network, the code and the inputs read-only, one writable output
 folder, a private ``/tmp``, a memory and process limit, the task's GPUs and nothing else, a hard
-time limit measured here, and no labels. Both are allow-lists: the code sees a root built for
-it (the task's image, or the Python runtime read-only), never the host's file system. See
-docs/code-deliverables.md for what each one does and leaves open.
+time limit measured here, no kernel keyrings (which would outlive the run), and no labels. Both
+are allow-lists: the code sees a root built for it (the task's image, or the Python runtime
+read-only), never the host's file system. See docs/code-deliverables.md for what each one does
+and leaves open.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import functools
 import os
+import platform
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -141,6 +147,94 @@ def _tail(path: Path) -> str:
             return fh.read().decode("utf-8", "replace")
     except OSError:
         return ""
+
+
+# ----------------------------------------------------------------------------- seccomp
+
+KEYRING_SYSCALLS = {
+    "x86_64": (0xC000003E, (248, 249, 250)),
+    "aarch64": (0xC00000B7, (217, 218, 219)),
+}
+"""Per machine (``platform.machine()``): its ``AUDIT_ARCH_*`` value and the numbers of
+``add_key``, ``request_key`` and ``keyctl``, the calls the process sandbox refuses."""
+X32_SYSCALL_BIT = 0x40000000
+"""Set in the syscall number of x86-64's x32 ABI, which reaches the same calls by other numbers."""
+SECCOMP_RET_KILL_PROCESS = 0x80000000
+SECCOMP_RET_ERRNO = 0x00050000
+SECCOMP_RET_ALLOW = 0x7FFF0000
+"""Seccomp's answers (``linux/seccomp.h``); ERRNO carries the errno in its low 16 bits."""
+BPF_LD_W_ABS = 0x20
+BPF_JEQ_K = 0x15
+BPF_JGE_K = 0x35
+BPF_RET_K = 0x06
+"""Classic-BPF opcodes (``linux/filter.h``): load the 32-bit word at an offset, jump when it
+equals / is at least a constant, return a constant."""
+SECCOMP_DATA_NR = 0
+SECCOMP_DATA_ARCH = 4
+"""Offsets in ``struct seccomp_data`` of the syscall number and the calling ABI's arch."""
+KEYCTL_JOIN_SESSION_KEYRING = 1
+"""``keyctl`` operation: join a keyring (with no name: a new anonymous one)."""
+
+
+def seccomp_filter(machine: str | None = None) -> bytes:
+    """The classic-BPF seccomp program (an array of ``struct sock_filter``: u16 code, u8 jt,
+    u8 jf, u32 k) that the process sandbox gives bubblewrap (``--seccomp``): ``add_key``,
+    ``request_key`` and ``keyctl`` fail with EPERM, every other call is allowed. Kernel
+    keyrings outlive the sandbox (the user keyring of uid 65534 belongs to the host's user
+    namespace), so a run could leave its answer there for a later one. A call through another
+    ABI than the machine's own (i386 or x32 on x86-64), whose numbers differ, kills the
+    process. A machine without known numbers is a :class:`CodeEnvironmentError`."""
+    machine = machine or platform.machine()
+    if machine not in KEYRING_SYSCALLS:
+        raise CodeEnvironmentError(
+            f"the process sandbox has no seccomp filter for this machine ({machine!r}; it "
+            f"knows {', '.join(sorted(KEYRING_SYSCALLS))})",
+            hint="run the evaluator on one of those, or use the docker sandbox "
+            "(AGENT_EVAL_SANDBOX=docker)",
+        )
+    arch, refused = KEYRING_SYSCALLS[machine]
+    kill, allow = SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_ALLOW
+    program = [
+        (BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_ARCH),
+        (BPF_JEQ_K, 1, 0, arch),  # the machine's own ABI: go on; any other: killed
+        (BPF_RET_K, 0, 0, kill),
+        (BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_NR),
+    ]
+    if machine == "x86_64":
+        program += [(BPF_JGE_K, 0, 1, X32_SYSCALL_BIT), (BPF_RET_K, 0, 0, kill)]
+    for left, number in zip(range(len(refused), 0, -1), refused, strict=True):
+        program.append((BPF_JEQ_K, left, 0, number))  # jump to the EPERM return below
+    program += [(BPF_RET_K, 0, 0, allow), (BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | errno.EPERM)]
+    return b"".join(struct.pack("=HBBI", *op) for op in program)
+
+
+@contextlib.contextmanager
+def _seccomp_fd() -> Iterator[int]:
+    """A memory file holding :func:`seccomp_filter`, read from its start by bubblewrap (pass it
+    to the child with ``pass_fds``); closed afterwards."""
+    fd = os.memfd_create("mlrb-seccomp", os.MFD_CLOEXEC)
+    try:
+        os.write(fd, seccomp_filter())
+        os.lseek(fd, 0, os.SEEK_SET)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def _session_keyring_joiner() -> Callable[[], object] | None:
+    """``keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)`` through libc, made before any fork (the
+    child then only calls it): the child joins a new anonymous session keyring instead of
+    inheriting the evaluator's. None where libc or the machine's numbers are unknown."""
+    if platform.machine() not in KEYRING_SYSCALLS:
+        return None
+    try:
+        syscall = ctypes.CDLL(None, use_errno=True).syscall
+    except (OSError, AttributeError):
+        return None
+    syscall.restype = ctypes.c_long
+    keyctl = KEYRING_SYSCALLS[platform.machine()][1][2]
+    return functools.partial(syscall, keyctl, KEYCTL_JOIN_SESSION_KEYRING, None)
 
 
 # ----------------------------------------------------------------------------- process
@@ -274,11 +368,12 @@ def _dirs(path: str, made: set[str]) -> list[str]:
 
 
 def bwrap_argv(
-    request: SandboxRequest, argv: list[str], isolation: Isolation, bwrap: str
+    request: SandboxRequest, argv: list[str], isolation: Isolation, bwrap: str, seccomp_fd: int
 ) -> list[str]:
-    """The bubblewrap command line: a root built for the code (see docs/code-deliverables.md)."""
+    """The bubblewrap command line: a root built for the code (see docs/code-deliverables.md),
+    with the seccomp filter that ``seccomp_fd`` holds (:func:`seccomp_filter`)."""
     roots = runtime_roots()
-    args = [bwrap, "--die-with-parent", "--new-session"]
+    args = [bwrap, "--die-with-parent", "--new-session", "--seccomp", str(seccomp_fd)]
     args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
     args += ["--unshare-cgroup-try", "--hostname", "sandbox"]
     if not isolation.privileged:
@@ -330,8 +425,14 @@ def bwrap_argv(
     return args + argv
 
 
-def _preexec(memory_gb: float, gpus: int, drop_first: bool) -> None:  # pragma: no cover - child
+def _preexec(
+    memory_gb: float, gpus: int, drop_first: bool, join_keyring: Callable[[], object] | None
+) -> None:  # pragma: no cover - child
     _limits(memory_gb, gpus)
+    if join_keyring is not None:
+        # a failure (a kernel without keyrings, a key quota reached) is left alone: the
+        # seccomp filter keeps the code from every keyring anyway
+        join_keyring()
     if drop_first:
         os.setgroups([])
         os.setgid(SANDBOX_UID)
@@ -359,6 +460,11 @@ def probe() -> Isolation | str:
     privileged = root and _cap_sys_admin()
     if privileged and _tool("setpriv") is None:
         return "setpriv is not installed (util-linux provides it)"
+    if platform.machine() not in KEYRING_SYSCALLS:
+        return (
+            f"the process sandbox has no seccomp filter for this machine "
+            f"({platform.machine()!r}; it knows {', '.join(sorted(KEYRING_SYSCALLS))})"
+        )
     true = _tool("true")
     errors: list[str] = []
     with tempfile.TemporaryDirectory(prefix="mlrb-probe-") as folder:
@@ -380,14 +486,18 @@ def probe() -> Isolation | str:
                 proc=proc,
                 no_nested_userns=nested and not privileged,
             )
-            done = subprocess.run(
-                bwrap_argv(request, [true or "/bin/true"], isolation, bwrap),
-                capture_output=True,
-                text=True,
-                env={},
-                timeout=60,
-                preexec_fn=functools.partial(_preexec, 1, 0, isolation.drop_first),
-            )
+            with _seccomp_fd() as seccomp:
+                done = subprocess.run(
+                    bwrap_argv(request, [true or "/bin/true"], isolation, bwrap, seccomp),
+                    capture_output=True,
+                    text=True,
+                    env={},
+                    timeout=60,
+                    pass_fds=(seccomp,),
+                    preexec_fn=functools.partial(
+                        _preexec, 1, 0, isolation.drop_first, _session_keyring_joiner()
+                    ),
+                )
             if done.returncode == 0:
                 return isolation
             errors.append(done.stderr.strip())
@@ -418,9 +528,10 @@ def run_process(request: SandboxRequest, python: str) -> SandboxResult:
     bwrap = _tool("bwrap")
     assert bwrap is not None
     paths = dict(SANDBOX_PATHS)
-    argv = bwrap_argv(request, _argv(request, paths, python), isolation, bwrap)
     log = request.output.parent / f"{request.output.name}.log"
-    with log.open("xb") as sink, _gpu_sampler(request) as gpu:
+    join_keyring = _session_keyring_joiner()
+    with _seccomp_fd() as seccomp, log.open("xb") as sink, _gpu_sampler(request) as gpu:
+        argv = bwrap_argv(request, _argv(request, paths, python), isolation, bwrap, seccomp)
         started = time.perf_counter()
         child = subprocess.Popen(
             argv,
@@ -429,7 +540,10 @@ def run_process(request: SandboxRequest, python: str) -> SandboxResult:
             stderr=subprocess.STDOUT,
             env=_env(request, paths),
             start_new_session=True,
-            preexec_fn=lambda: _preexec(request.memory_gb, request.gpus, isolation.drop_first),
+            pass_fds=(seccomp,),
+            preexec_fn=functools.partial(
+                _preexec, request.memory_gb, request.gpus, isolation.drop_first, join_keyring
+            ),
         )
         timed_out = False
         try:

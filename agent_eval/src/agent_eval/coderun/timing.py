@@ -84,7 +84,7 @@ def build_baseline(spec: TaskSpec, prepared: Prepared, base: Path) -> Path:
             name=f"{prepared.request.name}-baseline-build",
             hide=prepared.request.hide,
         )
-        built = fresh_output(base, "built")
+        built = fresh_output(base)
         builder = Prepared(
             request=request,
             backend=prepared.backend,
@@ -127,7 +127,7 @@ def time_against_baseline(
         times: dict[str, float] = {}
         for who in ("agent", "baseline") if agent_first else ("baseline", "agent"):
             prepared, where = (agent, base / "agent") if who == "agent" else (baseline, home)
-            run = run_prepared(prepared, fresh_output(where, f"timed-{index}"))
+            run = run_prepared(prepared, fresh_output(where))
             if run.failure is not None:
                 if who == "baseline":
                     raise CodeEnvironmentError(
