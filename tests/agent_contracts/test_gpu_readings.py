@@ -51,6 +51,21 @@ def test_growth_on_more_gpus_than_the_work_was_given_is_not_claimed(
     assert "the memory of 2 GPUs grew" in peak.method and "was given 1" in peak.method
 
 
+def test_memory_freed_below_the_start_while_the_work_ran_claims_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """40 GB held by another process at the start and freed once the work began: the work's
+    own 28 GB then never shows as growth. Nothing is claimed, so a 6 GB rule is not passed."""
+    readings = [{"0": 40960}, {"0": 1000}, {"0": 29672}, {"0": 29672}]
+    tool = scripted_nvidia_smi(tmp_path, {"0": "NVIDIA A100-SXM4-40GB"}, readings)
+    monkeypatch.setenv("PATH", path_with(tool))
+    with GpuMemorySampler(["0"], 0.05) as sampler:
+        time.sleep(0.4)
+    peak = sampler.peak()
+    assert peak.peak_gb is None, peak
+    assert "fell below its level at the start" in peak.method
+
+
 def test_without_a_gpu_or_a_driver_the_peak_says_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -82,6 +82,7 @@ def test_a_run_without_the_tasks_gpu_is_recorded_not_comparable_and_not_ranked(
         task="evaltest_gpu_params",
         agent_label="gpu-agent",
         gpus=["0"],
+        gpu_models=["NVIDIA A100-SXM4-40GB"],
         limits={"time_limit_s": 3600, "grace_s": 30},
     )
     off = _evaluate(run_cli, cpu_run, "evaltest_gpu_params", results)
@@ -144,7 +145,7 @@ def test_runs_outside_the_benchmarks_declared_network_credentials_and_budget_are
         folder = _run_folder(
             tmp_path / "runs" / name, tiny_gpt2_dir, f"r-{name}", task="evaltest_contained",
             agent_label=name, limits={"time_limit_s": 60, "grace_s": 5, "budget_usd": budget},
-            **facts,
+            gpus=[], **facts,
         )  # fmt: skip
         judged[name] = _evaluate(run_cli, folder, "evaltest_contained", results)
 
@@ -207,6 +208,7 @@ def test_each_benchmark_judges_runs_by_the_conditions_it_declares(
     facts = Conditions(
         hardware="gpu", gpu_model="NVIDIA A100-SXM4-80GB", gpu_count=spec.resources.gpus,
         run_gpus=spec.resources.gpus, run_gpu_ids=",".join("0" * spec.resources.gpus),
+        run_gpu_model="NVIDIA A100-SXM4-40GB" if spec.resources.gpus else None,
         run_runtime="docker", time_limit_s=spec.resources.time_limit_s,
     ).model_copy(update=run)  # fmt: skip
     verdict = judge(spec, facts)
@@ -226,6 +228,7 @@ def test_an_evaluation_naming_no_run_is_shown_apart_and_a_model_is_not_counted_t
         "r-1",
         task="evaltest_params",
         agent_label="the-agent",
+        gpus=[],
         limits={"time_limit_s": 60, "grace_s": 5},
     )
     _evaluate(run_cli, run, "evaltest_params", results)
@@ -241,6 +244,41 @@ def test_an_evaluation_naming_no_run_is_shown_apart_and_a_model_is_not_counted_t
     left = {e["evaluation_id"]: e["why"] for e in board["not_ranked"]}
     assert "already counted under a run" in left[again["evaluation_id"]]
     assert "no run or agent named" in left[loose["evaluation_id"]]
+
+    # The run under a second name: refused before anything is evaluated or written.
+    files = sorted(results.glob("*.json"))
+    renamed = run_cli(
+        "--model_args", str(run), "--task", "evaltest_params", "--agent-label", "better-agent",
+        "--results-dir", str(results),
+    )  # fmt: skip
+    assert renamed.returncode == 2, renamed.stderr
+    assert "'the-agent'" in renamed.stderr and "second name" in renamed.stderr
+    assert "Traceback" not in renamed.stderr and sorted(results.glob("*.json")) == files
+
+
+def test_an_evaluation_without_the_primary_metric_is_said_not_ranked_everywhere(
+    run_cli: Run, tiny_gpt2_dir: Path, tmp_path: Path
+) -> None:
+    """``--metrics parameters`` on a run of a task ranked by perplexity: said not ranked in the
+    evaluate output, ``history`` and the board (so it never stands as the run's latest)."""
+    results = tmp_path / "results"
+    run = _run_folder(
+        tmp_path / "runs" / "r-lm", tiny_gpt2_dir, "r-lm", task="evaltest_lm",
+        agent_label="lm-agent", gpus=[], limits={"time_limit_s": 60, "grace_s": 5},
+    )  # fmt: skip
+    proc = run_cli(
+        "--model_args", str(run), "--task", "evaltest_lm", "--metrics", "parameters",
+        "--results-dir", str(results),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    said = " ".join(proc.stdout.split())
+    assert "not ranked" in said and "primary metric perplexity not computed" in said
+    history = run_cli("history", "--json", "--results-dir", str(results))
+    (row,) = json.loads(history.stdout)
+    assert "primary metric perplexity not computed" in row["not_ranked"]
+    board = _board(run_cli, results)
+    assert _ranked_agents(board) == set()
+    assert [e["agent"] for e in board["not_ranked"]] == ["lm-agent"]
 
 
 def _file_hash(folder: Path) -> str:
@@ -412,7 +450,8 @@ def test_a_timed_rerun_on_other_hardware_than_the_tasks_is_not_comparable(
 
     spec = get_task("budget_model_inference")
     contained = {  # a run that meets the benchmark's policy (no model API used)
-        "run_gpus": 1, "run_gpu_ids": "0", "network": "none",
+        "run_gpus": 1, "run_gpu_ids": "0", "run_gpu_model": "NVIDIA A100-SXM4-80GB",
+        "network": "none",
         "time_limit_s": spec.resources.time_limit_s,
     }  # fmt: skip
     judged = judge(
@@ -436,3 +475,55 @@ def test_a_timed_rerun_on_other_hardware_than_the_tasks_is_not_comparable(
         ),
     )
     assert mlrc.comparable is (hardware == "gpu")
+
+
+@pytest.mark.parametrize(
+    ("run", "said"),
+    [
+        ({"run_gpus": 1, "run_gpu_ids": "0", "run_gpu_model": "NVIDIA A100-SXM4-40GB"}, None),
+        ({"run_gpus": 4, "run_gpu_ids": "0,1,2,3", "run_gpu_model": "NVIDIA A100-SXM4-40GB"},
+         "the run was given 4 GPUs; the task gives 1 A100 GPU"),
+        ({"run_gpus": None, "run_gpu_ids": "all", "run_gpu_model": "NVIDIA A100-SXM4-40GB"},
+         "--gpus all"),
+        ({"run_gpus": 1, "run_gpu_ids": "0", "run_gpu_model": None},
+         "the run's GPU model is not recorded"),
+        ({"run_gpus": 1, "run_gpu_ids": "0", "run_gpu_model": "NVIDIA A100-SXM4-40GB, "
+          "NVIDIA H100 80GB HBM3"}, "the task's limits are set for A100"),
+    ],
+)  # fmt: skip
+def test_a_run_given_other_gpus_than_the_task_gives_is_not_comparable(
+    run: dict[str, Any], said: str | None
+) -> None:
+    """budget_model_training gives one A100: more GPUs, every GPU of the machine, or GPUs the
+    driver did not name (so their class is unknown) are not the task's conditions."""
+    from agent_contracts.results import Conditions
+    from agent_eval.conditions import judge
+    from agent_tasks.registry import get_task
+
+    spec = get_task("budget_model_training")
+    verdict = judge(
+        spec,
+        Conditions(
+            hardware="gpu", gpu_model="NVIDIA A100-SXM4-40GB", gpu_count=1, network="none",
+            time_limit_s=spec.resources.time_limit_s, **run,
+        ),
+    )  # fmt: skip
+    assert verdict.comparable is (said is None), verdict.reasons
+    if said is not None:
+        assert any(said in reason for reason in verdict.reasons), verdict.reasons
+
+
+def test_a_run_recorded_with_every_gpu_counts_the_gpus_its_driver_named(tmp_path: Path) -> None:
+    """``--gpus all`` holds no count, but the driver named each GPU: that is the count."""
+    from agent_eval.conditions import collect
+    from agent_eval.environment import collect as environment
+    from agent_tasks.registry import get_task
+
+    spec = get_task("budget_model_training")
+    two = make_run("r-all", gpus="all", gpu_models=["NVIDIA A100-SXM4-40GB"] * 2)
+    env = environment(
+        device="cpu", dtype=None, batch_size=None, num_fewshot=None, sample_limit=None
+    )
+    found = collect(spec, two, env)
+    assert found.run_gpus == 2 and not found.comparable
+    assert any("given 2 GPUs" in reason for reason in found.reasons)

@@ -525,6 +525,10 @@ def test_upgrade_from_the_first_revision_remembers_quick_checks(db_url: str) -> 
         update={"environment": quick.environment.model_copy(update={"sample_limit": 5})}
     )
     full = make_result(minutes=2, evaluation_id="f" * 32)
+    made = make_result(minutes=3, evaluation_id="p" * 32)  # --metrics without the primary
+    other = made.model_copy(
+        update={"metrics": tuple(m for m in made.metrics if m.name != made.primary_metric)}
+    )
     with as_file(files("agent_eval") / "migrations") as location:
         cfg = Config()
         cfg.set_main_option("script_location", str(location))
@@ -538,7 +542,7 @@ def test_upgrade_from_the_first_revision_remembers_quick_checks(db_url: str) -> 
     from agent_eval.store.rows import evaluation_row
 
     with engine.begin() as conn:
-        for result in (quick, full):
+        for result in (quick, full, other):
             row = evaluation_row(result, datetime.now(UTC))
             values = {
                 c.name: getattr(row, c.name)
@@ -558,6 +562,12 @@ def test_upgrade_from_the_first_revision_remembers_quick_checks(db_url: str) -> 
             ).all()
         }
     engine.dispose()
-    assert limits == {"q" * 32: 5, "f" * 32: None}
-    # Filled from the stored results files: the quick check says why it is not ranked.
+    assert limits == {"q" * 32: 5, "f" * 32: None, "p" * 32: None}
+    # Filled from the stored results files: the quick check says why it is not ranked, and so
+    # does the evaluation that did not compute its primary metric.
+    assert why.pop("p" * 32) == (
+        f"primary metric {made.primary_metric} not computed (--metrics): shown, never ranked "
+        "or counted as the trial's latest evaluation",
+        True,
+    )
     assert why == {"q" * 32: ("a quick check (--limit 5)", True), "f" * 32: (None, True)}

@@ -7,6 +7,7 @@ special files and escaping links gone, what run.json says, the container gone.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import socket
@@ -454,3 +455,24 @@ def test_local_root_agent_output_is_cleaned_too(runs_dir: Path) -> None:
         "fifo": 1,
         "symbolic link": 3,
     }
+
+
+@pytest.mark.docker
+def test_an_images_own_nvidia_visible_devices_does_not_reach_gpus_on_a_run_given_none(
+    runs_dir: Path, docker_client: Any, agent_images: dict[str, str]
+) -> None:
+    """An agent image that sets ``NVIDIA_VISIBLE_DEVICES=all`` would get every GPU from an
+    engine whose default runtime is NVIDIA's: a run given no GPU runs with ``void`` (none)."""
+    image = "mlrb-test/greedy-gpus:1"
+    recipe = f"FROM {agent_images['base']}\nENV NVIDIA_VISIBLE_DEVICES=all\n"
+    docker_client.images.build(
+        fileobj=io.BytesIO(recipe.encode()), tag=image, network_mode="none", rm=True
+    )
+    try:
+        record, run_dir, _ = run_once(
+            "docker", runs_dir, "echo visible=$NVIDIA_VISIBLE_DEVICES", image=image, gpus="none"
+        )
+    finally:
+        docker_client.images.remove(image, force=True)
+    assert record.status == "completed"
+    assert "visible=void\n" in (run_dir / "agent.log").read_text(encoding="utf-8")

@@ -149,6 +149,8 @@ def make_run(run_id: str, **overrides: Any) -> RunRecord:
         "ended_by": "harness",
     }
     run.update(overrides)
+    if "gpu_models" not in overrides and isinstance(run["gpus"], list):  # one name per GPU
+        run["gpu_models"] = ["NVIDIA A100-SXM4-40GB"] * len(run["gpus"])
     return RunRecord.model_validate(run)
 
 

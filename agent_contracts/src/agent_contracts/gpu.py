@@ -7,10 +7,12 @@ gives the container a GPU). Memory is sampled: ``memory.used`` of the GPUs watch
 before the work starts, then by one ``nvidia-smi --loop-ms`` process every interval until it
 ends. The peak is the largest growth of any one of them over its level at the start (a task's
 rule is per GPU). It includes the CUDA context and, on a GPU shared with another process, that
-process's growth too (never less than the work used); a peak shorter than one interval can be
-missed. When more GPUs grew than the work was given, the growth cannot be told apart from
-another's (or the work used GPUs it was not given): nothing is claimed. Without ``nvidia-smi``,
-or when it fails, nothing is claimed either, and the peak says why.
+process's growth too; a peak shorter than one interval can be missed. When a watched GPU's
+memory falls below its level at the start (another process freed some while the work ran), the
+work's use could hide in what was freed: nothing is claimed. When more GPUs grew than the work
+was given, the growth cannot be told apart from another's (or the work used GPUs it was not
+given): nothing is claimed. Without ``nvidia-smi``, or when it fails, nothing is claimed either,
+and the peak says why.
 """
 
 from __future__ import annotations
@@ -137,6 +139,8 @@ class GpuMemorySampler:
         self.tool = shutil.which("nvidia-smi") if indices != [] and not unmeasured else None
         self.before: dict[str, int] | None = None
         self.growth: dict[str, int] = {}
+        self.shrink: dict[str, int] = {}
+        """The largest fall of each GPU below its level at the start (MiB)."""
         self.samples = 0
         self.failure: str | None = None
         self._proc: subprocess.Popen[str] | None = None
@@ -180,7 +184,9 @@ class GpuMemorySampler:
                     mib = _mib(value)
                     if index not in self.before or mib is None:
                         continue  # not watched, or no level at the start to grow from
-                    self.growth[index] = max(self.growth.get(index, 0), mib - self.before[index])
+                    grew = mib - self.before[index]
+                    self.growth[index] = max(self.growth.get(index, 0), grew)
+                    self.shrink[index] = max(self.shrink.get(index, 0), -grew)
                     self.samples += index == first
         except Exception as exc:  # any surprise is a reading not made, never a number
             self.failure = f"reading nvidia-smi failed: {type(exc).__name__}: {exc}"
@@ -242,6 +248,15 @@ class GpuMemorySampler:
                 peak_gb=None,
                 method=f"not measured: the work ended before the first reading "
                 f"({self.interval_s:g} s)",
+            )
+        freed = sorted(i for i, mib in self.shrink.items() if mib > NOISE_MIB)
+        if freed:
+            return GpuMemoryPeak(
+                peak_gb=None,
+                samples=self.samples,
+                method=f"not measured: the memory in use on GPU {', '.join(freed)} fell below "
+                "its level at the start (another process freed memory while the work ran, so "
+                "the work's own use cannot be told from the growth)",
             )
         grown = sorted(i for i, mib in self.growth.items() if mib > NOISE_MIB)
         if self.given is not None and len(grown) > self.given:

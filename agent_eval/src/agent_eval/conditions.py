@@ -118,7 +118,12 @@ def judge(spec: TaskSpec, conditions: Conditions) -> Conditions:
     if conditions.run_gpu_ids is not None:
         given = conditions.run_gpus
         trained_on = conditions.run_gpu_model
-        if (
+        if need.gpu_type and given != 0 and not trained_on:
+            reasons.append(
+                "the run's GPU model is not recorded (no nvidia-smi where the harness ran); "
+                f"the task's limits are set for {need.gpu_type} GPUs"
+            )
+        elif (
             need.gpu_type
             and trained_on
             and not all(same_gpu_class(need.gpu_type, model) for model in trained_on.split(", "))
@@ -127,7 +132,12 @@ def judge(spec: TaskSpec, conditions: Conditions) -> Conditions:
                 f"the run was given {trained_on}; the task's limits are set for "
                 f"{need.gpu_type} GPUs"
             )
-        if need.run_gpus > 0 and given is not None and given < need.run_gpus:
+        if given is None:
+            reasons.append(
+                "the run was given every GPU of its machine (--gpus all) and its record holds "
+                f"no count; the task gives {gpu}{'s' if need.run_gpus != 1 else ''}"
+            )
+        elif given != need.run_gpus:
             reasons.append(
                 f"the run was given {given or 'no'} GPU{'s' if given != 1 else ''}; "
                 f"the task gives {gpu}{'s' if need.run_gpus != 1 else ''}"
@@ -184,7 +194,9 @@ def collect(spec: TaskSpec, run: RunRecord | None, environment: Environment) -> 
         limits = run.limits
         facts = facts.model_copy(
             update={
-                "run_gpus": _run_gpus(run.gpus),
+                "run_gpus": _run_gpus(run.gpus)
+                if run.gpus != "all"
+                else len(run.gpu_models) or None,
                 "run_gpu_ids": run.gpus if isinstance(run.gpus, str) else ",".join(run.gpus),
                 "run_gpu_model": ", ".join(dict.fromkeys(run.gpu_models)) or None,
                 "run_runtime": run.runtime,

@@ -224,6 +224,7 @@ def evaluate(
         check_ready(spec, default_data_dir(options.data_dir))
     started, clock = utcnow(), time.perf_counter()
     ev = _start(options, spec, chosen)
+    _check_agent_label(options, ev.deliverable)
     scratch = Path(tempfile.mkdtemp(prefix="mlrb-eval-"))
     try:
         _open_deliverable(ev, scratch, progress)  # the re-run's work folder is not kept
@@ -248,6 +249,18 @@ def evaluate(
             result, ev.deliverable.run, options.database_url, options.results_dir
         )
     return outcome
+
+
+def _check_agent_label(options: EvalOptions, deliverable: Any) -> None:
+    """A run is ranked under the agent its run record names: ``--agent-label`` may repeat that
+    name, never give the same run a second one (exit 2 before anything is evaluated)."""
+    named = deliverable.agent.label if deliverable.agent is not None else None
+    if options.agent_label and named is not None and options.agent_label != named:
+        raise EvalUsageError(
+            f"run {deliverable.run_id} was made by agent {named!r} (its run.json); "
+            f"--agent-label {options.agent_label!r} would rank the same run under a second name",
+            hint="leave --agent-label out when evaluating a run (its own agent is used)",
+        )
 
 
 def snapshot_folders(run_dir: Path) -> list[tuple[int, Path]]:

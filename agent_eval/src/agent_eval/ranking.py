@@ -22,8 +22,27 @@ def not_ranked(result: EvaluationResult) -> list[str]:
         )
     if not result.comparable and result.conditions is not None:
         reasons.append("not comparable: " + "; ".join(result.conditions.reasons))
+    if result.status != "error":  # a failed evaluation stays a trial without a score
+        reasons += _unearned(result)
     if result.run_id is None and result.agent is None:
         reasons.append("no run or agent named: shown apart, never ranked")
+    return reasons
+
+
+def _unearned(result: EvaluationResult) -> list[str]:
+    """What a finished evaluation did not establish: its primary metric (``--metrics`` without
+    it), or a memory rule of the task that could not be measured (a GPU rule without a driver's
+    reading is never counted as met)."""
+    reasons = []
+    if result.metric(result.primary_metric) is None:
+        reasons.append(
+            f"primary metric {result.primary_metric} not computed (--metrics): shown, never "
+            "ranked or counted as the trial's latest evaluation"
+        )
+    for check in result.constraints:
+        if check.kind == "max_memory_gb" and check.outcome == "unchecked":
+            why = check.detail.removeprefix("unchecked: ")
+            reasons.append(f"memory rule ({check.limit} GB) unchecked: {why}")
     return reasons
 
 

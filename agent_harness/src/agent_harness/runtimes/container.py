@@ -128,7 +128,16 @@ def container_settings(launch: Launch) -> dict[str, Any]:
         settings["device_requests"] = [
             {"device_ids": list(launch.gpus.ids), "capabilities": [["gpu"]]}
         ]
+    else:  # an image's own NVIDIA_VISIBLE_DEVICES must not reach GPUs on an nvidia runtime
+        settings["environment"][NO_GPUS_ENV[0]] = NO_GPUS_ENV[1]
     return settings
+
+
+NO_GPUS_ENV = ("NVIDIA_VISIBLE_DEVICES", "void")
+"""Set in a container that was given no GPUs. Where the engine's default runtime is NVIDIA's,
+its hook hands GPUs to whatever ``NVIDIA_VISIBLE_DEVICES`` the container's environment holds,
+the image's own ``ENV`` included; ``void`` asks for none. A device request sets the variable
+to exactly the GPUs requested."""
 
 
 def may_be_root(user: str | None) -> bool:
