@@ -244,6 +244,11 @@ def test_an_evaluation_naming_no_run_is_shown_apart_and_a_model_is_not_counted_t
     left = {e["evaluation_id"]: e["why"] for e in board["not_ranked"]}
     assert "already counted under a run" in left[again["evaluation_id"]]
     assert "no run or agent named" in left[loose["evaluation_id"]]
+    # The evaluate output and history say so too (only the database knows the duplicate).
+    assert "already counted under a run" in " ".join(again["_stdout"].split())
+    history = run_cli("history", "--json", "--results-dir", str(results))
+    said = {row["evaluation_id"]: row["not_ranked"] for row in json.loads(history.stdout)}
+    assert "already counted under a run" in said[again["evaluation_id"]]
 
     # The run under a second name: refused before anything is evaluated or written.
     files = sorted(results.glob("*.json"))

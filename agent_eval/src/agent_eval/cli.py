@@ -198,9 +198,13 @@ def evaluate_command(
     if as_json:
         sys.stdout.write(outcome.result.model_dump_json(indent=2) + "\n")
     else:
+        from agent_eval.ranking import DUPLICATE_REASON
         from agent_eval.report import render_result
 
-        render_result(outcome.result, out, outcome.path)
+        more = (DUPLICATE_REASON,) if outcome.counted_twice else ()
+        render_result(outcome.result, out, outcome.path, more)
+    for note in outcome.notes:
+        err.print(f"warning: {note}", style="yellow", markup=False)
     if outcome.failure is not None or outcome.result.status == "error":
         reason = outcome.failure or EvalError("the evaluation failed")
         err.print(f"results saved to {outcome.path}", style="dim", markup=False)

@@ -87,6 +87,9 @@ class Outcome:
     """True when the database has the result."""
     db_error: DatabaseError | None = None
     notes: list[str] = field(default_factory=list)
+    counted_twice: bool = False
+    """True when the database already counts this model under a run (same sha256, same task):
+    this evaluation, naming no run, is not ranked (only the database can tell)."""
 
     @property
     def exit_code(self) -> int:
@@ -248,7 +251,22 @@ def evaluate(
         outcome.recorded, outcome.db_error = record(
             result, ev.deliverable.run, options.database_url, options.results_dir
         )
+        if outcome.recorded and result.run_id is None and result.model.sha256 is not None:
+            outcome.counted_twice = _counted_twice(result, options)
     return outcome
+
+
+def _counted_twice(result: EvaluationResult, options: EvalOptions) -> bool:
+    """Whether the database leaves this recorded evaluation out as a model already counted
+    under a run (False when that cannot be read: the leaderboard says it then)."""
+    from agent_eval.ranking import DUPLICATE_REASON
+    from agent_eval.store import Store
+
+    try:
+        with Store.open(options.database_url, results_dir=options.results_dir) as store:
+            return DUPLICATE_REASON in (store.standing(result.evaluation_id) or "")
+    except DatabaseError:
+        return False
 
 
 def _check_agent_label(options: EvalOptions, deliverable: Any) -> None:

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from agent_contracts.results import EvaluationResult
 
+DUPLICATE_REASON = "the same model (sha256) is already counted under a run for this task"
+"""Why an evaluation naming no run is left out when an evaluation of a run holds its model
+(only the database can tell: ``Store.left_out``, ``Store.history``, ``Store.standing``)."""
+
 
 def not_ranked(result: EvaluationResult) -> list[str]:
     """Why this result is not ranked (empty: it is ranked), for a person."""

@@ -107,7 +107,9 @@ def constraints_table(result: EvaluationResult) -> Table | None:
     return table
 
 
-def summary(result: EvaluationResult, path: Path | None = None) -> Group:
+def summary(
+    result: EvaluationResult, path: Path | None = None, more: tuple[str, ...] = ()
+) -> Group:
     """Status, normalised score, model, environment and where the JSON went."""
     lines = [Text.assemble(("status: ", "bold"), (result.status, STATUS_STYLE[result.status]))]
     if result.score is not None:
@@ -152,7 +154,7 @@ def summary(result: EvaluationResult, path: Path | None = None) -> Group:
             style="dim",
         )
     )
-    lines.append(standing(result))
+    lines.append(standing(result, more))
     for e in result.errors:
         lines.append(Text(f"error [{e.stage}] {e.type}: {e.message}", style="red"))
     if path is not None:
@@ -160,11 +162,12 @@ def summary(result: EvaluationResult, path: Path | None = None) -> Group:
     return Group(*lines)
 
 
-def standing(result: EvaluationResult) -> Text:
-    """Whether the leaderboard ranks this result, and why not."""
+def standing(result: EvaluationResult, more: tuple[str, ...] = ()) -> Text:
+    """Whether the leaderboard ranks this result, and why not (``more``: reasons only the
+    database knows, such as a model already counted under a run)."""
     from agent_eval.ranking import no_score, not_ranked
 
-    reasons = not_ranked(result)
+    reasons = [*not_ranked(result), *more]
     if reasons:
         return Text.assemble(("not ranked: ", "bold yellow"), ("; ".join(reasons), "yellow"))
     failed = no_score(result)
@@ -175,13 +178,15 @@ def standing(result: EvaluationResult) -> Text:
     return Text.assemble(("ranked: ", "bold"), "yes (conditions comparable, full data)")
 
 
-def render_result(result: EvaluationResult, console: Console, path: Path | None = None) -> None:
-    """Print the whole report of one evaluation on ``console``."""
+def render_result(
+    result: EvaluationResult, console: Console, path: Path | None = None, more: tuple[str, ...] = ()
+) -> None:
+    """Print the whole report of one evaluation on ``console`` (``more``: see :func:`standing`)."""
     console.print(metrics_table(result))
     constraints = constraints_table(result)
     if constraints is not None:
         console.print(constraints)
-    console.print(Panel(summary(result, path), expand=False))
+    console.print(Panel(summary(result, path, more), expand=False))
 
 
 def _no_score(result: EvaluationResult) -> tuple[str, str]:

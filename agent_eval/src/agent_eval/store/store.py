@@ -26,6 +26,7 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from agent_contracts.results import EvaluationResult
 from agent_contracts.run_record import RunRecord
 from agent_eval.errors import DatabaseError, EvalUsageError, ImportFileError
+from agent_eval.ranking import DUPLICATE_REASON
 from agent_eval.settings import mask_url, resolve_url
 from agent_eval.store.engine import bulk_objects, create_store_engine, now_utc, reason, utc
 from agent_eval.store.rows import RANKING_COLUMNS, evaluation_row, run_row, stub_run_row
@@ -37,6 +38,11 @@ from agent_eval.store.schema import (
     RunRow,
 )
 from agent_eval.store.views import HistoryEntry, ReferenceRow, StoredReference
+
+
+def _why(not_ranked: str | None, twice: bool | None) -> str | None:
+    """The stored reasons, and the duplicate one where it applies (None: ranked)."""
+    return "; ".join(w for w in (not_ranked, DUPLICATE_REASON if twice else None) if w) or None
 
 
 def counted_under_a_run(e: ReadOnlyColumnCollection[str, Any]) -> Any:
@@ -351,22 +357,28 @@ class Store:
         query = query.order_by(e.started_at, e.evaluation_id)
         with self._errors(), self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        duplicate = "the same model (sha256) is already counted under a run for this task"
         return [
-            (
-                row.evaluation_id,
-                row.task,
-                row.agent_label,
-                "; ".join(why for why in (row.not_ranked, duplicate if row.twice else None) if why),
-            )
+            (row.evaluation_id, row.task, row.agent_label, _why(row.not_ranked, row.twice) or "")
             for row in rows
         ]
+
+    def standing(self, evaluation_id: str) -> str | None:
+        """Why this recorded evaluation is not ranked (None: it is), the model counted twice
+        included (which only the database can tell)."""
+        e = EVALUATIONS.c
+        query = select(e.not_ranked, counted_under_a_run(e).label("twice"))
+        query = query.where(e.evaluation_id == evaluation_id)
+        with self._errors(), self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _why(row.not_ranked, row.twice)
 
     def history(self, task: str | None = None, limit: int | None = None) -> list[HistoryEntry]:
         """Recorded evaluations, newest first, with their run's cost where it was recorded."""
         e = EVALUATIONS.c
         columns = [e[name] for name in HistoryEntry.model_fields if name not in RUN_USAGE_FIELDS]
-        query = select(*columns, *_run_usage()).outerjoin(RunRow, RunRow.run_id == e.run_id)
+        twice = counted_under_a_run(e).label("counted_twice")
+        query = select(*columns, twice, *_run_usage())
+        query = query.outerjoin(RunRow, RunRow.run_id == e.run_id)
         if task is not None:
             query = query.where(e.task == task)
         query = query.order_by(e.started_at.desc(), e.evaluation_id.desc())
@@ -381,6 +393,7 @@ class Store:
                         **_with_gpu_count(dict(row)),
                         "started_at": utc(row["started_at"]),
                         "finished_at": utc(row["finished_at"]),
+                        "not_ranked": _why(row["not_ranked"], row["counted_twice"]),
                     }
                 )
                 for row in rows
