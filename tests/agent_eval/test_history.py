@@ -174,3 +174,15 @@ def test_history_with_database_down_is_exit_6(
     assert SECRET not in result.output
     assert "Traceback" not in result.output
     assert result.stdout == ""
+
+
+def test_history_says_a_failed_evaluation_counts_as_a_trial_without_a_score(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, app: typer.Typer
+) -> None:
+    clear_database_env(monkeypatch, tmp_path / "results")
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    with Store.open() as store:
+        store.record(make_result("llm_efficiency", minutes=5, label="agent-e", status="error"))
+    result = CliRunner().invoke(app, ["history"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert "yes, as a trial without a score: the evaluation failed" in result.stdout

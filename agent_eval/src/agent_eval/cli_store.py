@@ -162,7 +162,6 @@ def _number(value: float | None, digits: int = 4) -> str:
 
 def history_table(entries: Sequence[HistoryEntry], title: str = "") -> Table:
     """The history as a rich table."""
-    from rich.markup import escape
     from rich.table import Table
 
     from agent_tasks.render import format_duration
@@ -199,9 +198,22 @@ def history_table(entries: Sequence[HistoryEntry], title: str = "") -> Table:
             _number(e.gpu_hours, 3),
             "-" if e.run_duration_s is None else format_duration(round(e.run_duration_s)),
             "-" if e.working_time_s is None else format_duration(round(e.working_time_s)),
-            "yes" if e.not_ranked is None else f"[yellow]no: {escape(e.not_ranked)}[/]",
+            _ranked(e),
         )
     return table
+
+
+def _ranked(e: HistoryEntry) -> str:
+    """The ``ranked`` cell: yes, yes as a trial without a score (and why), or no (and why)."""
+    from rich.markup import escape
+
+    if e.not_ranked is not None:
+        return f"[yellow]no: {escape(e.not_ranked)}[/]"
+    if e.status == "error":
+        return "[yellow]yes, as a trial without a score: the evaluation failed[/]"
+    if not e.constraints_passed:
+        return "[yellow]yes, as a trial without a score: a constraint failed[/]"
+    return "yes"
 
 
 def register(app: typer.Typer) -> None:
