@@ -529,6 +529,7 @@ def test_upgrade_from_the_first_revision_remembers_quick_checks(db_url: str) -> 
     other = made.model_copy(
         update={"metrics": tuple(m for m in made.metrics if m.name != made.primary_metric)}
     )
+    bare = make_result(minutes=4, evaluation_id="n" * 32).model_copy(update={"conditions": None})
     with as_file(files("agent_eval") / "migrations") as location:
         cfg = Config()
         cfg.set_main_option("script_location", str(location))
@@ -542,7 +543,7 @@ def test_upgrade_from_the_first_revision_remembers_quick_checks(db_url: str) -> 
     from agent_eval.store.rows import evaluation_row
 
     with engine.begin() as conn:
-        for result in (quick, full, other):
+        for result in (quick, full, other, bare):
             row = evaluation_row(result, datetime.now(UTC))
             values = {
                 c.name: getattr(row, c.name)
@@ -562,7 +563,9 @@ def test_upgrade_from_the_first_revision_remembers_quick_checks(db_url: str) -> 
             ).all()
         }
     engine.dispose()
-    assert limits == {"q" * 32: 5, "f" * 32: None, "p" * 32: None}
+    assert limits == {"q" * 32: 5, "f" * 32: None, "p" * 32: None, "n" * 32: None}
+    # A file without conditions, in a benchmark that declares a run policy.
+    assert why.pop("n" * 32)[0].startswith("conditions not recorded (a results file without them)")
     # Filled from the stored results files: the quick check says why it is not ranked, and so
     # does the evaluation that did not compute its primary metric.
     assert why.pop("p" * 32) == (

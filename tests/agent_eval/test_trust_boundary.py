@@ -384,6 +384,15 @@ def test_a_results_file_holding_a_self_reported_score_is_not_ranked(
     results.mkdir()
     # An older results file that holds the number is recorded, but never ranked.
     shutil.copy(stale_twe_result, results / stale_twe_result.name)
+    # The same file with conditions that meet the policy: ranked as a trial, never its number.
+    from support.store import ranked_conditions
+
+    document = json.loads(stale_twe_result.read_text())
+    document.update(
+        evaluation_id="f" * 32, conditions=ranked_conditions().model_dump(mode="json"),
+        agent={**document["agent"], "label": "cheater-with-conditions"},
+    )  # fmt: skip
+    (results / "with-conditions.json").write_text(json.dumps(document))
     sync = _agent_eval(env, "sync", str(results))
     assert sync.returncode == 0, sync.stderr
     for metric in ("relative", "absolute", "raw"):
@@ -393,7 +402,11 @@ def test_a_results_file_holding_a_self_reported_score_is_not_ranked(
         )  # fmt: skip
         assert board.returncode == 0, board.stderr
         (view,) = json.loads(board.stdout)["benchmarks"]
-        (row,) = [r for r in view["rows"] if r["agent"] == "cheater"]
+        # The older file records no conditions either: it is listed apart, never ranked.
+        assert [r for r in view["rows"] if r["agent"] == "cheater"] == []
+        (left,) = [e for e in json.loads(board.stdout)["not_ranked"] if e["agent"] == "cheater"]
+        assert "conditions not recorded" in left["why"]
+        (row,) = [r for r in view["rows"] if r["agent"] == "cheater-with-conditions"]
         cell = row["cells"]["budget_model_inference"]
         assert cell["value"] is None and cell["best"] is None and cell["valid_trials"] == 0
         assert row["average"] is None

@@ -28,6 +28,7 @@ from agent_tasks.spec import (
     ScoreAnchors,
     TaskSpec,
 )
+from support.store import ranked_conditions
 
 PAPER_TASKS = {
     # catalogue name: (upstream alias, title, top human % over baseline, test baseline)
@@ -155,6 +156,7 @@ def evaluation(
         environment=Environment(
             evaluator_version="0.1.0", python_version="3.11", platform="linux", device="cpu"
         ),
+        conditions=ranked_conditions(),
         started_at=when,
         finished_at=when + timedelta(seconds=30),
         duration_s=30.0,

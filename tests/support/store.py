@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from agent_contracts.results import (
     AgentInfo,
+    Conditions,
     ConstraintCheck,
     Environment,
     EvaluationResult,
@@ -31,6 +32,16 @@ from agent_eval.store import Store
 SECRET = "s3cr@t:/pw%"
 DB_ENV = ("DATABASE_URL", "DB_USER", "DB_PASSWORD", "DB_HOST", "DB_PORT", "DB_NAME")
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def ranked_conditions() -> Conditions:
+    """The conditions of a contained run on the reference GPU, as the benchmarks' policies rank
+    them (a results file the evaluator writes always carries its conditions)."""
+    return Conditions(
+        hardware="gpu", gpu_model="NVIDIA A100-SXM4-40GB", gpu_count=1, run_gpus=1,
+        run_gpu_ids="0", run_gpu_model="NVIDIA A100-SXM4-40GB", run_runtime="docker",
+        time_limit_s=86400, network="none", credentials_mode="proxy", budget_usd=10.0,
+    )  # fmt: skip
 
 
 def make_result(
@@ -114,6 +125,7 @@ def make_result(
             batch_size=8,
             num_fewshot=5,
         ),
+        conditions=ranked_conditions(),
         started_at=start,
         finished_at=start + timedelta(seconds=95.5),
         duration_s=95.5,

@@ -26,11 +26,30 @@ def not_ranked(result: EvaluationResult) -> list[str]:
         )
     if not result.comparable and result.conditions is not None:
         reasons.append("not comparable: " + "; ".join(result.conditions.reasons))
+    if result.conditions is None and _declares_a_policy(result.task):
+        reasons.append(
+            "conditions not recorded (a results file without them): the benchmark ranks runs "
+            "by their network, credentials and model budget, which the file does not show"
+        )
     if result.status != "error":  # a failed evaluation stays a trial without a score
         reasons += _unearned(result)
     if result.run_id is None and result.agent is None:
         reasons.append("no run or agent named: shown apart, never ranked")
     return reasons
+
+
+def _declares_a_policy(task: str) -> bool:
+    """Whether the task (or its benchmark) ranks only runs of a declared network, credential
+    mode or model budget (False for a task this installation does not know)."""
+    from agent_tasks.catalogue import required_conditions
+    from agent_tasks.errors import UnknownTaskError
+    from agent_tasks.registry import get_task
+
+    try:
+        need = required_conditions(get_task(task))
+    except UnknownTaskError:
+        return False
+    return bool(need.networks or need.credentials or need.max_budget_usd is not None)
 
 
 def _unearned(result: EvaluationResult) -> list[str]:

@@ -1,11 +1,12 @@
-"""Finished evaluations that did not establish their primary metric or a memory rule are not
-ranked.
+"""Evaluations that did not establish their primary metric, a memory rule or their conditions
+are not ranked.
 
 ``agent-eval evaluate --metrics`` without the primary metric records a result with no score, and
 a GPU memory rule without a driver's reading is ``unchecked``; both are now left off the
 leaderboard with a reason (``agent_eval.ranking.not_ranked``), so that neither stands as its
-trial's latest evaluation nor counts a rule as met. Stored rows get the same reasons, appended to
-the ones they had.
+trial's latest evaluation nor counts a rule as met; a results file without conditions, in a
+benchmark that declares a run policy, cannot show the policy was met. Stored rows get the same
+reasons, appended to the ones they had.
 
 Revision ID: 0007
 Revises: 0006
@@ -26,13 +27,23 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+POLICY_BENCHMARKS = frozenset({"full_benchmark", "mini_benchmark", "mlrc_bench"})
+"""The benchmarks that declared a run policy when this revision was written (results files
+without conditions are older than any policy a plugin could declare)."""
+
+
 def _reasons(document: dict[str, Any]) -> list[str]:
-    """The reasons, as ``agent_eval.ranking`` words them, for a finished evaluation."""
+    """The reasons, as ``agent_eval.ranking`` words them, for a stored evaluation."""
+    reasons = []
+    if not document.get("conditions") and document.get("benchmark") in POLICY_BENCHMARKS:
+        reasons.append(
+            "conditions not recorded (a results file without them): the benchmark ranks runs "
+            "by their network, credentials and model budget, which the file does not show"
+        )
     if document.get("status") == "error":
-        return []
+        return reasons
     primary = document.get("primary_metric")
     names = {m.get("name") for m in document.get("metrics") or () if isinstance(m, dict)}
-    reasons = []
     if primary and primary not in names:
         reasons.append(
             f"primary metric {primary} not computed (--metrics): shown, never ranked or "
