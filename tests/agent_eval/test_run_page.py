@@ -7,6 +7,7 @@ model message must show as text and never run.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,3 +131,15 @@ def test_a_log_longer_than_the_page_holds_keeps_its_start_and_end(
     # Line numbers stay agent.log's own on both sides of the gap.
     numbered = [(item["l"], item["le"]) for item in logs]
     assert all(a <= b for a, b in numbered) and numbered == sorted(numbered)
+
+
+def test_the_page_says_whether_the_evaluation_is_ranked_and_why_not(tmp_path: Path) -> None:
+    """The result names its run but was a quick check: the page says it is not ranked, and
+    why, as the evaluate output and history do."""
+    run_dir, results = make_run(tmp_path, calls=1, log_lines=5)
+    document = json.loads(results.read_text())
+    document["environment"]["sample_limit"] = 4
+    results.write_text(json.dumps(document))
+    page = tmp_path / "page.html"
+    assert _view(str(run_dir), "--html", str(page), "--results", str(results)) == 0
+    assert "not ranked</b>: a quick check (--limit 4)" in page.read_text()

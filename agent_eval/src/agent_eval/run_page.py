@@ -294,10 +294,14 @@ def _evaluation(where: str, result: EvaluationResult) -> dict[str, Any]:
         }
         for p in sorted(result.over_time, key=lambda p: p.elapsed_s)
     ]
+    from agent_eval.ranking import no_score, not_ranked
+
     return {
         "file": where,
         "result": result.model_dump(mode="json", exclude={"over_time"}),
         "series": series,
+        "not_ranked": not_ranked(result),
+        "no_score": no_score(result),
     }
 
 
