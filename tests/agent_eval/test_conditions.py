@@ -126,19 +126,21 @@ def test_runs_outside_the_benchmarks_declared_network_credentials_and_budget_are
     run_cli: Run, tiny_gpt2_dir: Path, tmp_path: Path
 ) -> None:
     """A task that ranks contained runs ($5 at most, model API through the proxy, no network):
-    an agent given the real key and an open network, a local process, a run with a larger or
-    no budget are each recorded with their reason and left off the board; the contained run is
-    ranked."""
+    an agent given the real key and an open network, or a larger budget, is recorded with its
+    reason and left off the board; the contained run is ranked. A local process, a run with no
+    budget and one that used no model API are judged by the same rules (no CLI round trip)."""
+    from plugin_tasks import specs
+
+    from agent_contracts.results import Conditions
+    from agent_eval.conditions import collect, judge
+    from agent_eval.environment import collect as environment
+
     results = tmp_path / "results"
     runs: dict[str, dict[str, Any]] = {
         "contained": {"network": "none", "credentials_mode": "proxy", "budget_usd": 5.0},
         "open-key": {"network": "bridge", "credentials_mode": "direct"},
-        "local": {"network": None, "runtime": "local", "credentials_mode": "proxy",
-                  "budget_usd": 1.0},
         "rich": {"network": "none", "credentials_mode": "proxy", "budget_usd": 50.0},
-        "unlimited": {"network": "none", "credentials_mode": "proxy"},
-        "no-model": {"network": "none", "credentials_mode": None, "provider": "none"},
-    }  # fmt: skip
+    }
     judged: dict[str, dict[str, Any]] = {}
     for name, facts in runs.items():
         budget = facts.pop("budget_usd", None)
@@ -151,24 +153,41 @@ def test_runs_outside_the_benchmarks_declared_network_credentials_and_budget_are
 
     reasons = {name: " ".join(data["conditions"]["reasons"]) for name, data in judged.items()}
     assert judged["contained"]["conditions"]["comparable"] is True
-    assert judged["no-model"]["conditions"]["comparable"] is True  # no model API: any budget
     assert "network 'bridge'" in reasons["open-key"]
     assert "credentials 'direct'" in reasons["open-key"]
     assert "no model-API cost budget" in reasons["open-key"]
-    assert "this machine's network" in reasons["local"] and "'local'" in reasons["local"]
     assert "$50 exceeds the benchmark's $5" in reasons["rich"]
-    assert "no model-API cost budget" in reasons["unlimited"]
     required = judged["rich"]["conditions"]["required"]
     assert required["networks"] == ["none"] and required["max_budget_usd"] == 5.0
     assert "not comparable: the agent had network 'bridge'" in " ".join(
         judged["open-key"]["_stdout"].split()
     )
-
     board = _board(run_cli, results)
-    assert _ranked_agents(board) == {"contained", "no-model"}
+    assert _ranked_agents(board) == {"contained"}
     left = {e["agent"]: e["why"] for e in board["not_ranked"]}
-    assert set(left) == {"open-key", "local", "rich", "unlimited"}
+    assert set(left) == {"open-key", "rich"}
     assert "exceeds the benchmark's $5" in left["rich"]
+
+    spec = next(s for s in specs() if s.name == "evaltest_contained")
+    env = environment(
+        device="cpu", dtype=None, batch_size=None, num_fewshot=None, sample_limit=None
+    )
+    others = {
+        "local": {"network": None, "runtime": "local", "limits": {"time_limit_s": 60,
+                  "grace_s": 5, "budget_usd": 1.0}},
+        "unlimited": {"limits": {"time_limit_s": 60, "grace_s": 5}},
+        "no-model": {"credentials_mode": None, "provider": "none",
+                     "limits": {"time_limit_s": 60, "grace_s": 5}},
+    }  # fmt: skip
+    found: dict[str, Conditions] = {
+        name: collect(spec, make_run(f"r-{name}", task=spec.name, gpus=[], **facts), env)
+        for name, facts in others.items()
+    }
+    assert found["no-model"].comparable  # no model API: any budget
+    assert "this machine's network" in " ".join(found["local"].reasons)
+    assert "'local'" in " ".join(found["local"].reasons)
+    assert "no model-API cost budget" in " ".join(found["unlimited"].reasons)
+    assert judge(spec, found["local"]).reasons == found["local"].reasons
 
 
 @pytest.mark.parametrize(
