@@ -513,13 +513,18 @@ def test_a_timed_rerun_on_other_hardware_than_the_tasks_is_not_comparable(
          "the run's GPU model is not recorded"),
         ({"run_gpus": 1, "run_gpu_ids": "0", "run_gpu_model": "NVIDIA A100-SXM4-40GB, "
           "NVIDIA H100 80GB HBM3"}, "the task's limits are set for A100"),
+        ({"run_gpus": 1, "run_gpu_ids": "0", "run_gpu_model": "NVIDIA A100-SXM4-40GB",
+          "grace_s": 36000}, "the run's grace period 36000 s exceeds 300 s"),
+        ({"run_gpus": 1, "run_gpu_ids": "0", "run_gpu_model": "NVIDIA A100-SXM4-40GB",
+          "grace_s": 30}, None),
     ],
 )  # fmt: skip
 def test_a_run_given_other_gpus_than_the_task_gives_is_not_comparable(
     run: dict[str, Any], said: str | None
 ) -> None:
     """budget_model_training gives one A100: more GPUs, every GPU of the machine, or GPUs the
-    driver did not name (so their class is unknown) are not the task's conditions."""
+    driver did not name (so their class is unknown) are not the task's conditions; nor is a
+    grace period long enough to work on after the limit."""
     from agent_contracts.results import Conditions
     from agent_eval.conditions import judge
     from agent_tasks.registry import get_task

@@ -279,6 +279,9 @@ class Conditions(_Record):
     None: no run record)."""
     time_limit_s: Annotated[int | None, Indexed(index=True)] = None
     """The run's wall-clock limit in seconds (None: no run record)."""
+    grace_s: int | None = None
+    """The run's grace period after the limit's SIGTERM, in seconds (None: no run record, or a
+    results file from before it was recorded)."""
     network: Annotated[str | None, Indexed()] = None
     """The agent container's network mode (None: a local run, or no run record)."""
     credentials_mode: Annotated[

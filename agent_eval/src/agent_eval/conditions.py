@@ -24,6 +24,11 @@ IMAGE_ID_ENV = "AGENT_EVAL_IMAGE_ID"
 """That image's id (``sha256:...``), recorded likewise."""
 
 
+MAX_GRACE_S = 300
+"""The longest grace period after the time limit's SIGTERM a comparable run may have: time to
+save and stop (the harness gives 30 s unless told otherwise), not time to work on."""
+
+
 def _gpu_count() -> int:
     """GPUs this process can see (0 without torch or CUDA)."""
     try:
@@ -147,6 +152,11 @@ def judge(spec: TaskSpec, conditions: Conditions) -> Conditions:
                 f"the run's time limit {conditions.time_limit_s} s exceeds the task's "
                 f"{need.time_limit_s} s"
             )
+        if conditions.grace_s is not None and conditions.grace_s > MAX_GRACE_S:
+            reasons.append(
+                f"the run's grace period {conditions.grace_s} s exceeds {MAX_GRACE_S} s (an "
+                "agent that ignores the limit's SIGTERM works on through it)"
+            )
         reasons.extend(_policy_reasons(need, conditions))
     elif need.networks or need.credentials or need.max_budget_usd is not None:
         reasons.append(
@@ -201,6 +211,7 @@ def collect(spec: TaskSpec, run: RunRecord | None, environment: Environment) -> 
                 "run_gpu_model": ", ".join(dict.fromkeys(run.gpu_models)) or None,
                 "run_runtime": run.runtime,
                 "time_limit_s": limits.time_limit_s,
+                "grace_s": limits.grace_s,
                 "network": run.network,
                 "credentials_mode": run.credentials_mode,
                 "budget_tokens": limits.budget_tokens,
