@@ -15,8 +15,9 @@ Layout under the data folder (``AGENT_EVAL_DATA_DIR``, default ``~/.cache/mlrb-e
     code_inputs/<owner>__<name>/<split>/test/<image_id>.<ext>
                                           the images of a code task's hidden split, as files
                                           (its re-run's inputs; never labels)
-    manifest.json                         what was fetched, from where, when, row counts, and
-                                          the Hub commit downloaded (``revision``)
+    manifest.json                         what was fetched, from where, when, row counts, the
+                                          Hub commit downloaded (``revision``), and each file
+                                          written with its sha256 and bytes (``files``)
 """
 
 from __future__ import annotations
@@ -258,12 +259,46 @@ def _write_manifest(root: Path, manifest: dict[str, Any]) -> None:
 
 
 def record_fetched(root: Path, key: str, entry: dict[str, Any]) -> None:
+    """Record what prefetch wrote under ``key``: the entry, the time, and each of its files
+    (:func:`fetched_files`) with its sha256 and bytes, which evaluation checks them against."""
+    from agent_eval.provenance import file_sha256
+
+    files = {}
+    for name, rows in fetched_files(key, entry).items():
+        path = root / name
+        if path.is_file():
+            files[name] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
+            if rows is not None:
+                files[name]["rows"] = rows
     manifest = read_manifest(root)
     manifest.setdefault("datasets", {})[key] = {
         **entry,
+        **({"files": files} if files else {}),
         "fetched_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     _write_manifest(root, manifest)
+
+
+def fetched_files(key: str, entry: dict[str, Any]) -> dict[str, int | None]:
+    """The files a manifest entry stands for (names relative to the data folder, as in the
+    layout above), each with its row count where the entry records one per file.
+
+    A code task's inputs folder is not listed: its entry holds one sha256 over the folder."""
+    rows = entry.get("rows")
+    if key == "wikitext2":
+        return {"wikitext2/test.txt": None}  # its ``rows`` are the Hub rows joined in the text
+    if key in ("mmlu", "blimp", "superglue") and isinstance(rows, dict):
+        return {f"{key}/{part}.jsonl": int(n) for part, n in rows.items()}
+    if key.startswith("hf:") and entry.get("source") and entry.get("split"):
+        path = hf_split_path(Path(), str(entry["source"]), entry.get("config"), str(entry["split"]))
+        return {path.as_posix(): int(rows) if isinstance(rows, int) else None}
+    return {}
+
+
+def jsonl_rows(path: Path) -> int:
+    """Rows of a JSON-lines file (its non-blank lines)."""
+    with path.open("rb") as fh:
+        return sum(1 for line in fh if line.strip())
 
 
 def hf_manifest_key(dataset_id: str, config: str | None, split: str) -> str:

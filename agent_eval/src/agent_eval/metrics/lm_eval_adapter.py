@@ -64,6 +64,8 @@ class Suite:
     """Data files the tasks read (for the provenance hash)."""
     full_examples: int | None = None
     """Examples of the full evaluation set these subtasks make up; None when not known."""
+    full_per_task: dict[str, int] = field(default_factory=dict)
+    """Examples of each subtask's full set, where known (every subtask of the three suites)."""
 
 
 def _dump(path: Path, config: dict[str, Any]) -> None:
@@ -88,7 +90,7 @@ def _requested(mspec: MetricSpec, default: str) -> list[str]:
 def mmlu_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
     """Task files for the MMLU subjects asked for (``tasks``: mmlu, mmlu_stem, mmlu_<subject>)."""
     from agent_eval.datasets import MMLU_SUBJECTS
-    from agent_eval.provenance import MMLU_TEST_QUESTIONS
+    from agent_eval.provenance import MMLU_TEST_QUESTIONS_PER_SUBJECT
 
     chosen: list[str] = []
     for name in _requested(mspec, "mmlu"):
@@ -151,9 +153,14 @@ def mmlu_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
         },
     )
     files = [root / s / name for s in chosen for name in ("test.jsonl", "dev.jsonl")]
-    full = MMLU_TEST_QUESTIONS if set(chosen) == set(MMLU_SUBJECTS) else None
+    per_task = {f"mmlu_{s}": MMLU_TEST_QUESTIONS_PER_SUBJECT[s] for s in chosen}
     return Suite(
-        folder, ["mmlu"], [f"mmlu_{s}" for s in chosen], [f for f in files if f.is_file()], full
+        folder,
+        ["mmlu"],
+        [f"mmlu_{s}" for s in chosen],
+        [f for f in files if f.is_file()],
+        sum(per_task.values()),
+        per_task,
     )
 
 
@@ -210,6 +217,7 @@ def blimp_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suite:
         [f"blimp_{p}" for p in chosen],
         [root / f"{p}.jsonl" for p in chosen],
         BLIMP_PAIRS_PER_PHENOMENON * len(chosen),
+        {f"blimp_{p}": BLIMP_PAIRS_PER_PHENOMENON for p in chosen},
     )
 
 
@@ -254,8 +262,10 @@ def superglue_suite(ctx: MetricContext, mspec: MetricSpec, folder: Path) -> Suit
 
     configs = [SUPERGLUE_TASKS[n][0] for n in names]
     files = [root / c / f for c in configs for f in ("validation.jsonl", "train.jsonl")]
-    full = sum(SUPERGLUE_VALIDATION_ROWS[c] for c in configs)
-    return Suite(folder, names, names, [f for f in files if f.is_file()], full)
+    per_task = {n: SUPERGLUE_VALIDATION_ROWS[SUPERGLUE_TASKS[n][0]] for n in names}
+    return Suite(
+        folder, names, names, [f for f in files if f.is_file()], sum(per_task.values()), per_task
+    )
 
 
 def content_name(data: dict[str, str]) -> str:
@@ -413,20 +423,34 @@ def run_suite(
 def _record_data(
     ctx: MetricContext, mspec: MetricSpec, kind: str, suite: Suite, samples: dict[str, Any]
 ) -> None:
-    """What this suite read, for the results' data provenance."""
+    """What this suite read, for the results' data provenance: complete only when each
+    subtask scored exactly its full set (a subtask trimmed and another padded to the same
+    total is not the set)."""
     from agent_eval.provenance import BUILTIN_SOURCES, record_use
 
     source = BUILTIN_SOURCES[kind]
+    examples = sum(int(n or 0) for n in samples.values())
+    off = {
+        task: f"{int(samples.get(task) or 0)} of {full}"
+        for task, full in suite.full_per_task.items()
+        if int(samples.get(task) or 0) != full
+    }
+    details: dict[str, Any] = {"examples_per_task": samples}
+    if off:
+        details["tasks_not_full"] = off
     record_use(
         ctx,
         source=source,
         split=next(iter(source.splits)),
         files=suite.files,
-        examples=sum(int(n or 0) for n in samples.values()),
+        examples=examples,
         full_examples=suite.full_examples,
         used_by=mspec.name,
         manifest_key=kind,
-        details={"examples_per_task": samples},
+        complete=ctx.limit is None
+        and not off
+        and (suite.full_examples is None or examples == suite.full_examples),
+        details=details,
     )
 
 

@@ -108,7 +108,7 @@ def accuracy(ctx: MetricContext, mspec: MetricSpec) -> tuple[float, int, dict[st
     except KeyError as exc:
         raise MetricError(f"hidden labels lack column {exc}") from None
     _header, correct, predicted = score_predictions(ctx.predictions, labels)
-    _record_data(ctx, mspec, chosen, dataset_id, config, split, path, len(labels))
+    _record_data(ctx, mspec, chosen, dataset_id, config, split, path, set(labels))
     facts = {"dataset": f"{dataset_id}:{split}", "rows": len(labels), "predicted": predicted}
     return correct / len(labels), len(labels), facts
 
@@ -121,16 +121,18 @@ def _record_data(
     config: str | None,
     split: str,
     labels: Path,
-    scored: int,
+    label_ids: set[str],
 ) -> None:
     """Record the labels scored and the hidden inputs the re-run was given: counts against
-    the spec's full split (fewer is a data subset, never ranked) and one hash over both."""
+    the spec's full split (any other count is a data subset, never ranked), whether the inputs
+    are the labelled items (one image per label id, no other), and one hash over both."""
     from agent_eval.coderun.rerun import BUNDLED, inputs_folder
-    from agent_eval.datasets import bundled_dir, hf_manifest_key
+    from agent_eval.datasets import CODE_IMAGES_FOLDER, bundled_dir, hf_manifest_key
     from agent_eval.provenance import files_sha256, record_use
 
     source = chosen or DatasetSpec(id=dataset_id, config=config)
     full = source.splits.get(split)
+    scored = len(label_ids)
     files = [labels]
     details: dict[str, Any] = {"labels_file": labels.name}
     code_run = ctx.spec.evaluation.code_run
@@ -143,8 +145,14 @@ def _record_data(
             "input_files": len(inputs),
             "inputs_sha256": files_sha256(inputs, folder),
         }
-        if full is not None and len(inputs) < full:
-            details["inputs_short"] = f"{len(inputs)} of {full} hidden inputs"
+        images = folder / CODE_IMAGES_FOLDER
+        if ctx.limit is None and images.is_dir():  # one file per item, named by its id
+            names = [
+                f.stem if f.parent == images else f.relative_to(folder).as_posix() for f in inputs
+            ]
+            mismatch = _ids_mismatch(names, label_ids)
+            if mismatch:
+                details["inputs_mismatch"] = mismatch
     record_use(
         ctx,
         source=source,
@@ -155,11 +163,30 @@ def _record_data(
         used_by=mspec.name,
         manifest_key=hf_manifest_key(dataset_id, config, split),
         complete=(
-            ctx.limit is None and (full is None or scored >= full) and "inputs_short" not in details
+            ctx.limit is None
+            and (full is None or scored == full)
+            and "inputs_mismatch" not in details
         ),
         details=details,
         root=root,
     )
+
+
+def _ids_mismatch(names: list[str], labelled: set[str]) -> str | None:
+    """What differs between the hidden inputs (each image's id; any other file by its path)
+    and the labels' ids (None: one input per labelled id, and no other)."""
+    inputs = set(names)
+    if inputs == labelled and len(names) == len(inputs):
+        return None
+    unlabelled, absent = sorted(inputs - labelled), sorted(labelled - inputs)
+    parts = []
+    if len(names) != len(inputs):
+        parts.append(f"{len(names) - len(inputs)} id(s) with more than one image")
+    if unlabelled:
+        parts.append(f"{len(unlabelled)} input(s) without a label (e.g. {unlabelled[0]!r})")
+    if absent:
+        parts.append(f"{len(absent)} label(s) without an input (e.g. {absent[0]!r})")
+    return f"the hidden inputs are not the labelled items: {', '.join(parts)}"
 
 
 def _first_column(path: Path) -> str:
