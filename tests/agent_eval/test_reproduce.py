@@ -135,3 +135,163 @@ def test_a_digit_task_result_is_reproduced_by_re_running_its_code(
         again, verdict = verdicts[timed]["reproduced"], verdicts[timed]["verdict"]
         assert (verdict in ("identical", "within band")) == (low <= again <= high), verdict
     assert proc.returncode == (0 if report["reproduced"] else 5)
+
+
+@pytest.fixture(scope="module")
+def tiny_record(
+    run_cli: Run, tmp_path_factory: pytest.TempPathFactory, tiny_tokenizer: Any, save_tiny_gpt2: Any
+) -> Path:
+    """A tiny_lm results file, its model left at the recorded path."""
+    root = tmp_path_factory.mktemp("tiny_record")
+    model = save_tiny_gpt2(root / "model", tiny_tokenizer)
+    return _evaluate(run_cli, model, "tiny_lm", root / "results")
+
+
+def test_an_edited_record_is_not_reproduced_and_each_claim_is_named(
+    run_cli: Run, tiny_record: Path, tmp_path: Path
+) -> None:
+    """Every metric value is left as evaluated; the record's status, data_subset, task version
+    and normalised score are edited. Each is a difference, the whole is not reproduced."""
+    data = json.loads(tiny_record.read_text("utf-8"))
+    assert data["status"] == "ok" and data["data_subset"] is False
+    assert data["score"] is not None and data["score"]["normalised"] is not None
+    normalised = data["score"]["normalised"]
+    data.update(status="partial", data_subset=True, task_version="0.0.1")
+    data["score"]["normalised"] = normalised + 10
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(data), "utf-8")
+    proc = run_cli("reproduce", str(edited), "--json")
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 5
+    report = json.loads(proc.stdout)
+    assert report["reproduced"] is False
+    assert all(m["verdict"] == "identical" for m in report["metrics"]), report["metrics"]
+    notes = "\n".join(report["notes"])
+    assert "differs: status: recorded partial, reproduced ok" in notes
+    assert "differs: data_subset: recorded True, reproduced False" in notes
+    assert "differs: task_version: recorded 0.0.1, reproduced " in notes
+    assert f"differs: score.normalised: recorded {normalised + 10}" in notes
+    fields = {d["field"] for d in report["differences"]}
+    assert {"status", "data_subset", "task_version", "score.normalised"} <= fields
+    assert "status, data_subset" in " ".join(proc.stderr.split())  # the error names them
+    table = run_cli("reproduce", str(edited))
+    assert table.returncode == 5 and "differs: status: recorded partial" in table.stdout
+
+
+def test_each_claim_of_the_record_is_checked_on_its_own(tiny_record: Path) -> None:
+    from agent_eval.reproduce import differences, read_record
+
+    record = read_record(tiny_record)
+    assert differences(record, record) == []
+    assert record.score is not None and record.datasets
+    edits: dict[str, Any] = {
+        "status": record.model_copy(update={"status": "partial"}),
+        "data_subset": record.model_copy(update={"data_subset": True}),
+        "task_version": record.model_copy(update={"task_version": "0.0.1"}),
+        "score.normalised": record.model_copy(
+            update={"score": record.score.model_copy(update={"normalised": 99.0})}
+        ),
+        "score.raw": record.model_copy(
+            update={"score": record.score.model_copy(update={"raw": record.score.raw + 1})}
+        ),
+    }
+    used = record.datasets[0]
+    edits[f"datasets[{used.id} {used.split}].complete"] = record.model_copy(
+        update={"datasets": (used.model_copy(update={"complete": not used.complete}),)}
+    )
+    for field, edited in edits.items():
+        found = [d.field for d in differences(edited, record)]
+        # a raw value edited alone no longer gives its normalised score either
+        assert found == [field, "score.normalised"] if field == "score.raw" else [field], found
+
+
+def test_a_model_replaced_after_the_check_is_refused(
+    tiny_record: Path, tiny_tokenizer: Any, save_tiny_gpt2: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model matches its hash when reproduce checks it, and is replaced before the
+    re-evaluation loads it: the result of other bytes is refused, not compared."""
+    import sys
+
+    from agent_eval.reproduce import ReproduceRefusedError, read_record, reproduce
+
+    evaluate_module = sys.modules["agent_eval.evaluate"]  # the package exports its function
+
+    record = read_record(tiny_record)
+    model = Path(record.model.path)
+    backup = model.parent / "model-as-evaluated"
+    shutil.copytree(model, backup)
+    real = evaluate_module.evaluate
+
+    def replaced_then_evaluated(*args: Any, **kwargs: Any) -> Any:
+        save_tiny_gpt2(model, tiny_tokenizer, seed=7)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate_module, "evaluate", replaced_then_evaluated)
+    try:
+        with pytest.raises(ReproduceRefusedError, match="evaluated again has sha256"):
+            reproduce(tiny_record)
+    finally:
+        shutil.rmtree(model)
+        backup.rename(model)
+
+
+def test_a_timed_value_edited_outside_its_recorded_spread_is_different(
+    run_cli: Run, tiny_gpt2_dir: Path, eval_data_dir: Path, tmp_path: Path
+) -> None:
+    """generation_speed's band is its recorded per-repeat spread: a value edited to ten times
+    its median would still have the re-measured speed inside that band."""
+    saved = _evaluate(
+        run_cli, tiny_gpt2_dir, "evaltest_lm", tmp_path / "results", "--data-dir",
+        str(eval_data_dir),
+    )  # fmt: skip
+    data = json.loads(saved.read_text("utf-8"))
+    speed = next(m for m in data["metrics"] if m["name"] == "generation_speed")
+    speed["value"] *= 10
+    saved.write_text(json.dumps(data), "utf-8")
+    proc = run_cli("reproduce", str(saved), "--json", "--data-dir", str(eval_data_dir))
+    assert "Traceback" not in proc.stderr, proc.stderr
+    report = json.loads(proc.stdout)
+    verdicts = {m["name"]: m for m in report["metrics"]}
+    assert verdicts["generation_speed"]["verdict"] == "different"
+    assert verdicts["generation_speed"]["band"] is None
+    assert any(
+        n.startswith("generation_speed: the record is inconsistent: value") for n in report["notes"]
+    ), report["notes"]
+    assert proc.returncode == 5 and report["reproduced"] is False
+
+
+def test_a_timing_widened_by_hand_gives_no_band(tiny_record: Path) -> None:
+    """A time measured against baseline code: its band is its rounds' ratios. Widened
+    ``ratio_min``/``ratio_max`` (the rounds left as measured) would admit a time twice as long."""
+    from agent_contracts.results import MetricValue, Timing, TimingRound
+    from agent_eval.reproduce import compare, read_record
+
+    record = read_record(tiny_record)
+    rounds = tuple(
+        TimingRound(baseline_s=1.0, agent_s=r, ratio=r, agent_first=i % 2 == 0)
+        for i, r in enumerate((0.9, 1.0, 1.1))
+    )
+    timing = Timing(
+        warmup_rounds=1, rounds=rounds, ratio=1.0, ratio_min=0.9, ratio_max=1.1,
+        baseline_s=1.0, agent_s=1.0, reference_baseline_s=10.0, seconds=10.0, sandbox="process",
+    )  # fmt: skip
+
+    def with_time(value: float, timed: Timing) -> Any:
+        metric = MetricValue(
+            name="twe", value=1.0, unit="score", direction="higher", source="twe", timing=timed
+        )
+        part = MetricValue(
+            name="twe_inference_s", value=value, unit="s", direction="lower", source="twe"
+        )
+        return record.model_copy(update={"metrics": (metric, part)})
+
+    honest = with_time(10.0, timing)
+    slower = with_time(20.0, timing)
+    assert {c.name: c.verdict for c in compare(honest, slower)}["twe_inference_s"] == "different"
+    assert {c.name: c.verdict for c in compare(honest, with_time(10.5, timing))}[
+        "twe_inference_s"
+    ] == "within band"
+    widened = with_time(10.0, timing.model_copy(update={"ratio_min": 0.1, "ratio_max": 3.0}))
+    (twe, seconds) = compare(widened, slower)
+    assert (seconds.verdict, seconds.band) == ("different", None)
+    assert twe.verdict == "different"

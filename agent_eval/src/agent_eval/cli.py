@@ -398,6 +398,10 @@ def reproduce_command(
                     }
                     for m in found.metrics
                 ],
+                "differences": [
+                    {"field": d.field, "recorded": d.recorded, "reproduced": d.reproduced}
+                    for d in found.differences
+                ],
                 "notes": found.notes,
             }
         )
@@ -420,9 +424,11 @@ def reproduce_command(
             out.print(f"note: {note}", markup=False)
     if not found.reproduced:
         off = [m.name for m in found.metrics if m.verdict in ("different", "missing")]
+        off += [d.field for d in found.differences]
         raise EvalError(
             f"not reproduced: {', '.join(off)} differ from the record",
-            hint="the notes name what changed in the environment (versions, device)",
+            hint="the notes name each difference and what changed in the environment "
+            "(versions, device)",
         )
 
 
