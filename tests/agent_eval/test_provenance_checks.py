@@ -16,13 +16,12 @@ from typing import Any
 
 import pytest
 
-from agent_eval.datasets import hf_manifest_key, read_manifest, record_fetched
+from agent_eval.datasets import file_sha256, hf_manifest_key, read_manifest, record_fetched
 from agent_eval.provenance import (
     BUILTIN_SOURCES,
     MMLU_TEST_QUESTIONS,
     MMLU_TEST_QUESTIONS_PER_SUBJECT,
     WIKITEXT_REVISION,
-    file_sha256,
     files_sha256,
     record_use,
 )

@@ -22,6 +22,7 @@ Layout under the data folder (``AGENT_EVAL_DATA_DIR``, default ``~/.cache/mlrb-e
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -258,11 +259,15 @@ def _write_manifest(root: Path, manifest: dict[str, Any]) -> None:
     tmp.replace(root / MANIFEST)
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 of one file's bytes."""
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
 def record_fetched(root: Path, key: str, entry: dict[str, Any]) -> None:
     """Record what prefetch wrote under ``key``: the entry, the time, and each of its files
     (:func:`fetched_files`) with its sha256 and bytes, which evaluation checks them against."""
-    from agent_eval.provenance import file_sha256
-
     files = {}
     for name, rows in fetched_files(key, entry).items():
         path = root / name

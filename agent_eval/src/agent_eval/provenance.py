@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_contracts.results import DatasetUse
+from agent_eval.datasets import file_sha256
 from agent_tasks.spec import DatasetSpec
 
 SUPERGLUE_VALIDATION_ROWS = {
@@ -169,15 +170,6 @@ def files_sha256(files: Iterable[Path], root: Path) -> str:
 def relative_name(file: Path, root: Path) -> str:
     """The file's path from ``root``, worked out on the paths alone (links are not followed)."""
     return Path(os.path.relpath(file, root)).as_posix()  # normalised, links not followed
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of one file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 EXPECTED_FILE = "expected.json"
