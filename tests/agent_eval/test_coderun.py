@@ -249,6 +249,30 @@ def test_an_evaluation_without_a_timed_metric_runs_no_timed_rounds(
     assert timed == []
 
 
+def test_the_labels_are_keyed_by_their_id_column_whatever_the_csv_order(
+    sums_deliverable: Path, tmp_path: Path
+) -> None:
+    """A main.py whose CSV puts the prediction first: the labels stay keyed by ``image_id``
+    (their id column, not the label), so the code cannot turn its evaluation into a data subset
+    (and its trial into one that is not ranked) by the order of its columns."""
+    reversed_main = RANDOM_MAIN.replace('["image_id", "digit_sum"]', '["digit_sum", "image_id"]')
+    reversed_main = reversed_main.replace(
+        "(i, os.urandom(1)[0] % 37)", "(os.urandom(1)[0] % 37, i)"
+    )
+    assert reversed_main.count("digit_sum") == RANDOM_MAIN.count("digit_sum")
+    (sums_deliverable / "main.py").write_text(reversed_main)
+    outcome = evaluate(
+        EvalOptions(
+            model_args=str(sums_deliverable), task="digit_sums", record=False,
+            results_dir=tmp_path / "results", data_dir=tmp_path / "data",
+            metrics=["predictions_accuracy"],
+        )
+    )  # fmt: skip
+    result = outcome.result
+    assert result.metric("predictions_accuracy") is not None, result.errors
+    assert result.data_subset is False and all(d.complete for d in result.datasets)
+
+
 SLOW_MAIN = """def main() -> None:
     import time
 

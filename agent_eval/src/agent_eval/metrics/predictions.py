@@ -102,7 +102,8 @@ def accuracy(ctx: MetricContext, mspec: MetricSpec) -> tuple[float, int, dict[st
     if ctx.limit is not None:
         rows = rows[: ctx.limit]
     named_id = param(mspec, "id_column", None)
-    id_col = str(named_id) if named_id is not None else _first_column(ctx.predictions)
+    declared = ctx.spec.deliverable.columns[0] if ctx.spec.deliverable.columns else None
+    id_col = str(named_id or declared or _id_column(ctx.predictions, rows, label_col))
     try:
         labels = {str(r[id_col]): str(r[label_col]) for r in rows}
     except KeyError as exc:
@@ -187,6 +188,15 @@ def _ids_mismatch(names: list[str], labelled: set[str]) -> str | None:
     if absent:
         parts.append(f"{len(absent)} label(s) without an input (e.g. {absent[0]!r})")
     return f"the hidden inputs are not the labelled items: {', '.join(parts)}"
+
+
+def _id_column(path: Path, rows: list[dict[str, Any]], label_col: str) -> str:
+    """The labels' id column where the task declares none: the CSV's first column when it is
+    one of the labels' other columns, else their only other column. The agent's column order
+    never keys the labels by the label itself (which would make its evaluation a subset)."""
+    first = _first_column(path)
+    others = [k for k in (rows[0] if rows else {}) if k != label_col]
+    return first if first in others or len(others) != 1 else others[0]
 
 
 def _first_column(path: Path) -> str:
