@@ -556,3 +556,41 @@ def test_a_run_recorded_with_every_gpu_counts_the_gpus_its_driver_named(tmp_path
     found = collect(spec, two, env)
     assert found.run_gpus == 2 and not found.comparable
     assert any("given 2 GPUs" in reason for reason in found.reasons)
+
+
+def test_a_results_files_own_comparable_is_not_taken_on_trust() -> None:
+    """Conditions edited down to a bare ``{"hardware": "gpu"}`` (every other field at its
+    default, so ``comparable: true``) are judged again against the task: no run record."""
+    from support.store import make_result
+
+    from agent_contracts.results import Conditions
+    from agent_eval.ranking import not_ranked
+
+    honest = make_result("llm_efficiency")
+    assert not_ranked(honest) == []
+    edited = honest.model_copy(update={"conditions": Conditions(hardware="gpu")})
+    assert edited.comparable  # what the file says
+    (reason,) = not_ranked(edited)
+    assert reason.startswith("not comparable: no run record (run.json)")
+
+
+def test_only_an_unchecked_gpu_memory_rule_keeps_a_result_off_the_board() -> None:
+    """budget_model_training's 6 GB rule is on the GPU: unchecked, the result is not ranked.
+    A host-memory rule of the same size, which the sandbox enforces itself, is not a reason."""
+    from support.store import make_result
+
+    from agent_contracts.results import ConstraintCheck
+    from agent_eval.ranking import not_ranked
+
+    made = make_result("budget_model_training", benchmark="full_benchmark")
+    gpu = ConstraintCheck(
+        kind="max_memory_gb",
+        limit=6,
+        measured=None,
+        passed=None,
+        detail="unchecked: no run.json records the run's GPU memory",
+    )
+    host = gpu.model_copy(update={"limit": 12})
+    assert not_ranked(made.model_copy(update={"constraints": (host,)})) == []
+    (reason,) = not_ranked(made.model_copy(update={"constraints": (gpu,)}))
+    assert reason == "memory rule (6 GB) unchecked: no run.json records the run's GPU memory"

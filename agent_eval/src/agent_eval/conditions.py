@@ -158,7 +158,7 @@ def judge(spec: TaskSpec, conditions: Conditions) -> Conditions:
                 "agent that ignores the limit's SIGTERM works on through it)"
             )
         reasons.extend(_policy_reasons(need, conditions))
-    elif need.networks or need.credentials or need.max_budget_usd is not None:
+    elif need.has_policy:
         reasons.append(
             "no run record (run.json): the benchmark ranks runs by their network, credentials "
             "and model budget, which only a run's record shows"

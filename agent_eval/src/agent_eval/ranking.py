@@ -6,7 +6,12 @@ evaluate output, ``history`` and the leaderboard's note tell the user the same r
 
 from __future__ import annotations
 
-from agent_contracts.results import EvaluationResult
+from typing import TYPE_CHECKING
+
+from agent_contracts.results import Conditions, EvaluationResult
+
+if TYPE_CHECKING:
+    from agent_tasks.spec import TaskSpec
 
 DUPLICATE_REASON = "the same model (sha256) is already counted under a run for this task"
 """Why an evaluation naming no run is left out when an evaluation of a run holds its model
@@ -24,8 +29,9 @@ def not_ranked(result: EvaluationResult) -> list[str]:
             "data_subset: fewer examples than the task's full set were scored"
             + (f" ({', '.join(short)})" if short else "")
         )
-    if not result.comparable and result.conditions is not None:
-        reasons.append("not comparable: " + "; ".join(result.conditions.reasons))
+    judged = _judged(result)
+    if judged is not None and not judged.comparable:
+        reasons.append("not comparable: " + "; ".join(judged.reasons))
     if result.conditions is None and _declares_a_policy(result.task):
         reasons.append(
             "conditions not recorded (a results file without them): the benchmark ranks runs "
@@ -38,18 +44,38 @@ def not_ranked(result: EvaluationResult) -> list[str]:
     return reasons
 
 
-def _declares_a_policy(task: str) -> bool:
-    """Whether the task (or its benchmark) ranks only runs of a declared network, credential
-    mode or model budget (False for a task this installation does not know)."""
-    from agent_tasks.catalogue import required_conditions
+def _spec(task: str) -> TaskSpec | None:
+    """The task's spec in this installation (None: a task it does not know)."""
     from agent_tasks.errors import UnknownTaskError
     from agent_tasks.registry import get_task
 
     try:
-        need = required_conditions(get_task(task))
+        return get_task(task)
     except UnknownTaskError:
-        return False
-    return bool(need.networks or need.credentials or need.max_budget_usd is not None)
+        return None
+
+
+def _judged(result: EvaluationResult) -> Conditions | None:
+    """The result's conditions judged again against its task's declaration here (a results
+    file's own ``comparable`` is a claim: an edited file could say anything); as written for a
+    task this installation does not know."""
+    if result.conditions is None:
+        return None
+    spec = _spec(result.task)
+    if spec is None:
+        return result.conditions
+    from agent_eval.conditions import judge
+
+    return judge(spec, result.conditions)
+
+
+def _declares_a_policy(task: str) -> bool:
+    """Whether the task (or its benchmark) ranks only runs of a declared network, credential
+    mode or model budget (False for a task this installation does not know)."""
+    from agent_tasks.catalogue import required_conditions
+
+    spec = _spec(task)
+    return spec is not None and required_conditions(spec).has_policy
 
 
 def _unearned(result: EvaluationResult) -> list[str]:
@@ -62,8 +88,18 @@ def _unearned(result: EvaluationResult) -> list[str]:
             f"primary metric {result.primary_metric} not computed (--metrics): shown, never "
             "ranked or counted as the trial's latest evaluation"
         )
-    for check in result.constraints:
-        if check.kind == "max_memory_gb" and check.outcome == "unchecked":
+    spec = _spec(result.task)
+    gpu_limits = {
+        c.limit_gb
+        for c in (spec.constraints if spec is not None else ())
+        if c.kind == "max_memory_gb" and c.device != "cpu"
+    }
+    for check in result.constraints:  # a host memory rule of a re-run: the sandbox enforces it
+        if (
+            check.kind == "max_memory_gb"
+            and check.outcome == "unchecked"
+            and check.limit in gpu_limits
+        ):
             why = check.detail.removeprefix("unchecked: ")
             reasons.append(f"memory rule ({check.limit} GB) unchecked: {why}")
     return reasons

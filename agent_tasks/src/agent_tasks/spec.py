@@ -343,7 +343,7 @@ class RequiredConditions(_Frozen):
     and is not ranked."""
 
     run_gpus: int = Field(ge=0)
-    """GPUs the agent's run must be given (``resources.gpus``; 0: any)."""
+    """GPUs the agent's run must be given, exactly (``resources.gpus``; 0: none)."""
     gpu_type: str | None = None
     """GPU model the limits were set for (``resources.gpu_type``), shown with the reasons."""
     time_limit_s: int = Field(gt=0)
@@ -359,6 +359,12 @@ class RequiredConditions(_Frozen):
     max_budget_usd: float | None = None
     """Largest model-API cost budget of a comparable run (``RunPolicy.max_budget_usd``; None:
     any)."""
+
+    @property
+    def has_policy(self) -> bool:
+        """True when a run's network, credentials or model budget decide whether it ranks
+        (which only its run record shows)."""
+        return bool(self.networks or self.credentials or self.max_budget_usd is not None)
 
 
 class TaskSpec(_Frozen):
