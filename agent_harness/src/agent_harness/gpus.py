@@ -13,6 +13,12 @@ from agent_harness.errors import ConfigError, GPUError
 
 GPU_FORMS = "none, all, an id such as 0, or ids such as 0,1"
 
+NO_GPUS_ENV = ("NVIDIA_VISIBLE_DEVICES", "void")
+"""Set in a container that was given no GPUs. Where the engine's default runtime is NVIDIA's,
+its hook hands GPUs to whatever ``NVIDIA_VISIBLE_DEVICES`` the container's environment holds,
+the image's own ``ENV`` included; ``void`` asks for none. A device request sets the variable
+to exactly the GPUs requested."""
+
 SIMULATED_GPUS_ENV = "AGENT_HARNESS_SIMULATED_GPUS"
 """TEST ONLY. Ids such as ``0,1,2,3`` of GPUs that do not exist, for scheduler tests and
 benchmarks on machines without a GPU. When set, :func:`visible_gpus` lists these ids, and

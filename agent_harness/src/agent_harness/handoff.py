@@ -22,7 +22,7 @@ from agent_contracts.errors import ExitCode, NewerSchemaError
 from agent_contracts.results import EvaluationReport
 from agent_contracts.run_record import EvaluationLink
 from agent_harness.errors import EngineNotReadyError, EvaluatorNotStartedError
-from agent_harness.gpus import GpuSelection
+from agent_harness.gpus import NO_GPUS_ENV, GpuSelection
 from agent_harness.option_values import EvalModeChoice
 
 DEFAULT_EVAL_IMAGE = "mlrb/agent-eval:latest"
@@ -297,6 +297,8 @@ def _evaluate_in_image(
         settings["device_requests"] = [{"count": -1, "capabilities": [["gpu"]]}]
     elif gpus.ids:
         settings["device_requests"] = [{"device_ids": list(gpus.ids), "capabilities": [["gpu"]]}]
+    else:
+        settings["environment"][NO_GPUS_ENV[0]] = NO_GPUS_ENV[1]
     try:
         container = client.containers.run(**settings)
     except Exception as exc:  # the engine's own errors are many; report the message

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent_harness.errors import ConfigError, EngineNotReadyError, ImageError, LaunchError
+from agent_harness.gpus import NO_GPUS_ENV
 from agent_harness.runtimes.base import (
     DEFAULT_PIDS_LIMIT,
     Launch,
@@ -131,13 +132,6 @@ def container_settings(launch: Launch) -> dict[str, Any]:
     else:  # an image's own NVIDIA_VISIBLE_DEVICES must not reach GPUs on an nvidia runtime
         settings["environment"][NO_GPUS_ENV[0]] = NO_GPUS_ENV[1]
     return settings
-
-
-NO_GPUS_ENV = ("NVIDIA_VISIBLE_DEVICES", "void")
-"""Set in a container that was given no GPUs. Where the engine's default runtime is NVIDIA's,
-its hook hands GPUs to whatever ``NVIDIA_VISIBLE_DEVICES`` the container's environment holds,
-the image's own ``ENV`` included; ``void`` asks for none. A device request sets the variable
-to exactly the GPUs requested."""
 
 
 def may_be_root(user: str | None) -> bool:
