@@ -209,6 +209,10 @@ def _ranked(e: HistoryEntry) -> str:
 
     if e.not_ranked is not None:
         return f"[yellow]no: {escape(e.not_ranked)}[/]"
+    from agent_eval.metrics.registry import unmeasured_metrics
+
+    if e.primary_metric in unmeasured_metrics():
+        return f"[yellow]yes, as a trial without a score: unmeasured {e.primary_metric}[/]"
     if e.status == "error":
         return "[yellow]yes, as a trial without a score: the evaluation failed[/]"
     if not e.constraints_passed:

@@ -315,7 +315,7 @@ def differences(record: EvaluationResult, again: EvaluationResult) -> list[Field
                 ("full_examples", used.full_examples, twin.full_examples),
             )
             for label, a, b in counts:
-                if a != b:
+                if a != b and not (label == "full_examples" and a is None):  # not recorded
                     out.append(FieldDifference(f"{where}.{label}", _shown(a), _shown(b)))
     return out + _score_differences(record, again)
 
