@@ -388,8 +388,9 @@ def test_a_results_file_holding_a_self_reported_score_is_not_ranked(
     from support.store import ranked_conditions
 
     document = json.loads(stale_twe_result.read_text())
+    conditions = ranked_conditions(document["task"]).model_dump(mode="json")
     document.update(
-        evaluation_id="f" * 32, conditions=ranked_conditions().model_dump(mode="json"),
+        evaluation_id="f" * 32, conditions=conditions,
         agent={**document["agent"], "label": "cheater-with-conditions"},
     )  # fmt: skip
     (results / "with-conditions.json").write_text(json.dumps(document))

@@ -29,7 +29,9 @@ MISSING = "mlrb-test/h6-runsets-never-built:latest"
 
 def _containers(docker_client: Any, run_id: str) -> list[Any]:
     return list(
-        docker_client.containers.list(all=True, filters={"label": f"{LABEL_RUN_ID}={run_id}"})
+        docker_client.containers.list(
+            all=True, filters={"label": f"{LABEL_RUN_ID}={run_id}"}, ignore_removed=True
+        )
     )
 
 

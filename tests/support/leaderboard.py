@@ -156,7 +156,7 @@ def evaluation(
         environment=Environment(
             evaluator_version="0.1.0", python_version="3.11", platform="linux", device="cpu"
         ),
-        conditions=ranked_conditions(),
+        conditions=ranked_conditions(spec.name),
         started_at=when,
         finished_at=when + timedelta(seconds=30),
         duration_s=30.0,

@@ -34,13 +34,25 @@ DB_ENV = ("DATABASE_URL", "DB_USER", "DB_PASSWORD", "DB_HOST", "DB_PORT", "DB_NA
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
 
-def ranked_conditions() -> Conditions:
-    """The conditions of a contained run on the reference GPU, as the benchmarks' policies rank
-    them (a results file the evaluator writes always carries its conditions)."""
+def ranked_conditions(task: str | None = None) -> Conditions:
+    """The conditions of a run the task's declaration ranks (its GPU count and class, its time
+    limit, a contained run through the proxy, a $10 budget), as a results file the evaluator
+    writes always carries them; without a known task, one A100 and 24 hours."""
+    from agent_tasks.errors import UnknownTaskError
+    from agent_tasks.registry import get_task
+
+    try:
+        spec = get_task(task) if task else None
+    except UnknownTaskError:
+        spec = None
+    gpus = spec.resources.gpus if spec is not None else 1
+    model = "NVIDIA A100-SXM4-40GB"
     return Conditions(
-        hardware="gpu", gpu_model="NVIDIA A100-SXM4-40GB", gpu_count=1, run_gpus=1,
-        run_gpu_ids="0", run_gpu_model="NVIDIA A100-SXM4-40GB", run_runtime="docker",
-        time_limit_s=86400, network="none", credentials_mode="proxy", budget_usd=10.0,
+        hardware="gpu", gpu_model=model, gpu_count=max(gpus, 1), run_gpus=gpus,
+        run_gpu_ids=",".join(str(i) for i in range(gpus)),
+        run_gpu_model=model if gpus else None, run_runtime="docker",
+        time_limit_s=spec.resources.time_limit_s if spec is not None else 86400,
+        grace_s=30, network="none", credentials_mode="proxy", budget_usd=10.0,
     )  # fmt: skip
 
 
@@ -125,7 +137,7 @@ def make_result(
             batch_size=8,
             num_fewshot=5,
         ),
-        conditions=ranked_conditions(),
+        conditions=ranked_conditions(task),
         started_at=start,
         finished_at=start + timedelta(seconds=95.5),
         duration_s=95.5,
