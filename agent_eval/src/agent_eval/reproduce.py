@@ -293,15 +293,12 @@ def differences(record: EvaluationResult, again: EvaluationResult) -> list[Field
     anchors: where the primary metric is timed its value may move within its band, so the
     normalised score must be the one the recorded value gives, and the recorded value the
     recorded primary metric's."""
-    out = []
-    claims: tuple[tuple[str, object, object], ...] = (
+    out = _unequal(
+        "",
         ("status", record.status, again.status),
         ("data_subset", record.data_subset, again.data_subset),
         ("task_version", record.task_version, again.task_version),
     )
-    for label, a, b in claims:
-        if a != b:
-            out.append(FieldDifference(label, _shown(a), _shown(b)))
     now = {(d.id, d.config, d.split): d for d in again.datasets}
     for used in record.datasets:
         twin = now.get((used.id, used.config, used.split))
@@ -309,15 +306,22 @@ def differences(record: EvaluationResult, again: EvaluationResult) -> list[Field
             f"datasets[{used.id}" + (f"/{used.config}" if used.config else "") + f" {used.split}]"
         )
         if twin is not None:
-            counts: tuple[tuple[str, object, object], ...] = (
+            # a full count an older record did not hold is not a difference
+            full = None if used.full_examples is None else twin.full_examples
+            out += _unequal(
+                f"{where}.",
                 ("complete", used.complete, twin.complete),
                 ("examples", used.examples, twin.examples),
-                ("full_examples", used.full_examples, twin.full_examples),
+                ("full_examples", used.full_examples, full),
             )
-            for label, a, b in counts:
-                if a != b and not (label == "full_examples" and a is None):  # not recorded
-                    out.append(FieldDifference(f"{where}.{label}", _shown(a), _shown(b)))
     return out + _score_differences(record, again)
+
+
+def _unequal(where: str, *claims: tuple[str, object, object]) -> list[FieldDifference]:
+    """A difference for each ``(field, recorded, reproduced)`` whose two values differ."""
+    return [
+        FieldDifference(f"{where}{label}", _shown(a), _shown(b)) for label, a, b in claims if a != b
+    ]
 
 
 def _score_differences(record: EvaluationResult, again: EvaluationResult) -> list[FieldDifference]:
@@ -334,16 +338,13 @@ def _score_differences(record: EvaluationResult, again: EvaluationResult) -> lis
                 )
             ]
         return []
-    out = []
-    anchors: tuple[tuple[str, object, object], ...] = (
-        ("score.metric", old.metric, new.metric),
-        ("score.method", old.method, new.method),
-        ("score.baseline", old.baseline, new.baseline),
-        ("score.reference", old.reference, new.reference),
+    out = _unequal(
+        "score.",
+        ("metric", old.metric, new.metric),
+        ("method", old.method, new.method),
+        ("baseline", old.baseline, new.baseline),
+        ("reference", old.reference, new.reference),
     )
-    for label, a, b in anchors:
-        if a != b:
-            out.append(FieldDifference(label, _shown(a), _shown(b)))
     primary = record.metric(old.metric)
     if primary is None or primary.value != old.raw:
         shown = "none" if primary is None else f"{primary.value:.6g}"
