@@ -29,16 +29,17 @@ def not_ranked(result: EvaluationResult) -> list[str]:
             "data_subset: fewer examples than the task's full set were scored"
             + (f" ({', '.join(short)})" if short else "")
         )
-    judged = _judged(result)
+    spec = _spec(result.task)
+    judged = _judged(result, spec)
     if judged is not None and not judged.comparable:
         reasons.append("not comparable: " + "; ".join(judged.reasons))
-    if result.conditions is None and _declares_a_policy(result.task):
+    if result.conditions is None and _declares_a_policy(spec):
         reasons.append(
             "conditions not recorded (a results file without them): the benchmark ranks runs "
             "by their network, credentials and model budget, which the file does not show"
         )
     if result.status != "error":  # a failed evaluation stays a trial without a score
-        reasons += _unearned(result)
+        reasons += _unearned(result, spec)
     if result.run_id is None and result.agent is None:
         reasons.append("no run or agent named: shown apart, never ranked")
     return reasons
@@ -55,13 +56,12 @@ def _spec(task: str) -> TaskSpec | None:
         return None
 
 
-def _judged(result: EvaluationResult) -> Conditions | None:
+def _judged(result: EvaluationResult, spec: TaskSpec | None) -> Conditions | None:
     """The result's conditions judged again against its task's declaration here (a results
     file's own ``comparable`` is a claim: an edited file could say anything); as written for a
     task this installation does not know."""
     if result.conditions is None:
         return None
-    spec = _spec(result.task)
     if spec is None:
         return result.conditions
     from agent_eval.conditions import judge
@@ -69,16 +69,15 @@ def _judged(result: EvaluationResult) -> Conditions | None:
     return judge(spec, result.conditions)
 
 
-def _declares_a_policy(task: str) -> bool:
+def _declares_a_policy(spec: TaskSpec | None) -> bool:
     """Whether the task (or its benchmark) ranks only runs of a declared network, credential
     mode or model budget (False for a task this installation does not know)."""
     from agent_tasks.catalogue import required_conditions
 
-    spec = _spec(task)
     return spec is not None and required_conditions(spec).has_policy
 
 
-def _unearned(result: EvaluationResult) -> list[str]:
+def _unearned(result: EvaluationResult, spec: TaskSpec | None) -> list[str]:
     """What a finished evaluation did not establish: its primary metric (``--metrics`` without
     it), or a memory rule of the task that could not be measured (a GPU rule without a driver's
     reading is never counted as met)."""
@@ -88,7 +87,6 @@ def _unearned(result: EvaluationResult) -> list[str]:
             f"primary metric {result.primary_metric} not computed (--metrics): shown, never "
             "ranked or counted as the trial's latest evaluation"
         )
-    spec = _spec(result.task)
     gpu_limits = {
         c.limit_gb
         for c in (spec.constraints if spec is not None else ())
