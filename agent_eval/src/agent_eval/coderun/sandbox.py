@@ -460,11 +460,10 @@ def probe() -> Isolation | str:
     privileged = root and _cap_sys_admin()
     if privileged and _tool("setpriv") is None:
         return "setpriv is not installed (util-linux provides it)"
-    if platform.machine() not in KEYRING_SYSCALLS:
-        return (
-            f"the process sandbox has no seccomp filter for this machine "
-            f"({platform.machine()!r}; it knows {', '.join(sorted(KEYRING_SYSCALLS))})"
-        )
+    try:
+        seccomp_filter()  # a machine whose syscall numbers it does not know: not ready
+    except CodeEnvironmentError as exc:
+        return exc.message
     true = _tool("true")
     errors: list[str] = []
     with tempfile.TemporaryDirectory(prefix="mlrb-probe-") as folder:
