@@ -45,15 +45,17 @@ def _gpu_name() -> str | None:
     return device_name("cuda:0")
 
 
-def _run_gpus(gpus: str | list[str]) -> int | None:
-    """How many GPUs a run was given (None: ``all``, whose count run.json does not hold)."""
+def _run_gpus(run: RunRecord) -> int | None:
+    """How many GPUs a run was given (``all``: as many as the driver named; None: ``all`` with
+    no names, whose count run.json does not hold)."""
+    gpus = run.gpus
     if isinstance(gpus, list):
         return len([g for g in gpus if g.strip()])
     text = gpus.strip()
     if text in {"", "none"}:
         return 0
     if text == "all":
-        return None
+        return len(run.gpu_models) or None
     return len([g for g in text.split(",") if g.strip()])
 
 
@@ -204,9 +206,7 @@ def collect(spec: TaskSpec, run: RunRecord | None, environment: Environment) -> 
         limits = run.limits
         facts = facts.model_copy(
             update={
-                "run_gpus": _run_gpus(run.gpus)
-                if run.gpus != "all"
-                else len(run.gpu_models) or None,
+                "run_gpus": _run_gpus(run),
                 "run_gpu_ids": run.gpus if isinstance(run.gpus, str) else ",".join(run.gpus),
                 "run_gpu_model": ", ".join(dict.fromkeys(run.gpu_models)) or None,
                 "run_runtime": run.runtime,
